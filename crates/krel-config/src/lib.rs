@@ -1,0 +1,390 @@
+//! `krel.yaml`: the project configuration every command starts from.
+//!
+//! A project describes itself once (GitHub org and repo, git remote, main branch, how release
+//! branches are named); commands read it through [`Config::load`]. Precedence, highest first:
+//! command-line flag (applied by the binary), environment variable (`KREL_*`, see [`ENV_VARS`]),
+//! the configuration file, then the defaults, which fit kubernetes/kubernetes.
+//!
+//! Unknown keys and wrong types are errors that name the file, line and key.
+//!
+//! ```
+//! use krel_config::{Config, ConfigSource};
+//!
+//! let yaml = "github:\n  org: example\n  repo: widget\ngit:\n  main_branch: main\n";
+//! let config = Config::from_yaml(yaml, "krel.yaml", |_| None).unwrap();
+//! assert_eq!(config.git.main_branch, "main");
+//! assert_eq!(config.git_url(), "https://github.com/example/widget.git");
+//! assert_eq!(config.git.release_branch.branch_name(1, 30), "release-1.30");
+//! # let _ = ConfigSource::Defaults;
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use krel_version::ReleaseBranchPattern;
+use serde::Deserialize;
+
+/// The file name looked for in the current directory when no `--config` is given.
+pub const DEFAULT_FILE_NAME: &str = "krel.yaml";
+
+/// Environment variables that override configuration keys, with the key each one sets.
+pub const ENV_VARS: &[(&str, &str)] = &[
+    ("KREL_GITHUB_ORG", "github.org"),
+    ("KREL_GITHUB_REPO", "github.repo"),
+    ("KREL_GIT_URL", "git.url"),
+    ("KREL_GIT_REMOTE", "git.remote"),
+    ("KREL_MAIN_BRANCH", "git.main_branch"),
+    ("KREL_RELEASE_BRANCH", "git.release_branch"),
+];
+
+/// The whole project configuration, defaults filled in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Where the configuration came from, for messages.
+    pub source: ConfigSource,
+    /// The GitHub repository releases are published to.
+    pub github: GitHub,
+    /// The git repository releases are cut from.
+    pub git: Git,
+}
+
+/// Where a configuration was read from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfigSource {
+    /// No file: built-in defaults (and environment).
+    Defaults,
+    /// A YAML file.
+    File(PathBuf),
+}
+
+/// `github:` keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GitHub {
+    /// Organisation or user owning the repository (default `kubernetes`).
+    pub org: String,
+    /// Repository name (default `kubernetes`).
+    pub repo: String,
+}
+
+/// `git:` keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Git {
+    /// The remote URL to clone or push; default `https://github.com/<org>/<repo>.git`.
+    pub url: Option<String>,
+    /// The remote's name in a local clone (default `origin`).
+    pub remote: String,
+    /// The main development branch (default `master`, as kubernetes/kubernetes).
+    pub main_branch: String,
+    /// How release branches are named (default `release-{major}.{minor}`).
+    pub release_branch: ReleaseBranchPattern,
+}
+
+impl Config {
+    /// The configuration with every default and no file.
+    pub fn defaults() -> Config {
+        Config {
+            source: ConfigSource::Defaults,
+            github: GitHub {
+                org: "kubernetes".into(),
+                repo: "kubernetes".into(),
+            },
+            git: Git {
+                url: None,
+                remote: "origin".into(),
+                main_branch: "master".into(),
+                release_branch: ReleaseBranchPattern::default(),
+            },
+        }
+    }
+
+    /// Loads the configuration.
+    ///
+    /// `explicit` is the `--config` flag or `KREL_CONFIG`: it must exist. Without it,
+    /// `krel.yaml` in `dir` is read when present, otherwise the defaults apply.
+    /// `env` looks up environment variables (injected so tests need not touch the process).
+    pub fn load(
+        explicit: Option<&Path>,
+        dir: &Path,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let path = match explicit {
+            Some(path) => path.to_path_buf(),
+            None => {
+                let candidate = dir.join(DEFAULT_FILE_NAME);
+                if !candidate.is_file() {
+                    let mut config = Config::defaults();
+                    config.apply_env(&env)?;
+                    return Ok(config);
+                }
+                candidate
+            }
+        };
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        Config::from_yaml(&text, &path, env)
+    }
+
+    /// Reads configuration from YAML text; `path` is used in messages only.
+    pub fn from_yaml(
+        text: &str,
+        path: impl AsRef<Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let path = path.as_ref().to_path_buf();
+        let file: FileConfig = if text.trim().is_empty() {
+            FileConfig::default()
+        } else {
+            serde_yaml_ng::from_str(text).map_err(|err| ConfigError::Parse {
+                path: path.clone(),
+                line: err.location().map(|l| l.line()),
+                column: err.location().map(|l| l.column()),
+                message: without_location(&err.to_string()),
+            })?
+        };
+        let mut config = Config::defaults();
+        config.source = ConfigSource::File(path);
+        config.apply_file(file)?;
+        config.apply_env(&env)?;
+        Ok(config)
+    }
+
+    /// The git remote URL: `git.url`, or GitHub's URL for `github.org`/`github.repo`.
+    pub fn git_url(&self) -> String {
+        self.git
+            .url
+            .clone()
+            .unwrap_or_else(|| format!("https://github.com/{}/{}.git", self.github.org, self.github.repo))
+    }
+
+    /// Sets one key by its dotted name (`git.main_branch`), validating the value.
+    /// Used for environment variables; the binary uses it for flags that override keys.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            source_name: self.source_name(),
+            key: key.to_string(),
+            message,
+        };
+        if value.trim().is_empty() {
+            return Err(invalid("the value is empty".into()));
+        }
+        match key {
+            "github.org" => self.github.org = value.into(),
+            "github.repo" => self.github.repo = value.into(),
+            "git.url" => self.git.url = Some(value.into()),
+            "git.remote" => self.git.remote = value.into(),
+            "git.main_branch" => {
+                if value.contains(char::is_whitespace) || value.starts_with('-') {
+                    return Err(invalid(format!("`{value}` is not a branch name")));
+                }
+                self.git.main_branch = value.into()
+            }
+            "git.release_branch" => {
+                self.git.release_branch =
+                    ReleaseBranchPattern::new(value).map_err(|e| invalid(e.to_string()))?
+            }
+            _ => return Err(invalid("no such configuration key".into())),
+        }
+        Ok(())
+    }
+
+    fn source_name(&self) -> String {
+        match &self.source {
+            ConfigSource::Defaults => "configuration".into(),
+            ConfigSource::File(path) => path.display().to_string(),
+        }
+    }
+
+    fn apply_file(&mut self, file: FileConfig) -> Result<(), ConfigError> {
+        let FileConfig { github, git } = file;
+        let pairs = [
+            ("github.org", github.org),
+            ("github.repo", github.repo),
+            ("git.url", git.url),
+            ("git.remote", git.remote),
+            ("git.main_branch", git.main_branch),
+            ("git.release_branch", git.release_branch),
+        ];
+        for (key, value) in pairs {
+            if let Some(value) = value {
+                self.set(key, &value)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_env(&mut self, env: &impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        for (var, key) in ENV_VARS {
+            if let Some(value) = env(var) {
+                self.set(key, &value).map_err(|err| ConfigError::Env {
+                    var: (*var).to_string(),
+                    source: Box::new(err),
+                })?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Drops the parser's trailing " at line L column C": the error prints the location first.
+fn without_location(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(at) if message[at..].contains(" column ") => message[..at].to_string(),
+        _ => message.to_string(),
+    }
+}
+
+/// The file's shape: every key optional, unknown keys refused.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    #[serde(default)]
+    github: FileGitHub,
+    #[serde(default)]
+    git: FileGit,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileGitHub {
+    org: Option<String>,
+    repo: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileGit {
+    url: Option<String>,
+    remote: Option<String>,
+    main_branch: Option<String>,
+    release_branch: Option<String>,
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("reading configuration file {}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The YAML is malformed, has an unknown key or a value of the wrong type.
+    #[error("{}{}: {message}", path.display(), line.map(|l| format!(":{l}:{}", column.unwrap_or(1))).unwrap_or_default())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line, when known.
+        line: Option<usize>,
+        /// 1-based column, when known.
+        column: Option<usize>,
+        /// The parser's message, naming the key.
+        message: String,
+    },
+    /// A value is well-formed YAML but not acceptable.
+    #[error("{source_name}: `{key}`: {message}")]
+    Invalid {
+        /// The file (or "configuration").
+        source_name: String,
+        /// The dotted key.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// An environment variable holds an unacceptable value.
+    #[error("environment variable {var}")]
+    Env {
+        /// The variable.
+        var: String,
+        /// What is wrong with its value.
+        source: Box<ConfigError>,
+    },
+}
+
+impl ConfigError {
+    /// What to do about it.
+    pub fn hint(&self) -> String {
+        match self {
+            ConfigError::Read { .. } => {
+                "check the --config path (or KREL_CONFIG); without either, krel reads ./krel.yaml when it exists".into()
+            }
+            ConfigError::Parse { .. } | ConfigError::Invalid { .. } => {
+                "docs/configuration.md lists every key with its type and default".into()
+            }
+            ConfigError::Env { var, .. } => format!("fix or unset {var}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn defaults_fit_kubernetes() {
+        let c = Config::load(None, Path::new("/nonexistent-dir"), no_env).unwrap();
+        assert_eq!(c.source, ConfigSource::Defaults);
+        assert_eq!(c.git_url(), "https://github.com/kubernetes/kubernetes.git");
+        assert_eq!(c.git.main_branch, "master");
+        assert_eq!(c.git.remote, "origin");
+        assert_eq!(c.git.release_branch.template(), "release-{major}.{minor}");
+    }
+
+    #[test]
+    fn file_then_env_override_defaults() {
+        let yaml = "github:\n  org: acme\ngit:\n  main_branch: main\n  url: /srv/git/widget.git\n";
+        let env = |k: &str| (k == "KREL_MAIN_BRANCH").then(|| "trunk".to_string());
+        let c = Config::from_yaml(yaml, "krel.yaml", env).unwrap();
+        assert_eq!(c.github.org, "acme");
+        assert_eq!(c.github.repo, "kubernetes");
+        assert_eq!(c.git.main_branch, "trunk", "environment beats file");
+        assert_eq!(c.git_url(), "/srv/git/widget.git");
+    }
+
+    #[test]
+    fn reads_krel_yaml_from_the_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("krel.yaml"), "git:\n  remote: upstream\n").unwrap();
+        let c = Config::load(None, dir.path(), no_env).unwrap();
+        assert_eq!(c.git.remote, "upstream");
+        assert_eq!(c.source, ConfigSource::File(dir.path().join("krel.yaml")));
+    }
+
+    #[test]
+    fn unknown_keys_name_the_key_and_line() {
+        let yaml = "github:\n  org: acme\n  repoo: x\n";
+        let err = Config::from_yaml(yaml, "krel.yaml", no_env).unwrap_err().to_string();
+        assert!(err.starts_with("krel.yaml:3:"), "{err}");
+        assert!(err.contains("unknown field `repoo`"), "{err}");
+        assert!(!err.contains("at line"), "location printed once: {err}");
+        let err = Config::from_yaml("gitt: {}\n", "krel.yaml", no_env).unwrap_err().to_string();
+        assert!(err.contains("unknown field `gitt`") && err.contains(":1:"), "{err}");
+    }
+
+    #[test]
+    fn wrong_types_and_bad_values_are_errors() {
+        let err = Config::from_yaml("git:\n  main_branch: [a, b]\n", "k.yaml", no_env).unwrap_err();
+        assert!(err.to_string().contains("k.yaml:2:"), "{err}");
+        let err = Config::from_yaml("git:\n  release_branch: rel-{minor}\n", "k.yaml", no_env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`git.release_branch`") && err.contains("{major}"), "{err}");
+        let env = |k: &str| (k == "KREL_GITHUB_ORG").then(String::new);
+        let err = Config::from_yaml("", "k.yaml", env).unwrap_err();
+        assert!(err.to_string().contains("KREL_GITHUB_ORG"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_explicit_file_is_an_error() {
+        let err = Config::load(Some(Path::new("/nonexistent/krel.yaml")), Path::new("."), no_env)
+            .unwrap_err();
+        assert!(matches!(err, ConfigError::Read { .. }));
+        assert!(err.hint().contains("--config"));
+    }
+}
