@@ -1,0 +1,164 @@
+//! Sandboxes: a throwaway upstream project with real history, a bare remote and a clone, so
+//! that krel can be tried (and tested) without touching anything real.
+//!
+//! [`Sandbox::create`] builds, under one directory:
+//!
+//! - `upstream/`: the working repository where the history was made (the "developers");
+//! - `remote.git`: a bare repository standing in for the project's git remote;
+//! - `clone/`: a clone of the remote, as a release manager would have it;
+//! - `krel.yaml`: configuration pointing krel at the remote.
+//!
+//! The history is that of a small project, `widget`, from `testdata/sandbox/widget`: alphas and
+//! betas on `main`, release branches `release-1.9` (released as `v1.9.0`) and `release-1.10`
+//! (cut at `v1.10.0-rc.0`, in code freeze), merged and squashed pull requests, and a line that
+//! both `main` and `release-1.10` changed, so that a fast-forward has real work to do.
+//!
+//! It drives the real `git` command ([`GitCli`]) with the user's git configuration switched off
+//! and fixed dates, so every sandbox has the same commit ids.
+//!
+//! ```no_run
+//! let dir = std::path::Path::new("/tmp/krel-sandbox");
+//! let sandbox = krel_sandbox::Sandbox::create(dir).unwrap();
+//! println!("clone at {}", sandbox.clone.display());
+//! ```
+
+mod git_cli;
+mod history;
+
+use std::path::{Path, PathBuf};
+
+pub use git_cli::GitCli;
+
+/// The paths of a created sandbox.
+#[derive(Clone, Debug)]
+pub struct Sandbox {
+    /// The directory holding everything.
+    pub root: PathBuf,
+    /// The working repository the history was made in.
+    pub upstream: PathBuf,
+    /// The bare repository standing in for the project's remote.
+    pub remote: PathBuf,
+    /// A clone of the remote, as a release manager would have it.
+    pub clone: PathBuf,
+    /// `krel.yaml` pointing at the remote.
+    pub config: PathBuf,
+    git: GitCli,
+}
+
+/// Why a sandbox could not be made or changed.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// The target directory exists and has files in it.
+    #[error("{} already exists and is not empty", path.display())]
+    NotEmpty {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// A file or directory could not be written.
+    #[error("writing {}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// `git` could not be started.
+    #[error("running `git`: is git installed and on PATH?")]
+    Spawn(#[source] std::io::Error),
+    /// A git command failed.
+    #[error("`git {args}` in {} failed ({status}): {stderr}", dir.display())]
+    Git {
+        /// The arguments, joined by spaces.
+        args: String,
+        /// Where it ran.
+        dir: PathBuf,
+        /// The exit status.
+        status: String,
+        /// What git printed on stderr.
+        stderr: String,
+    },
+}
+
+impl Sandbox {
+    /// Creates a sandbox in `root`, which must not exist or be empty.
+    pub fn create(root: &Path) -> Result<Sandbox, SandboxError> {
+        Sandbox::create_with(root, GitCli::new())
+    }
+
+    /// Creates a sandbox with a given `git` runner (for example another git binary).
+    pub fn create_with(root: &Path, git: GitCli) -> Result<Sandbox, SandboxError> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| SandboxError::Io { path, source }
+        };
+        if root.exists() {
+            let mut entries = std::fs::read_dir(root).map_err(io(root))?;
+            if entries.next().is_some() {
+                return Err(SandboxError::NotEmpty {
+                    path: root.to_path_buf(),
+                });
+            }
+        }
+        std::fs::create_dir_all(root).map_err(io(root))?;
+        let root = root.canonicalize().map_err(io(root))?;
+        let sandbox = Sandbox {
+            upstream: root.join("upstream"),
+            remote: root.join("remote.git"),
+            clone: root.join("clone"),
+            config: root.join("krel.yaml"),
+            root,
+            git,
+        };
+        history::make(&sandbox)?;
+        sandbox.write_config()?;
+        Ok(sandbox)
+    }
+
+    /// Runs `git` in the upstream working repository (to add history in tests).
+    pub fn upstream_git(&self, args: &[&str]) -> Result<String, SandboxError> {
+        self.git.run(&self.upstream, args)
+    }
+
+    /// Runs `git` in the release manager's clone.
+    pub fn clone_git(&self, args: &[&str]) -> Result<String, SandboxError> {
+        self.git.run(&self.clone, args)
+    }
+
+    /// Runs `git` in the bare remote.
+    pub fn remote_git(&self, args: &[&str]) -> Result<String, SandboxError> {
+        self.git.run(&self.remote, args)
+    }
+
+    /// Commits one file change on a branch of the upstream repository.
+    pub fn commit_file(
+        &self,
+        branch: &str,
+        path: &str,
+        content: Option<&str>,
+        message: &str,
+    ) -> Result<String, SandboxError> {
+        history::commit_file(self, branch, path, content, message)
+    }
+
+    /// Publishes every branch and tag of the upstream repository to the remote.
+    pub fn publish(&self) -> Result<(), SandboxError> {
+        self.upstream_git(&["push", "--quiet", "--force", "origin", "refs/heads/*:refs/heads/*"])?;
+        self.upstream_git(&["push", "--quiet", "--force", "origin", "refs/tags/*:refs/tags/*"])?;
+        Ok(())
+    }
+
+    fn write_config(&self) -> Result<(), SandboxError> {
+        let quoted = self.remote.display().to_string().replace('\'', "''");
+        let text = format!(
+            "# krel configuration for the sandbox at {root}\n\
+             # Everything points at local stand-ins; nothing here reaches the network.\n\
+             github:\n  org: krel-sandbox\n  repo: widget\n\
+             git:\n  url: '{quoted}'\n  remote: origin\n  main_branch: main\n  release_branch: release-{{major}}.{{minor}}\n",
+            root = self.root.display()
+        );
+        std::fs::write(&self.config, text).map_err(|source| SandboxError::Io {
+            path: self.config.clone(),
+            source,
+        })
+    }
+}

@@ -1,0 +1,3 @@
+#!/bin/sh
+# The widget command: prints its version.
+echo "widget ${WIDGET_VERSION:-dev}"
