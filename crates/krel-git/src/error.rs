@@ -1,0 +1,112 @@
+//! Errors from git operations, each naming what was being done and to which object.
+
+use std::path::PathBuf;
+
+/// A failed git operation.
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    /// A libgit2 call failed; `action` says what krel was doing.
+    #[error("{action}")]
+    Operation {
+        /// What was being done, naming the object ("fetching from remote `origin`").
+        action: String,
+        /// libgit2's error.
+        source: git2::Error,
+    },
+    /// The directory is not a git repository.
+    #[error("{} is not a git repository", path.display())]
+    NotARepository {
+        /// The directory.
+        path: PathBuf,
+        /// libgit2's error.
+        source: git2::Error,
+    },
+    /// The named remote is not configured in the repository.
+    #[error("the repository at {} has no remote named `{remote}`", path.display())]
+    NoSuchRemote {
+        /// The repository.
+        path: PathBuf,
+        /// The remote name.
+        remote: String,
+    },
+    /// No user identity to write a commit with.
+    #[error("no committer identity for the merge commit")]
+    NoIdentity {
+        /// libgit2's error.
+        source: git2::Error,
+    },
+    /// The commit to describe has no `v*` tag in its history.
+    #[error("`{rev}` has no tag matching v* in its history, so it has no build version")]
+    NoTag {
+        /// The revision.
+        rev: String,
+    },
+    /// A tag could not be read as a build version.
+    #[error("describing `{rev}` as a build version")]
+    BuildVersion {
+        /// The revision.
+        rev: String,
+        /// Why the description was not a build version.
+        source: krel_version::VersionError,
+    },
+    /// The remote ref is no longer where the plan expected it.
+    #[error("`{destination}` on `{remote}` moved while krel was working: expected {expected}, found {found}")]
+    RemoteMoved {
+        /// The remote.
+        remote: String,
+        /// The ref.
+        destination: String,
+        /// Where the plan expected it.
+        expected: String,
+        /// Where it is now.
+        found: String,
+    },
+    /// The remote refused the update.
+    #[error("`{remote}` rejected the update of `{destination}`: {reason}")]
+    PushRejected {
+        /// The remote.
+        remote: String,
+        /// The ref.
+        destination: String,
+        /// The remote's reason.
+        reason: String,
+    },
+}
+
+impl GitError {
+    pub(crate) fn op(action: impl Into<String>) -> impl FnOnce(git2::Error) -> GitError {
+        let action = action.into();
+        move |source| GitError::Operation { action, source }
+    }
+
+    /// True when a remote refused to let us in (authentication or permissions).
+    pub fn is_auth(&self) -> bool {
+        match self {
+            GitError::Operation { source, .. } => source.code() == git2::ErrorCode::Auth,
+            _ => false,
+        }
+    }
+
+    /// What a user can do about it, when there is something to say.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            GitError::NoIdentity { .. } => Some(
+                "set `git config user.name` and `git config user.email`, or GIT_COMMITTER_NAME and GIT_COMMITTER_EMAIL".into(),
+            ),
+            GitError::NoSuchRemote { remote, .. } => Some(format!(
+                "add it with `git remote add {remote} URL`, or set git.remote in krel.yaml"
+            )),
+            GitError::NotARepository { .. } => {
+                Some("pass --repo-path with a clone, or --repo URL to clone one".into())
+            }
+            GitError::RemoteMoved { .. } => {
+                Some("someone pushed in the meantime; run the command again to plan from the new state".into())
+            }
+            GitError::NoTag { .. } => Some("fetch the remote's tags, or tag the first release".into()),
+            _ if self.is_auth() => Some(
+                "for https set GITHUB_TOKEN (or a git credential helper); for ssh load your key into ssh-agent".into(),
+            ),
+            _ => None,
+        }
+    }
+}

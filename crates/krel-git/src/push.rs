@@ -1,0 +1,106 @@
+//! Writing to a remote: the [`RefPusher`] trait and its libgit2 implementation.
+
+use crate::auth::{callbacks, Credentials, NoProgress};
+use crate::error::GitError;
+use crate::repo::{CommitId, Repo};
+
+/// One reference update on a remote: "make `destination` point at `commit`, which must be a
+/// descendant of `expected`" (a lease: if the remote moved since the plan was made, refuse).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RefUpdate {
+    /// The remote's name in the local repository (`origin`).
+    pub remote: String,
+    /// The remote's URL, for messages and plans.
+    pub url: String,
+    /// A local reference holding `commit` (pushed by name, as git pushes).
+    pub source: String,
+    /// The commit the remote reference should point at.
+    pub commit: CommitId,
+    /// The remote reference, such as `refs/heads/release-1.30`.
+    pub destination: String,
+    /// Where the remote reference is expected to be now; `None` when it must not exist.
+    pub expected: Option<CommitId>,
+}
+
+/// The single door through which krel writes to a git remote.
+pub trait RefPusher {
+    /// Performs the update, or fails without changing the remote.
+    fn push(&self, update: &RefUpdate) -> Result<(), GitError>;
+}
+
+/// Pushes with libgit2: checks the lease, pushes without force (so a remote that moved
+/// rejects the update), checks the remote's per-reference answer, then updates the local
+/// remote-tracking branch.
+pub struct Git2Pusher<'a> {
+    repo: &'a Repo,
+    credentials: Credentials,
+}
+
+impl<'a> Git2Pusher<'a> {
+    /// A pusher for remotes configured in `repo`.
+    pub fn new(repo: &'a Repo, credentials: Credentials) -> Git2Pusher<'a> {
+        Git2Pusher { repo, credentials }
+    }
+}
+
+impl RefPusher for Git2Pusher<'_> {
+    fn push(&self, update: &RefUpdate) -> Result<(), GitError> {
+        let RefUpdate {
+            remote,
+            source,
+            commit,
+            destination,
+            expected,
+            ..
+        } = update;
+        let current = self.repo.list_remote(remote, &self.credentials)?;
+        let found = destination
+            .strip_prefix("refs/heads/")
+            .and_then(|branch| current.heads.get(branch))
+            .copied();
+        if found != *expected {
+            let show = |id: Option<CommitId>| id.map_or("nothing".to_string(), |id| id.to_string());
+            return Err(GitError::RemoteMoved {
+                remote: remote.clone(),
+                destination: destination.clone(),
+                expected: show(*expected),
+                found: show(found),
+            });
+        }
+
+        let repo = self.repo.inner();
+        let action = || format!("pushing {} to `{destination}` on remote `{remote}`", commit.short());
+        let mut handle = repo.find_remote(remote).map_err(GitError::op(action()))?;
+        let mut rejection: Option<String> = None;
+        {
+            let progress = NoProgress;
+            let mut cb = callbacks(&self.credentials, repo.config().ok(), &progress);
+            cb.push_update_reference(|reference, status| {
+                if let Some(status) = status {
+                    rejection = Some(format!("{reference}: {status}"));
+                }
+                Ok(())
+            });
+            let mut options = git2::PushOptions::new();
+            options.remote_callbacks(cb);
+            let spec = format!("{source}:{destination}");
+            tracing::info!(%remote, %destination, commit = %commit, "pushing");
+            handle
+                .push(&[spec.as_str()], Some(&mut options))
+                .map_err(GitError::op(action()))?;
+        }
+        if let Some(reason) = rejection {
+            return Err(GitError::PushRejected {
+                remote: remote.clone(),
+                destination: destination.clone(),
+                reason,
+            });
+        }
+        if let Some(branch) = destination.strip_prefix("refs/heads/") {
+            let tracking = format!("refs/remotes/{remote}/{branch}");
+            self.repo
+                .set_reference(&tracking, *commit, "krel: pushed")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,353 @@
+//! [`Repo`]: the reading side of git, plus writing objects and refs in the local repository.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use krel_version::BuildVersion;
+
+use crate::auth::{callbacks, Credentials, Progress};
+use crate::error::GitError;
+
+/// A commit id (full SHA-1 hex when printed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CommitId(pub(crate) git2::Oid);
+
+impl CommitId {
+    /// The first 12 hex digits, for humans.
+    pub fn short(&self) -> String {
+        let mut s = self.0.to_string();
+        s.truncate(12);
+        s
+    }
+}
+
+impl fmt::Display for CommitId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl std::str::FromStr for CommitId {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<CommitId, String> {
+        git2::Oid::from_str(s)
+            .map(CommitId)
+            .map_err(|_| format!("`{s}` is not a commit id"))
+    }
+}
+
+impl serde::Serialize for CommitId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// One commit, as listed in a plan.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct CommitSummary {
+    /// The commit.
+    pub id: CommitId,
+    /// The first line of its message.
+    pub summary: String,
+    /// The author's name.
+    pub author: String,
+}
+
+/// Who writes a commit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    /// Name, as in `user.name`.
+    pub name: String,
+    /// Email, as in `user.email`.
+    pub email: String,
+}
+
+/// A remote's branches and tags, as `git ls-remote` lists them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RemoteRefs {
+    /// Branch name (without `refs/heads/`) → commit.
+    pub heads: BTreeMap<String, CommitId>,
+    /// Tag name (without `refs/tags/`) → the commit it points at (annotated tags peeled).
+    pub tags: BTreeMap<String, CommitId>,
+}
+
+/// A local git repository (with or without a work tree).
+pub struct Repo {
+    inner: git2::Repository,
+    path: PathBuf,
+}
+
+impl fmt::Debug for Repo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Repo").field("path", &self.path).finish()
+    }
+}
+
+impl Repo {
+    /// Opens the repository at `path` (its work tree or its git directory).
+    pub fn open(path: &Path) -> Result<Repo, GitError> {
+        let inner = git2::Repository::open(path).map_err(|source| GitError::NotARepository {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let path = inner.workdir().unwrap_or_else(|| inner.path()).to_path_buf();
+        Ok(Repo { inner, path })
+    }
+
+    /// Clones `url` (a URL or a local path) into `dest` as a bare repository, naming the remote
+    /// `remote`. Bare: release work needs history, not a checkout of every file.
+    pub fn clone_bare(
+        url: &str,
+        dest: &Path,
+        remote: &str,
+        credentials: &Credentials,
+        progress: &dyn Progress,
+    ) -> Result<Repo, GitError> {
+        let action = || format!("cloning {url} into {}", dest.display());
+        let config = git2::Config::open_default().ok();
+        let mut fetch = git2::FetchOptions::new();
+        fetch.remote_callbacks(callbacks(credentials, config, progress));
+        let remote_name = remote.to_string();
+        let inner = git2::build::RepoBuilder::new()
+            .bare(true)
+            .fetch_options(fetch)
+            .remote_create(move |repo, _name, url| {
+                let fetch = format!("+refs/heads/*:refs/remotes/{remote_name}/*");
+                repo.remote_with_fetch(&remote_name, url, &fetch)
+            })
+            .clone(url, dest)
+            .map_err(GitError::op(action()))?;
+        progress.done();
+        Ok(Repo {
+            path: inner.path().to_path_buf(),
+            inner,
+        })
+    }
+
+    /// The repository's directory (the work tree, or the git directory when bare).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The URL configured for a remote.
+    pub fn remote_url(&self, remote: &str) -> Result<String, GitError> {
+        let found = self.find_remote(remote)?;
+        Ok(String::from_utf8_lossy(found.url_bytes()).into_owned())
+    }
+
+    fn find_remote(&self, remote: &str) -> Result<git2::Remote<'_>, GitError> {
+        self.inner
+            .find_remote(remote)
+            .map_err(|_| GitError::NoSuchRemote {
+                path: self.path.clone(),
+                remote: remote.to_string(),
+            })
+    }
+
+    fn config(&self) -> Option<git2::Config> {
+        self.inner.config().ok()
+    }
+
+    /// Lists the branches and tags of a remote without fetching (`git ls-remote`).
+    pub fn list_remote(
+        &self,
+        remote: &str,
+        credentials: &Credentials,
+    ) -> Result<RemoteRefs, GitError> {
+        let mut found = self.find_remote(remote)?;
+        let action = || format!("listing the branches and tags of remote `{remote}`");
+        let progress = crate::auth::NoProgress;
+        let cb = callbacks(credentials, self.config(), &progress);
+        let connection = found
+            .connect_auth(git2::Direction::Fetch, Some(cb), None)
+            .map_err(GitError::op(action()))?;
+        let mut refs = RemoteRefs::default();
+        let mut peeled = BTreeMap::new();
+        for head in connection.list().map_err(GitError::op(action()))? {
+            let name = head.name();
+            let id = CommitId(head.oid());
+            if let Some(branch) = name.strip_prefix("refs/heads/") {
+                refs.heads.insert(branch.to_string(), id);
+            } else if let Some(tag) = name.strip_prefix("refs/tags/") {
+                match tag.strip_suffix("^{}") {
+                    Some(tag) => peeled.insert(tag.to_string(), id),
+                    None => refs.tags.insert(tag.to_string(), id),
+                };
+            }
+        }
+        // An annotated tag's own id is the tag object; its peeled entry is the commit.
+        refs.tags.extend(peeled);
+        Ok(refs)
+    }
+
+    /// Fetches every branch (into `refs/remotes/<remote>/`) and every tag of a remote.
+    /// Local tags are updated to the remote's, so that descriptions match the remote.
+    pub fn fetch(
+        &self,
+        remote: &str,
+        credentials: &Credentials,
+        progress: &dyn Progress,
+    ) -> Result<(), GitError> {
+        let mut found = self.find_remote(remote)?;
+        let mut options = git2::FetchOptions::new();
+        options
+            .remote_callbacks(callbacks(credentials, self.config(), progress))
+            .download_tags(git2::AutotagOption::None);
+        let specs = [
+            format!("+refs/heads/*:refs/remotes/{remote}/*"),
+            "+refs/tags/*:refs/tags/*".to_string(),
+        ];
+        tracing::debug!(remote, "fetching branches and tags");
+        found
+            .fetch(&specs, Some(&mut options), None)
+            .map_err(GitError::op(format!("fetching from remote `{remote}`")))?;
+        progress.done();
+        Ok(())
+    }
+
+    /// Resolves a revision (`origin/main`, a tag, a commit id) to a commit.
+    pub fn resolve(&self, rev: &str) -> Result<CommitId, GitError> {
+        let commit = self
+            .inner
+            .revparse_single(rev)
+            .and_then(|object| object.peel_to_commit())
+            .map_err(GitError::op(format!("resolving `{rev}` to a commit")))?;
+        Ok(CommitId(commit.id()))
+    }
+
+    /// True when the local reference exists.
+    pub fn has_reference(&self, name: &str) -> bool {
+        self.inner.find_reference(name).is_ok()
+    }
+
+    /// The best common ancestor of two commits.
+    pub fn merge_base(&self, a: CommitId, b: CommitId) -> Result<CommitId, GitError> {
+        self.inner
+            .merge_base(a.0, b.0)
+            .map(CommitId)
+            .map_err(GitError::op(format!("finding the merge base of {a} and {b}")))
+    }
+
+    /// True when `ancestor` is `descendant` or in its history.
+    pub fn is_ancestor(&self, ancestor: CommitId, descendant: CommitId) -> Result<bool, GitError> {
+        if ancestor == descendant {
+            return Ok(true);
+        }
+        self.inner
+            .graph_descendant_of(descendant.0, ancestor.0)
+            .map_err(GitError::op(format!("checking whether {ancestor} is in the history of {descendant}")))
+    }
+
+    fn describe(&self, commit: CommitId, long: bool) -> Result<Option<String>, git2::Error> {
+        let object = self.inner.find_object(commit.0, None)?;
+        let mut options = git2::DescribeOptions::new();
+        options.describe_tags().pattern("v*");
+        let description = match object.describe(&options) {
+            Ok(description) => description,
+            Err(err) if err.code() == git2::ErrorCode::NotFound => return Ok(None),
+            Err(err) => return Err(err),
+        };
+        let mut format = git2::DescribeFormatOptions::new();
+        if long {
+            format.abbreviated_size(14).always_use_long_format(true);
+        } else {
+            format.abbreviated_size(0);
+        }
+        description.format(Some(&format)).map(Some)
+    }
+
+    /// The nearest `v*` tag in the history of `rev` (`git describe --tags --abbrev=0`).
+    pub fn nearest_tag(&self, rev: &str) -> Result<String, GitError> {
+        let commit = self.resolve(rev)?;
+        self.describe(commit, false)
+            .map_err(GitError::op(format!("describing `{rev}` with tags")))?
+            .ok_or_else(|| GitError::NoTag { rev: rev.to_string() })
+    }
+
+    /// The Kubernetes build version of `rev`, such as `v1.30.0-rc.0.12+4a7242e481c645`.
+    pub fn build_version(&self, rev: &str) -> Result<BuildVersion, GitError> {
+        let commit = self.resolve(rev)?;
+        let long = self
+            .describe(commit, true)
+            .map_err(GitError::op(format!("describing `{rev}` with tags")))?
+            .ok_or_else(|| GitError::NoTag { rev: rev.to_string() })?;
+        BuildVersion::from_git_describe(&long).map_err(|source| GitError::BuildVersion {
+            rev: rev.to_string(),
+            source,
+        })
+    }
+
+    /// Commits reachable from `tip` but not from `base`, newest first (`git log base..tip`).
+    pub fn commits_between(
+        &self,
+        base: CommitId,
+        tip: CommitId,
+    ) -> Result<Vec<CommitSummary>, GitError> {
+        let action = || format!("listing the commits from {} to {}", base.short(), tip.short());
+        let mut walk = self.inner.revwalk().map_err(GitError::op(action()))?;
+        walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME)
+            .map_err(GitError::op(action()))?;
+        walk.push(tip.0).map_err(GitError::op(action()))?;
+        walk.hide(base.0).map_err(GitError::op(action()))?;
+        let mut commits = Vec::new();
+        for oid in walk {
+            let oid = oid.map_err(GitError::op(action()))?;
+            let commit = self.inner.find_commit(oid).map_err(GitError::op(action()))?;
+            commits.push(CommitSummary {
+                id: CommitId(oid),
+                summary: String::from_utf8_lossy(commit.summary_bytes().unwrap_or_default())
+                    .into_owned(),
+                author: String::from_utf8_lossy(commit.author().name_bytes()).into_owned(),
+            });
+        }
+        Ok(commits)
+    }
+
+    /// The commit's parents.
+    pub fn parents(&self, commit: CommitId) -> Result<Vec<CommitId>, GitError> {
+        let found = self
+            .inner
+            .find_commit(commit.0)
+            .map_err(GitError::op(format!("reading commit {commit}")))?;
+        Ok(found.parent_ids().map(CommitId).collect())
+    }
+
+    /// Who commits: `identity` when given, else `user.name`/`user.email` from git config.
+    pub(crate) fn signature(
+        &self,
+        identity: Option<&Identity>,
+    ) -> Result<git2::Signature<'static>, GitError> {
+        match identity {
+            Some(identity) => git2::Signature::now(&identity.name, &identity.email)
+                .map_err(|source| GitError::NoIdentity { source }),
+            None => self
+                .inner
+                .signature()
+                .map_err(|source| GitError::NoIdentity { source }),
+        }
+    }
+
+    /// Points a local reference at a commit (creating or moving it).
+    pub fn set_reference(&self, name: &str, commit: CommitId, log: &str) -> Result<(), GitError> {
+        self.inner
+            .reference(name, commit.0, true, log)
+            .map_err(GitError::op(format!("pointing `{name}` at {commit}")))?;
+        Ok(())
+    }
+
+    /// Deletes a local reference when it exists.
+    pub fn delete_reference(&self, name: &str) -> Result<(), GitError> {
+        match self.inner.find_reference(name) {
+            Ok(mut reference) => reference
+                .delete()
+                .map_err(GitError::op(format!("deleting `{name}`"))),
+            Err(_) => Ok(()),
+        }
+    }
+
+    pub(crate) fn inner(&self) -> &git2::Repository {
+        &self.inner
+    }
+}
