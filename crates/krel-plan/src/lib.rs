@@ -1,0 +1,257 @@
+//! Plans: what a command that changes a remote will do, as data, decided in one place.
+//!
+//! Every mutating krel command works in two halves. First it does all its reads and checks
+//! and builds a [`Plan`]: a list of typed [`Action`]s (push a ref; later: upload an object,
+//! sign, set a version marker, publish a release). Then [`execute`] runs the plan through the
+//! side-effect traits in [`Executors`], **only** when the [`Mode`] is [`Mode::NoMock`]. In
+//! [`Mode::Mock`] (the default everywhere) it returns at once: the plan is the output, printed
+//! as text or JSON, and no trait method that writes to a remote is ever called.
+//!
+//! That is the only `if mock` in krel.
+//!
+//! ```
+//! use krel_plan::{execute, Executors, Mode, Plan, Outcome};
+//! # struct NeverPush;
+//! # impl krel_git::RefPusher for NeverPush {
+//! #     fn push(&self, _: &krel_git::RefUpdate) -> Result<(), krel_git::GitError> { unreachable!() }
+//! # }
+//! let plan = Plan::new("fast-forward release-1.30");
+//! let outcome = execute(&plan, Mode::Mock, &Executors { git: &NeverPush }).unwrap();
+//! assert_eq!(outcome, Outcome::Planned { actions: 0 });
+//! ```
+
+use std::fmt;
+
+use krel_git::{GitError, RefPusher, RefUpdate};
+
+/// Whether remote changes happen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Plan only (the default): no mutating call reaches any remote.
+    Mock,
+    /// Carry the plan out (`--nomock`).
+    NoMock,
+}
+
+impl Mode {
+    /// `--nomock` given or not.
+    pub fn from_nomock(nomock: bool) -> Mode {
+        if nomock {
+            Mode::NoMock
+        } else {
+            Mode::Mock
+        }
+    }
+}
+
+/// One change to a remote.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum Action {
+    /// Move a ref on a git remote (fast-forward only, with a lease on its current value).
+    PushRef(RefUpdate),
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::PushRef(update) => {
+                let from = update
+                    .expected
+                    .map_or("(new)".to_string(), |id| id.short());
+                write!(
+                    f,
+                    "push {} to {} on {} ({} -> {})",
+                    update.commit.short(),
+                    update.destination,
+                    update.remote,
+                    from,
+                    update.commit.short()
+                )
+            }
+        }
+    }
+}
+
+/// A list of actions with a title, in execution order.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Plan {
+    /// What the plan achieves, for humans.
+    pub title: String,
+    /// The actions, in order.
+    pub actions: Vec<Action>,
+}
+
+impl Plan {
+    /// An empty plan.
+    pub fn new(title: impl Into<String>) -> Plan {
+        Plan {
+            title: title.into(),
+            actions: Vec::new(),
+        }
+    }
+
+    /// Appends an action.
+    pub fn push(&mut self, action: Action) {
+        self.actions.push(action);
+    }
+
+    /// True when there is nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.actions.is_empty()
+    }
+}
+
+/// The side-effect implementations a plan runs through.
+pub struct Executors<'a> {
+    /// Writes refs to git remotes.
+    pub git: &'a dyn RefPusher,
+}
+
+/// What [`execute`] did.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Mock mode: nothing was done.
+    Planned {
+        /// How many actions the plan holds.
+        actions: usize,
+    },
+    /// Every action was carried out.
+    Executed {
+        /// How many actions ran.
+        actions: usize,
+    },
+}
+
+/// An action failed; the ones before it were completed.
+#[derive(Debug, thiserror::Error)]
+#[error("step {step} of {total} failed ({action}); {completed} step(s) before it were completed")]
+pub struct ExecuteError {
+    /// 1-based index of the failed action.
+    pub step: usize,
+    /// Number of actions in the plan.
+    pub total: usize,
+    /// Actions completed before the failure.
+    pub completed: usize,
+    /// The failed action, described.
+    pub action: String,
+    /// Why it failed.
+    #[source]
+    pub source: ActionError,
+}
+
+/// Why one action failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    /// A git remote refused or could not be reached.
+    #[error(transparent)]
+    Git(#[from] GitError),
+}
+
+impl ActionError {
+    /// What a user can do about it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            ActionError::Git(err) => err.hint(),
+        }
+    }
+}
+
+/// Runs a plan: in [`Mode::Mock`] returns at once; in [`Mode::NoMock`] runs each action in
+/// order and stops at the first failure.
+pub fn execute(plan: &Plan, mode: Mode, executors: &Executors<'_>) -> Result<Outcome, ExecuteError> {
+    let total = plan.actions.len();
+    if mode == Mode::Mock {
+        tracing::info!(actions = total, "mock mode: plan not executed");
+        return Ok(Outcome::Planned { actions: total });
+    }
+    for (index, action) in plan.actions.iter().enumerate() {
+        tracing::info!(step = index + 1, total, %action, "executing");
+        let result = match action {
+            Action::PushRef(update) => executors.git.push(update).map_err(ActionError::from),
+        };
+        result.map_err(|source| ExecuteError {
+            step: index + 1,
+            total,
+            completed: index,
+            action: action.to_string(),
+            source,
+        })?;
+    }
+    Ok(Outcome::Executed { actions: total })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use super::*;
+
+    /// Records pushes; fails on the destination named in `fail_on`.
+    struct Recorder {
+        pushed: RefCell<Vec<String>>,
+        fail_on: Option<&'static str>,
+    }
+
+    impl RefPusher for Recorder {
+        fn push(&self, update: &RefUpdate) -> Result<(), GitError> {
+            if self.fail_on == Some(update.destination.as_str()) {
+                return Err(GitError::PushRejected {
+                    remote: update.remote.clone(),
+                    destination: update.destination.clone(),
+                    reason: "protected branch".into(),
+                });
+            }
+            self.pushed.borrow_mut().push(update.destination.clone());
+            Ok(())
+        }
+    }
+
+    fn plan() -> Plan {
+        let commit = "0123456789abcdef0123456789abcdef01234567".parse().unwrap();
+        let mut plan = Plan::new("two pushes");
+        for branch in ["a", "b"] {
+            plan.push(Action::PushRef(RefUpdate {
+                remote: "origin".into(),
+                url: "/srv/remote.git".into(),
+                source: format!("refs/krel/{branch}"),
+                commit,
+                destination: format!("refs/heads/{branch}"),
+                expected: None,
+            }));
+        }
+        plan
+    }
+
+    #[test]
+    fn mock_calls_nothing() {
+        let recorder = Recorder { pushed: RefCell::default(), fail_on: None };
+        let outcome = execute(&plan(), Mode::Mock, &Executors { git: &recorder }).unwrap();
+        assert_eq!(outcome, Outcome::Planned { actions: 2 });
+        assert!(recorder.pushed.borrow().is_empty());
+    }
+
+    #[test]
+    fn nomock_runs_in_order_and_stops_at_the_first_failure() {
+        let recorder = Recorder { pushed: RefCell::default(), fail_on: None };
+        let outcome = execute(&plan(), Mode::NoMock, &Executors { git: &recorder }).unwrap();
+        assert_eq!(outcome, Outcome::Executed { actions: 2 });
+        assert_eq!(*recorder.pushed.borrow(), ["refs/heads/a", "refs/heads/b"]);
+
+        let recorder = Recorder { pushed: RefCell::default(), fail_on: Some("refs/heads/a") };
+        let err = execute(&plan(), Mode::NoMock, &Executors { git: &recorder }).unwrap_err();
+        assert_eq!((err.step, err.completed), (1, 0));
+        assert!(err.to_string().contains("step 1 of 2 failed"), "{err}");
+        assert!(recorder.pushed.borrow().is_empty(), "stopped before the second push");
+    }
+
+    #[test]
+    fn serializes_as_tagged_actions() {
+        let json = serde_json::to_value(plan()).unwrap();
+        assert_eq!(json["actions"][0]["action"], "push-ref");
+        assert_eq!(json["actions"][0]["destination"], "refs/heads/a");
+        assert_eq!(json["actions"][0]["commit"], "0123456789abcdef0123456789abcdef01234567");
+    }
+}
