@@ -151,10 +151,12 @@ impl Config {
 
     /// The git remote URL: `git.url`, or GitHub's URL for `github.org`/`github.repo`.
     pub fn git_url(&self) -> String {
-        self.git
-            .url
-            .clone()
-            .unwrap_or_else(|| format!("https://github.com/{}/{}.git", self.github.org, self.github.repo))
+        self.git.url.clone().unwrap_or_else(|| {
+            format!(
+                "https://github.com/{}/{}.git",
+                self.github.org, self.github.repo
+            )
+        })
     }
 
     /// Sets one key by its dotted name (`git.main_branch`), validating the value.
@@ -359,12 +361,19 @@ mod tests {
     #[test]
     fn unknown_keys_name_the_key_and_line() {
         let yaml = "github:\n  org: acme\n  repoo: x\n";
-        let err = Config::from_yaml(yaml, "krel.yaml", no_env).unwrap_err().to_string();
+        let err = Config::from_yaml(yaml, "krel.yaml", no_env)
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("krel.yaml:3:"), "{err}");
         assert!(err.contains("unknown field `repoo`"), "{err}");
         assert!(!err.contains("at line"), "location printed once: {err}");
-        let err = Config::from_yaml("gitt: {}\n", "krel.yaml", no_env).unwrap_err().to_string();
-        assert!(err.contains("unknown field `gitt`") && err.contains(":1:"), "{err}");
+        let err = Config::from_yaml("gitt: {}\n", "krel.yaml", no_env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown field `gitt`") && err.contains(":1:"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -374,7 +383,10 @@ mod tests {
         let err = Config::from_yaml("git:\n  release_branch: rel-{minor}\n", "k.yaml", no_env)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("`git.release_branch`") && err.contains("{major}"), "{err}");
+        assert!(
+            err.contains("`git.release_branch`") && err.contains("{major}"),
+            "{err}"
+        );
         let env = |k: &str| (k == "KREL_GITHUB_ORG").then(String::new);
         let err = Config::from_yaml("", "k.yaml", env).unwrap_err();
         assert!(err.to_string().contains("KREL_GITHUB_ORG"), "{err}");
@@ -382,8 +394,12 @@ mod tests {
 
     #[test]
     fn a_missing_explicit_file_is_an_error() {
-        let err = Config::load(Some(Path::new("/nonexistent/krel.yaml")), Path::new("."), no_env)
-            .unwrap_err();
+        let err = Config::load(
+            Some(Path::new("/nonexistent/krel.yaml")),
+            Path::new("."),
+            no_env,
+        )
+        .unwrap_err();
         assert!(matches!(err, ConfigError::Read { .. }));
         assert!(err.hint().contains("--config"));
     }

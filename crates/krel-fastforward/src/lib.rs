@@ -210,10 +210,13 @@ pub fn plan(
 
     let (branch, (major, minor)) = match &request.branch {
         Some(branch) => {
-            let line = pattern.parse(branch).ok_or_else(|| FastForwardError::NotAReleaseBranch {
-                branch: branch.clone(),
-                pattern: pattern.template().to_string(),
-            })?;
+            let line =
+                pattern
+                    .parse(branch)
+                    .ok_or_else(|| FastForwardError::NotAReleaseBranch {
+                        branch: branch.clone(),
+                        pattern: pattern.template().to_string(),
+                    })?;
             if !remote_refs.heads.contains_key(branch) {
                 return Err(FastForwardError::BranchNotOnRemote {
                     branch: branch.clone(),
@@ -264,7 +267,8 @@ pub fn plan(
     }
 
     let message = format!("Merge remote-tracking branch '{main_ref}' into {branch}");
-    let outcome = repo.merge_favoring_ours(old, main_commit, &message, request.identity.as_ref())?;
+    let outcome =
+        repo.merge_favoring_ours(old, main_commit, &message, request.identity.as_ref())?;
     let (new, merge) = match outcome {
         MergeOutcome::UpToDate => (old, MergeKind::UpToDate),
         MergeOutcome::FastForward(new) => (new, MergeKind::FastForward),

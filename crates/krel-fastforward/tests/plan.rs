@@ -1,5 +1,8 @@
 //! Planning a fast-forward against sandbox repositories.
 
+// In tests a panic is the assertion: unwrap freely.
+#![allow(clippy::unwrap_used)]
+
 use krel_fastforward::{plan, FastForwardError, FastForwardRequest, MergeKind};
 use krel_git::{Credentials, Identity, NoProgress, Repo};
 use krel_plan::Action;
@@ -42,12 +45,28 @@ fn picks_the_newest_branch_by_version_and_plans_one_push() {
     assert_eq!(update.expected, Some(p.old));
     assert_eq!(update.commit, p.new);
     let summaries: Vec<&str> = p.commits.iter().map(|c| c.summary.as_str()).collect();
-    assert_eq!(summaries[0], "Merge remote-tracking branch 'origin/main' into release-1.10");
-    assert!(summaries.contains(&"Add --json output (#111)"), "{summaries:?}");
-    assert!(summaries.contains(&"Merge pull request #110 from carol/support"), "{summaries:?}");
-    assert_eq!(p.commits.len(), 4, "merge + PR #110 (2 commits) + #111: {summaries:?}");
+    assert_eq!(
+        summaries[0],
+        "Merge remote-tracking branch 'origin/main' into release-1.10"
+    );
+    assert!(
+        summaries.contains(&"Add --json output (#111)"),
+        "{summaries:?}"
+    );
+    assert!(
+        summaries.contains(&"Merge pull request #110 from carol/support"),
+        "{summaries:?}"
+    );
+    assert_eq!(
+        p.commits.len(),
+        4,
+        "merge + PR #110 (2 commits) + #111: {summaries:?}"
+    );
     assert_eq!(repo.resolve(&p.review_ref).unwrap(), p.new);
-    assert!(p.compare_url.unwrap().contains("krel-sandbox/widget/compare/"));
+    assert!(p
+        .compare_url
+        .unwrap()
+        .contains("krel-sandbox/widget/compare/"));
 }
 
 #[test]
@@ -55,32 +74,50 @@ fn refuses_a_released_branch_and_a_bad_name() {
     let (_dir, s) = sandbox();
     let repo = Repo::open(&s.clone).unwrap();
     let err = plan(&repo, &request(Some("release-1.9")), &NoProgress).unwrap_err();
-    assert!(matches!(err, FastForwardError::FinalTagExists { ref tag, .. } if tag == "v1.9.0"), "{err}");
+    assert!(
+        matches!(err, FastForwardError::FinalTagExists { ref tag, .. } if tag == "v1.9.0"),
+        "{err}"
+    );
     assert!(err.is_refusal());
     let err = plan(&repo, &request(Some("feature/x")), &NoProgress).unwrap_err();
-    assert!(matches!(err, FastForwardError::NotAReleaseBranch { .. }), "{err}");
+    assert!(
+        matches!(err, FastForwardError::NotAReleaseBranch { .. }),
+        "{err}"
+    );
     let err = plan(&repo, &request(Some("release-2.0")), &NoProgress).unwrap_err();
-    assert!(matches!(err, FastForwardError::BranchNotOnRemote { .. }), "{err}");
+    assert!(
+        matches!(err, FastForwardError::BranchNotOnRemote { .. }),
+        "{err}"
+    );
 }
 
 #[test]
 fn refuses_once_main_has_a_newer_alpha() {
     let (_dir, s) = sandbox();
-    s.upstream_git(&["tag", "-a", "-m", "alpha.1", "v1.11.0-alpha.1", "main"]).unwrap();
+    s.upstream_git(&["tag", "-a", "-m", "alpha.1", "v1.11.0-alpha.1", "main"])
+        .unwrap();
     s.publish().unwrap();
     let repo = Repo::open(&s.clone).unwrap();
     let err = plan(&repo, &request(None), &NoProgress).unwrap_err();
-    let FastForwardError::TagMismatch { main_tag, base_tag, .. } = &err else {
+    let FastForwardError::TagMismatch {
+        main_tag, base_tag, ..
+    } = &err
+    else {
         panic!("expected a tag mismatch, got {err}");
     };
-    assert_eq!((main_tag.as_str(), base_tag.as_str()), ("v1.11.0-alpha.1", "v1.11.0-alpha.0"));
+    assert_eq!(
+        (main_tag.as_str(), base_tag.as_str()),
+        ("v1.11.0-alpha.1", "v1.11.0-alpha.0")
+    );
 }
 
 #[test]
 fn nothing_to_do_when_the_branch_already_has_main() {
     let (_dir, s) = sandbox();
-    s.upstream_git(&["checkout", "--quiet", "release-1.10"]).unwrap();
-    s.upstream_git(&["merge", "--quiet", "-X", "ours", "-m", "ff", "main"]).unwrap();
+    s.upstream_git(&["checkout", "--quiet", "release-1.10"])
+        .unwrap();
+    s.upstream_git(&["merge", "--quiet", "-X", "ours", "-m", "ff", "main"])
+        .unwrap();
     s.upstream_git(&["checkout", "--quiet", "main"]).unwrap();
     s.publish().unwrap();
     let repo = Repo::open(&s.clone).unwrap();

@@ -48,8 +48,12 @@ pub enum ConflictKind {
 impl fmt::Display for ConflictKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            ConflictKind::DeletedByUs => "deleted on the release branch, modified on the main branch",
-            ConflictKind::DeletedByThem => "modified on the release branch, deleted on the main branch",
+            ConflictKind::DeletedByUs => {
+                "deleted on the release branch, modified on the main branch"
+            }
+            ConflictKind::DeletedByThem => {
+                "modified on the release branch, deleted on the main branch"
+            }
             ConflictKind::BothAdded => "added on both branches",
             ConflictKind::BothModified => "changed on both branches in a way that cannot be merged",
         })

@@ -69,7 +69,12 @@ impl RefPusher for Git2Pusher<'_> {
         }
 
         let repo = self.repo.inner();
-        let action = || format!("pushing {} to `{destination}` on remote `{remote}`", commit.short());
+        let action = || {
+            format!(
+                "pushing {} to `{destination}` on remote `{remote}`",
+                commit.short()
+            )
+        };
         let mut handle = repo.find_remote(remote).map_err(GitError::op(action()))?;
         let mut rejection: Option<String> = None;
         {

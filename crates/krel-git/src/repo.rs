@@ -73,6 +73,11 @@ pub struct RemoteRefs {
     pub tags: BTreeMap<String, CommitId>,
 }
 
+/// libgit2 reports directories with a trailing `/`; drop it for messages.
+fn clean_path(path: &Path) -> PathBuf {
+    path.components().collect()
+}
+
 /// A local git repository (with or without a work tree).
 pub struct Repo {
     inner: git2::Repository,
@@ -92,7 +97,7 @@ impl Repo {
             path: path.to_path_buf(),
             source,
         })?;
-        let path = inner.workdir().unwrap_or_else(|| inner.path()).to_path_buf();
+        let path = clean_path(inner.workdir().unwrap_or_else(|| inner.path()));
         Ok(Repo { inner, path })
     }
 
@@ -121,7 +126,7 @@ impl Repo {
             .map_err(GitError::op(action()))?;
         progress.done();
         Ok(Repo {
-            path: inner.path().to_path_buf(),
+            path: clean_path(inner.path()),
             inner,
         })
     }
@@ -227,7 +232,9 @@ impl Repo {
         self.inner
             .merge_base(a.0, b.0)
             .map(CommitId)
-            .map_err(GitError::op(format!("finding the merge base of {a} and {b}")))
+            .map_err(GitError::op(format!(
+                "finding the merge base of {a} and {b}"
+            )))
     }
 
     /// True when `ancestor` is `descendant` or in its history.
@@ -237,7 +244,9 @@ impl Repo {
         }
         self.inner
             .graph_descendant_of(descendant.0, ancestor.0)
-            .map_err(GitError::op(format!("checking whether {ancestor} is in the history of {descendant}")))
+            .map_err(GitError::op(format!(
+                "checking whether {ancestor} is in the history of {descendant}"
+            )))
     }
 
     fn describe(&self, commit: CommitId, long: bool) -> Result<Option<String>, git2::Error> {
@@ -263,7 +272,9 @@ impl Repo {
         let commit = self.resolve(rev)?;
         self.describe(commit, false)
             .map_err(GitError::op(format!("describing `{rev}` with tags")))?
-            .ok_or_else(|| GitError::NoTag { rev: rev.to_string() })
+            .ok_or_else(|| GitError::NoTag {
+                rev: rev.to_string(),
+            })
     }
 
     /// The Kubernetes build version of `rev`, such as `v1.30.0-rc.0.12+4a7242e481c645`.
@@ -272,7 +283,9 @@ impl Repo {
         let long = self
             .describe(commit, true)
             .map_err(GitError::op(format!("describing `{rev}` with tags")))?
-            .ok_or_else(|| GitError::NoTag { rev: rev.to_string() })?;
+            .ok_or_else(|| GitError::NoTag {
+                rev: rev.to_string(),
+            })?;
         BuildVersion::from_git_describe(&long).map_err(|source| GitError::BuildVersion {
             rev: rev.to_string(),
             source,
@@ -285,7 +298,13 @@ impl Repo {
         base: CommitId,
         tip: CommitId,
     ) -> Result<Vec<CommitSummary>, GitError> {
-        let action = || format!("listing the commits from {} to {}", base.short(), tip.short());
+        let action = || {
+            format!(
+                "listing the commits from {} to {}",
+                base.short(),
+                tip.short()
+            )
+        };
         let mut walk = self.inner.revwalk().map_err(GitError::op(action()))?;
         walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME)
             .map_err(GitError::op(action()))?;
@@ -294,7 +313,10 @@ impl Repo {
         let mut commits = Vec::new();
         for oid in walk {
             let oid = oid.map_err(GitError::op(action()))?;
-            let commit = self.inner.find_commit(oid).map_err(GitError::op(action()))?;
+            let commit = self
+                .inner
+                .find_commit(oid)
+                .map_err(GitError::op(action()))?;
             commits.push(CommitSummary {
                 id: CommitId(oid),
                 summary: String::from_utf8_lossy(commit.summary_bytes().unwrap_or_default())

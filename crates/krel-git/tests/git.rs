@@ -1,5 +1,8 @@
 //! krel-git against real repositories made by the `git` command (via krel-sandbox).
 
+// In tests a panic is the assertion: unwrap freely.
+#![allow(clippy::unwrap_used)]
+
 use krel_git::{
     CommitId, ConflictKind, Credentials, Git2Pusher, GitError, Identity, MergeOutcome, NoProgress,
     RefPusher, RefUpdate, Repo,
@@ -45,10 +48,19 @@ fn lists_remote_branches_and_peeled_tags() {
 fn describes_like_git_describe() {
     let (_dir, s) = sandbox();
     let repo = Repo::open(&s.clone).unwrap();
-    repo.fetch("origin", &Credentials::default(), &NoProgress).unwrap();
+    repo.fetch("origin", &Credentials::default(), &NoProgress)
+        .unwrap();
     assert_eq!(repo.nearest_tag("origin/main").unwrap(), "v1.11.0-alpha.0");
     let git = s
-        .clone_git(&["describe", "--tags", "--long", "--abbrev=14", "--match", "v*", "origin/main"])
+        .clone_git(&[
+            "describe",
+            "--tags",
+            "--long",
+            "--abbrev=14",
+            "--match",
+            "v*",
+            "origin/main",
+        ])
         .unwrap();
     let expected = krel_version::BuildVersion::from_git_describe(&git).unwrap();
     let got = repo.build_version("origin/main").unwrap();
@@ -75,9 +87,14 @@ fn merges_in_memory_favouring_ours() {
     let support = s
         .clone_git(&["show", &format!("{merged}:docs/support.md")])
         .unwrap();
-    assert!(support.contains("1.9, 1.10 (release candidate)"), "{support}");
+    assert!(
+        support.contains("1.9, 1.10 (release candidate)"),
+        "{support}"
+    );
     // Main's other changes arrived.
-    let main_sh = s.clone_git(&["show", &format!("{merged}:cmd/widget/main.sh")]).unwrap();
+    let main_sh = s
+        .clone_git(&["show", &format!("{merged}:cmd/widget/main.sh")])
+        .unwrap();
     assert!(main_sh.contains("--json"));
     // Nothing in the clone moved.
     assert_eq!(s.clone_git(&["rev-parse", "HEAD"]).unwrap(), head_before);
@@ -87,16 +104,32 @@ fn merges_in_memory_favouring_ours() {
 #[test]
 fn reports_modify_delete_conflicts_without_writing() {
     let (_dir, s) = sandbox();
-    s.commit_file("release-1.10", "CHANGELOG/CHANGELOG-1.9.md", None, "Drop old changelog")
-        .unwrap();
-    s.commit_file("main", "CHANGELOG/CHANGELOG-1.9.md", Some("# v1.9.0\n\nrewritten\n"), "Rewrite")
-        .unwrap();
+    s.commit_file(
+        "release-1.10",
+        "CHANGELOG/CHANGELOG-1.9.md",
+        None,
+        "Drop old changelog",
+    )
+    .unwrap();
+    s.commit_file(
+        "main",
+        "CHANGELOG/CHANGELOG-1.9.md",
+        Some("# v1.9.0\n\nrewritten\n"),
+        "Rewrite",
+    )
+    .unwrap();
     s.publish().unwrap();
     let repo = Repo::open(&s.clone).unwrap();
-    repo.fetch("origin", &Credentials::default(), &NoProgress).unwrap();
+    repo.fetch("origin", &Credentials::default(), &NoProgress)
+        .unwrap();
     let refs_before = s.clone_git(&["for-each-ref"]).unwrap();
     let outcome = repo
-        .merge_favoring_ours(id(&s, "origin/release-1.10"), id(&s, "origin/main"), "m", Some(&identity()))
+        .merge_favoring_ours(
+            id(&s, "origin/release-1.10"),
+            id(&s, "origin/main"),
+            "m",
+            Some(&identity()),
+        )
         .unwrap();
     let MergeOutcome::Conflicts(conflicts) = outcome else {
         panic!("expected conflicts, got {outcome:?}");
@@ -135,7 +168,8 @@ fn pushes_with_a_lease() {
     else {
         panic!("expected a merge");
     };
-    repo.set_reference("refs/krel/test", merged, "test").unwrap();
+    repo.set_reference("refs/krel/test", merged, "test")
+        .unwrap();
     let update = RefUpdate {
         remote: "origin".into(),
         url: s.remote.display().to_string(),
@@ -148,12 +182,21 @@ fn pushes_with_a_lease() {
 
     // Someone else pushes first: the lease refuses and the remote keeps their commit.
     let theirs = s
-        .commit_file("release-1.10", "docs/extra.md", Some("x\n"), "Concurrent change")
+        .commit_file(
+            "release-1.10",
+            "docs/extra.md",
+            Some("x\n"),
+            "Concurrent change",
+        )
         .unwrap();
     s.publish().unwrap();
     let err = pusher.push(&update).unwrap_err();
     assert!(matches!(err, GitError::RemoteMoved { .. }), "{err}");
-    assert_eq!(s.remote_git(&["rev-parse", "refs/heads/release-1.10"]).unwrap(), theirs);
+    assert_eq!(
+        s.remote_git(&["rev-parse", "refs/heads/release-1.10"])
+            .unwrap(),
+        theirs
+    );
 
     // With the lease matching, the push lands and the tracking branch follows.
     let update = RefUpdate {
@@ -163,7 +206,11 @@ fn pushes_with_a_lease() {
     let err = pusher.push(&update).unwrap_err();
     // Our merge does not contain their commit: git refuses a non-fast-forward.
     assert!(err.to_string().contains("pushing"), "{err}");
-    assert_eq!(s.remote_git(&["rev-parse", "refs/heads/release-1.10"]).unwrap(), theirs);
+    assert_eq!(
+        s.remote_git(&["rev-parse", "refs/heads/release-1.10"])
+            .unwrap(),
+        theirs
+    );
 }
 
 #[test]
@@ -177,7 +224,8 @@ fn pushes_a_descendant() {
     else {
         panic!("expected a merge");
     };
-    repo.set_reference("refs/krel/test", merged, "test").unwrap();
+    repo.set_reference("refs/krel/test", merged, "test")
+        .unwrap();
     let pusher = Git2Pusher::new(&repo, Credentials::default());
     pusher
         .push(&RefUpdate {
@@ -190,7 +238,8 @@ fn pushes_a_descendant() {
         })
         .unwrap();
     assert_eq!(
-        s.remote_git(&["rev-parse", "refs/heads/release-1.10"]).unwrap(),
+        s.remote_git(&["rev-parse", "refs/heads/release-1.10"])
+            .unwrap(),
         merged.to_string()
     );
     assert_eq!(id(&s, "origin/release-1.10"), merged);
@@ -204,8 +253,13 @@ fn errors_name_the_object() {
     assert!(err.hint().is_some());
     let (_dir, s) = sandbox();
     let repo = Repo::open(&s.clone).unwrap();
-    let err = repo.list_remote("upstream", &Credentials::default()).unwrap_err();
-    assert!(err.to_string().contains("no remote named `upstream`"), "{err}");
+    let err = repo
+        .list_remote("upstream", &Credentials::default())
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("no remote named `upstream`"),
+        "{err}"
+    );
     let err = repo.resolve("no-such-branch").unwrap_err();
     assert!(err.to_string().contains("`no-such-branch`"), "{err}");
 }

@@ -57,9 +57,7 @@ impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Action::PushRef(update) => {
-                let from = update
-                    .expected
-                    .map_or("(new)".to_string(), |id| id.short());
+                let from = update.expected.map_or("(new)".to_string(), |id| id.short());
                 write!(
                     f,
                     "push {} to {} on {} ({} -> {})",
@@ -139,7 +137,7 @@ pub struct ExecuteError {
     pub action: String,
     /// Why it failed.
     #[source]
-    pub source: ActionError,
+    pub source: Box<ActionError>,
 }
 
 /// Why one action failed.
@@ -161,7 +159,11 @@ impl ActionError {
 
 /// Runs a plan: in [`Mode::Mock`] returns at once; in [`Mode::NoMock`] runs each action in
 /// order and stops at the first failure.
-pub fn execute(plan: &Plan, mode: Mode, executors: &Executors<'_>) -> Result<Outcome, ExecuteError> {
+pub fn execute(
+    plan: &Plan,
+    mode: Mode,
+    executors: &Executors<'_>,
+) -> Result<Outcome, ExecuteError> {
     let total = plan.actions.len();
     if mode == Mode::Mock {
         tracing::info!(actions = total, "mock mode: plan not executed");
@@ -177,7 +179,7 @@ pub fn execute(plan: &Plan, mode: Mode, executors: &Executors<'_>) -> Result<Out
             total,
             completed: index,
             action: action.to_string(),
-            source,
+            source: Box::new(source),
         })?;
     }
     Ok(Outcome::Executed { actions: total })
@@ -227,7 +229,10 @@ mod tests {
 
     #[test]
     fn mock_calls_nothing() {
-        let recorder = Recorder { pushed: RefCell::default(), fail_on: None };
+        let recorder = Recorder {
+            pushed: RefCell::default(),
+            fail_on: None,
+        };
         let outcome = execute(&plan(), Mode::Mock, &Executors { git: &recorder }).unwrap();
         assert_eq!(outcome, Outcome::Planned { actions: 2 });
         assert!(recorder.pushed.borrow().is_empty());
@@ -235,16 +240,25 @@ mod tests {
 
     #[test]
     fn nomock_runs_in_order_and_stops_at_the_first_failure() {
-        let recorder = Recorder { pushed: RefCell::default(), fail_on: None };
+        let recorder = Recorder {
+            pushed: RefCell::default(),
+            fail_on: None,
+        };
         let outcome = execute(&plan(), Mode::NoMock, &Executors { git: &recorder }).unwrap();
         assert_eq!(outcome, Outcome::Executed { actions: 2 });
         assert_eq!(*recorder.pushed.borrow(), ["refs/heads/a", "refs/heads/b"]);
 
-        let recorder = Recorder { pushed: RefCell::default(), fail_on: Some("refs/heads/a") };
+        let recorder = Recorder {
+            pushed: RefCell::default(),
+            fail_on: Some("refs/heads/a"),
+        };
         let err = execute(&plan(), Mode::NoMock, &Executors { git: &recorder }).unwrap_err();
         assert_eq!((err.step, err.completed), (1, 0));
         assert!(err.to_string().contains("step 1 of 2 failed"), "{err}");
-        assert!(recorder.pushed.borrow().is_empty(), "stopped before the second push");
+        assert!(
+            recorder.pushed.borrow().is_empty(),
+            "stopped before the second push"
+        );
     }
 
     #[test]
@@ -252,6 +266,9 @@ mod tests {
         let json = serde_json::to_value(plan()).unwrap();
         assert_eq!(json["actions"][0]["action"], "push-ref");
         assert_eq!(json["actions"][0]["destination"], "refs/heads/a");
-        assert_eq!(json["actions"][0]["commit"], "0123456789abcdef0123456789abcdef01234567");
+        assert_eq!(
+            json["actions"][0]["commit"],
+            "0123456789abcdef0123456789abcdef01234567"
+        );
     }
 }

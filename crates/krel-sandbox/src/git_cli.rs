@@ -46,7 +46,12 @@ impl GitCli {
         let output = Command::new(&self.program)
             .current_dir(dir)
             .args(["-c", "commit.gpgsign=false", "-c", "tag.gpgsign=false"])
-            .args(["-c", "init.defaultBranch=main", "-c", "advice.detachedHead=false"])
+            .args([
+                "-c",
+                "init.defaultBranch=main",
+                "-c",
+                "advice.detachedHead=false",
+            ])
             .args(args)
             .envs(isolated_env(&date))
             .output()

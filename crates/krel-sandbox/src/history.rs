@@ -6,8 +6,14 @@ use crate::{Sandbox, SandboxError};
 
 /// The project's files at the first commit, from `testdata/sandbox/widget`.
 const INITIAL_FILES: &[(&str, &str)] = &[
-    ("README.md", include_str!("../../../testdata/sandbox/widget/README.md")),
-    ("Makefile", include_str!("../../../testdata/sandbox/widget/Makefile")),
+    (
+        "README.md",
+        include_str!("../../../testdata/sandbox/widget/README.md"),
+    ),
+    (
+        "Makefile",
+        include_str!("../../../testdata/sandbox/widget/Makefile"),
+    ),
     (
         "cmd/widget/main.sh",
         include_str!("../../../testdata/sandbox/widget/cmd/widget/main.sh"),
@@ -35,7 +41,14 @@ pub(crate) fn make(s: &Sandbox) -> Result<(), SandboxError> {
     tag(s, "v1.9.0-alpha.0")?;
 
     // v1.9: a merged pull request, a beta, the branch cut and the official release.
-    merged_pr(s, 90, "alice/list", "cmd/widget/list.sh", "#!/bin/sh\nls \"$@\"\n", "Add widget list")?;
+    merged_pr(
+        s,
+        90,
+        "alice/list",
+        "cmd/widget/list.sh",
+        "#!/bin/sh\nls \"$@\"\n",
+        "Add widget list",
+    )?;
     tag(s, "v1.9.0-beta.0")?;
     cut_branch(s, "release-1.9", "v1.9.0-rc.0", "v1.10.0-alpha.0")?;
     git(&["checkout", "--quiet", "release-1.9"])?;
@@ -94,8 +107,7 @@ pub(crate) fn make(s: &Sandbox) -> Result<(), SandboxError> {
     git(&["remote", "add", "origin", &remote])?;
     s.publish()?;
     s.remote_git(&["symbolic-ref", "HEAD", "refs/heads/main"])?;
-    s.git
-        .run(root, &["clone", "--quiet", &remote, "clone"])?;
+    s.git.run(root, &["clone", "--quiet", &remote, "clone"])?;
     s.clone_git(&["config", "user.name", "Sandbox Release Manager"])?;
     s.clone_git(&["config", "user.email", "release-manager@widget.example"])?;
     Ok(())
@@ -199,7 +211,10 @@ mod tests {
         let b = tempfile::tempdir().unwrap();
         let a = Sandbox::create(a.path()).unwrap();
         let b = Sandbox::create(b.path()).unwrap();
-        let refs = |s: &Sandbox| s.remote_git(&["for-each-ref", "--format=%(refname) %(objectname)"]).unwrap();
+        let refs = |s: &Sandbox| {
+            s.remote_git(&["for-each-ref", "--format=%(refname) %(objectname)"])
+                .unwrap()
+        };
         assert_eq!(refs(&a), refs(&b));
         let listing = refs(&a);
         for name in [
@@ -212,7 +227,9 @@ mod tests {
         ] {
             assert!(listing.contains(name), "{name} missing from\n{listing}");
         }
-        let describe = a.clone_git(&["describe", "--tags", "--abbrev=0", "origin/main"]).unwrap();
+        let describe = a
+            .clone_git(&["describe", "--tags", "--abbrev=0", "origin/main"])
+            .unwrap();
         assert_eq!(describe, "v1.11.0-alpha.0");
         assert!(a.config.is_file());
         assert!(a.clone.join("docs/support.md").is_file());
@@ -224,6 +241,9 @@ mod tests {
         std::fs::write(dir.path().join("keep.txt"), "mine").unwrap();
         let err = Sandbox::create(dir.path()).unwrap_err();
         assert!(err.to_string().contains("not empty"), "{err}");
-        assert_eq!(std::fs::read_to_string(dir.path().join("keep.txt")).unwrap(), "mine");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("keep.txt")).unwrap(),
+            "mine"
+        );
     }
 }

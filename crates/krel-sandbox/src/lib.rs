@@ -142,8 +142,20 @@ impl Sandbox {
 
     /// Publishes every branch and tag of the upstream repository to the remote.
     pub fn publish(&self) -> Result<(), SandboxError> {
-        self.upstream_git(&["push", "--quiet", "--force", "origin", "refs/heads/*:refs/heads/*"])?;
-        self.upstream_git(&["push", "--quiet", "--force", "origin", "refs/tags/*:refs/tags/*"])?;
+        self.upstream_git(&[
+            "push",
+            "--quiet",
+            "--force",
+            "origin",
+            "refs/heads/*:refs/heads/*",
+        ])?;
+        self.upstream_git(&[
+            "push",
+            "--quiet",
+            "--force",
+            "origin",
+            "refs/tags/*:refs/tags/*",
+        ])?;
         Ok(())
     }
 

@@ -53,6 +53,9 @@ mod tests {
         let s = Secret::new("hunter2");
         assert!(!format!("{s} {s:?} {:?}", Some(&s)).contains("hunter2"));
         assert_eq!(Secret::from_optional(Some("  ".into())), None);
-        assert_eq!(Secret::from_optional(Some("x".into())).unwrap().expose(), "x");
+        assert_eq!(
+            Secret::from_optional(Some("x".into())).unwrap().expose(),
+            "x"
+        );
     }
 }

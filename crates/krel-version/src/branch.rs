@@ -105,13 +105,14 @@ pub enum Branch {
 }
 
 impl Branch {
-    /// Classifies a branch name: the main branch, a release branch, or an error.
+    /// Classifies a branch name: the main branch (the configured `main`, or `main`/`master`
+    /// as upstream accepts both), a release branch, or an error.
     pub fn parse(
         name: &str,
         main: &str,
         pattern: &ReleaseBranchPattern,
     ) -> Result<Branch, BranchError> {
-        if name == main {
+        if name == main || name == "main" || name == "master" {
             return Ok(Branch::Main(name.to_string()));
         }
         match pattern.parse(name) {
@@ -149,7 +150,10 @@ mod tests {
     #[test]
     fn default_pattern_matches_kubernetes_branches() {
         let p = ReleaseBranchPattern::default();
-        assert_eq!(p, ReleaseBranchPattern::new("release-{major}.{minor}").unwrap());
+        assert_eq!(
+            p,
+            ReleaseBranchPattern::new("release-{major}.{minor}").unwrap()
+        );
         assert_eq!(p.parse("release-1.30"), Some((1, 30)));
         assert_eq!(p.parse("release-1.9"), Some((1, 9)));
         assert_eq!(p.branch_name(1, 30), "release-1.30");
@@ -171,7 +175,12 @@ mod tests {
         let p = ReleaseBranchPattern::new("v{major}.{minor}.x").unwrap();
         assert_eq!(p.parse("v2.7.x"), Some((2, 7)));
         assert_eq!(p.branch_name(2, 7), "v2.7.x");
-        for bad in ["release-{major}", "{minor}.{major}", "r{major}{minor}", "r1{major}.{minor}"] {
+        for bad in [
+            "release-{major}",
+            "{minor}.{major}",
+            "r{major}{minor}",
+            "r1{major}.{minor}",
+        ] {
             assert!(ReleaseBranchPattern::new(bad).is_err(), "{bad}");
         }
     }
@@ -191,7 +200,16 @@ mod tests {
                 minor: 18
             }
         );
-        let err = Branch::parse("feature-x", "master", &p).unwrap_err().to_string();
-        assert!(err.contains("`feature-x`") && err.contains("release-1.30"), "{err}");
+        assert_eq!(
+            Branch::parse("main", "trunk", &p).unwrap(),
+            Branch::Main("main".into())
+        );
+        let err = Branch::parse("feature-x", "master", &p)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`feature-x`") && err.contains("release-1.30"),
+            "{err}"
+        );
     }
 }

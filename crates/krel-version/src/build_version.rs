@@ -44,7 +44,10 @@ impl BuildVersion {
             }
         };
         let sha = sha.strip_prefix('g').ok_or_else(|| {
-            VersionError::new(describe, "the commit id after the count must start with `g`")
+            VersionError::new(
+                describe,
+                "the commit id after the count must start with `g`",
+            )
         })?;
         let tag: Version = tag.parse()?;
         let commits = parse_number(describe, count, "commit count")?;

@@ -101,7 +101,9 @@ impl ReleaseVersions {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NextVersionError {
     /// An alpha after a beta or rc on the same line.
-    #[error("cannot cut an alpha after {build_version}: the last release on this line is not an alpha")]
+    #[error(
+        "cannot cut an alpha after {build_version}: the last release on this line is not an alpha"
+    )]
     AlphaAfterNonAlpha {
         /// The build version the release would be cut from.
         build_version: String,
@@ -252,7 +254,11 @@ pub fn next_versions(
             let number = match tag.pre {
                 Some(pre) if pre.label == Label::Alpha => 0,
                 Some(pre) if pre.label == Label::Beta => pre.number + 1,
-                _ => return Err(NextVersionError::BetaAfterNonPreview { build_version: bv() }),
+                _ => {
+                    return Err(NextVersionError::BetaAfterNonPreview {
+                        build_version: bv(),
+                    })
+                }
             };
             let beta = Version::pre_release(tag.major, tag.minor, tag.patch, Label::Beta, number);
             Ok(ReleaseVersions::only(beta, |v, b| v.beta = Some(b)))
@@ -268,7 +274,9 @@ pub fn next_versions(
                 );
                 Ok(ReleaseVersions::only(alpha, |v, a| v.alpha = Some(a)))
             }
-            _ => Err(NextVersionError::AlphaAfterNonAlpha { build_version: bv() }),
+            _ => Err(NextVersionError::AlphaAfterNonAlpha {
+                build_version: bv(),
+            }),
         },
         (Branch::Release { name, .. }, _) => Err(NextVersionError::TypeDoesNotFitBranch {
             release_type,
@@ -306,55 +314,116 @@ mod tests {
     // The vectors of upstream's release_version_test.go, plus the issue's.
     #[test]
     fn new_final_patch_release() {
-        let got = run(ReleaseType::Official, "v1.18.4-rc.0.3+3ff09514d162b0", "release-1.18", false);
+        let got = run(
+            ReleaseType::Official,
+            "v1.18.4-rc.0.3+3ff09514d162b0",
+            "release-1.18",
+            false,
+        );
         assert_eq!(got.unwrap(), ["v1.18.4"]);
     }
 
     #[test]
     fn new_rc_on_existing_release_branch() {
-        let got = run(ReleaseType::Rc, "v1.18.4-beta.0.2+3ff09514d162b0", "release-1.18", false);
+        let got = run(
+            ReleaseType::Rc,
+            "v1.18.4-beta.0.2+3ff09514d162b0",
+            "release-1.18",
+            false,
+        );
         assert_eq!(got.unwrap(), ["v1.18.4-rc.1"]);
     }
 
     #[test]
     fn rc_cut_creates_the_branch_and_the_next_alpha() {
-        let got = run(ReleaseType::Rc, "v1.18.0-beta.3.2+3ff09514d162b0", "release-1.18", true);
+        let got = run(
+            ReleaseType::Rc,
+            "v1.18.0-beta.3.2+3ff09514d162b0",
+            "release-1.18",
+            true,
+        );
         assert_eq!(got.unwrap(), ["v1.18.0-rc.0", "v1.19.0-alpha.0"]);
     }
 
     #[test]
     fn beta_from_beta_and_from_alpha() {
-        let got = run(ReleaseType::Beta, "v1.18.4-beta.1.2+3ff09514d162b0", "master", false);
+        let got = run(
+            ReleaseType::Beta,
+            "v1.18.4-beta.1.2+3ff09514d162b0",
+            "master",
+            false,
+        );
         assert_eq!(got.unwrap(), ["v1.18.4-beta.2"]);
-        let got = run(ReleaseType::Beta, "v1.18.0-alpha.1.2+3ff09514d162b0", "master", false);
+        let got = run(
+            ReleaseType::Beta,
+            "v1.18.0-alpha.1.2+3ff09514d162b0",
+            "master",
+            false,
+        );
         assert_eq!(got.unwrap(), ["v1.18.0-beta.0"]);
     }
 
     #[test]
     fn alpha_from_alpha() {
-        let got = run(ReleaseType::Alpha, "v1.18.4-alpha.1.2+3ff09514d162b0", "master", false);
+        let got = run(
+            ReleaseType::Alpha,
+            "v1.18.4-alpha.1.2+3ff09514d162b0",
+            "master",
+            false,
+        );
         assert_eq!(got.unwrap(), ["v1.18.4-alpha.2"]);
-        let got = run(ReleaseType::Alpha, "v1.20.0-alpha.2.1273+4e9bdd481e2400", "master", false);
+        let got = run(
+            ReleaseType::Alpha,
+            "v1.20.0-alpha.2.1273+4e9bdd481e2400",
+            "master",
+            false,
+        );
         assert_eq!(got.unwrap(), ["v1.20.0-alpha.3"]);
     }
 
     #[test]
     fn alpha_after_beta_is_an_error() {
-        let err = run(ReleaseType::Alpha, "v1.18.4-beta.1.2+3ff09514d162b0", "master", false);
-        assert!(matches!(err, Err(NextVersionError::AlphaAfterNonAlpha { .. })));
+        let err = run(
+            ReleaseType::Alpha,
+            "v1.18.4-beta.1.2+3ff09514d162b0",
+            "master",
+            false,
+        );
+        assert!(matches!(
+            err,
+            Err(NextVersionError::AlphaAfterNonAlpha { .. })
+        ));
     }
 
     #[test]
     fn official_while_cutting_a_branch_is_an_error() {
-        let err = run(ReleaseType::Official, "v1.18.0-beta.3.2+3ff09514d162b0", "release-1.18", true);
-        assert!(matches!(err, Err(NextVersionError::BranchCutNeedsRc { .. })));
+        let err = run(
+            ReleaseType::Official,
+            "v1.18.0-beta.3.2+3ff09514d162b0",
+            "release-1.18",
+            true,
+        );
+        assert!(matches!(
+            err,
+            Err(NextVersionError::BranchCutNeedsRc { .. })
+        ));
     }
 
     #[test]
     fn patch_after_an_official_tag() {
-        let got = run(ReleaseType::Official, "v1.26.3-39+4a7242e481c645", "release-1.26", false);
+        let got = run(
+            ReleaseType::Official,
+            "v1.26.3-39+4a7242e481c645",
+            "release-1.26",
+            false,
+        );
         assert_eq!(got.unwrap(), ["v1.26.4"]);
-        let got = run(ReleaseType::Rc, "v1.26.3-39+4a7242e481c645", "release-1.26", false);
+        let got = run(
+            ReleaseType::Rc,
+            "v1.26.3-39+4a7242e481c645",
+            "release-1.26",
+            false,
+        );
         assert_eq!(got.unwrap(), ["v1.26.4-rc.1"]);
     }
 
@@ -367,7 +436,10 @@ mod tests {
             (ReleaseType::Official, "master"),
         ] {
             let err = run(t, "v1.18.0-alpha.1.2+3ff0", branch, false).unwrap_err();
-            assert!(matches!(err, NextVersionError::TypeDoesNotFitBranch { .. }), "{t} {branch}");
+            assert!(
+                matches!(err, NextVersionError::TypeDoesNotFitBranch { .. }),
+                "{t} {branch}"
+            );
             assert!(!err.hint().is_empty());
         }
         let err = run(ReleaseType::Rc, "v1.18.0-beta.1.2+3ff0", "master", true).unwrap_err();
@@ -378,10 +450,28 @@ mod tests {
 
     #[test]
     fn branch_must_match_the_build_line() {
-        let err = run(ReleaseType::Rc, "v1.19.0-alpha.0.2+3ff0", "release-1.18", false).unwrap_err();
-        assert!(err.to_string().contains("`release-1.18` is for v1.18"), "{err}");
-        let err = run(ReleaseType::Rc, "v1.19.0-beta.0.2+3ff0", "release-1.18", true).unwrap_err();
-        assert!(matches!(err, NextVersionError::BranchDoesNotMatchBuild { .. }));
+        let err = run(
+            ReleaseType::Rc,
+            "v1.19.0-alpha.0.2+3ff0",
+            "release-1.18",
+            false,
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("`release-1.18` is for v1.18"),
+            "{err}"
+        );
+        let err = run(
+            ReleaseType::Rc,
+            "v1.19.0-beta.0.2+3ff0",
+            "release-1.18",
+            true,
+        )
+        .unwrap_err();
+        assert!(matches!(
+            err,
+            NextVersionError::BranchDoesNotMatchBuild { .. }
+        ));
     }
 
     #[test]
@@ -389,6 +479,9 @@ mod tests {
         for t in ReleaseType::ALL {
             assert_eq!(t.as_str().parse::<ReleaseType>().unwrap(), t);
         }
-        assert!("gamma".parse::<ReleaseType>().unwrap_err().contains("alpha, beta, rc or official"));
+        assert!("gamma"
+            .parse::<ReleaseType>()
+            .unwrap_err()
+            .contains("alpha, beta, rc or official"));
     }
 }

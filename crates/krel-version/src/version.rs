@@ -271,10 +271,19 @@ mod tests {
 
     #[test]
     fn parses_and_prints_release_versions() {
-        for text in ["v1.29.0", "v1.29.0-alpha.3", "v1.29.0-beta.0", "v1.29.10-rc.1", "v0.0.0"] {
+        for text in [
+            "v1.29.0",
+            "v1.29.0-alpha.3",
+            "v1.29.0-beta.0",
+            "v1.29.10-rc.1",
+            "v0.0.0",
+        ] {
             assert_eq!(v(text).to_string(), text);
         }
-        assert_eq!(v("v1.30.0-rc.1"), Version::pre_release(1, 30, 0, Label::Rc, 1));
+        assert_eq!(
+            v("v1.30.0-rc.1"),
+            Version::pre_release(1, 30, 0, Label::Rc, 1)
+        );
     }
 
     #[test]

@@ -1,0 +1,175 @@
+//! Command-line definitions (clap). Only argument shapes live here; commands/ does the work.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const ABOUT: &str = "Release engineering for Kubernetes-style projects";
+
+const LONG_ABOUT: &str = "\
+Release engineering for Kubernetes-style projects: compute versions, fast-forward release
+branches, and (in coming releases) stage, sign, push and publish releases.
+
+Anything that changes a remote (git push, bucket upload, GitHub release) runs in mock mode by
+default: krel does every read and check, prints the plan, and changes nothing remote. Pass
+--nomock to carry the plan out.";
+
+const EXAMPLES: &str = "\
+Examples:
+  Try krel safely on a throwaway project:
+    krel sandbox create /tmp/krel-demo && cd /tmp/krel-demo
+    krel ff --repo-path clone                # mock: prints the plan, pushes nothing
+    krel ff --repo-path clone --nomock       # pushes after asking
+
+  Compute the versions of a release:
+    krel next-version --type rc --build-version v1.30.0-beta.1.12+4e9bdd481e2400 \\
+      --branch release-1.30 --cut-branch
+
+Configuration: flags beat KREL_* environment variables, which beat krel.yaml (from --config,
+KREL_CONFIG or the current directory), which beats the defaults (kubernetes/kubernetes).
+Exit status: 0 done, 1 refused (the repository's state says no), 2 usage or unexpected error.";
+
+/// krel: release engineering for Kubernetes-style projects.
+#[derive(Debug, Parser)]
+#[command(name = "krel", version, about = ABOUT, long_about = LONG_ABOUT, after_help = EXAMPLES)]
+#[command(propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command accepts.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Really change remotes (push, upload, publish). Without it, krel only plans.
+    #[arg(long, global = true, env = "KREL_NOMOCK")]
+    pub nomock: bool,
+
+    /// Configuration file (default: ./krel.yaml when it exists).
+    #[arg(long, global = true, env = "KREL_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// More diagnostics on stderr (-v info, -vv debug, -vvv trace). KREL_LOG takes a filter.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Only errors on stderr; no progress.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Format of diagnostics on stderr.
+    #[arg(long, global = true, env = "KREL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Format of results on stdout.
+    #[arg(long, global = true, env = "KREL_OUTPUT", value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+/// Diagnostics format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Results format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// For people.
+    Text,
+    /// For programs.
+    Json,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Merge the main branch into the newest release branch during code freeze (branchff).
+    #[command(name = "ff", visible_alias = "fast-forward")]
+    #[command(long_about = crate::commands::ff::LONG_ABOUT, after_help = crate::commands::ff::EXAMPLES)]
+    Ff(FfArgs),
+
+    /// Print the versions a release would produce, the prime version first.
+    #[command(name = "next-version")]
+    #[command(long_about = crate::commands::next_version::LONG_ABOUT, after_help = crate::commands::next_version::EXAMPLES)]
+    NextVersion(NextVersionArgs),
+
+    /// Create throwaway projects to rehearse releases on.
+    #[command(subcommand)]
+    Sandbox(SandboxCommand),
+}
+
+/// `krel ff` arguments.
+#[derive(Debug, Args)]
+pub struct FfArgs {
+    /// Release branch to fast-forward (default: the newest release-X.Y on the remote).
+    #[arg(long, value_name = "BRANCH")]
+    pub branch: Option<String>,
+
+    /// Revision to merge (default: <remote>/<main branch>, e.g. origin/master).
+    #[arg(long = "ref", value_name = "REF")]
+    pub main_ref: Option<String>,
+
+    /// Remote URL to clone when no --repo-path clone exists (default: git.url from krel.yaml).
+    #[arg(long, value_name = "URL")]
+    pub repo: Option<String>,
+
+    /// A local clone to work in; cloned from --repo when the directory does not exist.
+    /// Without it, krel clones into a new temporary directory and keeps it for review.
+    #[arg(long, value_name = "DIR")]
+    pub repo_path: Option<PathBuf>,
+
+    /// Push without asking for confirmation (with --nomock).
+    #[arg(long)]
+    pub non_interactive: bool,
+}
+
+/// Release types, as on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReleaseTypeArg {
+    /// vX.Y.0-alpha.N from the main branch.
+    Alpha,
+    /// vX.Y.0-beta.N from the main branch.
+    Beta,
+    /// vX.Y.Z-rc.N from a release branch (rc.0 with --cut-branch).
+    Rc,
+    /// vX.Y.Z from a release branch.
+    Official,
+}
+
+/// `krel next-version` arguments.
+#[derive(Debug, Args)]
+pub struct NextVersionArgs {
+    /// Release type.
+    #[arg(long = "type", value_enum, value_name = "TYPE")]
+    pub release_type: ReleaseTypeArg,
+
+    /// Build version to release, as `git describe` gives it in Kubernetes form.
+    #[arg(long, value_name = "BV")]
+    pub build_version: String,
+
+    /// Branch the release is cut from: the main branch or release-X.Y.
+    #[arg(long, value_name = "BRANCH")]
+    pub branch: String,
+
+    /// The release branch does not exist yet: this release creates it (rc.0 and next alpha.0).
+    #[arg(long)]
+    pub cut_branch: bool,
+}
+
+/// `krel sandbox` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SandboxCommand {
+    /// Create a throwaway project: upstream history, a bare remote, a clone and krel.yaml.
+    #[command(after_help = crate::commands::sandbox::EXAMPLES)]
+    Create {
+        /// Directory to create (must not exist, or be empty).
+        dir: PathBuf,
+    },
+}

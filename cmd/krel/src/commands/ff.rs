@@ -1,0 +1,275 @@
+//! `krel ff`: fast-forward a release branch with the main branch.
+
+use std::path::Path;
+
+use krel_fastforward::{FastForwardError, FastForwardPlan, FastForwardRequest, MergeKind};
+use krel_git::{Git2Pusher, GitError, Repo};
+use krel_plan::{Executors, Mode, Outcome};
+
+use crate::cli::{FfArgs, OutputFormat};
+use crate::commands::{run_plan, Confirm};
+use crate::context::Context;
+use crate::failure::Failure;
+use crate::progress::TransferBar;
+use crate::shell::Shell;
+
+pub const LONG_ABOUT: &str = "\
+Merge the main branch into the newest release branch during code freeze (upstream's branchff).
+
+krel picks the newest release-X.Y on the remote by version (or --branch), then refuses when:
+  - the official tag vX.Y.0 exists (the release is out: code thaw);
+  - the nearest tag of main differs from the nearest tag of the branch point (main has moved on
+    to the next alpha, or the branch is not the newest);
+  - the merge has conflicts that keeping the release branch's side cannot settle (a file modified
+    on one side and deleted on the other); the paths are listed and nothing is written.
+
+Conflicting hunks are settled in favour of the release branch (git merge -X ours). The merge is
+made in memory: the clone's work tree, index and branches are not touched. The result is kept
+at refs/krel/ff/<branch> for review.
+
+Mock (default): prints the plan (branch, old and new commit, the commits to push) and pushes
+nothing. --nomock: asks for confirmation (unless --non-interactive), then pushes with a lease:
+if the branch moved on the remote meanwhile, the push is refused.";
+
+pub const EXAMPLES: &str = "\
+Examples:
+  krel ff --repo-path ~/src/kubernetes                  # plan only
+  krel ff --repo-path ~/src/kubernetes --nomock         # push after confirmation
+  krel ff --branch release-1.30 --ref origin/master --nomock --non-interactive
+  krel ff --repo https://github.com/example/widget.git  # clone to a temporary directory
+  krel ff --output json                                 # the plan as JSON";
+
+/// Runs `krel ff`.
+pub fn exec(ctx: &Context, args: &FfArgs, shell: &Shell) -> Result<(), Failure> {
+    let remote = &ctx.config.git.remote;
+    let repo = open_or_clone(ctx, args, shell)?;
+    let url = repo.remote_url(remote).map_err(git_failure)?;
+    let request = FastForwardRequest {
+        branch: args.branch.clone(),
+        main_branch: ctx.config.git.main_branch.clone(),
+        main_ref: args.main_ref.clone(),
+        remote: remote.clone(),
+        pattern: ctx.config.git.release_branch.clone(),
+        identity: ctx.identity.clone(),
+        credentials: ctx.credentials.clone(),
+        github_repo: url
+            .contains("github.com")
+            .then(|| format!("{}/{}", ctx.config.github.org, ctx.config.github.repo)),
+    };
+    shell.status("Fetching", format!("{remote} ({url})"));
+    let progress = TransferBar::new(shell, "Fetching");
+    let plan = krel_fastforward::plan(&repo, &request, &progress).map_err(ff_failure)?;
+
+    let text = shell.output() == OutputFormat::Text;
+    if text {
+        render(shell, &plan, ctx.mode);
+    }
+    if plan.merge == MergeKind::UpToDate {
+        shell.status(
+            "Up to date",
+            format!("{} already contains {}", plan.branch, plan.main_ref),
+        );
+        if !text {
+            shell.json(&Report {
+                mode: ctx.mode,
+                outcome: None,
+                plan: &plan,
+            });
+        }
+        return Ok(());
+    }
+    if text {
+        shell.note(review_guide(&plan));
+    }
+
+    let pusher = Git2Pusher::new(&repo, ctx.credentials.clone());
+    let question = format!(
+        "Push {} to {} on {} ({} -> {})?",
+        plan.new.short(),
+        plan.branch,
+        plan.remote,
+        plan.old.short(),
+        plan.new.short()
+    );
+    let confirm = if args.non_interactive {
+        Confirm::No
+    } else {
+        Confirm::Ask(&question)
+    };
+    let outcome = run_plan(
+        shell,
+        &plan.plan,
+        ctx.mode,
+        confirm,
+        &Executors { git: &pusher },
+    )?;
+    if let Outcome::Executed { .. } = outcome {
+        krel_fastforward::finish(&repo, &plan).map_err(ff_failure)?;
+        shell.status(
+            "Pushed",
+            format!(
+                "{} {} -> {} on {}",
+                plan.branch,
+                plan.old.short(),
+                plan.new.short(),
+                plan.remote
+            ),
+        );
+        if let Some(link) = &plan.compare_url {
+            shell.note(format!("The fast-forward diff: {link}"));
+        }
+    }
+    if !text {
+        shell.json(&Report {
+            mode: ctx.mode,
+            outcome: Some(outcome),
+            plan: &plan,
+        });
+    }
+    Ok(())
+}
+
+/// The JSON document `--output json` prints.
+#[derive(serde::Serialize)]
+struct Report<'a> {
+    mode: Mode,
+    outcome: Option<Outcome>,
+    #[serde(flatten)]
+    plan: &'a FastForwardPlan,
+}
+
+fn open_or_clone(ctx: &Context, args: &FfArgs, shell: &Shell) -> Result<Repo, Failure> {
+    let remote = &ctx.config.git.remote;
+    let url = args.repo.clone().unwrap_or_else(|| ctx.config.git_url());
+    let dest = match &args.repo_path {
+        Some(path) if path.exists() => {
+            let repo = Repo::open(path).map_err(git_failure)?;
+            if let Some(wanted) = &args.repo {
+                let actual = repo.remote_url(remote).map_err(git_failure)?;
+                if actual != *wanted {
+                    return Err(Failure::usage(anyhow::anyhow!(
+                        "--repo {wanted} does not match remote `{remote}` of {} ({actual})",
+                        path.display()
+                    ))
+                    .with_hint(Some(
+                        "leave out --repo to use the clone's remote, or give a new --repo-path to clone into".into(),
+                    )));
+                }
+            }
+            return Ok(repo);
+        }
+        Some(path) => path.clone(),
+        None => tempfile::Builder::new()
+            .prefix("krel-ff-")
+            .tempdir()
+            .map_err(|err| {
+                Failure::unexpected(
+                    anyhow::Error::new(err).context("creating a temporary directory to clone into"),
+                )
+            })?
+            .keep(),
+    };
+    shell.status("Cloning", format!("{url} into {}", dest.display()));
+    let progress = TransferBar::new(shell, "Cloning");
+    let repo =
+        Repo::clone_bare(&url, &dest, remote, &ctx.credentials, &progress).map_err(git_failure)?;
+    if args.repo_path.is_none() {
+        shell.note(format!(
+            "The clone is kept at {} for review; delete it when done.",
+            dest.display()
+        ));
+    }
+    Ok(repo)
+}
+
+fn git_failure(err: GitError) -> Failure {
+    let hint = err.hint();
+    let usage = matches!(
+        err,
+        GitError::NotARepository { .. } | GitError::NoSuchRemote { .. }
+    );
+    let failure = if usage {
+        Failure::usage(err)
+    } else {
+        Failure::unexpected(err)
+    };
+    failure.with_hint(hint)
+}
+
+fn ff_failure(err: FastForwardError) -> Failure {
+    match err {
+        FastForwardError::Git(err) => git_failure(err),
+        err => {
+            let hint = err.hint();
+            Failure::refused(err).with_hint(hint)
+        }
+    }
+}
+
+fn render(shell: &Shell, plan: &FastForwardPlan, mode: Mode) {
+    let how = match plan.merge {
+        MergeKind::Merge => "merge commit",
+        MergeKind::FastForward => "fast-forward",
+        MergeKind::UpToDate => "up to date",
+    };
+    shell.data(format!(
+        "Fast-forward {} with {}",
+        plan.branch, plan.main_ref
+    ));
+    shell.data(format!("  repository  {}", plan.repository));
+    shell.data(format!("  remote      {} ({})", plan.remote, plan.url));
+    shell.data(format!(
+        "  tag         {} (main and the branch point agree)",
+        plan.tag
+    ));
+    shell.data(format!(
+        "  branch      {}  {} -> {} ({how})",
+        plan.branch,
+        plan.old.short(),
+        plan.new.short()
+    ));
+    if plan.commits.is_empty() {
+        return;
+    }
+    shell.data(format!("  commits     {} to push:", plan.commits.len()));
+    for commit in &plan.commits {
+        shell.data(format!("    {} {}", commit.id.short(), commit.summary));
+    }
+    let label = match mode {
+        Mode::Mock => "Plan (mock: nothing will be changed)",
+        Mode::NoMock => "Plan",
+    };
+    shell.data(format!("{label}:"));
+    for (index, action) in plan.plan.actions.iter().enumerate() {
+        shell.data(format!("  {}. {action}", index + 1));
+    }
+}
+
+fn review_guide(plan: &FastForwardPlan) -> String {
+    let dir = shell_quote(Path::new(&plan.repository));
+    let tracking = format!("{}/{}", plan.remote, plan.branch);
+    let review = &plan.review_ref;
+    let mut text = format!(
+        "\nReview the result before pushing. What the push adds:\n\
+         \x20 git -C {dir} log --oneline --graph {tracking}..{review}\n\
+         The merge commit, and what changes on the branch:\n\
+         \x20 git -C {dir} show --stat {review}\n\
+         \x20 git -C {dir} diff --stat {tracking} {review}"
+    );
+    if let Some(link) = &plan.compare_url {
+        text.push_str(&format!("\nAfter the push, the diff is at {link}"));
+    }
+    text
+}
+
+fn shell_quote(path: &Path) -> String {
+    let text = path.display().to_string();
+    if text
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"/._-+".contains(&b))
+    {
+        text
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
+}

@@ -1,0 +1,66 @@
+//! One module per subcommand: each turns arguments into a library request and renders the
+//! result. [`run_plan`] is the single place where a plan is executed or only shown.
+
+pub mod ff;
+pub mod next_version;
+pub mod sandbox;
+
+use krel_plan::{execute, Executors, Mode, Outcome, Plan};
+
+use crate::cli::{Cli, Command, SandboxCommand};
+use crate::context::Context;
+use crate::failure::Failure;
+use crate::shell::Shell;
+
+/// Runs the command the user asked for.
+pub fn run(cli: &Cli, shell: &Shell) -> Result<(), Failure> {
+    match &cli.command {
+        Command::Ff(args) => ff::exec(&Context::load(&cli.global)?, args, shell),
+        Command::NextVersion(args) => next_version::exec(&Context::load(&cli.global)?, args, shell),
+        Command::Sandbox(SandboxCommand::Create { dir }) => sandbox::create(dir, shell),
+    }
+}
+
+/// Whether to ask before changing remotes.
+pub enum Confirm<'a> {
+    /// `--non-interactive`: go ahead.
+    No,
+    /// Ask this question; only "yes" (or "y") proceeds.
+    Ask(&'a str),
+}
+
+/// Executes `plan` with `--nomock` (after confirmation), or says what a mock run did not do.
+pub fn run_plan(
+    shell: &Shell,
+    plan: &Plan,
+    mode: Mode,
+    confirm: Confirm<'_>,
+    executors: &Executors<'_>,
+) -> Result<Outcome, Failure> {
+    if mode == Mode::NoMock && !plan.is_empty() {
+        if let Confirm::Ask(question) = confirm {
+            let answer = shell.ask(&format!("{question} Type 'yes' to continue:"));
+            let yes = matches!(answer.as_deref(), Some("yes" | "y" | "YES" | "Yes"));
+            if !yes {
+                return Err(Failure::refused(anyhow::anyhow!(
+                    "not confirmed: nothing was changed on any remote"
+                ))
+                .with_hint(Some(
+                    "answer 'yes' at the prompt, or pass --non-interactive to skip it".into(),
+                )));
+            }
+        }
+    }
+    let outcome = execute(plan, mode, executors).map_err(|err| {
+        let hint = err.source.hint();
+        Failure::unexpected(err).with_hint(hint)
+    })?;
+    if let Outcome::Planned { actions } = outcome {
+        if actions > 0 {
+            shell.note(format!(
+                "\nMock run: {actions} action(s) planned, nothing changed on any remote. Run again with --nomock to carry them out."
+            ));
+        }
+    }
+    Ok(outcome)
+}

@@ -1,0 +1,84 @@
+//! `krel next-version`: the versions a release would produce.
+
+use krel_version::{next_versions, Branch, BuildVersion, NextVersionError, ReleaseType};
+
+use crate::cli::{NextVersionArgs, OutputFormat, ReleaseTypeArg};
+use crate::context::Context;
+use crate::failure::Failure;
+use crate::shell::Shell;
+
+pub const LONG_ABOUT: &str = "\
+Print the versions a release would produce, one per line, the prime version first, computed as
+upstream krel does:
+  - alpha on the main branch after alpha.N: alpha.(N+1); after a beta: refused
+  - beta on the main branch: beta.0 after an alpha, beta.(N+1) after beta.N
+  - rc with --cut-branch on release-X.Y: vX.Y.0-rc.0 and vX.(Y+1).0-alpha.0
+  - rc on an existing release-X.Y: vX.Y.P-rc.(N+1) (patch + 1 and rc.1 after an official tag)
+  - official on release-X.Y: vX.Y.P (patch + 1 after an official tag)
+The release branch must be for the same vX.Y as the build version.";
+
+pub const EXAMPLES: &str = "\
+Examples:
+  krel next-version --type alpha --build-version v1.20.0-alpha.2.1273+4e9bdd481e2400 --branch master
+  krel next-version --type rc --build-version v1.18.0-beta.3.2+3ff09514d162b0 \\
+    --branch release-1.18 --cut-branch
+  krel next-version --type official --build-version v1.18.4-rc.0.3+3ff09514d162b0 \\
+    --branch release-1.18 --output json";
+
+/// Runs `krel next-version`.
+pub fn exec(ctx: &Context, args: &NextVersionArgs, shell: &Shell) -> Result<(), Failure> {
+    let git = &ctx.config.git;
+    let branch =
+        Branch::parse(&args.branch, &git.main_branch, &git.release_branch).map_err(|err| {
+            Failure::usage(err).with_hint(Some(format!(
+            "release branches follow git.release_branch (`{}`); the main branch is git.main_branch",
+            git.release_branch.template()
+        )))
+        })?;
+    let build: BuildVersion = args.build_version.parse().map_err(|err| {
+        Failure::usage(err).with_hint(Some(
+            "a build version looks like v1.30.0-rc.0.12+4e9bdd481e2400 (git describe of the commit)".into(),
+        ))
+    })?;
+    let release_type = match args.release_type {
+        ReleaseTypeArg::Alpha => ReleaseType::Alpha,
+        ReleaseTypeArg::Beta => ReleaseType::Beta,
+        ReleaseTypeArg::Rc => ReleaseType::Rc,
+        ReleaseTypeArg::Official => ReleaseType::Official,
+    };
+    let versions =
+        next_versions(release_type, &build, &branch, args.cut_branch).map_err(|err| {
+            let hint = Some(err.hint());
+            let refusal = matches!(
+                err,
+                NextVersionError::AlphaAfterNonAlpha { .. }
+                    | NextVersionError::BetaAfterNonPreview { .. }
+            );
+            let failure = if refusal {
+                Failure::refused(err)
+            } else {
+                Failure::usage(err)
+            };
+            failure.with_hint(hint)
+        })?;
+    match shell.output() {
+        OutputFormat::Text => {
+            for version in versions.ordered() {
+                shell.data(version.to_string());
+            }
+        }
+        OutputFormat::Json => {
+            #[derive(serde::Serialize)]
+            struct Report<'a> {
+                ordered: Vec<&'a krel_version::Version>,
+                #[serde(flatten)]
+                versions: &'a krel_version::ReleaseVersions,
+            }
+            shell.json(&Report {
+                ordered: versions.ordered(),
+                versions: &versions,
+            });
+        }
+    }
+    Ok(())
+}

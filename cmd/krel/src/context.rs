@@ -1,0 +1,58 @@
+//! What every command starts from: configuration, identity and credentials, read once from
+//! flags, the environment and krel.yaml. The only place the binary reads the environment.
+
+use krel_config::Config;
+use krel_git::{Credentials, Identity};
+use krel_plan::Mode;
+use krel_secret::Secret;
+
+use crate::cli::GlobalArgs;
+use crate::failure::Failure;
+
+/// The resolved global settings.
+pub struct Context {
+    /// Project configuration (flag > env > file > default, except per-command flags).
+    pub config: Config,
+    /// Mock (default) or --nomock.
+    pub mode: Mode,
+    /// Credentials for git remotes (GITHUB_TOKEN or GH_TOKEN).
+    pub credentials: Credentials,
+    /// Committer identity from GIT_COMMITTER_NAME/GIT_COMMITTER_EMAIL, else git config.
+    pub identity: Option<Identity>,
+}
+
+impl Context {
+    /// Reads configuration and environment.
+    pub fn load(global: &GlobalArgs) -> Result<Context, Failure> {
+        let cwd = std::env::current_dir().map_err(|err| {
+            Failure::unexpected(anyhow::Error::new(err).context("reading the current directory"))
+        })?;
+        let config = Config::load(global.config.as_deref(), &cwd, |name| {
+            std::env::var(name).ok()
+        })
+        .map_err(|err| {
+            let hint = Some(err.hint());
+            Failure::usage(err).with_hint(hint)
+        })?;
+        let token = std::env::var("GITHUB_TOKEN")
+            .ok()
+            .or_else(|| std::env::var("GH_TOKEN").ok());
+        let identity = match (
+            std::env::var("GIT_COMMITTER_NAME"),
+            std::env::var("GIT_COMMITTER_EMAIL"),
+        ) {
+            (Ok(name), Ok(email)) if !name.is_empty() && !email.is_empty() => {
+                Some(Identity { name, email })
+            }
+            _ => None,
+        };
+        Ok(Context {
+            config,
+            mode: Mode::from_nomock(global.nomock),
+            credentials: Credentials {
+                token: Secret::from_optional(token),
+            },
+            identity,
+        })
+    }
+}

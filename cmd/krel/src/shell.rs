@@ -1,0 +1,109 @@
+//! All console output goes through [`Shell`]: results on stdout, everything else on stderr.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use crate::cli::OutputFormat;
+
+/// The console.
+pub struct Shell {
+    quiet: bool,
+    output: OutputFormat,
+    color: bool,
+    stderr_is_terminal: bool,
+}
+
+impl Shell {
+    /// A shell honouring `--quiet`, `--output` and `NO_COLOR`.
+    pub fn new(quiet: bool, output: OutputFormat) -> Shell {
+        let stderr_is_terminal = std::io::stderr().is_terminal();
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Shell {
+            quiet,
+            output,
+            color: stderr_is_terminal && !no_color,
+            stderr_is_terminal,
+        }
+    }
+
+    /// The results format chosen with `--output`.
+    pub fn output(&self) -> OutputFormat {
+        self.output
+    }
+
+    /// True when progress bars may be drawn.
+    pub fn progress_allowed(&self) -> bool {
+        !self.quiet && self.stderr_is_terminal
+    }
+
+    /// A result line on stdout.
+    pub fn data(&self, line: impl AsRef<str>) {
+        let mut out = std::io::stdout().lock();
+        // A closed stdout (`krel ... | head`) is not an error worth reporting.
+        let _ = writeln!(out, "{}", line.as_ref());
+    }
+
+    /// A JSON document on stdout.
+    pub fn json<T: serde::Serialize>(&self, value: &T) {
+        match serde_json::to_string_pretty(value) {
+            Ok(text) => self.data(text),
+            Err(err) => self.error(&format!("could not render JSON: {err}")),
+        }
+    }
+
+    /// A status line on stderr, such as `   Cloning https://...`. Hidden by `--quiet`.
+    pub fn status(&self, label: &str, message: impl AsRef<str>) {
+        if self.quiet {
+            return;
+        }
+        let label = if self.color {
+            format!("\x1b[1;32m{label:>12}\x1b[0m")
+        } else {
+            format!("{label:>12}")
+        };
+        eprintln!("{label} {}", message.as_ref());
+    }
+
+    /// Free text on stderr (review guides, notes). Hidden by `--quiet`.
+    pub fn note(&self, text: impl AsRef<str>) {
+        if !self.quiet {
+            eprintln!("{}", text.as_ref());
+        }
+    }
+
+    /// An error line on stderr (never hidden).
+    pub fn error(&self, message: &str) {
+        let label = self.paint("error:", "1;31");
+        eprintln!("{label} {message}");
+    }
+
+    /// Follow-up lines of an error (causes, hint).
+    pub fn error_detail(&self, label: &str, message: &str) {
+        let label = self.paint(label, "1");
+        eprintln!("{label} {message}");
+    }
+
+    fn paint(&self, text: &str, code: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+
+    /// Asks a question on stderr and reads one line from stdin. `None` at end of input.
+    pub fn ask(&self, question: &str) -> Option<String> {
+        eprint!("{question} ");
+        let _ = std::io::stderr().flush();
+        let mut line = String::new();
+        let read = std::io::stdin().lock().read_line(&mut line);
+        if !std::io::stdin().is_terminal() {
+            // The answer was not echoed: end the prompt's line.
+            eprintln!();
+        }
+        match read {
+            Ok(0) | Err(_) => None,
+            Ok(_) => Some(line.trim().to_string()),
+        }
+    }
+}

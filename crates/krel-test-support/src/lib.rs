@@ -1,0 +1,216 @@
+//! Support for krel's tests: run the real `krel` binary as a user would, in a clean
+//! environment, and take byte-level snapshots of git remotes to prove a run changed nothing.
+//!
+//! ```no_run
+//! use krel_test_support::{Krel, RemoteSnapshot};
+//!
+//! let krel = Krel::new(env!("CARGO_BIN_EXE_krel"));
+//! let sandbox = krel.sandbox();
+//! let before = RemoteSnapshot::take(&sandbox.remote);
+//! let run = krel.run_in(&sandbox.root, &["ff", "--repo-path", "clone"]);
+//! run.assert_exit(0);
+//! assert_eq!(RemoteSnapshot::take(&sandbox.remote), before);
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use krel_sandbox::Sandbox;
+
+/// The `krel` binary under test, with a private HOME and a clean environment.
+pub struct Krel {
+    bin: PathBuf,
+    home: tempfile::TempDir,
+    env: Vec<(String, String)>,
+}
+
+impl Krel {
+    /// The binary at `bin` (use `env!("CARGO_BIN_EXE_krel")`).
+    pub fn new(bin: impl Into<PathBuf>) -> Krel {
+        let home = tempfile::tempdir().expect("creating a temporary HOME");
+        std::fs::write(
+            home.path().join(".gitconfig"),
+            "[user]\n\tname = Test Release Manager\n\temail = rm@test.example\n",
+        )
+        .expect("writing .gitconfig");
+        Krel {
+            bin: bin.into(),
+            home,
+            env: Vec::new(),
+        }
+    }
+
+    /// Sets an environment variable for every run.
+    pub fn env(mut self, key: &str, value: &str) -> Krel {
+        self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// A fresh sandbox project in a directory of this `Krel`'s HOME.
+    pub fn sandbox(&self) -> Sandbox {
+        let dir = tempfile::Builder::new()
+            .prefix("sandbox-")
+            .tempdir_in(self.home.path())
+            .expect("creating a sandbox directory")
+            .keep();
+        std::fs::remove_dir(&dir).expect("emptying the sandbox directory");
+        Sandbox::create(&dir).expect("creating a sandbox")
+    }
+
+    /// The private HOME directory.
+    pub fn home(&self) -> &Path {
+        self.home.path()
+    }
+
+    fn command(&self, dir: &Path, args: &[&str]) -> Command {
+        let mut command = Command::new(&self.bin);
+        command
+            .current_dir(dir)
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.home.path())
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", self.home.path().join(".gitconfig"))
+            .env("NO_COLOR", "1")
+            .env("LC_ALL", "C")
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        command
+    }
+
+    /// Runs `krel ARGS` in `dir` with no input.
+    pub fn run_in(&self, dir: &Path, args: &[&str]) -> Run {
+        self.run_with_input(dir, args, "")
+    }
+
+    /// Runs `krel ARGS` in `dir`, writing `input` to its stdin.
+    pub fn run_with_input(&self, dir: &Path, args: &[&str], input: &str) -> Run {
+        use std::io::Write;
+        let mut child = self
+            .command(dir, args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting krel");
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = stdin.write_all(input.as_bytes());
+        }
+        let output = child.wait_with_output().expect("waiting for krel");
+        Run {
+            args: args.iter().map(|s| s.to_string()).collect(),
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+/// What one run of krel did.
+#[derive(Debug)]
+pub struct Run {
+    /// The arguments.
+    pub args: Vec<String>,
+    /// The exit code (`None` if killed by a signal).
+    pub code: Option<i32>,
+    /// Everything printed on stdout.
+    pub stdout: String,
+    /// Everything printed on stderr.
+    pub stderr: String,
+}
+
+impl Run {
+    /// Panics with the whole output unless the exit code is `code`.
+    pub fn assert_exit(&self, code: i32) -> &Run {
+        assert_eq!(
+            self.code,
+            Some(code),
+            "krel {:?} exited {:?}, expected {code}\n--- stdout\n{}\n--- stderr\n{}",
+            self.args,
+            self.code,
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    /// Panics unless stderr contains `text`.
+    pub fn assert_stderr_has(&self, text: &str) -> &Run {
+        assert!(
+            self.stderr.contains(text),
+            "stderr of krel {:?} lacks {text:?}:\n{}",
+            self.args,
+            self.stderr
+        );
+        self
+    }
+
+    /// Panics unless stdout contains `text`.
+    pub fn assert_stdout_has(&self, text: &str) -> &Run {
+        assert!(
+            self.stdout.contains(text),
+            "stdout of krel {:?} lacks {text:?}:\n{}",
+            self.args,
+            self.stdout
+        );
+        self
+    }
+
+    /// Parses stdout as JSON, panicking with the text when it is not.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|err| panic!("stdout is not JSON ({err}):\n{}", self.stdout))
+    }
+}
+
+/// Every byte that describes a bare repository's state: `HEAD`, `packed-refs`, every file under
+/// `refs/`, and the names of every file under `objects/` (a mock run writes none of them).
+#[derive(Debug, PartialEq, Eq)]
+pub struct RemoteSnapshot(BTreeMap<String, Vec<u8>>);
+
+impl RemoteSnapshot {
+    /// Reads the snapshot of the bare repository at `git_dir`.
+    pub fn take(git_dir: &Path) -> RemoteSnapshot {
+        let mut files = BTreeMap::new();
+        for name in ["HEAD", "packed-refs", "config"] {
+            if let Ok(bytes) = std::fs::read(git_dir.join(name)) {
+                files.insert(name.to_string(), bytes);
+            }
+        }
+        walk(git_dir, &git_dir.join("refs"), true, &mut files);
+        walk(git_dir, &git_dir.join("objects"), false, &mut files);
+        assert!(
+            files
+                .keys()
+                .any(|k| k.starts_with("refs/") || k == "packed-refs"),
+            "{} does not look like a git repository",
+            git_dir.display()
+        );
+        RemoteSnapshot(files)
+    }
+}
+
+fn walk(root: &Path, dir: &Path, contents: bool, files: &mut BTreeMap<String, Vec<u8>>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            walk(root, &path, contents, files);
+        } else {
+            let name = path
+                .strip_prefix(root)
+                .unwrap_or(&path)
+                .display()
+                .to_string();
+            let bytes = if contents {
+                std::fs::read(&path).unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            files.insert(name, bytes);
+        }
+    }
+}
