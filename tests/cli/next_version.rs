@@ -167,3 +167,49 @@ fn json_output() {
         serde_json::json!(["v1.18.0-rc.0", "v1.19.0-alpha.0"])
     );
 }
+
+#[test]
+fn describes_a_revision_when_no_build_version_is_given() {
+    let krel = krel();
+    let s = krel.sandbox();
+    let run = krel.run_in(
+        &s.root,
+        &[
+            "next-version",
+            "--type",
+            "rc",
+            "--branch",
+            "release-1.10",
+            "--repo-path",
+            "clone",
+            "--rev",
+            "origin/release-1.10",
+        ],
+    );
+    run.assert_exit(0)
+        .assert_stderr_has("Described origin/release-1.10 as v1.10.0-rc.0.1+");
+    assert_eq!(run.stdout, "v1.10.0-rc.1\n");
+    let run = krel.run_in(
+        &s.root,
+        &[
+            "next-version",
+            "--type",
+            "alpha",
+            "--branch",
+            "main",
+            "--repo-path",
+            "clone",
+            "--rev",
+            "origin/main",
+        ],
+    );
+    run.assert_exit(0)
+        .assert_stderr_has("as v1.11.0-alpha.0.3+");
+    assert_eq!(run.stdout, "v1.11.0-alpha.1\n");
+    krel.run_in(
+        &s.root,
+        &["next-version", "--type", "beta", "--branch", "main"],
+    )
+    .assert_exit(2)
+    .assert_stderr_has("is not a git repository");
+}

@@ -150,9 +150,28 @@ pub struct NextVersionArgs {
     #[arg(long = "type", value_enum, value_name = "TYPE")]
     pub release_type: ReleaseTypeArg,
 
-    /// Build version to release, as `git describe` gives it in Kubernetes form.
+    /// Build version to release, in Kubernetes' `git describe` form. Without it, krel
+    /// describes --rev in --repo-path.
     #[arg(long, value_name = "BV")]
-    pub build_version: String,
+    pub build_version: Option<String>,
+
+    /// Repository to describe when --build-version is not given.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = ".",
+        conflicts_with = "build_version"
+    )]
+    pub repo_path: std::path::PathBuf,
+
+    /// Revision to describe when --build-version is not given.
+    #[arg(
+        long,
+        value_name = "REV",
+        default_value = "HEAD",
+        conflicts_with = "build_version"
+    )]
+    pub rev: String,
 
     /// Branch the release is cut from: the main branch or release-X.Y.
     #[arg(long, value_name = "BRANCH")]

@@ -4,7 +4,7 @@
 //! ```no_run
 //! use krel_test_support::{Krel, RemoteSnapshot};
 //!
-//! let krel = Krel::new(env!("CARGO_BIN_EXE_krel"));
+//! let krel = Krel::new("target/debug/krel"); // in tests: env!("CARGO_BIN_EXE_krel")
 //! let sandbox = krel.sandbox();
 //! let before = RemoteSnapshot::take(&sandbox.remote);
 //! let run = krel.run_in(&sandbox.root, &["ff", "--repo-path", "clone"]);

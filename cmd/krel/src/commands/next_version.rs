@@ -1,5 +1,6 @@
 //! `krel next-version`: the versions a release would produce.
 
+use krel_git::Repo;
 use krel_version::{next_versions, Branch, BuildVersion, NextVersionError, ReleaseType};
 
 use crate::cli::{NextVersionArgs, OutputFormat, ReleaseTypeArg};
@@ -15,7 +16,8 @@ upstream krel does:
   - rc with --cut-branch on release-X.Y: vX.Y.0-rc.0 and vX.(Y+1).0-alpha.0
   - rc on an existing release-X.Y: vX.Y.P-rc.(N+1) (patch + 1 and rc.1 after an official tag)
   - official on release-X.Y: vX.Y.P (patch + 1 after an official tag)
-The release branch must be for the same vX.Y as the build version.";
+The release branch must be for the same vX.Y as the build version. Without --build-version,
+krel describes --rev (default HEAD) in --repo-path (default the current directory).";
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -23,7 +25,8 @@ Examples:
   krel next-version --type rc --build-version v1.18.0-beta.3.2+3ff09514d162b0 \\
     --branch release-1.18 --cut-branch
   krel next-version --type official --build-version v1.18.4-rc.0.3+3ff09514d162b0 \\
-    --branch release-1.18 --output json";
+    --branch release-1.18 --output json
+  krel next-version --type rc --branch release-1.30 --repo-path ~/src/kubernetes --rev origin/release-1.30";
 
 /// Runs `krel next-version`.
 pub fn exec(ctx: &Context, args: &NextVersionArgs, shell: &Shell) -> Result<(), Failure> {
@@ -35,11 +38,7 @@ pub fn exec(ctx: &Context, args: &NextVersionArgs, shell: &Shell) -> Result<(), 
             git.release_branch.template()
         )))
         })?;
-    let build: BuildVersion = args.build_version.parse().map_err(|err| {
-        Failure::usage(err).with_hint(Some(
-            "a build version looks like v1.30.0-rc.0.12+4e9bdd481e2400 (git describe of the commit)".into(),
-        ))
-    })?;
+    let build = build_version(args, shell)?;
     let release_type = match args.release_type {
         ReleaseTypeArg::Alpha => ReleaseType::Alpha,
         ReleaseTypeArg::Beta => ReleaseType::Beta,
@@ -81,4 +80,24 @@ pub fn exec(ctx: &Context, args: &NextVersionArgs, shell: &Shell) -> Result<(), 
         }
     }
     Ok(())
+}
+
+/// The build version given, or the description of `--rev` in `--repo-path`.
+fn build_version(args: &NextVersionArgs, shell: &Shell) -> Result<BuildVersion, Failure> {
+    if let Some(text) = &args.build_version {
+        return text.parse().map_err(|err| {
+            Failure::usage(err).with_hint(Some(
+                "a build version looks like v1.30.0-rc.0.12+4e9bdd481e2400 (git describe of the commit)".into(),
+            ))
+        });
+    }
+    let described = Repo::open(&args.repo_path).and_then(|repo| repo.build_version(&args.rev));
+    let build = described.map_err(|err| {
+        let hint = err
+            .hint()
+            .or_else(|| Some("pass --build-version explicitly".into()));
+        Failure::usage(err).with_hint(hint)
+    })?;
+    shell.status("Described", format!("{} as {build}", args.rev));
+    Ok(build)
 }
