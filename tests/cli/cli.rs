@@ -155,3 +155,33 @@ fn tokens_never_reach_the_output() {
     run.assert_exit(0);
     assert!(!run.stdout.contains("supersecret") && !run.stderr.contains("supersecret"));
 }
+
+#[test]
+fn krel_nomock_accepts_boolish_values() {
+    let s_krel = krel();
+    let s = s_krel.sandbox();
+    for (value, mode) in [
+        ("1", "nomock"),
+        ("yes", "nomock"),
+        ("true", "nomock"),
+        ("0", "mock"),
+        ("false", "mock"),
+    ] {
+        // Up to date first, so that a nomock run has nothing to push.
+        let krel = crate::krel().env("KREL_NOMOCK", value);
+        let run = krel.run_in(
+            &s.root,
+            &[
+                "ff",
+                "--repo-path",
+                "clone",
+                "--ref",
+                "v1.11.0-alpha.0",
+                "--output",
+                "json",
+            ],
+        );
+        run.assert_exit(0);
+        assert_eq!(run.json()["mode"], mode, "KREL_NOMOCK={value}");
+    }
+}

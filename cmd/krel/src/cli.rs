@@ -45,7 +45,8 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// Really change remotes (push, upload, publish). Without it, krel only plans.
-    #[arg(long, global = true, env = "KREL_NOMOCK")]
+    #[arg(long, global = true, env = "KREL_NOMOCK", action = clap::ArgAction::SetTrue,
+          value_parser = clap::builder::BoolishValueParser::new())]
     pub nomock: bool,
 
     /// Configuration file (default: ./krel.yaml when it exists).

@@ -61,6 +61,18 @@ pub enum GitError {
         /// Where it is now.
         found: String,
     },
+    /// A tag exists on another commit than the one it should mark.
+    #[error("tag `{tag}` in {place} points at {existing}, not at {wanted}")]
+    TagExists {
+        /// The tag.
+        tag: String,
+        /// The repository or remote holding it.
+        place: String,
+        /// The commit it points at.
+        existing: String,
+        /// The commit it should point at.
+        wanted: String,
+    },
     /// The remote refused the update.
     #[error("`{remote}` rejected the update of `{destination}`: {reason}")]
     PushRejected {
@@ -103,6 +115,9 @@ impl GitError {
                 Some("someone pushed in the meantime; run the command again to plan from the new state".into())
             }
             GitError::NoTag { .. } => Some("fetch the remote's tags, or tag the first release".into()),
+            GitError::TagExists { .. } => Some(
+                "a released tag is never moved: check the version, or delete a wrong tag by hand if it was never published".into(),
+            ),
             _ if self.is_auth() => Some(
                 "for https set GITHUB_TOKEN (or a git credential helper); for ssh load your key into ssh-agent".into(),
             ),

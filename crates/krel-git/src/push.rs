@@ -6,6 +6,9 @@ use crate::repo::{CommitId, Repo};
 
 /// One reference update on a remote: "make `destination` point at `commit`, which must be a
 /// descendant of `expected`" (a lease: if the remote moved since the plan was made, refuse).
+///
+/// For a tag (`refs/tags/…`), `expected` is `None`: a tag already on the remote at `commit` is
+/// accepted as done; a tag at another commit is an error, never overwritten.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct RefUpdate {
     /// The remote's name in the local repository (`origin`).
@@ -54,11 +57,28 @@ impl RefPusher for Git2Pusher<'_> {
             ..
         } = update;
         let current = self.repo.list_remote(remote, &self.credentials)?;
+        if let Some(tag) = destination.strip_prefix("refs/tags/") {
+            match current.tags.get(tag) {
+                Some(existing) if existing == commit => {
+                    tracing::info!(%remote, tag, "tag already on the remote at the same commit");
+                    return Ok(());
+                }
+                Some(existing) => {
+                    return Err(GitError::TagExists {
+                        tag: tag.to_string(),
+                        place: format!("remote `{remote}`"),
+                        existing: existing.to_string(),
+                        wanted: commit.to_string(),
+                    })
+                }
+                None => {}
+            }
+        }
         let found = destination
             .strip_prefix("refs/heads/")
             .and_then(|branch| current.heads.get(branch))
             .copied();
-        if found != *expected {
+        if destination.starts_with("refs/heads/") && found != *expected {
             let show = |id: Option<CommitId>| id.map_or("nothing".to_string(), |id| id.to_string());
             return Err(GitError::RemoteMoved {
                 remote: remote.clone(),

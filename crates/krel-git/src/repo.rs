@@ -359,6 +359,39 @@ impl Repo {
         Ok(())
     }
 
+    /// Creates the annotated tag `name` on `commit` in the local repository, or confirms that
+    /// it already points at `commit`. A tag of that name on another commit is an error.
+    pub fn create_tag(
+        &self,
+        name: &str,
+        commit: CommitId,
+        message: &str,
+        identity: Option<&Identity>,
+    ) -> Result<(), GitError> {
+        let reference = format!("refs/tags/{name}");
+        if let Ok(existing) = self.resolve(&reference) {
+            if existing == commit {
+                return Ok(());
+            }
+            return Err(GitError::TagExists {
+                tag: name.to_string(),
+                place: self.path.display().to_string(),
+                existing: existing.to_string(),
+                wanted: commit.to_string(),
+            });
+        }
+        let action = || format!("tagging {} as `{name}`", commit.short());
+        let target = self
+            .inner
+            .find_object(commit.0, Some(git2::ObjectType::Commit))
+            .map_err(GitError::op(action()))?;
+        let tagger = self.signature(identity)?;
+        self.inner
+            .tag(name, &target, &tagger, message, false)
+            .map_err(GitError::op(action()))?;
+        Ok(())
+    }
+
     /// Deletes a local reference when it exists.
     pub fn delete_reference(&self, name: &str) -> Result<(), GitError> {
         match self.inner.find_reference(name) {

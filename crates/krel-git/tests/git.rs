@@ -263,3 +263,62 @@ fn errors_name_the_object() {
     let err = repo.resolve("no-such-branch").unwrap_err();
     assert!(err.to_string().contains("`no-such-branch`"), "{err}");
 }
+
+#[test]
+fn tags_locally_and_pushes_tags_idempotently() {
+    let (_dir, s) = sandbox();
+    let repo = Repo::open(&s.clone).unwrap();
+    let head = id(&s, "origin/release-1.10");
+    repo.create_tag(
+        "v1.10.0-rc.1",
+        head,
+        "Kubernetes v1.10.0-rc.1",
+        Some(&identity()),
+    )
+    .unwrap();
+    // Same tag, same commit: fine. Another commit: refused.
+    repo.create_tag("v1.10.0-rc.1", head, "again", Some(&identity()))
+        .unwrap();
+    let err = repo
+        .create_tag(
+            "v1.10.0-rc.1",
+            id(&s, "origin/main"),
+            "moved",
+            Some(&identity()),
+        )
+        .unwrap_err();
+    assert!(matches!(err, GitError::TagExists { .. }), "{err}");
+    let kind = s.clone_git(&["cat-file", "-t", "v1.10.0-rc.1"]).unwrap();
+    assert_eq!(kind, "tag", "an annotated tag");
+
+    let pusher = Git2Pusher::new(&repo, Credentials::default());
+    let update = RefUpdate {
+        remote: "origin".into(),
+        url: String::new(),
+        source: "refs/tags/v1.10.0-rc.1".into(),
+        commit: head,
+        destination: "refs/tags/v1.10.0-rc.1".into(),
+        expected: None,
+    };
+    pusher.push(&update).unwrap();
+    assert_eq!(
+        s.remote_git(&["rev-parse", "v1.10.0-rc.1^{commit}"])
+            .unwrap(),
+        head.to_string()
+    );
+    pusher.push(&update).unwrap(); // already there: done
+                                   // A remote tag on another commit is never overwritten.
+    let err = pusher
+        .push(&RefUpdate {
+            source: "refs/tags/v1.10.0-rc.0".into(),
+            destination: "refs/tags/v1.10.0-rc.0".into(),
+            commit: id(&s, "origin/main"),
+            ..update
+        })
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("tag `v1.10.0-rc.0` in remote `origin` points at"),
+        "{err}"
+    );
+}
