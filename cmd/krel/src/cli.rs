@@ -101,6 +101,10 @@ pub enum Command {
     #[command(long_about = crate::commands::next_version::LONG_ABOUT, after_help = crate::commands::next_version::EXAMPLES)]
     NextVersion(NextVersionArgs),
 
+    /// Write SHA256SUMS, SHA512SUMS and per-file digests for a release directory, or check them.
+    #[command(long_about = crate::commands::checksum::LONG_ABOUT, after_help = crate::commands::checksum::EXAMPLES)]
+    Checksum(ChecksumArgs),
+
     /// Create throwaway projects to rehearse releases on.
     #[command(subcommand)]
     Sandbox(SandboxCommand),
@@ -181,6 +185,21 @@ pub struct NextVersionArgs {
     /// The release branch does not exist yet: this release creates it (rc.0 and next alpha.0).
     #[arg(long)]
     pub cut_branch: bool,
+}
+
+/// `krel checksum` arguments.
+#[derive(Debug, Args)]
+pub struct ChecksumArgs {
+    /// The release directory.
+    pub dir: PathBuf,
+
+    /// Verify the directory against its SUMS and digest files instead of writing them.
+    #[arg(long)]
+    pub check: bool,
+
+    /// Files hashed at once (default: the number of CPUs).
+    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
 }
 
 /// `krel sandbox` subcommands.

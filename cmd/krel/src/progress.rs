@@ -41,3 +41,46 @@ impl krel_git::Progress for TransferBar {
         }
     }
 }
+
+/// A byte progress bar for hashing, uploading and similar work; silent off a terminal.
+pub struct BytesBar {
+    bar: Option<ProgressBar>,
+}
+
+impl BytesBar {
+    /// A bar labelled `label` when the shell allows progress.
+    pub fn new(shell: &Shell, label: &str) -> BytesBar {
+        let bar = shell.progress_allowed().then(|| {
+            let bar = ProgressBar::new(0);
+            let style = ProgressStyle::with_template(
+                "{prefix:>12} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
+            bar.set_style(style);
+            bar.set_prefix(label.to_string());
+            bar
+        });
+        BytesBar { bar }
+    }
+}
+
+impl krel_checksum::Progress for BytesBar {
+    fn start(&self, total: u64) {
+        if let Some(bar) = &self.bar {
+            bar.set_length(total);
+        }
+    }
+
+    fn advance(&self, bytes: u64) {
+        if let Some(bar) = &self.bar {
+            bar.inc(bytes);
+        }
+    }
+
+    fn done(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}

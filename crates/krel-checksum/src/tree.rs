@@ -1,0 +1,98 @@
+//! Which files under a directory are artifacts, and their names in a SUMS file.
+
+use std::path::{Path, PathBuf};
+
+use crate::{ChecksumError, SHA256SUMS, SHA512SUMS};
+
+/// One file to checksum.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Artifact {
+    /// Path relative to the directory, with `/` separators, as listed in the SUMS files.
+    pub name: String,
+    /// The file on disk.
+    pub path: PathBuf,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// True for files that checksumming or signing produce, which are never artifacts.
+pub fn is_derived(file_name: &str) -> bool {
+    file_name == SHA256SUMS
+        || file_name == SHA512SUMS
+        || [".sha256", ".sha512", ".sig", ".cert"]
+            .iter()
+            .any(|suffix| file_name.ends_with(suffix))
+}
+
+/// The artifacts under `dir`, sorted by name (byte order). Symbolic links to regular files
+/// count as those files; any other link is an error.
+pub fn artifacts(dir: &Path) -> Result<Vec<Artifact>, ChecksumError> {
+    if !dir.is_dir() {
+        return Err(ChecksumError::NotADirectory {
+            path: dir.to_path_buf(),
+        });
+    }
+    let mut found = Vec::new();
+    for entry in walkdir::WalkDir::new(dir).min_depth(1).follow_links(false) {
+        let entry = entry.map_err(|source| ChecksumError::Walk {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let path = entry.path();
+        if entry.file_type().is_dir() {
+            continue;
+        }
+        let metadata = std::fs::metadata(path).map_err(|source| {
+            if entry.path_is_symlink() {
+                return ChecksumError::BadLink {
+                    path: path.to_path_buf(),
+                };
+            }
+            ChecksumError::Read {
+                path: path.to_path_buf(),
+                source,
+            }
+        })?;
+        if !metadata.is_file() {
+            if metadata.is_dir() {
+                // A link to a directory: its files are not part of this tree.
+                return Err(ChecksumError::BadLink {
+                    path: path.to_path_buf(),
+                });
+            }
+            continue; // sockets, fifos: not artifacts
+        }
+        let name = relative_name(dir, path)?;
+        if is_derived(entry.file_name().to_str().unwrap_or_default()) {
+            continue;
+        }
+        found.push(Artifact {
+            name,
+            path: path.to_path_buf(),
+            size: metadata.len(),
+        });
+    }
+    if found.is_empty() {
+        return Err(ChecksumError::Empty {
+            path: dir.to_path_buf(),
+        });
+    }
+    found.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+    Ok(found)
+}
+
+fn relative_name(dir: &Path, path: &Path) -> Result<String, ChecksumError> {
+    let bad = || ChecksumError::BadName {
+        path: path.to_path_buf(),
+    };
+    let relative = path.strip_prefix(dir).map_err(|_| bad())?;
+    let mut parts = Vec::new();
+    for component in relative.components() {
+        let part = component.as_os_str().to_str().ok_or_else(bad)?;
+        if part.contains('\n') || part.contains('\\') {
+            return Err(bad());
+        }
+        parts.push(part);
+    }
+    Ok(parts.join("/"))
+}
