@@ -185,3 +185,37 @@ fn krel_nomock_accepts_boolish_values() {
         assert_eq!(run.json()["mode"], mode, "KREL_NOMOCK={value}");
     }
 }
+
+#[test]
+fn the_mock_flag_beats_krel_nomock() {
+    let krel = crate::krel().env("KREL_NOMOCK", "1");
+    let s = krel.sandbox();
+    let before = krel_test_support::RemoteSnapshot::take(&s.remote);
+    let run = krel.run_in(
+        &s.root,
+        &[
+            "ff",
+            "--repo-path",
+            "clone",
+            "--mock",
+            "--non-interactive",
+            "--output",
+            "json",
+        ],
+    );
+    run.assert_exit(0);
+    assert_eq!(run.json()["mode"], "mock");
+    assert_eq!(krel_test_support::RemoteSnapshot::take(&s.remote), before);
+}
+
+#[test]
+fn quiet_prints_results_only() {
+    let krel = krel();
+    let s = krel.sandbox();
+    let run = krel.run_in(&s.root, &["-q", "ff", "--repo-path", "clone"]);
+    run.assert_exit(0)
+        .assert_stdout_has("Fast-forward release-1.10");
+    assert_eq!(run.stderr, "", "nothing on stderr with -q");
+    let run = krel.run_in(&s.root, &["-v", "ff", "--repo-path", "clone"]);
+    run.assert_exit(0).assert_stderr_has("INFO");
+}

@@ -329,3 +329,103 @@ fn fast_forward_alias_and_explicit_ref() {
     .assert_exit(0)
     .assert_stderr_has("already contains v1.11.0-alpha.0");
 }
+
+#[test]
+fn pushes_go_to_the_push_url_and_the_lease_is_checked_there() {
+    let krel = krel();
+    let s = krel.sandbox();
+    let push_remote = s.root.join("push.git");
+    let push_arg = push_remote.display().to_string();
+    s.remote_git(&["clone", "--quiet", "--bare", ".", &push_arg])
+        .unwrap();
+    s.clone_git(&["config", "remote.origin.pushurl", &push_arg])
+        .unwrap();
+    let before = RemoteSnapshot::take(&s.remote);
+
+    krel.run_in(&s.root, &["ff", "--repo-path", "clone"])
+        .assert_exit(0)
+        .assert_stdout_has(&format!("remote      origin ({push_arg})"));
+    krel.run_in(
+        &s.root,
+        &[
+            "ff",
+            "--repo-path",
+            "clone",
+            "--nomock",
+            "--non-interactive",
+        ],
+    )
+    .assert_exit(0);
+    let pushed = std::process::Command::new("git")
+        .args([
+            "-C",
+            &push_arg,
+            "merge-base",
+            "--is-ancestor",
+            "main",
+            "release-1.10",
+        ])
+        .status()
+        .unwrap();
+    assert!(pushed.success(), "the push URL received the fast-forward");
+    assert_eq!(
+        RemoteSnapshot::take(&s.remote),
+        before,
+        "the fetch URL was not pushed to"
+    );
+}
+
+#[test]
+fn a_moved_push_remote_is_a_refusal() {
+    let krel = krel();
+    let s = krel.sandbox();
+    let push_remote = s.root.join("push.git");
+    let push_arg = push_remote.display().to_string();
+    s.remote_git(&["clone", "--quiet", "--bare", ".", &push_arg])
+        .unwrap();
+    // The push remote's branch is elsewhere than the fetch remote's: the lease must refuse.
+    std::process::Command::new("git")
+        .args([
+            "-C",
+            &push_arg,
+            "update-ref",
+            "refs/heads/release-1.10",
+            "refs/heads/release-1.9",
+        ])
+        .status()
+        .unwrap();
+    s.clone_git(&["config", "remote.origin.pushurl", &push_arg])
+        .unwrap();
+    krel.run_in(
+        &s.root,
+        &[
+            "ff",
+            "--repo-path",
+            "clone",
+            "--nomock",
+            "--non-interactive",
+        ],
+    )
+    .assert_exit(1)
+    .assert_stderr_has("moved while krel was working");
+}
+
+#[test]
+fn without_a_repo_path_the_clone_is_cached_and_reused() {
+    let krel = krel();
+    let s = krel.sandbox();
+    let cache = s.root.join("cache");
+    let cache_arg = cache.display().to_string();
+    let krel = krel.env("XDG_CACHE_HOME", &cache_arg);
+    krel.run_in(&s.root, &["ff"])
+        .assert_exit(0)
+        .assert_stderr_has("Cloning");
+    krel.run_in(&s.root, &["ff"])
+        .assert_exit(0)
+        .assert_stderr_has("Using the cached clone")
+        .assert_stdout_has("Fast-forward release-1.10");
+    let clones: Vec<_> = std::fs::read_dir(cache.join("krel/clones"))
+        .unwrap()
+        .collect();
+    assert_eq!(clones.len(), 1);
+}

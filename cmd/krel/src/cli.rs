@@ -49,6 +49,10 @@ pub struct GlobalArgs {
           value_parser = clap::builder::BoolishValueParser::new())]
     pub nomock: bool,
 
+    /// Plan only, even when KREL_NOMOCK or --nomock is given (mock is the default).
+    #[arg(long, global = true)]
+    pub mock: bool,
+
     /// Configuration file (default: ./krel.yaml when it exists).
     #[arg(long, global = true, env = "KREL_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -106,7 +110,7 @@ pub enum Command {
     Checksum(ChecksumArgs),
 
     /// Create throwaway projects to rehearse releases on.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = crate::commands::sandbox::EXAMPLES)]
     Sandbox(SandboxCommand),
 }
 
@@ -126,7 +130,8 @@ pub struct FfArgs {
     pub repo: Option<String>,
 
     /// A local clone to work in; cloned from --repo when the directory does not exist.
-    /// Without it, krel clones into a new temporary directory and keeps it for review.
+    /// Without it, krel keeps a bare clone per remote in its cache ($XDG_CACHE_HOME/krel/clones
+    /// or ~/.cache/krel/clones) and fetches into it on later runs.
     #[arg(long, value_name = "DIR")]
     pub repo_path: Option<PathBuf>,
 

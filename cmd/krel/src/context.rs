@@ -1,5 +1,8 @@
 //! What every command starts from: configuration, identity and credentials, read once from
-//! flags, the environment and krel.yaml. The only place the binary reads the environment.
+//! flags, the environment and krel.yaml. Besides clap's `env =` flags, the only other
+//! environment reads are NO_COLOR (shell.rs) and KREL_LOG (logging.rs).
+
+use std::path::PathBuf;
 
 use krel_config::Config;
 use krel_git::{Credentials, Identity};
@@ -19,6 +22,8 @@ pub struct Context {
     pub credentials: Credentials,
     /// Committer identity from GIT_COMMITTER_NAME/GIT_COMMITTER_EMAIL, else git config.
     pub identity: Option<Identity>,
+    /// Where krel keeps clones between runs.
+    pub cache_dir: PathBuf,
 }
 
 impl Context {
@@ -46,13 +51,21 @@ impl Context {
             }
             _ => None,
         };
+        let cache_dir = std::env::var_os("XDG_CACHE_HOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
+            .unwrap_or_else(std::env::temp_dir)
+            .join("krel");
         Ok(Context {
             config,
-            mode: Mode::from_nomock(global.nomock),
+            mode: Mode::from_nomock(global.nomock && !global.mock),
             credentials: Credentials {
                 token: Secret::from_optional(token),
+                ..Credentials::default()
             },
             identity,
+            cache_dir,
         })
     }
 }

@@ -3,6 +3,11 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
+/// Writes a line to stderr; a closed stderr (`krel … 2>&1 | head`) is not worth a panic.
+fn err_line(text: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
+}
+
 use crate::cli::OutputFormat;
 
 /// The console.
@@ -61,26 +66,32 @@ impl Shell {
         } else {
             format!("{label:>12}")
         };
-        eprintln!("{label} {}", message.as_ref());
+        err_line(&format!("{label} {}", message.as_ref()));
     }
 
     /// Free text on stderr (review guides, notes). Hidden by `--quiet`.
     pub fn note(&self, text: impl AsRef<str>) {
         if !self.quiet {
-            eprintln!("{}", text.as_ref());
+            err_line(text.as_ref());
         }
+    }
+
+    /// A warning on stderr (never hidden).
+    pub fn warn(&self, message: &str) {
+        let label = self.paint("warning:", "1;33");
+        err_line(&format!("{label} {message}"));
     }
 
     /// An error line on stderr (never hidden).
     pub fn error(&self, message: &str) {
         let label = self.paint("error:", "1;31");
-        eprintln!("{label} {message}");
+        err_line(&format!("{label} {message}"));
     }
 
     /// Follow-up lines of an error (causes, hint).
     pub fn error_detail(&self, label: &str, message: &str) {
         let label = self.paint(label, "1");
-        eprintln!("{label} {message}");
+        err_line(&format!("{label} {message}"));
     }
 
     fn paint(&self, text: &str, code: &str) -> String {
@@ -93,13 +104,13 @@ impl Shell {
 
     /// Asks a question on stderr and reads one line from stdin. `None` at end of input.
     pub fn ask(&self, question: &str) -> Option<String> {
-        eprint!("{question} ");
+        let _ = write!(std::io::stderr().lock(), "{question} ");
         let _ = std::io::stderr().flush();
         let mut line = String::new();
         let read = std::io::stdin().lock().read_line(&mut line);
         if !std::io::stdin().is_terminal() {
             // The answer was not echoed: end the prompt's line.
-            eprintln!();
+            err_line("");
         }
         match read {
             Ok(0) | Err(_) => None,

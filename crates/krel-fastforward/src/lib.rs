@@ -18,6 +18,27 @@
 //!
 //! Executing the plan ([`krel_plan::execute`]) is the caller's business, and happens only with
 //! `--nomock`. Nothing in this crate writes to a remote.
+//!
+//! When the review ref from an earlier run still merges the same two commits, it is reused, so
+//! the commit pushed with `--nomock` is the very commit reviewed after the mock run.
+//!
+//! ```no_run
+//! use krel_fastforward::{plan, FastForwardRequest};
+//! use krel_git::{Credentials, NoProgress, Repo};
+//!
+//! let repo = Repo::open("/src/kubernetes".as_ref()).unwrap();
+//! let request = FastForwardRequest {
+//!     branch: None,
+//!     main_branch: "master".into(),
+//!     main_ref: None,
+//!     remote: "origin".into(),
+//!     pattern: Default::default(),
+//!     identity: None,
+//!     credentials: Credentials::default(),
+//! };
+//! let ff = plan(&repo, &request, &NoProgress).unwrap();
+//! println!("{} {} -> {}: {} commits", ff.branch, ff.old, ff.new, ff.commits.len());
+//! ```
 
 use krel_git::{
     CommitId, CommitSummary, Conflict, Credentials, GitError, Identity, MergeOutcome, Progress,
@@ -43,8 +64,6 @@ pub struct FastForwardRequest {
     pub identity: Option<Identity>,
     /// How to authenticate to the remote.
     pub credentials: Credentials,
-    /// `org/repo` on GitHub, for the compare link in the review guide.
-    pub github_repo: Option<String>,
 }
 
 /// How the release branch takes the main branch.
@@ -66,7 +85,7 @@ pub struct FastForwardPlan {
     pub repository: String,
     /// The remote's name.
     pub remote: String,
-    /// The remote's URL.
+    /// Where the push goes (the remote's push URL).
     pub url: String,
     /// The release branch.
     pub branch: String,
@@ -205,7 +224,7 @@ pub fn plan(
 ) -> Result<FastForwardPlan, FastForwardError> {
     let remote = &request.remote;
     let pattern = &request.pattern;
-    let url = repo.remote_url(remote)?;
+    let url = repo.push_url(remote)?;
     let remote_refs = repo.list_remote(remote, &request.credentials)?;
 
     let (branch, (major, minor)) = match &request.branch {
@@ -236,6 +255,10 @@ pub fn plan(
             })?,
     };
     tracing::info!(%branch, "release branch");
+    // A review ref from an earlier run is either reused below or stale: never leave it behind.
+    let review_ref = review_ref(&branch);
+    let reviewed = repo.resolve(&review_ref).ok();
+    repo.delete_reference(&review_ref)?;
 
     let final_tag = format!("v{major}.{minor}.0");
     if remote_refs.tags.contains_key(&final_tag) {
@@ -247,14 +270,20 @@ pub fn plan(
 
     repo.fetch(remote, &request.credentials, progress)?;
     let old = repo.resolve(&format!("refs/remotes/{remote}/{branch}"))?;
-    let main_ref = request
-        .main_ref
-        .clone()
-        .unwrap_or_else(|| format!("{remote}/{}", request.main_branch));
-    let main_commit = repo.resolve(&main_ref)?;
+    let (main_ref, main_commit) = match &request.main_ref {
+        Some(main_ref) => (main_ref.clone(), repo.resolve(main_ref)?),
+        None => {
+            // By full name, so a local branch or tag called `origin/master` cannot stand in.
+            let full = format!("refs/remotes/{remote}/{}", request.main_branch);
+            (
+                format!("{remote}/{}", request.main_branch),
+                repo.resolve(&full)?,
+            )
+        }
+    };
 
     let merge_base = repo.merge_base(main_commit, old)?;
-    let main_tag = repo.nearest_tag(&main_ref)?;
+    let main_tag = repo.nearest_tag(&main_commit.to_string())?;
     let base_tag = repo.nearest_tag(&merge_base.to_string())?;
     tracing::info!(%main_tag, %base_tag, %merge_base, "comparing nearest tags");
     if main_tag != base_tag {
@@ -267,8 +296,14 @@ pub fn plan(
     }
 
     let message = format!("Merge remote-tracking branch '{main_ref}' into {branch}");
-    let outcome =
-        repo.merge_favoring_ours(old, main_commit, &message, request.identity.as_ref())?;
+    let same_merge = match reviewed {
+        Some(commit) => repo.parents(commit)? == [old, main_commit],
+        None => false,
+    };
+    let outcome = match reviewed {
+        Some(commit) if same_merge => MergeOutcome::Merged(commit),
+        _ => repo.merge_favoring_ours(old, main_commit, &message, request.identity.as_ref())?,
+    };
     let (new, merge) = match outcome {
         MergeOutcome::UpToDate => (old, MergeKind::UpToDate),
         MergeOutcome::FastForward(new) => (new, MergeKind::FastForward),
@@ -282,10 +317,8 @@ pub fn plan(
         }
     };
 
-    let review_ref = review_ref(&branch);
     let mut plan = Plan::new(format!("fast-forward {branch} with {main_ref}"));
     let commits = if merge == MergeKind::UpToDate {
-        repo.delete_reference(&review_ref)?;
         Vec::new()
     } else {
         repo.set_reference(&review_ref, new, &message)?;
@@ -300,15 +333,14 @@ pub fn plan(
         repo.commits_between(old, new)?
     };
 
+    let compare_url = github_repo(&url)
+        .filter(|_| merge != MergeKind::UpToDate)
+        .map(|repo| format!("https://github.com/{repo}/compare/{old}...{new}"));
     Ok(FastForwardPlan {
         repository: repo.path().display().to_string(),
         remote: remote.clone(),
         url,
-        compare_url: request
-            .github_repo
-            .as_ref()
-            .filter(|_| merge != MergeKind::UpToDate)
-            .map(|repo| format!("https://github.com/{repo}/compare/{old}...{new}")),
+        compare_url,
         branch,
         main_ref,
         main_commit,
@@ -322,8 +354,42 @@ pub fn plan(
     })
 }
 
+/// `org/repo` when `url` is a GitHub remote (https or ssh form).
+fn github_repo(url: &str) -> Option<String> {
+    let path = url
+        .strip_prefix("https://github.com/")
+        .or_else(|| url.strip_prefix("git@github.com:"))
+        .or_else(|| url.strip_prefix("ssh://git@github.com/"))?;
+    let path = path.trim_end_matches('/').trim_end_matches(".git");
+    let (org, repo) = path.split_once('/')?;
+    (!org.is_empty() && !repo.is_empty() && !repo.contains('/')).then(|| format!("{org}/{repo}"))
+}
+
 /// After a successful push: drop the review ref, which now equals the remote branch.
 pub fn finish(repo: &Repo, plan: &FastForwardPlan) -> Result<(), FastForwardError> {
     repo.delete_reference(&plan.review_ref)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::github_repo;
+
+    #[test]
+    fn compare_links_come_from_the_push_url() {
+        for url in [
+            "https://github.com/kubernetes/kubernetes.git",
+            "https://github.com/kubernetes/kubernetes",
+            "git@github.com:kubernetes/kubernetes.git",
+            "ssh://git@github.com/kubernetes/kubernetes.git",
+        ] {
+            assert_eq!(
+                github_repo(url).as_deref(),
+                Some("kubernetes/kubernetes"),
+                "{url}"
+            );
+        }
+        assert_eq!(github_repo("/srv/git/remote.git"), None);
+        assert_eq!(github_repo("https://gitlab.com/a/b"), None);
+    }
 }

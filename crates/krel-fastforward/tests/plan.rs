@@ -21,7 +21,6 @@ fn request(branch: Option<&str>) -> FastForwardRequest {
             email: "rm@example.com".into(),
         }),
         credentials: Credentials::default(),
-        github_repo: Some("krel-sandbox/widget".into()),
     }
 }
 
@@ -63,10 +62,51 @@ fn picks_the_newest_branch_by_version_and_plans_one_push() {
         "merge + PR #110 (2 commits) + #111: {summaries:?}"
     );
     assert_eq!(repo.resolve(&p.review_ref).unwrap(), p.new);
-    assert!(p
-        .compare_url
-        .unwrap()
-        .contains("krel-sandbox/widget/compare/"));
+    assert_eq!(
+        p.compare_url, None,
+        "a local remote has no GitHub compare page"
+    );
+
+    // A second plan reuses the reviewed commit: the push is what was reviewed.
+    let again = plan(&repo, &request(None), &NoProgress).unwrap();
+    assert_eq!(again.new, p.new);
+}
+
+#[test]
+fn a_refusal_removes_the_previous_review_ref() {
+    let (_dir, s) = sandbox();
+    let repo = Repo::open(&s.clone).unwrap();
+    let first = plan(&repo, &request(None), &NoProgress).unwrap();
+    assert!(repo.has_reference(&first.review_ref));
+    s.upstream_git(&["tag", "v1.10.0", "release-1.10"]).unwrap(); // lightweight final tag
+    s.publish().unwrap();
+    let err = plan(&repo, &request(None), &NoProgress).unwrap_err();
+    assert!(
+        matches!(err, FastForwardError::FinalTagExists { .. }),
+        "{err}"
+    );
+    assert!(
+        !repo.has_reference(&first.review_ref),
+        "no stale result left for review"
+    );
+}
+
+#[test]
+fn a_new_main_commit_gives_a_new_merge() {
+    let (_dir, s) = sandbox();
+    let repo = Repo::open(&s.clone).unwrap();
+    let first = plan(&repo, &request(None), &NoProgress).unwrap();
+    s.commit_file(
+        "main",
+        "docs/new.md",
+        Some("new\n"),
+        "Another freeze fix (#112)",
+    )
+    .unwrap();
+    s.publish().unwrap();
+    let second = plan(&repo, &request(None), &NoProgress).unwrap();
+    assert_ne!(second.new, first.new);
+    assert_eq!(second.commits.len(), first.commits.len() + 1);
 }
 
 #[test]

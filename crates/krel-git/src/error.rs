@@ -29,9 +29,19 @@ pub enum GitError {
         /// The remote name.
         remote: String,
     },
-    /// No user identity to write a commit with.
-    #[error("no committer identity for the merge commit")]
+    /// No user identity to write a commit or tag with.
+    #[error("no committer identity for {action}")]
     NoIdentity {
+        /// What needed one ("the merge commit", "tag `v1.30.0`").
+        action: String,
+        /// libgit2's error.
+        source: git2::Error,
+    },
+    /// The repository belongs to another user and git refuses to open it.
+    #[error("{} is owned by another user, so git will not open it", path.display())]
+    NotOwned {
+        /// The directory.
+        path: PathBuf,
         /// libgit2's error.
         source: git2::Error,
     },
@@ -91,6 +101,17 @@ impl GitError {
         move |source| GitError::Operation { action, source }
     }
 
+    /// True when the remote's state says no (it moved, a tag differs, it rejected the
+    /// update), as opposed to a failure to reach or talk to it.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            GitError::RemoteMoved { .. }
+                | GitError::TagExists { .. }
+                | GitError::PushRejected { .. }
+        )
+    }
+
     /// True when a remote refused to let us in (authentication or permissions).
     pub fn is_auth(&self) -> bool {
         match self {
@@ -109,8 +130,12 @@ impl GitError {
                 "add it with `git remote add {remote} URL`, or set git.remote in krel.yaml"
             )),
             GitError::NotARepository { .. } => {
-                Some("pass --repo-path with a clone, or --repo URL to clone one".into())
+                Some("pass --repo-path with a git clone (or run krel inside one)".into())
             }
+            GitError::NotOwned { path, .. } => Some(format!(
+                "if you trust it: git config --global --add safe.directory {}",
+                path.display()
+            )),
             GitError::RemoteMoved { .. } => {
                 Some("someone pushed in the meantime; run the command again to plan from the new state".into())
             }

@@ -97,7 +97,7 @@ impl Repo {
         }
         let tree_id = index.write_tree_to(repo).map_err(GitError::op(action()))?;
         let tree = repo.find_tree(tree_id).map_err(GitError::op(action()))?;
-        let signature = self.signature(identity)?;
+        let signature = self.signature(identity, "the merge commit")?;
         let commit = repo
             .commit(
                 None,

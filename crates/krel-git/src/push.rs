@@ -13,7 +13,7 @@ use crate::repo::{CommitId, Repo};
 pub struct RefUpdate {
     /// The remote's name in the local repository (`origin`).
     pub remote: String,
-    /// The remote's URL, for messages and plans.
+    /// Where the push goes (the remote's push URL), for messages and plans.
     pub url: String,
     /// A local reference holding `commit` (pushed by name, as git pushes).
     pub source: String,
@@ -56,7 +56,8 @@ impl RefPusher for Git2Pusher<'_> {
             expected,
             ..
         } = update;
-        let current = self.repo.list_remote(remote, &self.credentials)?;
+        // The lease is checked where the push goes (a remote's pushurl may differ from its url).
+        let current = self.repo.list_remote_in(remote, &self.credentials, true)?;
         if let Some(tag) = destination.strip_prefix("refs/tags/") {
             match current.tags.get(tag) {
                 Some(existing) if existing == commit => {
@@ -95,7 +96,11 @@ impl RefPusher for Git2Pusher<'_> {
                 commit.short()
             )
         };
-        let mut handle = repo.find_remote(remote).map_err(GitError::op(action()))?;
+        // Push to the push URL explicitly: the same place the lease was checked.
+        let push_url = self.repo.push_url(remote)?;
+        let mut handle = repo
+            .remote_anonymous(&push_url)
+            .map_err(GitError::op(action()))?;
         let mut rejection: Option<String> = None;
         {
             let progress = NoProgress;
@@ -121,10 +126,13 @@ impl RefPusher for Git2Pusher<'_> {
                 reason,
             });
         }
+        // The push landed; keeping the local tracking branch in step is a courtesy, and its
+        // failure must not be reported as a failed push.
         if let Some(branch) = destination.strip_prefix("refs/heads/") {
             let tracking = format!("refs/remotes/{remote}/{branch}");
-            self.repo
-                .set_reference(&tracking, *commit, "krel: pushed")?;
+            if let Err(err) = self.repo.set_reference(&tracking, *commit, "krel: pushed") {
+                tracing::warn!(%tracking, error = %err, "pushed, but could not update the tracking branch");
+            }
         }
         Ok(())
     }

@@ -91,11 +91,20 @@ impl fmt::Debug for Repo {
 }
 
 impl Repo {
-    /// Opens the repository at `path` (its work tree or its git directory).
+    /// Opens the repository at `path` or in a directory above it, as `git` does.
     pub fn open(path: &Path) -> Result<Repo, GitError> {
-        let inner = git2::Repository::open(path).map_err(|source| GitError::NotARepository {
-            path: path.to_path_buf(),
-            source,
+        let inner = git2::Repository::discover(path).map_err(|source| {
+            if source.code() == git2::ErrorCode::Owner {
+                GitError::NotOwned {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            } else {
+                GitError::NotARepository {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            }
         })?;
         let path = clean_path(inner.workdir().unwrap_or_else(|| inner.path()));
         Ok(Repo { inner, path })
@@ -136,10 +145,17 @@ impl Repo {
         &self.path
     }
 
-    /// The URL configured for a remote.
+    /// The URL configured for a remote (where it fetches from).
     pub fn remote_url(&self, remote: &str) -> Result<String, GitError> {
         let found = self.find_remote(remote)?;
         Ok(String::from_utf8_lossy(found.url_bytes()).into_owned())
+    }
+
+    /// Where pushes to a remote go: its `pushurl` when set, else its URL.
+    pub fn push_url(&self, remote: &str) -> Result<String, GitError> {
+        let found = self.find_remote(remote)?;
+        let url = found.pushurl_bytes().unwrap_or_else(|| found.url_bytes());
+        Ok(String::from_utf8_lossy(url).into_owned())
     }
 
     fn find_remote(&self, remote: &str) -> Result<git2::Remote<'_>, GitError> {
@@ -161,7 +177,27 @@ impl Repo {
         remote: &str,
         credentials: &Credentials,
     ) -> Result<RemoteRefs, GitError> {
-        let mut found = self.find_remote(remote)?;
+        self.list_remote_in(remote, credentials, false)
+    }
+
+    /// Lists refs of a remote at its URL or, to check a lease where a push will go, at its
+    /// push URL. Always over a fetch connection: only that one advertises peeled tags.
+    pub(crate) fn list_remote_in(
+        &self,
+        remote: &str,
+        credentials: &Credentials,
+        at_push_url: bool,
+    ) -> Result<RemoteRefs, GitError> {
+        let mut found = if at_push_url {
+            let url = self.push_url(remote)?;
+            self.inner
+                .remote_anonymous(&url)
+                .map_err(GitError::op(format!(
+                    "opening push URL {url} of remote `{remote}`"
+                )))?
+        } else {
+            self.find_remote(remote)?
+        };
         let action = || format!("listing the branches and tags of remote `{remote}`");
         let progress = crate::auth::NoProgress;
         let cb = callbacks(credentials, self.config(), &progress);
@@ -278,6 +314,8 @@ impl Repo {
     }
 
     /// The Kubernetes build version of `rev`, such as `v1.30.0-rc.0.12+4a7242e481c645`.
+    /// For `HEAD` in a work tree with uncommitted changes to tracked files, it ends in
+    /// `-dirty`, as `git describe --dirty` does.
     pub fn build_version(&self, rev: &str) -> Result<BuildVersion, GitError> {
         let commit = self.resolve(rev)?;
         let long = self
@@ -286,10 +324,30 @@ impl Repo {
             .ok_or_else(|| GitError::NoTag {
                 rev: rev.to_string(),
             })?;
-        BuildVersion::from_git_describe(&long).map_err(|source| GitError::BuildVersion {
-            rev: rev.to_string(),
-            source,
-        })
+        let mut build =
+            BuildVersion::from_git_describe(&long).map_err(|source| GitError::BuildVersion {
+                rev: rev.to_string(),
+                source,
+            })?;
+        build.dirty = rev == "HEAD" && self.has_tracked_changes()?;
+        Ok(build)
+    }
+
+    /// True when tracked files differ from HEAD in the index or work tree.
+    fn has_tracked_changes(&self) -> Result<bool, GitError> {
+        if self.inner.is_bare() {
+            return Ok(false);
+        }
+        let mut options = git2::StatusOptions::new();
+        options.include_untracked(false).include_ignored(false);
+        let statuses = self
+            .inner
+            .statuses(Some(&mut options))
+            .map_err(GitError::op(format!(
+                "reading the status of {}",
+                self.path.display()
+            )))?;
+        Ok(!statuses.is_empty())
     }
 
     /// Commits reachable from `tip` but not from `base`, newest first (`git log base..tip`).
@@ -340,14 +398,15 @@ impl Repo {
     pub(crate) fn signature(
         &self,
         identity: Option<&Identity>,
+        action: &str,
     ) -> Result<git2::Signature<'static>, GitError> {
+        let err = |source| GitError::NoIdentity {
+            action: action.to_string(),
+            source,
+        };
         match identity {
-            Some(identity) => git2::Signature::now(&identity.name, &identity.email)
-                .map_err(|source| GitError::NoIdentity { source }),
-            None => self
-                .inner
-                .signature()
-                .map_err(|source| GitError::NoIdentity { source }),
+            Some(identity) => git2::Signature::now(&identity.name, &identity.email).map_err(err),
+            None => self.inner.signature().map_err(err),
         }
     }
 
@@ -385,7 +444,7 @@ impl Repo {
             .inner
             .find_object(commit.0, Some(git2::ObjectType::Commit))
             .map_err(GitError::op(action()))?;
-        let tagger = self.signature(identity)?;
+        let tagger = self.signature(identity, &format!("tag `{name}`"))?;
         self.inner
             .tag(name, &target, &tagger, message, false)
             .map_err(GitError::op(action()))?;

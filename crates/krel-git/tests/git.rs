@@ -198,7 +198,7 @@ fn pushes_with_a_lease() {
         theirs
     );
 
-    // With the lease matching, the push lands and the tracking branch follows.
+    // Even with the lease updated to their commit, our merge does not contain it.
     let update = RefUpdate {
         expected: Some(theirs.parse().unwrap()),
         ..update
@@ -321,4 +321,28 @@ fn tags_locally_and_pushes_tags_idempotently() {
             .contains("tag `v1.10.0-rc.0` in remote `origin` points at"),
         "{err}"
     );
+}
+
+#[test]
+fn head_with_tracked_changes_is_dirty() {
+    let (_dir, s) = sandbox();
+    let repo = Repo::open(&s.clone).unwrap();
+    assert!(!repo.build_version("HEAD").unwrap().dirty);
+    std::fs::write(s.clone.join("untracked.txt"), "x").unwrap();
+    assert!(
+        !repo.build_version("HEAD").unwrap().dirty,
+        "untracked files do not count"
+    );
+    std::fs::write(s.clone.join("README.md"), "changed").unwrap();
+    let build = repo.build_version("HEAD").unwrap();
+    assert!(
+        build.dirty && build.to_string().ends_with("-dirty"),
+        "{build}"
+    );
+    assert!(
+        !repo.build_version("origin/main").unwrap().dirty,
+        "only HEAD has a work tree"
+    );
+    // Opening from a subdirectory finds the repository, as git does.
+    assert!(Repo::open(&s.clone.join("docs")).is_ok());
 }

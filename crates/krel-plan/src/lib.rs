@@ -149,6 +149,13 @@ pub enum ActionError {
 }
 
 impl ActionError {
+    /// True when the remote's state refused the action (as opposed to an outage).
+    pub fn is_refusal(&self) -> bool {
+        match self {
+            ActionError::Git(err) => err.is_refusal(),
+        }
+    }
+
     /// What a user can do about it.
     pub fn hint(&self) -> Option<String> {
         match self {

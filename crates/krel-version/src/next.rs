@@ -138,6 +138,12 @@ pub enum NextVersionError {
         /// The main branch name that was given.
         branch: String,
     },
+    /// A version number is too large to add one to.
+    #[error("build version {build_version} has a number too large to increment")]
+    TooLarge {
+        /// The build version given.
+        build_version: String,
+    },
     /// The release branch is for another minor line than the build version.
     #[error("branch `{branch}` is for v{major}.{minor}, but build version {build_version} is on another release line")]
     BranchDoesNotMatchBuild {
@@ -176,6 +182,7 @@ impl NextVersionError {
             NextVersionError::BranchCutFromMain { .. } => {
                 "pass --branch release-X.Y for the minor whose branch is being cut".into()
             }
+            NextVersionError::TooLarge { .. } => "check --build-version".into(),
             NextVersionError::BranchDoesNotMatchBuild { .. } => {
                 "check --branch and --build-version: both must name the same vX.Y".into()
             }
@@ -201,6 +208,11 @@ pub fn next_versions(
 ) -> Result<ReleaseVersions, NextVersionError> {
     let tag = &build.tag;
     let bv = || build.to_string();
+    let plus_one = |n: u64| {
+        n.checked_add(1).ok_or_else(|| NextVersionError::TooLarge {
+            build_version: bv(),
+        })
+    };
 
     if let Branch::Release {
         name, major, minor, ..
@@ -230,7 +242,13 @@ pub fn next_versions(
         }
         let rc = Version::pre_release(*major, *minor, 0, Label::Rc, 0);
         let mut versions = ReleaseVersions::only(rc, |v, rc| v.rc = Some(rc));
-        versions.alpha = Some(Version::pre_release(*major, minor + 1, 0, Label::Alpha, 0));
+        versions.alpha = Some(Version::pre_release(
+            *major,
+            plus_one(*minor)?,
+            0,
+            Label::Alpha,
+            0,
+        ));
         return Ok(versions);
     }
 
@@ -238,7 +256,7 @@ pub fn next_versions(
         (Branch::Release { .. }, ReleaseType::Official | ReleaseType::Rc) => {
             // After an official tag the build belongs to the next patch.
             let patch = if tag.is_official() {
-                tag.patch + 1
+                plus_one(tag.patch)?
             } else {
                 tag.patch
             };
@@ -246,14 +264,17 @@ pub fn next_versions(
             if release_type == ReleaseType::Official {
                 return Ok(ReleaseVersions::only(base, |v, o| v.official = Some(o)));
             }
-            let number = tag.pre.map_or(1, |pre| pre.number + 1);
+            let number = match tag.pre {
+                Some(pre) => plus_one(pre.number)?,
+                None => 1,
+            };
             let rc = Version::pre_release(base.major, base.minor, base.patch, Label::Rc, number);
             Ok(ReleaseVersions::only(rc, |v, rc| v.rc = Some(rc)))
         }
         (Branch::Main(_), ReleaseType::Beta) => {
             let number = match tag.pre {
                 Some(pre) if pre.label == Label::Alpha => 0,
-                Some(pre) if pre.label == Label::Beta => pre.number + 1,
+                Some(pre) if pre.label == Label::Beta => plus_one(pre.number)?,
                 _ => {
                     return Err(NextVersionError::BetaAfterNonPreview {
                         build_version: bv(),
@@ -270,7 +291,7 @@ pub fn next_versions(
                     tag.minor,
                     tag.patch,
                     Label::Alpha,
-                    pre.number + 1,
+                    plus_one(pre.number)?,
                 );
                 Ok(ReleaseVersions::only(alpha, |v, a| v.alpha = Some(a)))
             }
@@ -472,6 +493,49 @@ mod tests {
             err,
             NextVersionError::BranchDoesNotMatchBuild { .. }
         ));
+    }
+
+    #[test]
+    fn huge_numbers_are_an_error_not_a_panic() {
+        let max = u64::MAX;
+        for (t, bv, branch, cut) in [
+            (
+                ReleaseType::Official,
+                format!("v1.0.{max}"),
+                "release-1.0",
+                false,
+            ),
+            (
+                ReleaseType::Rc,
+                format!("v1.0.0-rc.{max}"),
+                "release-1.0",
+                false,
+            ),
+            (
+                ReleaseType::Alpha,
+                format!("v1.0.0-alpha.{max}"),
+                "master",
+                false,
+            ),
+            (
+                ReleaseType::Beta,
+                format!("v1.0.0-beta.{max}"),
+                "master",
+                false,
+            ),
+            (
+                ReleaseType::Rc,
+                format!("v1.{max}.0-beta.1"),
+                &format!("release-1.{max}") as &str,
+                true,
+            ),
+        ] {
+            let err = run(t, &bv, branch, cut).unwrap_err();
+            assert!(
+                matches!(err, NextVersionError::TooLarge { .. }),
+                "{bv}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -36,7 +36,7 @@ Examples:
   krel ff --repo-path ~/src/kubernetes                  # plan only
   krel ff --repo-path ~/src/kubernetes --nomock         # push after confirmation
   krel ff --branch release-1.30 --ref origin/master --nomock --non-interactive
-  krel ff --repo https://github.com/example/widget.git  # clone to a temporary directory
+  krel ff --repo https://github.com/example/widget.git  # clone into krel's cache, or reuse it
   krel ff --output json                                 # the plan as JSON";
 
 /// Runs `krel ff`.
@@ -52,9 +52,6 @@ pub fn exec(ctx: &Context, args: &FfArgs, shell: &Shell) -> Result<(), Failure> 
         pattern: ctx.config.git.release_branch.clone(),
         identity: ctx.identity.clone(),
         credentials: ctx.credentials.clone(),
-        github_repo: url
-            .contains("github.com")
-            .then(|| format!("{}/{}", ctx.config.github.org, ctx.config.github.repo)),
     };
     shell.status("Fetching", format!("{remote} ({url})"));
     let progress = TransferBar::new(shell, "Fetching");
@@ -104,7 +101,11 @@ pub fn exec(ctx: &Context, args: &FfArgs, shell: &Shell) -> Result<(), Failure> 
         &Executors { git: &pusher },
     )?;
     if let Outcome::Executed { .. } = outcome {
-        krel_fastforward::finish(&repo, &plan).map_err(ff_failure)?;
+        if let Err(err) = krel_fastforward::finish(&repo, &plan) {
+            shell.warn(&format!(
+                "pushed, but could not tidy up the local clone: {err}"
+            ));
+        }
         shell.status(
             "Pushed",
             format!(
@@ -159,27 +160,56 @@ fn open_or_clone(ctx: &Context, args: &FfArgs, shell: &Shell) -> Result<Repo, Fa
             return Ok(repo);
         }
         Some(path) => path.clone(),
-        None => tempfile::Builder::new()
-            .prefix("krel-ff-")
-            .tempdir()
-            .map_err(|err| {
-                Failure::unexpected(
-                    anyhow::Error::new(err).context("creating a temporary directory to clone into"),
-                )
-            })?
-            .keep(),
+        None => {
+            let cached = ctx.cache_dir.join("clones").join(cache_name(&url));
+            if cached.join("HEAD").is_file() {
+                shell.status(
+                    "Using",
+                    format!("the cached clone of {url} at {}", cached.display()),
+                );
+                return Repo::open(&cached).map_err(git_failure);
+            }
+            cached
+        }
     };
+    if let Some(parent) = dest.parent() {
+        std::fs::create_dir_all(parent).map_err(|err| {
+            Failure::unexpected(
+                anyhow::Error::new(err).context(format!("creating {}", parent.display())),
+            )
+        })?;
+    }
     shell.status("Cloning", format!("{url} into {}", dest.display()));
     let progress = TransferBar::new(shell, "Cloning");
-    let repo =
-        Repo::clone_bare(&url, &dest, remote, &ctx.credentials, &progress).map_err(git_failure)?;
-    if args.repo_path.is_none() {
-        shell.note(format!(
-            "The clone is kept at {} for review; delete it when done.",
-            dest.display()
-        ));
+    let cloned = Repo::clone_bare(&url, &dest, remote, &ctx.credentials, &progress);
+    if cloned.is_err() && args.repo_path.is_none() {
+        // Never leave a half-made clone in the cache, where the next run would trust it.
+        let _ = std::fs::remove_dir_all(&dest);
     }
-    Ok(repo)
+    cloned.map_err(git_failure)
+}
+
+/// A directory name for a remote URL: readable, and distinct for distinct URLs.
+fn cache_name(url: &str) -> String {
+    let trimmed = url.trim_end_matches('/').trim_end_matches(".git");
+    let mut tail: Vec<&str> = trimmed.rsplit(['/', ':']).take(2).collect();
+    tail.reverse();
+    let readable: String = tail
+        .join("-")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    // FNV-1a: stable across runs and platforms, unlike the std hasher.
+    let hash = url.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{readable}-{:08x}", hash as u32)
 }
 
 fn git_failure(err: GitError) -> Failure {

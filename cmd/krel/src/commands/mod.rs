@@ -55,7 +55,11 @@ pub fn run_plan(
     }
     let outcome = execute(plan, mode, executors).map_err(|err| {
         let hint = err.source.hint();
-        Failure::unexpected(err).with_hint(hint)
+        if err.source.is_refusal() {
+            Failure::refused(err).with_hint(hint)
+        } else {
+            Failure::unexpected(err).with_hint(hint)
+        }
     })?;
     if let Outcome::Planned { actions } = outcome {
         if actions > 0 {
