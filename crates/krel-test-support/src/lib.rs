@@ -18,6 +18,31 @@ use std::process::{Command, Stdio};
 
 use krel_sandbox::Sandbox;
 
+/// The repository's root directory.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("the repository root")
+}
+
+/// The Python of the test virtualenv (`scripts/install-test-deps` creates it), which has the
+/// independent checkers and stand-ins the tests use. Panics with the fix when it is missing.
+pub fn test_python() -> PathBuf {
+    let python = repo_root().join("target/test-tools/venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/install-test-deps (scripts/test does)",
+        python.display()
+    );
+    python
+}
+
+/// A script under `tests/tools/`.
+pub fn test_tool(name: &str) -> PathBuf {
+    repo_root().join("tests/tools").join(name)
+}
+
 /// The `krel` binary under test, with a private HOME and a clean environment.
 pub struct Krel {
     bin: PathBuf,

@@ -1,0 +1,263 @@
+//! cosign-compatible blob signatures, natively.
+//!
+//! - [`Signer`]: the trait every signing method implements. [`KeySigner`] signs with an ECDSA
+//!   P-256 private key; keyless signing (OIDC → Fulcio → Rekor, for CI) will be another
+//!   implementation of the same trait.
+//! - [`load_signing_key`] reads a key as `cosign generate-key-pair` writes it (an
+//!   `ENCRYPTED SIGSTORE PRIVATE KEY` or `ENCRYPTED COSIGN PRIVATE KEY` PEM: scrypt +
+//!   NaCl secretbox around PKCS#8) or as `openssl` writes it (`PRIVATE KEY`, `EC PRIVATE KEY`).
+//!   [`generate_key_pair`] writes a new cosign-format pair.
+//! - [`sign_file`] writes `<file>.sig`: the base64 of the DER ECDSA signature over the file's
+//!   SHA-256, exactly what `cosign sign-blob --key` writes, verifiable with
+//!   `openssl dgst -sha256 -verify cosign.pub -signature <(base64 -d f.sig) f`.
+//!   [`verify_file`] checks one and fails closed: a missing, malformed or wrong signature is an
+//!   error.
+//!
+//! Private keys and passwords are [`Secret`]s or zeroized buffers; nothing here prints them.
+//!
+//! ```no_run
+//! use krel_secret::Secret;
+//! use krel_sign::{generate_key_pair, load_signing_key, sign_file, verify_file, PublicKey};
+//!
+//! let pair = generate_key_pair(&Secret::new("correct horse")).unwrap();
+//! let signer = load_signing_key(pair.private_pem.expose(), &|| Ok(Secret::new("correct horse"))).unwrap();
+//! let sig = sign_file(&signer, "kubectl".as_ref()).unwrap();
+//! let public = PublicKey::from_pem(&pair.public_pem).unwrap();
+//! verify_file(&public, "kubectl".as_ref()).unwrap();
+//! # let _ = sig;
+//! ```
+
+mod cosign;
+mod keys;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use p256::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
+use sha2::{Digest, Sha256};
+
+pub use keys::{generate_key_pair, load_signing_key, KeyPair, PublicKey};
+pub use krel_secret::Secret;
+
+/// Something that signs SHA-256 digests.
+pub trait Signer: Sync {
+    /// The DER-encoded ECDSA signature of a SHA-256 digest.
+    fn sign_digest(&self, digest: &[u8; 32]) -> Result<Vec<u8>, SignError>;
+    /// What signs, for messages ("ECDSA P-256 key 1a2b3c4d5e6f7a8b").
+    fn describe(&self) -> String;
+}
+
+/// Signs with an ECDSA P-256 private key.
+pub struct KeySigner {
+    key: p256::ecdsa::SigningKey,
+}
+
+impl KeySigner {
+    /// The matching public key.
+    pub fn public_key(&self) -> PublicKey {
+        PublicKey::from_verifying_key(*self.key.verifying_key())
+    }
+}
+
+impl Signer for KeySigner {
+    fn sign_digest(&self, digest: &[u8; 32]) -> Result<Vec<u8>, SignError> {
+        let signature: p256::ecdsa::DerSignature = self
+            .key
+            .sign_prehash(digest)
+            .map_err(|_| SignError::Signing)?;
+        Ok(signature.as_bytes().to_vec())
+    }
+
+    fn describe(&self) -> String {
+        format!("ECDSA P-256 key {}", self.public_key().fingerprint())
+    }
+}
+
+/// Why signing or loading a key failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    /// A file could not be read.
+    #[error("reading {}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A file could not be written.
+    #[error("writing {}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The key file is not a key krel can use; `reason` says why.
+    #[error("the key is not usable: {reason}")]
+    BadKey {
+        /// What is wrong.
+        reason: String,
+    },
+    /// The password does not open the encrypted key.
+    #[error("the password does not decrypt the key")]
+    WrongPassword,
+    /// No password was available for an encrypted key.
+    #[error("the key is encrypted and no password was given")]
+    NoPassword,
+    /// The system's random number generator failed.
+    #[error("the system random number generator failed")]
+    Random,
+    /// The signature could not be made.
+    #[error("ECDSA signing failed")]
+    Signing,
+    /// Refusing to overwrite an existing key file.
+    #[error("{} already exists; krel does not overwrite keys", path.display())]
+    Exists {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+/// Why a signature did not verify.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// There is no `<file>.sig`.
+    #[error("{}: no signature ({} is missing)", file.display(), signature.display())]
+    Missing {
+        /// The signed file.
+        file: PathBuf,
+        /// The expected signature file.
+        signature: PathBuf,
+    },
+    /// The signature file is not a base64 DER ECDSA signature.
+    #[error("{}: malformed signature ({reason})", signature.display())]
+    Malformed {
+        /// The signature file.
+        signature: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The signature does not match the file and key.
+    #[error("{}: signature does not match the file and key", file.display())]
+    Mismatch {
+        /// The signed file.
+        file: PathBuf,
+    },
+    /// The file could not be read.
+    #[error("reading {}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// `file` + `.sig`.
+pub fn signature_path(file: &Path) -> PathBuf {
+    let mut name = file.as_os_str().to_owned();
+    name.push(".sig");
+    PathBuf::from(name)
+}
+
+/// The SHA-256 of a file, streamed.
+pub fn sha256_file(path: &Path) -> std::io::Result<[u8; 32]> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0; 256 * 1024];
+    loop {
+        match file.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => hasher.update(&buffer[..n]),
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(hasher.finalize().into())
+}
+
+/// Signs `file` and writes `<file>.sig` (base64, no newline) atomically. Returns its path.
+pub fn sign_file(signer: &dyn Signer, file: &Path) -> Result<PathBuf, SignError> {
+    let digest = sha256_file(file).map_err(|source| SignError::Read {
+        path: file.to_path_buf(),
+        source,
+    })?;
+    let der = signer.sign_digest(&digest)?;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(der);
+    let target = signature_path(file);
+    write_atomic(&target, encoded.as_bytes(), None)?;
+    Ok(target)
+}
+
+/// Checks `<file>.sig` against `file` and `key`.
+pub fn verify_file(key: &PublicKey, file: &Path) -> Result<(), VerifyError> {
+    let signature = signature_path(file);
+    let text = match std::fs::read(&signature) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            return Err(VerifyError::Missing {
+                file: file.to_path_buf(),
+                signature,
+            })
+        }
+        Err(source) => return Err(VerifyError::Read { path: signature, source }),
+    };
+    let malformed = |reason: &str| VerifyError::Malformed {
+        signature: signature.clone(),
+        reason: reason.to_string(),
+    };
+    // cosign writes base64; `cosign sign-blob` to a terminal adds a newline; raw DER is accepted too.
+    let trimmed: Vec<u8> = text.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(&trimmed)
+        .unwrap_or(text);
+    let parsed = p256::ecdsa::DerSignature::try_from(der.as_slice())
+        .map_err(|_| malformed("not a DER-encoded ECDSA P-256 signature"))?;
+    let digest = sha256_file(file).map_err(|source| VerifyError::Read {
+        path: file.to_path_buf(),
+        source,
+    })?;
+    key.verifying_key()
+        .verify_prehash(&digest, &parsed)
+        .map_err(|_| VerifyError::Mismatch {
+            file: file.to_path_buf(),
+        })
+}
+
+/// Writes a file atomically (temporary file, then rename), with `mode` on Unix when given.
+/// With `mode` (used for keys) an existing file is never replaced.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<(), SignError> {
+    let err = |source| SignError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
+    #[cfg(unix)]
+    if let Some(mode) = mode {
+        use std::os::unix::fs::PermissionsExt;
+        temp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(mode))
+            .map_err(err)?;
+    }
+    temp.write_all(bytes).map_err(err)?;
+    temp.as_file().sync_all().map_err(err)?;
+    if mode.is_some() {
+        temp.persist_noclobber(path).map_err(|e| {
+            if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+                SignError::Exists {
+                    path: path.to_path_buf(),
+                }
+            } else {
+                err(e.error)
+            }
+        })?;
+    } else {
+        temp.persist(path).map_err(|e| err(e.error))?;
+    }
+    Ok(())
+}
