@@ -9,6 +9,7 @@ mod cli;
 mod ff;
 mod next_version;
 mod sandbox;
+mod sign;
 
 use krel_test_support::Krel;
 

@@ -109,6 +109,10 @@ pub enum Command {
     #[command(long_about = crate::commands::checksum::LONG_ABOUT, after_help = crate::commands::checksum::EXAMPLES)]
     Checksum(ChecksumArgs),
 
+    /// Sign files with a cosign-compatible key, verify signatures, make a key pair.
+    #[command(subcommand, after_help = crate::commands::sign::EXAMPLES)]
+    Sign(SignCommand),
+
     /// Create throwaway projects to rehearse releases on.
     #[command(subcommand, after_help = crate::commands::sandbox::EXAMPLES)]
     Sandbox(SandboxCommand),
@@ -205,6 +209,45 @@ pub struct ChecksumArgs {
     /// Files hashed at once (default: the number of CPUs).
     #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub jobs: Option<u16>,
+}
+
+/// `krel sign` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SignCommand {
+    /// Write <file>.sig for each file: base64 DER ECDSA P-256/SHA-256, as `cosign sign-blob --key`.
+    #[command(long_about = crate::commands::sign::BLOBS_ABOUT, after_help = crate::commands::sign::EXAMPLES)]
+    Blobs {
+        /// Files, or directories (their artifacts and SHA256SUMS/SHA512SUMS).
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Private key: a cosign key (password from KREL_SIGNING_PASSWORD or a prompt) or a
+        /// PEM PKCS#8/SEC1 EC P-256 key as openssl writes it.
+        #[arg(long, value_name = "KEY")]
+        key: PathBuf,
+        /// Files signed at once (default: the number of CPUs).
+        #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+        jobs: Option<u16>,
+    },
+    /// Check <file>.sig for each file; any missing, malformed or wrong signature fails (exit 1).
+    #[command(after_help = crate::commands::sign::EXAMPLES)]
+    Verify {
+        /// Files, or directories (their artifacts and SHA256SUMS/SHA512SUMS).
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Public key (`PUBLIC KEY` PEM, as cosign.pub).
+        #[arg(long, value_name = "PUB")]
+        key: PathBuf,
+        /// Files verified at once (default: the number of CPUs).
+        #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+        jobs: Option<u16>,
+    },
+    /// Write a new key pair: <prefix>.key (encrypted, cosign format, mode 0600) and <prefix>.pub.
+    #[command(name = "generate-key", after_help = crate::commands::sign::EXAMPLES)]
+    GenerateKey {
+        /// Path prefix of the two files.
+        #[arg(long, value_name = "PREFIX", default_value = "cosign")]
+        output_prefix: PathBuf,
+    },
 }
 
 /// `krel sandbox` subcommands.

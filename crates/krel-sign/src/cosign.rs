@@ -50,12 +50,20 @@ struct Cipher {
     nonce: String,
 }
 
-fn derive(password: &Secret, salt: &[u8], n: u64, r: u32, p: u32) -> Result<Zeroizing<[u8; 32]>, SignError> {
+fn derive(
+    password: &Secret,
+    salt: &[u8],
+    n: u64,
+    r: u32,
+    p: u32,
+) -> Result<Zeroizing<[u8; 32]>, SignError> {
     let bad = |reason: &str| SignError::BadKey {
         reason: reason.to_string(),
     };
     if !ACCEPTED_N.contains(&n) || r != 8 || p != 1 {
-        return Err(bad("unsupported scrypt parameters (expected N of 32768, 65536 or 131072, r=8, p=1)"));
+        return Err(bad(
+            "unsupported scrypt parameters (expected N of 32768, 65536 or 131072, r=8, p=1)",
+        ));
     }
     let log_n = n.trailing_zeros() as u8;
     let params = scrypt::Params::new(log_n, r, p).map_err(|_| bad("invalid scrypt parameters"))?;
@@ -82,7 +90,11 @@ pub(crate) fn encrypt(der: &[u8], password: &Secret) -> Result<Secret, SignError
     let document = EncryptedKey {
         kdf: Kdf {
             name: "scrypt".into(),
-            params: ScryptParams { n: NEW_N, r: 8, p: 1 },
+            params: ScryptParams {
+                n: NEW_N,
+                r: 8,
+                p: 1,
+            },
             salt: b64.encode(salt),
         },
         cipher: Cipher {
@@ -106,17 +118,29 @@ pub(crate) fn decrypt(body: &[u8], password: &Secret) -> Result<Zeroizing<Vec<u8
     let bad = |reason: &str| SignError::BadKey {
         reason: reason.to_string(),
     };
-    let document: EncryptedKey =
-        serde_json::from_slice(body).map_err(|_| bad("the encrypted key's JSON is not in cosign's format"))?;
+    let document: EncryptedKey = serde_json::from_slice(body)
+        .map_err(|_| bad("the encrypted key's JSON is not in cosign's format"))?;
     if document.kdf.name != "scrypt" {
-        return Err(bad(&format!("unsupported key derivation `{}`", document.kdf.name)));
+        return Err(bad(&format!(
+            "unsupported key derivation `{}`",
+            document.kdf.name
+        )));
     }
     if document.cipher.name != "nacl/secretbox" {
-        return Err(bad(&format!("unsupported cipher `{}`", document.cipher.name)));
+        return Err(bad(&format!(
+            "unsupported cipher `{}`",
+            document.cipher.name
+        )));
     }
-    let salt = b64.decode(&document.kdf.salt).map_err(|_| bad("the salt is not base64"))?;
-    let nonce = b64.decode(&document.cipher.nonce).map_err(|_| bad("the nonce is not base64"))?;
-    let nonce: [u8; 24] = nonce.try_into().map_err(|_| bad("the nonce is not 24 bytes"))?;
+    let salt = b64
+        .decode(&document.kdf.salt)
+        .map_err(|_| bad("the salt is not base64"))?;
+    let nonce = b64
+        .decode(&document.cipher.nonce)
+        .map_err(|_| bad("the nonce is not base64"))?;
+    let nonce: [u8; 24] = nonce
+        .try_into()
+        .map_err(|_| bad("the nonce is not 24 bytes"))?;
     let ciphertext = b64
         .decode(&document.ciphertext)
         .map_err(|_| bad("the ciphertext is not base64"))?;

@@ -27,9 +27,10 @@ impl PublicKey {
     /// Reads a `PUBLIC KEY` PEM.
     pub fn from_pem(text: &str) -> Result<PublicKey, SignError> {
         use p256::pkcs8::DecodePublicKey;
-        let (label, _) = pem::decode_vec(text.trim().as_bytes()).map_err(|_| SignError::BadKey {
-            reason: "not a PEM file (expected -----BEGIN PUBLIC KEY-----)".into(),
-        })?;
+        let (label, _) =
+            pem::decode_vec(text.trim().as_bytes()).map_err(|_| SignError::BadKey {
+                reason: "not a PEM file (expected -----BEGIN PUBLIC KEY-----)".into(),
+            })?;
         if label != "PUBLIC KEY" {
             return Err(SignError::BadKey {
                 reason: format!("a public key is a `PUBLIC KEY` PEM, not `{label}`"),
@@ -63,7 +64,11 @@ impl PublicKey {
 
     /// The first 16 hex digits of the SHA-256 of the SubjectPublicKeyInfo: a short key id.
     pub fn fingerprint(&self) -> String {
-        let der = self.key.to_public_key_der().map(|d| d.as_bytes().to_vec()).unwrap_or_default();
+        let der = self
+            .key
+            .to_public_key_der()
+            .map(|d| d.as_bytes().to_vec())
+            .unwrap_or_default();
         let digest = Sha256::digest(&der);
         let mut hex = String::new();
         for byte in &digest[..8] {
@@ -83,7 +88,10 @@ pub struct KeyPair {
 
 impl KeyPair {
     /// Writes `<prefix>.key` (mode 0600) and `<prefix>.pub`, refusing to overwrite either.
-    pub fn write(&self, prefix: &Path) -> Result<(std::path::PathBuf, std::path::PathBuf), SignError> {
+    pub fn write(
+        &self,
+        prefix: &Path,
+    ) -> Result<(std::path::PathBuf, std::path::PathBuf), SignError> {
         let private = with_suffix(prefix, "key");
         let public = with_suffix(prefix, "pub");
         for path in [&private, &public] {
@@ -118,7 +126,11 @@ pub fn generate_key_pair(password: &Secret) -> Result<KeyPair, SignError> {
         reason: "cannot encode the new key".into(),
     })?;
     let private_pem = cosign::encrypt(der.as_bytes(), password)?;
-    let public = PublicKey::from_verifying_key(p256::ecdsa::SigningKey::from(&secret).verifying_key().to_owned());
+    let public = PublicKey::from_verifying_key(
+        p256::ecdsa::SigningKey::from(&secret)
+            .verifying_key()
+            .to_owned(),
+    );
     Ok(KeyPair {
         private_pem,
         public_pem: public.to_pem()?,

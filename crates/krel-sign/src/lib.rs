@@ -201,14 +201,23 @@ pub fn verify_file(key: &PublicKey, file: &Path) -> Result<(), VerifyError> {
                 signature,
             })
         }
-        Err(source) => return Err(VerifyError::Read { path: signature, source }),
+        Err(source) => {
+            return Err(VerifyError::Read {
+                path: signature,
+                source,
+            })
+        }
     };
     let malformed = |reason: &str| VerifyError::Malformed {
         signature: signature.clone(),
         reason: reason.to_string(),
     };
     // cosign writes base64; `cosign sign-blob` to a terminal adds a newline; raw DER is accepted too.
-    let trimmed: Vec<u8> = text.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
+    let trimmed: Vec<u8> = text
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
     let der = base64::engine::general_purpose::STANDARD
         .decode(&trimmed)
         .unwrap_or(text);
@@ -223,6 +232,57 @@ pub fn verify_file(key: &PublicKey, file: &Path) -> Result<(), VerifyError> {
         .map_err(|_| VerifyError::Mismatch {
             file: file.to_path_buf(),
         })
+}
+
+/// Signs every file on up to `jobs` threads; stops at the first failure.
+pub fn sign_files(
+    signer: &dyn Signer,
+    files: &[PathBuf],
+    jobs: usize,
+) -> Result<Vec<PathBuf>, SignError> {
+    parallel_map(files, jobs, |file| sign_file(signer, file))
+        .into_iter()
+        .collect()
+}
+
+/// Verifies every file on up to `jobs` threads; one result per file, in order.
+pub fn verify_files(
+    key: &PublicKey,
+    files: &[PathBuf],
+    jobs: usize,
+) -> Vec<Result<(), VerifyError>> {
+    parallel_map(files, jobs, |file| verify_file(key, file))
+}
+
+/// Maps `work` over `items` on up to `jobs` scoped threads, keeping the order.
+fn parallel_map<T: Send>(
+    items: &[PathBuf],
+    jobs: usize,
+    work: impl Fn(&Path) -> T + Sync,
+) -> Vec<T> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let threads = jobs.clamp(1, items.len().max(1));
+    let mut results: Vec<(usize, T)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(item) = items.get(index) else { break };
+                        done.push((index, work(item)));
+                    }
+                    done
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|handle| handle.join().unwrap_or_default())
+            .collect()
+    });
+    results.sort_by_key(|(index, _)| *index);
+    results.into_iter().map(|(_, result)| result).collect()
 }
 
 /// Writes a file atomically (temporary file, then rename), with `mode` on Unix when given.

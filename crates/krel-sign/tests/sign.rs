@@ -12,7 +12,11 @@ use krel_sign::{
 use krel_test_support::{test_python, test_tool};
 
 fn run(program: impl AsRef<std::ffi::OsStr>, args: &[&str], dir: &Path) -> String {
-    let out = Command::new(program).args(args).current_dir(dir).output().unwrap();
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "{args:?} failed: {}{}",
@@ -67,7 +71,10 @@ fn base64_decode(text: &str) -> Vec<u8> {
 fn cosign_key_pair_signs_and_openssl_verifies() {
     let dir = tempfile::tempdir().unwrap();
     let pair = generate_key_pair(&Secret::new("s3cret")).unwrap();
-    assert!(pair.private_pem.expose().starts_with("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\n"));
+    assert!(pair
+        .private_pem
+        .expose()
+        .starts_with("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\n"));
     assert!(pair.public_pem.starts_with("-----BEGIN PUBLIC KEY-----\n"));
     let (private, public) = pair.write(&dir.path().join("cosign")).unwrap();
     #[cfg(unix)]
@@ -77,14 +84,21 @@ fn cosign_key_pair_signs_and_openssl_verifies() {
         assert_eq!(mode & 0o777, 0o600, "the private key is private");
     }
     let err = pair.write(&dir.path().join("cosign")).unwrap_err();
-    assert!(matches!(err, SignError::Exists { .. }), "never overwrites keys: {err}");
+    assert!(
+        matches!(err, SignError::Exists { .. }),
+        "never overwrites keys: {err}"
+    );
 
     let signer = load_signing_key(pair.private_pem.expose(), &password("s3cret")).unwrap();
     let file = blob(dir.path(), "kubectl", b"a release binary");
     let sig = sign_file(&signer, &file).unwrap();
     let text = std::fs::read_to_string(&sig).unwrap();
     assert!(!text.ends_with('\n'), "cosign writes no newline");
-    assert!(openssl_verifies(dir.path(), public.to_str().unwrap(), &file));
+    assert!(openssl_verifies(
+        dir.path(),
+        public.to_str().unwrap(),
+        &file
+    ));
 
     let public_key = PublicKey::from_file(&public).unwrap();
     verify_file(&public_key, &file).unwrap();
@@ -95,7 +109,9 @@ fn cosign_key_pair_signs_and_openssl_verifies() {
 fn wrong_password_wrong_key_tampering_and_missing_signatures_fail() {
     let dir = tempfile::tempdir().unwrap();
     let pair = generate_key_pair(&Secret::new("right")).unwrap();
-    let err = load_signing_key(pair.private_pem.expose(), &password("wrong")).err().unwrap();
+    let err = load_signing_key(pair.private_pem.expose(), &password("wrong"))
+        .err()
+        .unwrap();
     assert!(matches!(err, SignError::WrongPassword), "{err}");
 
     let signer = load_signing_key(pair.private_pem.expose(), &password("right")).unwrap();
@@ -105,10 +121,16 @@ fn wrong_password_wrong_key_tampering_and_missing_signatures_fail() {
 
     let other = generate_key_pair(&Secret::new("x")).unwrap();
     let other = PublicKey::from_pem(&other.public_pem).unwrap();
-    assert!(matches!(verify_file(&other, &file), Err(VerifyError::Mismatch { .. })));
+    assert!(matches!(
+        verify_file(&other, &file),
+        Err(VerifyError::Mismatch { .. })
+    ));
 
     std::fs::write(&file, b"tarbal!").unwrap();
-    assert!(matches!(verify_file(&public, &file), Err(VerifyError::Mismatch { .. })));
+    assert!(matches!(
+        verify_file(&public, &file),
+        Err(VerifyError::Mismatch { .. })
+    ));
 
     let lonely = blob(dir.path(), "unsigned", b"x");
     let err = verify_file(&public, &lonely).unwrap_err();
@@ -116,15 +138,34 @@ fn wrong_password_wrong_key_tampering_and_missing_signatures_fail() {
     assert!(err.to_string().contains("unsigned.sig is missing"), "{err}");
 
     std::fs::write(krel_sign::signature_path(&lonely), "bm90IGEgc2lnbmF0dXJl").unwrap();
-    assert!(matches!(verify_file(&public, &lonely), Err(VerifyError::Malformed { .. })));
+    assert!(matches!(
+        verify_file(&public, &lonely),
+        Err(VerifyError::Malformed { .. })
+    ));
 }
 
 #[test]
 fn openssl_keys_and_signatures_interoperate() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    run("openssl", &["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "key.pem"], d);
-    run("openssl", &["pkey", "-in", "key.pem", "-pubout", "-out", "pub.pem"], d);
+    run(
+        "openssl",
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            "key.pem",
+        ],
+        d,
+    );
+    run(
+        "openssl",
+        &["pkey", "-in", "key.pem", "-pubout", "-out", "pub.pem"],
+        d,
+    );
     run("openssl", &["ec", "-in", "key.pem", "-out", "sec1.pem"], d);
     let file = blob(d, "kubeadm", b"kubeadm binary");
 
@@ -134,21 +175,48 @@ fn openssl_keys_and_signatures_interoperate() {
         sign_file(&signer, &file).unwrap();
         assert!(openssl_verifies(d, "pub.pem", &file), "{key}");
     }
-    assert!(std::fs::read_to_string(d.join("sec1.pem")).unwrap().contains("BEGIN EC PRIVATE KEY"));
+    assert!(std::fs::read_to_string(d.join("sec1.pem"))
+        .unwrap()
+        .contains("BEGIN EC PRIVATE KEY"));
 
     // openssl signs, krel verifies (a newline after the base64, as a terminal would leave).
-    run("openssl", &["dgst", "-sha256", "-sign", "key.pem", "-out", "sig.der", "kubeadm"], d);
+    run(
+        "openssl",
+        &[
+            "dgst", "-sha256", "-sign", "key.pem", "-out", "sig.der", "kubeadm",
+        ],
+        d,
+    );
     let b64 = run("openssl", &["base64", "-A", "-in", "sig.der"], d);
     std::fs::write(d.join("kubeadm.sig"), format!("{}\n", b64.trim())).unwrap();
     verify_file(&PublicKey::from_file(&d.join("pub.pem")).unwrap(), &file).unwrap();
 
     // Other curves and algorithms are refused with a reason.
-    run("openssl", &["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384", "-out", "p384.pem"], d);
-    run("openssl", &["genpkey", "-algorithm", "ed25519", "-out", "ed.pem"], d);
+    run(
+        "openssl",
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-384",
+            "-out",
+            "p384.pem",
+        ],
+        d,
+    );
+    run(
+        "openssl",
+        &["genpkey", "-algorithm", "ed25519", "-out", "ed.pem"],
+        d,
+    );
     for key in ["p384.pem", "ed.pem"] {
         let text = std::fs::read_to_string(d.join(key)).unwrap();
         let err = load_signing_key(&text, &password("")).err().unwrap();
-        assert!(err.to_string().contains("not an ECDSA P-256 key"), "{key}: {err}");
+        assert!(
+            err.to_string().contains("not an ECDSA P-256 key"),
+            "{key}: {err}"
+        );
     }
     let err = load_signing_key("hello", &password("")).err().unwrap();
     assert!(err.to_string().contains("not a PEM file"), "{err}");
@@ -165,22 +233,73 @@ fn cosign_format_matches_an_independent_implementation() {
     let pair = generate_key_pair(&Secret::new("pw")).unwrap();
     pair.write(&d.join("cosign")).unwrap();
     let file = blob(d, "kubelet", b"kubelet binary");
-    run(&python, &[tool.to_str().unwrap(), "sign", "cosign.key", "pw", "kubelet"], d);
+    run(
+        &python,
+        &[
+            tool.to_str().unwrap(),
+            "sign",
+            "cosign.key",
+            "pw",
+            "kubelet",
+        ],
+        d,
+    );
     verify_file(&PublicKey::from_pem(&pair.public_pem).unwrap(), &file).unwrap();
 
     // A key wrapped by the independent implementation (old and new scrypt strengths) loads.
-    run("openssl", &["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "key.pem"], d);
-    run("openssl", &["pkey", "-in", "key.pem", "-pubout", "-out", "pub.pem"], d);
+    run(
+        "openssl",
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            "key.pem",
+        ],
+        d,
+    );
+    run(
+        "openssl",
+        &["pkey", "-in", "key.pem", "-pubout", "-out", "pub.pem"],
+        d,
+    );
     for n in ["32768", "65536"] {
-        run(&python, &[tool.to_str().unwrap(), "wrap", "key.pem", "", n, "wrapped.key"], d);
+        run(
+            &python,
+            &[
+                tool.to_str().unwrap(),
+                "wrap",
+                "key.pem",
+                "",
+                n,
+                "wrapped.key",
+            ],
+            d,
+        );
         let text = std::fs::read_to_string(d.join("wrapped.key")).unwrap();
         let signer = load_signing_key(&text, &password("")).unwrap();
         sign_file(&signer, &file).unwrap();
         assert!(openssl_verifies(d, "pub.pem", &file), "N={n}");
     }
     // Too-expensive scrypt parameters are refused rather than computed.
-    run(&python, &[tool.to_str().unwrap(), "wrap", "key.pem", "", "262144", "huge.key"], d);
+    run(
+        &python,
+        &[
+            tool.to_str().unwrap(),
+            "wrap",
+            "key.pem",
+            "",
+            "262144",
+            "huge.key",
+        ],
+        d,
+    );
     let text = std::fs::read_to_string(d.join("huge.key")).unwrap();
     let err = load_signing_key(&text, &password("")).err().unwrap();
-    assert!(err.to_string().contains("unsupported scrypt parameters"), "{err}");
+    assert!(
+        err.to_string().contains("unsupported scrypt parameters"),
+        "{err}"
+    );
 }

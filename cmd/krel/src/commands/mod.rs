@@ -5,6 +5,7 @@ pub mod checksum;
 pub mod ff;
 pub mod next_version;
 pub mod sandbox;
+pub mod sign;
 
 use krel_plan::{execute, Executors, Mode, Outcome, Plan};
 
@@ -20,6 +21,7 @@ pub fn run(cli: &Cli, shell: &Shell) -> Result<(), Failure> {
         Command::NextVersion(args) => next_version::exec(&Context::load(&cli.global)?, args, shell),
         Command::Checksum(args) => checksum::exec(args, shell),
         Command::Sandbox(SandboxCommand::Create { dir }) => sandbox::create(dir, shell),
+        Command::Sign(command) => sign::exec(command, shell),
     }
 }
 

@@ -1,0 +1,169 @@
+//! `krel sign` end to end, checked with openssl.
+
+use std::process::Command;
+
+use crate::krel;
+
+fn release_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for name in [
+        "kubernetes.tar.gz",
+        "bin/linux/amd64/kubectl",
+        "bin/linux/arm64/kubectl",
+    ] {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, format!("content of {name}")).unwrap();
+    }
+    dir
+}
+
+fn openssl_verifies(dir: &std::path::Path, public: &str, file: &str) -> bool {
+    let sig = std::fs::read_to_string(dir.join(format!("{file}.sig"))).unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let der = scratch.path().join("sig.der");
+    let der = der.to_str().unwrap();
+    let out = Command::new("openssl")
+        .args(["base64", "-d", "-A", "-out", der])
+        .current_dir(dir)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(sig.as_bytes())?;
+            child.wait()
+        })
+        .unwrap();
+    assert!(out.success());
+    Command::new("openssl")
+        .args([
+            "dgst",
+            "-sha256",
+            "-verify",
+            public,
+            "-signature",
+            der,
+            file,
+        ])
+        .current_dir(dir)
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+#[test]
+fn generate_sign_a_directory_verify_and_openssl_agrees() {
+    let krel = krel().env("KREL_SIGNING_PASSWORD", "release-pw");
+    let dir = release_dir();
+    let d = dir.path();
+    let keys = tempfile::tempdir().unwrap();
+    let run = krel.run_in(
+        keys.path(),
+        &["sign", "generate-key", "--output-prefix", "release"],
+    );
+    run.assert_exit(0)
+        .assert_stdout_has("release.key")
+        .assert_stdout_has("release.pub");
+    let key_text = std::fs::read_to_string(keys.path().join("release.key")).unwrap();
+    assert!(key_text.starts_with("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----"));
+    assert!(!run.stdout.contains(&key_text[40..80]) && !run.stderr.contains(&key_text[40..80]));
+    let key_arg = keys.path().join("release.key").display().to_string();
+    let public = keys.path().join("release.pub").display().to_string();
+
+    krel.run_in(d, &["checksum", "."]).assert_exit(0);
+    krel.run_in(d, &["sign", "blobs", ".", "--key", &key_arg])
+        .assert_exit(0)
+        .assert_stderr_has("Signed 5 files with ECDSA P-256 key");
+    for file in [
+        "kubernetes.tar.gz",
+        "bin/linux/arm64/kubectl",
+        "SHA256SUMS",
+        "SHA512SUMS",
+    ] {
+        assert!(openssl_verifies(d, &public, file), "{file}");
+    }
+    assert!(
+        !d.join("kubernetes.tar.gz.sha256.sig").exists(),
+        "digest files are not signed"
+    );
+    krel.run_in(d, &["sign", "verify", ".", "--key", &public])
+        .assert_exit(0)
+        .assert_stderr_has("Verified 5 signatures");
+    // Checksums still verify: signatures are not artifacts.
+    krel.run_in(d, &["checksum", "--check", "."]).assert_exit(0);
+}
+
+#[test]
+fn verify_fails_closed() {
+    let krel = krel().env("KREL_SIGNING_PASSWORD", "");
+    let dir = release_dir();
+    let d = dir.path();
+    krel.run_in(d, &["sign", "generate-key", "--output-prefix", "k"])
+        .assert_exit(0);
+    krel.run_in(d, &["sign", "generate-key", "--output-prefix", "other"])
+        .assert_exit(0);
+    // Keys live beside the artifacts here; sign the artifacts by name.
+    let files = [
+        "kubernetes.tar.gz",
+        "bin/linux/amd64/kubectl",
+        "bin/linux/arm64/kubectl",
+    ];
+    let mut args = vec!["sign", "blobs", "--key", "k.key"];
+    args.extend(files);
+    krel.run_in(d, &args).assert_exit(0);
+
+    let verify = |key: &str| {
+        let mut args = vec!["sign", "verify", "--key", key];
+        args.extend(files);
+        krel.run_in(d, &args)
+    };
+    verify("k.pub").assert_exit(0);
+    verify("other.pub")
+        .assert_exit(1)
+        .assert_stdout_has("FAILED")
+        .assert_stderr_has("3 of 3 signatures did not verify");
+
+    std::fs::write(d.join("bin/linux/amd64/kubectl"), "tampered").unwrap();
+    verify("k.pub")
+        .assert_exit(1)
+        .assert_stdout_has("bin/linux/amd64/kubectl: signature does not match");
+    std::fs::remove_file(d.join("kubernetes.tar.gz.sig")).unwrap();
+    verify("k.pub")
+        .assert_exit(1)
+        .assert_stdout_has("kubernetes.tar.gz.sig is missing");
+}
+
+#[test]
+fn key_problems_are_clear() {
+    let dir = release_dir();
+    let d = dir.path();
+    krel()
+        .env("KREL_SIGNING_PASSWORD", "right")
+        .run_in(d, &["sign", "generate-key", "--output-prefix", "k"])
+        .assert_exit(0);
+    krel()
+        .env("KREL_SIGNING_PASSWORD", "wrong")
+        .run_in(d, &["sign", "blobs", "kubernetes.tar.gz", "--key", "k.key"])
+        .assert_exit(2)
+        .assert_stderr_has("the password does not decrypt the key");
+    // No password and no terminal: a clear error, not a hang.
+    krel()
+        .run_in(d, &["sign", "blobs", "kubernetes.tar.gz", "--key", "k.key"])
+        .assert_exit(2)
+        .assert_stderr_has("no password was given")
+        .assert_stderr_has("KREL_SIGNING_PASSWORD");
+    krel()
+        .env("KREL_SIGNING_PASSWORD", "right")
+        .run_in(d, &["sign", "generate-key", "--output-prefix", "k"])
+        .assert_exit(2)
+        .assert_stderr_has("already exists; krel does not overwrite keys");
+    krel()
+        .run_in(d, &["sign", "blobs", "kubernetes.tar.gz", "--key", "k.pub"])
+        .assert_exit(2)
+        .assert_stderr_has("a `PUBLIC KEY` PEM is not a private key");
+    assert!(
+        !d.join("kubernetes.tar.gz.sig").exists(),
+        "nothing signed on failure"
+    );
+}
