@@ -109,6 +109,10 @@ pub enum Command {
     #[command(long_about = crate::commands::checksum::LONG_ABOUT, after_help = crate::commands::checksum::EXAMPLES)]
     Checksum(ChecksumArgs),
 
+    /// Upload a directory tree to gs://, s3:// or file:// (parallel, verified, idempotent).
+    #[command(long_about = crate::commands::push::LONG_ABOUT, after_help = crate::commands::push::EXAMPLES)]
+    Push(PushArgs),
+
     /// Sign files with a cosign-compatible key, verify signatures, make a key pair.
     #[command(subcommand, after_help = crate::commands::sign::EXAMPLES)]
     Sign(SignCommand),
@@ -209,6 +213,28 @@ pub struct ChecksumArgs {
     /// Files hashed at once (default: the number of CPUs).
     #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub jobs: Option<u16>,
+}
+
+/// `krel push` arguments.
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// The local directory to upload.
+    pub src: PathBuf,
+
+    /// Where to: gs://BUCKET/PREFIX, s3://BUCKET/PREFIX or file:///PATH.
+    pub dest: String,
+
+    /// Uploads at once (default 8).
+    #[arg(short, long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: u16,
+
+    /// Replace objects that exist with different content (never done silently otherwise).
+    #[arg(long)]
+    pub allow_overwrite: bool,
+
+    /// Attempts per request for transient failures (timeouts, resets, 408, 429, 5xx).
+    #[arg(long, value_name = "N", default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub attempts: u32,
 }
 
 /// `krel sign` subcommands.

@@ -39,7 +39,9 @@ fn picks_the_newest_branch_by_version_and_plans_one_push() {
     assert_eq!(p.merge, MergeKind::Merge);
     assert_eq!(p.tag, "v1.11.0-alpha.0");
     assert_eq!(p.plan.actions.len(), 1);
-    let Action::PushRef(update) = &p.plan.actions[0];
+    let Action::PushRef(update) = &p.plan.actions[0] else {
+        panic!("expected a push, got {:?}", p.plan.actions[0]);
+    };
     assert_eq!(update.destination, "refs/heads/release-1.10");
     assert_eq!(update.expected, Some(p.old));
     assert_eq!(update.commit, p.new);

@@ -16,13 +16,14 @@
 //! #     fn push(&self, _: &krel_git::RefUpdate) -> Result<(), krel_git::GitError> { unreachable!() }
 //! # }
 //! let plan = Plan::new("fast-forward release-1.30");
-//! let outcome = execute(&plan, Mode::Mock, &Executors { git: &NeverPush }).unwrap();
+//! let outcome = execute(&plan, Mode::Mock, &Executors { git: Some(&NeverPush), storage: None }).unwrap();
 //! assert_eq!(outcome, Outcome::Planned { actions: 0 });
 //! ```
 
 use std::fmt;
 
 use krel_git::{GitError, RefPusher, RefUpdate};
+use krel_storage::{StorageError, UploadBatch, Uploader};
 
 /// Whether remote changes happen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -51,6 +52,8 @@ impl Mode {
 pub enum Action {
     /// Move a ref on a git remote (fast-forward only, with a lease on its current value).
     PushRef(RefUpdate),
+    /// Upload objects to a bucket, each with a precondition on what it replaces.
+    Upload(UploadBatch),
 }
 
 impl fmt::Display for Action {
@@ -66,6 +69,15 @@ impl fmt::Display for Action {
                     update.remote,
                     from,
                     update.commit.short()
+                )
+            }
+            Action::Upload(batch) => {
+                let bytes: u64 = batch.objects.iter().map(|o| o.digests.size).sum();
+                write!(
+                    f,
+                    "upload {} object(s), {bytes} bytes, to {}",
+                    batch.objects.len(),
+                    batch.destination
                 )
             }
         }
@@ -101,10 +113,13 @@ impl Plan {
     }
 }
 
-/// The side-effect implementations a plan runs through.
+/// The side-effect implementations a plan runs through; a command provides those its plan needs.
+#[derive(Default)]
 pub struct Executors<'a> {
     /// Writes refs to git remotes.
-    pub git: &'a dyn RefPusher,
+    pub git: Option<&'a dyn RefPusher>,
+    /// Uploads objects to a store.
+    pub storage: Option<&'a dyn Uploader>,
 }
 
 /// What [`execute`] did.
@@ -146,6 +161,12 @@ pub enum ActionError {
     /// A git remote refused or could not be reached.
     #[error(transparent)]
     Git(#[from] GitError),
+    /// A store refused or could not be reached.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The command built a plan it gave no executor for (a bug in krel).
+    #[error("no executor for `{0}` actions was provided (this is a bug in krel)")]
+    NoExecutor(&'static str),
 }
 
 impl ActionError {
@@ -153,6 +174,8 @@ impl ActionError {
     pub fn is_refusal(&self) -> bool {
         match self {
             ActionError::Git(err) => err.is_refusal(),
+            ActionError::Storage(err) => err.is_refusal(),
+            ActionError::NoExecutor(_) => false,
         }
     }
 
@@ -160,6 +183,8 @@ impl ActionError {
     pub fn hint(&self) -> Option<String> {
         match self {
             ActionError::Git(err) => err.hint(),
+            ActionError::Storage(err) => err.hint(),
+            ActionError::NoExecutor(_) => None,
         }
     }
 }
@@ -179,7 +204,14 @@ pub fn execute(
     for (index, action) in plan.actions.iter().enumerate() {
         tracing::info!(step = index + 1, total, %action, "executing");
         let result = match action {
-            Action::PushRef(update) => executors.git.push(update).map_err(ActionError::from),
+            Action::PushRef(update) => match executors.git {
+                Some(git) => git.push(update).map_err(ActionError::from),
+                None => Err(ActionError::NoExecutor("push-ref")),
+            },
+            Action::Upload(batch) => match executors.storage {
+                Some(storage) => storage.upload(batch).map(|_| ()).map_err(ActionError::from),
+                None => Err(ActionError::NoExecutor("upload")),
+            },
         };
         result.map_err(|source| ExecuteError {
             step: index + 1,
@@ -240,7 +272,15 @@ mod tests {
             pushed: RefCell::default(),
             fail_on: None,
         };
-        let outcome = execute(&plan(), Mode::Mock, &Executors { git: &recorder }).unwrap();
+        let outcome = execute(
+            &plan(),
+            Mode::Mock,
+            &Executors {
+                git: Some(&recorder),
+                storage: None,
+            },
+        )
+        .unwrap();
         assert_eq!(outcome, Outcome::Planned { actions: 2 });
         assert!(recorder.pushed.borrow().is_empty());
     }
@@ -251,7 +291,15 @@ mod tests {
             pushed: RefCell::default(),
             fail_on: None,
         };
-        let outcome = execute(&plan(), Mode::NoMock, &Executors { git: &recorder }).unwrap();
+        let outcome = execute(
+            &plan(),
+            Mode::NoMock,
+            &Executors {
+                git: Some(&recorder),
+                storage: None,
+            },
+        )
+        .unwrap();
         assert_eq!(outcome, Outcome::Executed { actions: 2 });
         assert_eq!(*recorder.pushed.borrow(), ["refs/heads/a", "refs/heads/b"]);
 
@@ -259,7 +307,15 @@ mod tests {
             pushed: RefCell::default(),
             fail_on: Some("refs/heads/a"),
         };
-        let err = execute(&plan(), Mode::NoMock, &Executors { git: &recorder }).unwrap_err();
+        let err = execute(
+            &plan(),
+            Mode::NoMock,
+            &Executors {
+                git: Some(&recorder),
+                storage: None,
+            },
+        )
+        .unwrap_err();
         assert_eq!((err.step, err.completed), (1, 0));
         assert!(err.to_string().contains("step 1 of 2 failed"), "{err}");
         assert!(

@@ -98,7 +98,10 @@ pub fn exec(ctx: &Context, args: &FfArgs, shell: &Shell) -> Result<(), Failure> 
         &plan.plan,
         ctx.mode,
         confirm,
-        &Executors { git: &pusher },
+        &Executors {
+            git: Some(&pusher),
+            storage: None,
+        },
     )?;
     if let Outcome::Executed { .. } = outcome {
         if let Err(err) = krel_fastforward::finish(&repo, &plan) {

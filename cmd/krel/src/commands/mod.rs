@@ -4,6 +4,7 @@
 pub mod checksum;
 pub mod ff;
 pub mod next_version;
+pub mod push;
 pub mod sandbox;
 pub mod sign;
 
@@ -22,6 +23,7 @@ pub fn run(cli: &Cli, shell: &Shell) -> Result<(), Failure> {
         Command::Checksum(args) => checksum::exec(args, shell),
         Command::Sandbox(SandboxCommand::Create { dir }) => sandbox::create(dir, shell),
         Command::Sign(command) => sign::exec(command, shell),
+        Command::Push(args) => push::exec(&Context::load(&cli.global)?, args, shell),
     }
 }
 

@@ -1,0 +1,156 @@
+//! `krel push`: upload a directory tree to a bucket, planned first, executed with --nomock.
+
+use krel_plan::{Action, Executors, Mode, Outcome, Plan};
+use krel_storage::{
+    plan_push, BlockingUploader, Location, PushOptions, PushPlan, StorageError, Store, StoreEnv,
+    UploadBatch,
+};
+
+use crate::cli::{OutputFormat, PushArgs};
+use crate::commands::{run_plan, Confirm};
+use crate::context::Context;
+use crate::failure::Failure;
+use crate::progress::PushBar;
+use crate::shell::Shell;
+
+pub const LONG_ABOUT: &str = "\
+Upload every file under SRC to DEST (gs://BUCKET/PREFIX, s3://BUCKET/PREFIX or file:///PATH),
+keeping relative paths as object keys.
+
+krel first reads everything: the MD5 and CRC32C of each local file and what DEST already holds.
+Objects already stored with the same content are skipped (a rerun uploads nothing); objects that
+exist with different content stop the push (exit 1) unless --allow-overwrite. In mock mode (the
+default) that plan is printed and nothing is uploaded.
+
+With --nomock the uploads run in parallel (--jobs), each with a precondition (object absent, or
+still at the generation/ETag seen) so two racing pushes cannot both win, and each is verified
+against the local digests. Objects appear whole or not at all (single-request uploads; temp
+file + rename for file://). Transient failures are retried with backoff (--attempts). If
+anything fails, run the same command again: what arrived is skipped, the rest is uploaded.
+
+gs:// honours STORAGE_EMULATOR_HOST (anonymous, plain HTTP), else Google's default credentials.
+s3:// reads AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.";
+
+pub const EXAMPLES: &str = "\
+Examples:
+  krel push _output/release gs://my-bucket/release/v1.30.0                  # plan only
+  krel push _output/release gs://my-bucket/release/v1.30.0 --nomock --jobs 16
+  krel push _output/release file:///srv/bucket/release/v1.30.0 --nomock
+  AWS_ENDPOINT_URL=http://127.0.0.1:8333 krel push out s3://bucket/v1 --nomock";
+
+fn storage_failure(err: StorageError) -> Failure {
+    let hint = err.hint();
+    let failure = match &err {
+        StorageError::BadLocation { .. } => Failure::usage(err),
+        e if e.is_refusal() => Failure::refused(err),
+        _ => Failure::unexpected(err),
+    };
+    failure.with_hint(hint)
+}
+
+/// Runs `krel push`.
+pub fn exec(ctx: &Context, args: &PushArgs, shell: &Shell) -> Result<(), Failure> {
+    let location: Location = args.dest.parse().map_err(storage_failure)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| {
+            Failure::unexpected(anyhow::Error::new(err).context("starting the async runtime"))
+        })?;
+    let mut env = StoreEnv::from_env(|name| std::env::var(name).ok());
+    env.retry.attempts = args.attempts;
+    let options = PushOptions {
+        allow_overwrite: args.allow_overwrite,
+        jobs: usize::from(args.jobs),
+    };
+    shell.status("Planning", format!("{} -> {location}", args.src.display()));
+    let (store, push) = runtime
+        .block_on(async {
+            let store = Store::open(&location, &env).await?;
+            let push = plan_push(&args.src, &location, &store, &options).await?;
+            Ok::<_, StorageError>((store, push))
+        })
+        .map_err(storage_failure)?;
+
+    let mut plan = Plan::new(format!("push {} to {location}", args.src.display()));
+    if !push.uploads.is_empty() {
+        plan.push(Action::Upload(UploadBatch {
+            destination: push.destination.clone(),
+            objects: push.uploads.clone(),
+        }));
+    }
+    if shell.output() == OutputFormat::Text {
+        render(shell, &push, ctx.mode);
+    }
+
+    let progress = PushBar::new(shell);
+    let uploader = BlockingUploader {
+        runtime: &runtime,
+        store: &store,
+        jobs: usize::from(args.jobs),
+        progress: &progress,
+    };
+    let executors = Executors {
+        git: None,
+        storage: Some(&uploader),
+    };
+    let outcome = run_plan(shell, &plan, ctx.mode, Confirm::No, &executors)?;
+    if push.uploads.is_empty() {
+        shell.status(
+            "Up to date",
+            format!(
+                "{location} already holds all {} object(s)",
+                push.unchanged.len()
+            ),
+        );
+    } else if let Outcome::Executed { .. } = outcome {
+        shell.status(
+            "Pushed",
+            format!(
+                "{} object(s), {} to {location}; {} unchanged",
+                push.uploads.len(),
+                indicatif::HumanBytes(push.bytes),
+                push.unchanged.len()
+            ),
+        );
+    }
+    if shell.output() == OutputFormat::Json {
+        shell.json(&serde_json::json!({
+            "mode": ctx.mode,
+            "outcome": outcome,
+            "source": push.source,
+            "destination": push.destination,
+            "bytes": push.bytes,
+            "uploads": push.uploads,
+            "unchanged": push.unchanged,
+        }));
+    }
+    Ok(())
+}
+
+fn render(shell: &Shell, push: &PushPlan, mode: Mode) {
+    shell.data(format!(
+        "Push {} to {}",
+        push.source.display(),
+        push.destination
+    ));
+    shell.data(format!(
+        "  {} to upload ({}), {} unchanged",
+        push.uploads.len(),
+        indicatif::HumanBytes(push.bytes),
+        push.unchanged.len()
+    ));
+    for upload in &push.uploads {
+        let what = match upload.precondition {
+            krel_storage::Precondition::Absent => "new    ",
+            _ => "replace",
+        };
+        shell.data(format!(
+            "    {what} {} ({} bytes)",
+            upload.url, upload.digests.size
+        ));
+    }
+    if !push.uploads.is_empty() && mode == Mode::Mock {
+        shell.data("Plan (mock: nothing will be uploaded)");
+    }
+}

@@ -1,0 +1,281 @@
+//! Object storage for releases: `gs://`, `s3://` and `file://` behind one [`Store`], and
+//! pushes of a directory tree that are parallel, verified, idempotent and never half-visible.
+//!
+//! - [`Location`]: a destination URL, `gs://bucket/prefix`, `s3://bucket/prefix` or
+//!   `file:///path` (the embedded default, also what rehearsals use).
+//! - [`Store`]: `stat` and `put` for one location. `gs://` uses Google's `google-cloud-storage`
+//!   client (pointed at `STORAGE_EMULATOR_HOST` with anonymous credentials when that is set,
+//!   as Google's own clients do); `s3://` signs requests with `rusty-s3` and sends them with
+//!   reqwest (`AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`);
+//!   `file://` writes a temporary file and renames it into place.
+//! - [`plan_push`] reads everything (local digests, the remote objects) and returns a
+//!   [`PushPlan`]: which objects are new, unchanged, or changed (refused unless overwriting is
+//!   allowed). [`execute_push`] uploads the plan's objects in parallel, each with a
+//!   precondition (absent, or the generation/ETag that was seen) so two racing pushes cannot
+//!   both win, and verifies every object against its local MD5/CRC32C.
+//!
+//! Objects appear whole or not at all: single-request uploads (GCS multipart, S3 PUT) and
+//! rename for files. An interrupted push is completed by running it again: what arrived is
+//! unchanged and skipped.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), krel_storage::StorageError> {
+//! use krel_storage::{execute_push, plan_push, Location, NoProgress, PushOptions, Store};
+//!
+//! let location: Location = "gs://my-bucket/release/v1.30.0".parse()?;
+//! let store = Store::open(&location, &krel_storage::StoreEnv::from_env(|k| std::env::var(k).ok())).await?;
+//! let plan = plan_push("_output/release".as_ref(), &location, &store, &PushOptions::default()).await?;
+//! let report = execute_push(&store, &plan.uploads, 8, &NoProgress).await;
+//! println!("{} uploaded, {} unchanged", report.uploaded.len(), plan.unchanged.len());
+//! # Ok(()) }
+//! ```
+
+mod digest;
+mod file;
+mod gcs;
+mod location;
+mod push;
+mod retry;
+mod s3;
+
+use std::path::PathBuf;
+
+pub use digest::{local_digests, LocalDigests};
+pub use location::Location;
+pub use push::{
+    execute_push, plan_push, BlockingUploader, NoProgress, ObjectUpload, PushFailure, PushOptions,
+    PushPlan, PushProgress, PushReport, UploadBatch, Uploader,
+};
+pub use retry::RetryPolicy;
+
+/// What a store says about one object.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct ObjectInfo {
+    /// Size in bytes, when the store reports it.
+    pub size: Option<u64>,
+    /// MD5 of the content, when known.
+    pub md5: Option<[u8; 16]>,
+    /// CRC32C of the content, when known.
+    pub crc32c: Option<u32>,
+    /// GCS generation: what a replacing upload must match.
+    pub generation: Option<i64>,
+    /// S3 ETag (quoted as the server sent it): what a replacing upload must match.
+    pub etag: Option<String>,
+}
+
+impl ObjectInfo {
+    /// True when the remote object holds exactly `local`'s content, judged by every digest
+    /// both sides know (at least one must be known).
+    pub fn matches(&self, local: &LocalDigests) -> bool {
+        let mut compared = false;
+        if let Some(md5) = self.md5 {
+            if md5 != local.md5 {
+                return false;
+            }
+            compared = true;
+        }
+        if let Some(crc) = self.crc32c {
+            if crc != local.crc32c {
+                return false;
+            }
+            compared = true;
+        }
+        if let Some(size) = self.size {
+            if size != local.size && size != 0 {
+                return false;
+            }
+        }
+        compared
+    }
+}
+
+/// The condition an upload makes on the object it writes.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "if", rename_all = "kebab-case")]
+pub enum Precondition {
+    /// The object must not exist (a new object).
+    Absent,
+    /// The GCS object must still be at this generation (a replacement).
+    Generation {
+        /// The generation seen when planning.
+        generation: i64,
+    },
+    /// The S3 object must still have this ETag (a replacement).
+    Etag {
+        /// The ETag seen when planning.
+        etag: String,
+    },
+    /// No condition: a `file://` replacement (a rename replaces atomically).
+    Replace,
+}
+
+/// Settings that come from the environment, read once by the caller.
+#[derive(Clone, Debug, Default)]
+pub struct StoreEnv {
+    /// `STORAGE_EMULATOR_HOST`: a GCS emulator, reached over plain HTTP without credentials.
+    pub storage_emulator_host: Option<String>,
+    /// `AWS_ENDPOINT_URL` (or `AWS_ENDPOINT_URL_S3`).
+    pub aws_endpoint_url: Option<String>,
+    /// `AWS_REGION` or `AWS_DEFAULT_REGION`.
+    pub aws_region: Option<String>,
+    /// `AWS_ACCESS_KEY_ID`.
+    pub aws_access_key_id: Option<String>,
+    /// `AWS_SECRET_ACCESS_KEY`.
+    pub aws_secret_access_key: Option<krel_secret::Secret>,
+    /// Retries of transient failures.
+    pub retry: RetryPolicy,
+}
+
+impl StoreEnv {
+    /// Reads the variables through `var` (usually `std::env::var(..).ok()`).
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> StoreEnv {
+        let non_empty = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+        StoreEnv {
+            storage_emulator_host: non_empty("STORAGE_EMULATOR_HOST"),
+            aws_endpoint_url: non_empty("AWS_ENDPOINT_URL_S3")
+                .or_else(|| non_empty("AWS_ENDPOINT_URL")),
+            aws_region: non_empty("AWS_REGION").or_else(|| non_empty("AWS_DEFAULT_REGION")),
+            aws_access_key_id: non_empty("AWS_ACCESS_KEY_ID"),
+            aws_secret_access_key: krel_secret::Secret::from_optional(var("AWS_SECRET_ACCESS_KEY")),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// One location's store.
+pub enum Store {
+    /// `file://`
+    File(file::FileStore),
+    /// `gs://`
+    Gcs(gcs::GcsStore),
+    /// `s3://`
+    S3(s3::S3Store),
+}
+
+impl Store {
+    /// Connects to a location (no request is made for file://).
+    pub async fn open(location: &Location, env: &StoreEnv) -> Result<Store, StorageError> {
+        Ok(match location {
+            Location::File { root } => {
+                Store::File(file::FileStore::new(root.clone(), env.retry.clone()))
+            }
+            Location::Gcs { bucket, .. } => Store::Gcs(gcs::GcsStore::new(bucket, env).await?),
+            Location::S3 { bucket, .. } => Store::S3(s3::S3Store::new(bucket, env)?),
+        })
+    }
+
+    /// What is stored under `key`, or `None`.
+    pub async fn stat(&self, key: &str) -> Result<Option<ObjectInfo>, StorageError> {
+        match self {
+            Store::File(store) => store.stat(key).await,
+            Store::Gcs(store) => store.stat(key).await,
+            Store::S3(store) => store.stat(key).await,
+        }
+    }
+
+    /// Uploads `upload.source` to `upload.key` under its precondition, and verifies what the
+    /// store holds afterwards against the local digests.
+    pub async fn put(&self, upload: &ObjectUpload) -> Result<ObjectInfo, StorageError> {
+        match self {
+            Store::File(store) => store.put(upload).await,
+            Store::Gcs(store) => store.put(upload).await,
+            Store::S3(store) => store.put(upload).await,
+        }
+    }
+}
+
+/// Why a storage operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The destination is not a URL krel can push to.
+    #[error("`{url}` is not a storage location: {reason}")]
+    BadLocation {
+        /// The text given.
+        url: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Reading or writing a local file failed.
+    #[error("{action} {}", path.display())]
+    Io {
+        /// "reading", "writing", ...
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Setting up a client failed.
+    #[error("connecting to {url}: {reason}")]
+    Connect {
+        /// The location.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A request failed (after retries, when it was transient).
+    #[error("{action} `{key}`: {reason}")]
+    Request {
+        /// What was being done ("uploading", "reading the metadata of").
+        action: &'static str,
+        /// The object key.
+        key: String,
+        /// What went wrong (status and message).
+        reason: String,
+        /// HTTP status, when there was a response.
+        status: Option<u16>,
+    },
+    /// The object changed since the plan was made, or appeared meanwhile with other content.
+    #[error("`{key}` changed on the store while pushing: another push got there first")]
+    Conflict {
+        /// The object key.
+        key: String,
+    },
+    /// The stored object does not match what was uploaded.
+    #[error("`{key}` does not match the local file after upload ({detail})")]
+    Verification {
+        /// The object key.
+        key: String,
+        /// Which digest differs.
+        detail: String,
+    },
+    /// Objects exist with other content and overwriting was not allowed.
+    #[error("{} object(s) already exist with different content:{}", keys.len(), keys.iter().take(20).map(|k| format!("\n  {k}")).collect::<String>())]
+    WouldOverwrite {
+        /// The keys.
+        keys: Vec<String>,
+    },
+    /// Some uploads failed; the others completed.
+    #[error("{} of {} uploads failed; the other objects are complete", failures.len(), total)]
+    Incomplete {
+        /// The failures.
+        failures: Vec<PushFailure>,
+        /// Uploads attempted.
+        total: usize,
+    },
+}
+
+impl StorageError {
+    /// True when the store's state refused (conflict, would overwrite, verification).
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            StorageError::Conflict { .. }
+                | StorageError::WouldOverwrite { .. }
+                | StorageError::Verification { .. }
+        )
+    }
+
+    /// What to do about it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            StorageError::BadLocation { .. } => Some("write gs://BUCKET/PREFIX, s3://BUCKET/PREFIX or file:///ABSOLUTE/PATH".into()),
+            StorageError::WouldOverwrite { .. } => Some("published objects are not replaced silently: check the version, or pass --allow-overwrite if replacing is intended".into()),
+            StorageError::Conflict { .. } => Some("run the push again to see the store's current state".into()),
+            StorageError::Incomplete { .. } | StorageError::Request { .. } => Some("run the same push again: completed objects are skipped and the rest is uploaded".into()),
+            StorageError::Verification { .. } => Some("the store holds something else than what was sent: check the network path and run again".into()),
+            StorageError::Connect { .. } => Some("check the URL and credentials (STORAGE_EMULATOR_HOST, AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID)".into()),
+            StorageError::Io { .. } => None,
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! Storage locations: `gs://bucket/prefix`, `s3://bucket/prefix`, `file:///path`.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use crate::StorageError;
+
+/// Where objects go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Location {
+    /// A directory on this machine; object keys are relative paths under it.
+    File {
+        /// The directory (absolute).
+        root: PathBuf,
+    },
+    /// A Google Cloud Storage bucket and key prefix.
+    Gcs {
+        /// The bucket.
+        bucket: String,
+        /// The key prefix (no leading or trailing `/`; may be empty).
+        prefix: String,
+    },
+    /// An S3 bucket and key prefix.
+    S3 {
+        /// The bucket.
+        bucket: String,
+        /// The key prefix (no leading or trailing `/`; may be empty).
+        prefix: String,
+    },
+}
+
+impl Location {
+    /// The object key for a path relative to the pushed directory.
+    pub fn key(&self, relative: &str) -> String {
+        match self {
+            Location::File { .. } => relative.to_string(),
+            Location::Gcs { prefix, .. } | Location::S3 { prefix, .. } if prefix.is_empty() => {
+                relative.to_string()
+            }
+            Location::Gcs { prefix, .. } | Location::S3 { prefix, .. } => {
+                format!("{prefix}/{relative}")
+            }
+        }
+    }
+
+    /// The URL of one object.
+    pub fn object_url(&self, key: &str) -> String {
+        match self {
+            Location::File { root } => format!("file://{}/{key}", root.display()),
+            Location::Gcs { bucket, .. } => format!("gs://{bucket}/{key}"),
+            Location::S3 { bucket, .. } => format!("s3://{bucket}/{key}"),
+        }
+    }
+}
+
+fn bucket_and_prefix(url: &str, rest: &str) -> Result<(String, String), StorageError> {
+    let bad = |reason: &str| StorageError::BadLocation {
+        url: url.to_string(),
+        reason: reason.to_string(),
+    };
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    let valid_bucket = (3..=63).contains(&bucket.len())
+        && bucket
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b));
+    if !valid_bucket {
+        return Err(bad(
+            "the bucket name must be 3-63 characters of a-z, 0-9, '-', '_' and '.'",
+        ));
+    }
+    let prefix = prefix.trim_matches('/');
+    if prefix.split('/').any(|part| part == "." || part == "..") || prefix.contains("//") {
+        return Err(bad("the prefix must not contain empty, `.` or `..` parts"));
+    }
+    Ok((bucket.to_string(), prefix.to_string()))
+}
+
+impl FromStr for Location {
+    type Err = StorageError;
+
+    fn from_str(url: &str) -> Result<Location, StorageError> {
+        if let Some(rest) = url.strip_prefix("gs://") {
+            let (bucket, prefix) = bucket_and_prefix(url, rest)?;
+            return Ok(Location::Gcs { bucket, prefix });
+        }
+        if let Some(rest) = url.strip_prefix("s3://") {
+            let (bucket, prefix) = bucket_and_prefix(url, rest)?;
+            return Ok(Location::S3 { bucket, prefix });
+        }
+        if let Some(path) = url.strip_prefix("file://") {
+            if !path.starts_with('/') {
+                return Err(StorageError::BadLocation {
+                    url: url.to_string(),
+                    reason: "a file:// URL needs an absolute path (file:///srv/bucket)".into(),
+                });
+            }
+            return Ok(Location::File {
+                root: PathBuf::from(path.trim_end_matches('/')),
+            });
+        }
+        Err(StorageError::BadLocation {
+            url: url.to_string(),
+            reason: "it does not start with gs://, s3:// or file://".into(),
+        })
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::File { root } => write!(f, "file://{}", root.display()),
+            Location::Gcs { bucket, prefix } => write!(f, "gs://{bucket}/{prefix}"),
+            Location::S3 { bucket, prefix } => write!(f, "s3://{bucket}/{prefix}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_three_schemes() {
+        assert_eq!(
+            "gs://kubernetes-release/release/v1.30.0/"
+                .parse::<Location>()
+                .unwrap(),
+            Location::Gcs {
+                bucket: "kubernetes-release".into(),
+                prefix: "release/v1.30.0".into()
+            }
+        );
+        assert_eq!(
+            "s3://bucket".parse::<Location>().unwrap(),
+            Location::S3 {
+                bucket: "bucket".into(),
+                prefix: String::new()
+            }
+        );
+        assert_eq!(
+            "file:///srv/bucket/".parse::<Location>().unwrap(),
+            Location::File {
+                root: "/srv/bucket".into()
+            }
+        );
+        let gs: Location = "gs://b-1/a/b".parse().unwrap();
+        assert_eq!(gs.key("bin/kubectl"), "a/b/bin/kubectl");
+        assert_eq!(gs.object_url("a/b/x"), "gs://b-1/a/b/x");
+    }
+
+    #[test]
+    fn rejects_what_is_not_a_location() {
+        for (url, reason) in [
+            ("/tmp/x", "does not start with"),
+            ("file://relative/x", "absolute path"),
+            ("gs://UPPER/x", "bucket name"),
+            ("gs://ab", "bucket name"),
+            ("s3://bucket/a/../b", "prefix"),
+            ("https://example.com/x", "does not start with"),
+        ] {
+            let err = url.parse::<Location>().unwrap_err().to_string();
+            assert!(err.contains(reason), "{url}: {err}");
+        }
+    }
+}

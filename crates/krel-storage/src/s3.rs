@@ -1,0 +1,246 @@
+//! `s3://` stores: requests signed with rusty-s3 (presigned URLs) and sent with reqwest.
+
+use std::time::Duration;
+
+use base64::Engine;
+use rusty_s3::actions::{HeadObject, PutObject};
+use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
+
+use crate::digest::hex;
+use crate::push::ObjectUpload;
+use crate::retry::{transient_status, Failed};
+use crate::{ObjectInfo, Precondition, RetryPolicy, StorageError, StoreEnv};
+
+const SIGNATURE_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// An S3 (or S3-compatible) bucket.
+pub struct S3Store {
+    bucket: Bucket,
+    credentials: Option<Credentials>,
+    http: reqwest::Client,
+    retry: RetryPolicy,
+}
+
+impl S3Store {
+    pub(crate) fn new(name: &str, env: &StoreEnv) -> Result<S3Store, StorageError> {
+        let region = env.aws_region.clone().unwrap_or_else(|| "us-east-1".into());
+        let (endpoint, style) = match &env.aws_endpoint_url {
+            Some(url) => (url.clone(), UrlStyle::Path),
+            None => (
+                format!("https://s3.{region}.amazonaws.com"),
+                UrlStyle::VirtualHost,
+            ),
+        };
+        let connect = |reason: String| StorageError::Connect {
+            url: format!("s3://{name}"),
+            reason,
+        };
+        let endpoint: url::Url = endpoint
+            .parse()
+            .map_err(|e| connect(format!("AWS_ENDPOINT_URL `{endpoint}` is not a URL: {e}")))?;
+        let bucket = Bucket::new(endpoint, style, name.to_string(), region)
+            .map_err(|e| connect(e.to_string()))?;
+        let credentials = match (&env.aws_access_key_id, &env.aws_secret_access_key) {
+            (Some(key), Some(secret)) => {
+                Some(Credentials::new(key.clone(), secret.expose().to_string()))
+            }
+            _ => None,
+        };
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(600))
+            .build()
+            .map_err(|e| connect(e.to_string()))?;
+        Ok(S3Store {
+            bucket,
+            credentials,
+            http,
+            retry: env.retry.clone(),
+        })
+    }
+
+    pub(crate) async fn stat(&self, key: &str) -> Result<Option<ObjectInfo>, StorageError> {
+        self.retry
+            .run(key, || async {
+                let url = HeadObject::new(&self.bucket, self.credentials.as_ref(), key)
+                    .sign(SIGNATURE_LIFETIME);
+                let response = self
+                    .http
+                    .head(url)
+                    .send()
+                    .await
+                    .map_err(|e| transport("reading the metadata of", key, e))?;
+                let status = response.status().as_u16();
+                match status {
+                    200 => Ok(Some(info_from(&response))),
+                    404 => Ok(None),
+                    s if transient_status(s) => Err(Failed::Transient(http_error(
+                        "reading the metadata of",
+                        key,
+                        status,
+                        "",
+                    ))),
+                    _ => Err(Failed::Fatal(http_error(
+                        "reading the metadata of",
+                        key,
+                        status,
+                        "",
+                    ))),
+                }
+            })
+            .await
+    }
+
+    pub(crate) async fn put(&self, upload: &ObjectUpload) -> Result<ObjectInfo, StorageError> {
+        let key = upload.key.as_str();
+        let md5_b64 = base64::engine::general_purpose::STANDARD.encode(upload.digests.md5);
+        let outcome = self
+            .retry
+            .run(key, || async {
+                let mut action = PutObject::new(&self.bucket, self.credentials.as_ref(), key);
+                action.headers_mut().insert("content-md5", md5_b64.clone());
+                match &upload.precondition {
+                    Precondition::Absent => action.headers_mut().insert("if-none-match", "*"),
+                    Precondition::Etag { etag } => {
+                        action.headers_mut().insert("if-match", etag.clone())
+                    }
+                    _ => {}
+                }
+                let url = action.sign(SIGNATURE_LIFETIME);
+                let file = tokio::fs::File::open(&upload.source)
+                    .await
+                    .map_err(|source| {
+                        Failed::Fatal(StorageError::Io {
+                            action: "reading",
+                            path: upload.source.clone(),
+                            source,
+                        })
+                    })?;
+                let mut request = self
+                    .http
+                    .put(url)
+                    .header("content-md5", &md5_b64)
+                    .header(reqwest::header::CONTENT_LENGTH, upload.digests.size)
+                    .body(reqwest::Body::from(file));
+                match &upload.precondition {
+                    Precondition::Absent => request = request.header("if-none-match", "*"),
+                    Precondition::Etag { etag } => request = request.header("if-match", etag),
+                    _ => {}
+                }
+                let response = request
+                    .send()
+                    .await
+                    .map_err(|e| transport("uploading", key, e))?;
+                let status = response.status().as_u16();
+                match status {
+                    200 | 201 => Ok(Some(info_from(&response))),
+                    412 => Ok(None),
+                    s if transient_status(s) => {
+                        let body = response.text().await.unwrap_or_default();
+                        Err(Failed::Transient(http_error(
+                            "uploading",
+                            key,
+                            status,
+                            &body,
+                        )))
+                    }
+                    _ => {
+                        let body = response.text().await.unwrap_or_default();
+                        Err(Failed::Fatal(http_error("uploading", key, status, &body)))
+                    }
+                }
+            })
+            .await?;
+        match outcome {
+            Some(info) => match info.md5 {
+                Some(md5) if md5 == upload.digests.md5 => Ok(info),
+                Some(md5) => Err(StorageError::Verification {
+                    key: key.into(),
+                    detail: format!(
+                        "ETag MD5 {} != local {}",
+                        hex(&md5),
+                        hex(&upload.digests.md5)
+                    ),
+                }),
+                // A multipart or encrypted upload's ETag is no MD5: check what is stored.
+                None => verify_by_stat(self, upload).await,
+            },
+            // Precondition failed: perhaps our own earlier attempt, whose answer was lost.
+            None => match self.stat(key).await? {
+                Some(existing) if existing.matches(&upload.digests) => Ok(existing),
+                _ => Err(StorageError::Conflict { key: key.into() }),
+            },
+        }
+    }
+}
+
+async fn verify_by_stat(
+    store: &S3Store,
+    upload: &ObjectUpload,
+) -> Result<ObjectInfo, StorageError> {
+    match store.stat(&upload.key).await? {
+        Some(info) if info.size == Some(upload.digests.size) => Ok(info),
+        _ => Err(StorageError::Verification {
+            key: upload.key.clone(),
+            detail: "size after upload differs".into(),
+        }),
+    }
+}
+
+fn info_from(response: &reqwest::Response) -> ObjectInfo {
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let etag = header("etag");
+    let md5 = etag.as_deref().and_then(|etag| {
+        let bare = etag.trim_matches('"');
+        if bare.len() != 32 {
+            return None;
+        }
+        let mut md5 = [0u8; 16];
+        for (i, chunk) in bare.as_bytes().chunks(2).enumerate() {
+            md5[i] = u8::from_str_radix(std::str::from_utf8(chunk).ok()?, 16).ok()?;
+        }
+        Some(md5)
+    });
+    ObjectInfo {
+        size: header("content-length").and_then(|v| v.parse().ok()),
+        md5,
+        crc32c: None,
+        generation: None,
+        etag,
+    }
+}
+
+fn transport(action: &'static str, key: &str, err: reqwest::Error) -> Failed {
+    let failure = StorageError::Request {
+        action,
+        key: key.into(),
+        reason: err.to_string(),
+        status: None,
+    };
+    if err.is_builder() {
+        Failed::Fatal(failure)
+    } else {
+        Failed::Transient(failure)
+    }
+}
+
+fn http_error(action: &'static str, key: &str, status: u16, body: &str) -> StorageError {
+    let code = body
+        .split("<Code>")
+        .nth(1)
+        .and_then(|rest| rest.split("</Code>").next())
+        .map(|code| format!(" ({code})"))
+        .unwrap_or_default();
+    StorageError::Request {
+        action,
+        key: key.into(),
+        reason: format!("HTTP {status}{code}"),
+        status: Some(status),
+    }
+}
