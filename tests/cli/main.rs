@@ -8,6 +8,7 @@ mod checksum;
 mod cli;
 mod ff;
 mod next_version;
+mod push;
 mod sandbox;
 mod sign;
 

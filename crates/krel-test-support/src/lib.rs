@@ -18,6 +18,12 @@ use std::process::{Command, Stdio};
 
 use krel_sandbox::Sandbox;
 
+mod proxy;
+mod services;
+
+pub use proxy::{Fault, FaultyProxy};
+pub use services::{fake_gcs, free_port, seaweed_s3, FakeGcs, SeaweedS3};
+
 /// The repository's root directory.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -1,0 +1,385 @@
+//! `krel push` end to end against file://, fake-gcs-server (gs://) and SeaweedFS (s3://),
+//! read back with Google's and AWS's own Python clients.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use krel_test_support::{fake_gcs, seaweed_s3, test_python, test_tool, Fault, FaultyProxy, Krel};
+use serde_json::Value;
+
+use crate::krel;
+
+/// A release-like tree: nested paths, an empty file, a file over 1 MiB.
+fn release_tree(files: usize) -> (tempfile::TempDir, BTreeMap<String, String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut expected = BTreeMap::new();
+    for i in 0..files {
+        let name = match i % 3 {
+            0 => format!("bin/linux/amd64/tool-{i}"),
+            1 => format!("kubernetes-{i}.tar.gz"),
+            _ => format!("extra/deep/dir/file-{i}.txt"),
+        };
+        let size = match i {
+            0 => 0,
+            1 => 1_300_000,
+            _ => 1000 + i * 37,
+        };
+        let content: Vec<u8> = (0..size).map(|b| ((b * 31 + i) % 251) as u8).collect();
+        let path = dir.path().join(&name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &content).unwrap();
+        expected.insert(name, sha256(&content));
+    }
+    (dir, expected)
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    let mut child = Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// Runs the read-back tool; key → sha256, with `prefix/` removed from keys.
+fn readback(args: &[&str], prefix: &str) -> BTreeMap<String, String> {
+    let out = Command::new(test_python())
+        .arg(test_tool("readback.py"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "readback {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    json.as_object()
+        .unwrap()
+        .iter()
+        .map(|(key, v)| {
+            let key = key
+                .strip_prefix(&format!("{prefix}/"))
+                .unwrap_or(key)
+                .to_string();
+            (key, v["sha256"].as_str().unwrap().to_string())
+        })
+        .collect()
+}
+
+fn push(krel: &Krel, src: &Path, dest: &str, extra: &[&str]) -> krel_test_support::Run {
+    let src = src.display().to_string();
+    let mut args = vec!["push", src.as_str(), dest];
+    args.extend_from_slice(extra);
+    krel.run_in(krel.home(), &args)
+}
+
+fn unique(name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{name}-{}-{nanos}", std::process::id())
+}
+
+#[test]
+fn file_store_mock_nomock_rerun_and_refused_change() {
+    let krel = krel();
+    let (src, expected) = release_tree(7);
+    let bucket = tempfile::tempdir().unwrap();
+    let dest = format!("file://{}/release/v1.30.0", bucket.path().display());
+
+    push(&krel, src.path(), &dest, &[])
+        .assert_exit(0)
+        .assert_stdout_has("7 to upload")
+        .assert_stdout_has("Plan (mock: nothing will be uploaded)");
+    assert_eq!(
+        std::fs::read_dir(bucket.path()).unwrap().count(),
+        0,
+        "mock wrote nothing"
+    );
+
+    push(&krel, src.path(), &dest, &["--nomock"])
+        .assert_exit(0)
+        .assert_stderr_has("Pushed 7 object(s)");
+    for (name, digest) in &expected {
+        let bytes = std::fs::read(bucket.path().join("release/v1.30.0").join(name)).unwrap();
+        assert_eq!(&sha256(&bytes), digest, "{name}");
+    }
+
+    let run = push(&krel, src.path(), &dest, &["--nomock", "--output", "json"]);
+    run.assert_exit(0)
+        .assert_stderr_has("already holds all 7 object(s)");
+    assert_eq!(
+        run.json()["uploads"].as_array().unwrap().len(),
+        0,
+        "a rerun uploads nothing"
+    );
+
+    let changed = src.path().join("kubernetes-1.tar.gz");
+    std::fs::write(&changed, "different").unwrap();
+    push(&krel, src.path(), &dest, &["--nomock"])
+        .assert_exit(1)
+        .assert_stderr_has("1 object(s) already exist with different content")
+        .assert_stderr_has("kubernetes-1.tar.gz");
+    let stored = bucket.path().join("release/v1.30.0/kubernetes-1.tar.gz");
+    assert_ne!(
+        std::fs::read(&stored).unwrap(),
+        b"different",
+        "nothing replaced"
+    );
+    push(&krel, src.path(), &dest, &["--nomock", "--allow-overwrite"])
+        .assert_exit(0)
+        .assert_stdout_has("replace");
+    assert_eq!(std::fs::read(&stored).unwrap(), b"different");
+}
+
+#[test]
+fn file_store_cleans_up_after_a_killed_push() {
+    let krel = krel();
+    let (src, _) = release_tree(4);
+    let bucket = tempfile::tempdir().unwrap();
+    let target = bucket.path().join("bin/linux/amd64");
+    std::fs::create_dir_all(&target).unwrap();
+    // What a push killed mid-write leaves: a partial temporary file, never the object itself.
+    std::fs::write(target.join(".krel-partial-abc123"), "half").unwrap();
+    let dest = format!("file://{}", bucket.path().display());
+    push(&krel, src.path(), &dest, &["--nomock"]).assert_exit(0);
+    let mut names: Vec<String> = std::fs::read_dir(&target)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["tool-0", "tool-3"],
+        "the partial file is gone, the object is whole"
+    );
+}
+
+#[test]
+fn bad_destinations_are_usage_errors() {
+    let krel = krel();
+    let (src, _) = release_tree(1);
+    push(&krel, src.path(), "/tmp/somewhere", &[])
+        .assert_exit(2)
+        .assert_stderr_has("does not start with gs://, s3:// or file://");
+    push(&krel, src.path(), "gs://A", &[])
+        .assert_exit(2)
+        .assert_stderr_has("bucket name");
+    let empty = tempfile::tempdir().unwrap();
+    push(&krel, empty.path(), "file:///tmp/x", &[])
+        .assert_exit(2)
+        .assert_stderr_has("holds no files");
+}
+
+#[test]
+fn gcs_push_reads_back_identically_with_googles_client() {
+    let gcs = fake_gcs();
+    let bucket = unique("krel-gcs");
+    gcs.create_bucket(&bucket);
+    let krel = krel().env("STORAGE_EMULATOR_HOST", &gcs.host());
+    let (src, expected) = release_tree(9);
+    let dest = format!("gs://{bucket}/release/v1.30.0");
+
+    push(&krel, src.path(), &dest, &[])
+        .assert_exit(0)
+        .assert_stdout_has("9 to upload");
+    assert!(
+        readback(&["gcs", &gcs.host(), &bucket, "release"], "release/v1.30.0").is_empty(),
+        "mock uploads nothing"
+    );
+
+    let run = push(&krel, src.path(), &dest, &["--nomock"]);
+    run.assert_exit(0);
+    assert_eq!(
+        readback(&["gcs", &gcs.host(), &bucket, "release"], "release/v1.30.0"),
+        expected,
+        "{}",
+        gcs.log_tail()
+    );
+
+    let run = push(&krel, src.path(), &dest, &["--nomock", "--output", "json"]);
+    run.assert_exit(0);
+    assert_eq!(
+        run.json()["unchanged"].as_array().unwrap().len(),
+        9,
+        "a rerun uploads 0 objects"
+    );
+
+    std::fs::write(src.path().join("kubernetes-1.tar.gz"), "changed").unwrap();
+    push(&krel, src.path(), &dest, &["--nomock"])
+        .assert_exit(1)
+        .assert_stderr_has("different content");
+    push(&krel, src.path(), &dest, &["--nomock", "--allow-overwrite"]).assert_exit(0);
+    let after = readback(&["gcs", &gcs.host(), &bucket, "release"], "release/v1.30.0");
+    assert_eq!(after["kubernetes-1.tar.gz"], sha256(b"changed"));
+}
+
+#[test]
+fn gcs_push_survives_503s_and_dropped_connections() {
+    let gcs = fake_gcs();
+    let bucket = unique("krel-gcs-flaky");
+    gcs.create_bucket(&bucket);
+    use Fault::*;
+    let proxy = FaultyProxy::start(
+        gcs.port,
+        vec![
+            Some(Unavailable),
+            None,
+            Some(DropResponse),
+            None,
+            Some(DropRequest),
+            None,
+            None,
+        ],
+        12,
+    );
+    let krel = krel().env("STORAGE_EMULATOR_HOST", &proxy.host());
+    let (src, expected) = release_tree(12);
+    let dest = format!("gs://{bucket}/flaky");
+    push(
+        &krel,
+        src.path(),
+        &dest,
+        &["--nomock", "--jobs", "4", "--attempts", "10"],
+    )
+    .assert_exit(0);
+    assert!(
+        proxy.faults() >= 6,
+        "faults were injected: {}",
+        proxy.faults()
+    );
+    assert_eq!(
+        readback(&["gcs", &gcs.host(), &bucket, "flaky"], "flaky"),
+        expected
+    );
+    // And a rerun through the same proxy finds everything in place.
+    push(&krel, src.path(), &dest, &["--nomock", "--attempts", "10"])
+        .assert_exit(0)
+        .assert_stderr_has("already holds all 12");
+}
+
+fn s3_env(krel: Krel, endpoint: &str) -> Krel {
+    let s3 = seaweed_s3();
+    krel.env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ACCESS_KEY_ID", &s3.access_key)
+        .env("AWS_SECRET_ACCESS_KEY", &s3.secret_key)
+}
+
+fn s3_bucket(name: &str) -> String {
+    let s3 = seaweed_s3();
+    let bucket = unique(name);
+    readback(
+        &[
+            "s3-mkbucket",
+            &s3.endpoint(),
+            &bucket,
+            &s3.access_key,
+            &s3.secret_key,
+        ],
+        "",
+    );
+    bucket
+}
+
+#[test]
+fn s3_push_reads_back_identically_with_boto3() {
+    let s3 = seaweed_s3();
+    let bucket = s3_bucket("krel-s3");
+    let krel = s3_env(krel(), &s3.endpoint());
+    let (src, expected) = release_tree(8);
+    let dest = format!("s3://{bucket}/release/v1.30.0");
+    let back = || {
+        readback(
+            &[
+                "s3",
+                &s3.endpoint(),
+                &bucket,
+                "release",
+                &s3.access_key,
+                &s3.secret_key,
+            ],
+            "release/v1.30.0",
+        )
+    };
+
+    push(&krel, src.path(), &dest, &[]).assert_exit(0);
+    assert!(back().is_empty(), "mock uploads nothing");
+    let run = push(&krel, src.path(), &dest, &["--nomock"]);
+    run.assert_exit(0);
+    assert_eq!(back(), expected, "{}", s3.log_tail());
+    push(&krel, src.path(), &dest, &["--nomock"])
+        .assert_exit(0)
+        .assert_stderr_has("already holds all 8");
+
+    std::fs::write(src.path().join("kubernetes-1.tar.gz"), "changed").unwrap();
+    push(&krel, src.path(), &dest, &["--nomock"])
+        .assert_exit(1)
+        .assert_stderr_has("different content");
+    push(&krel, src.path(), &dest, &["--nomock", "--allow-overwrite"]).assert_exit(0);
+    assert_eq!(back()["kubernetes-1.tar.gz"], sha256(b"changed"));
+
+    // Wrong credentials: a clear error, nothing written.
+    let wrong = krel.env("AWS_SECRET_ACCESS_KEY", "wrong");
+    std::fs::write(src.path().join("new-file"), "x").unwrap();
+    push(&wrong, src.path(), &dest, &["--nomock"])
+        .assert_exit(2)
+        .assert_stderr_has("HTTP 403");
+    assert!(!back().contains_key("new-file"));
+}
+
+#[test]
+fn s3_push_survives_503s_and_dropped_connections() {
+    let s3 = seaweed_s3();
+    let bucket = s3_bucket("krel-s3-flaky");
+    use Fault::*;
+    let proxy = FaultyProxy::start(
+        s3.port,
+        vec![
+            Some(Unavailable),
+            None,
+            Some(DropResponse),
+            None,
+            Some(DropRequest),
+            None,
+            None,
+        ],
+        12,
+    );
+    let krel = s3_env(krel(), &format!("http://{}", proxy.host()));
+    let (src, expected) = release_tree(12);
+    push(
+        &krel,
+        src.path(),
+        &format!("s3://{bucket}/flaky"),
+        &["--nomock", "--jobs", "4", "--attempts", "10"],
+    )
+    .assert_exit(0);
+    assert!(
+        proxy.faults() >= 6,
+        "faults were injected: {}",
+        proxy.faults()
+    );
+    let back = readback(
+        &[
+            "s3",
+            &s3.endpoint(),
+            &bucket,
+            "flaky",
+            &s3.access_key,
+            &s3.secret_key,
+        ],
+        "flaky",
+    );
+    assert_eq!(back, expected);
+}
