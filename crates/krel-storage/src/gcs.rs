@@ -4,21 +4,23 @@
 //! host over plain HTTP with anonymous credentials, and every upload is a single request
 //! (emulators mishandle resumable uploads and their preconditions). Uploads carry their CRC32C,
 //! so the service checks the bytes it received; krel then compares the stored object's
-//! checksums with the local file's.
+//! checksums with the local file's. Retries and per-attempt timeouts are krel's own (the
+//! client's internal retry is limited to one attempt), the same for every store.
 
-use google_cloud_gax::exponential_backoff::ExponentialBackoffBuilder;
 use google_cloud_gax::retry_policy::RetryPolicyExt;
 use google_cloud_storage::client::Storage;
 use google_cloud_storage::retry_policy::RetryableErrors;
 
 use crate::digest::hex;
 use crate::push::ObjectUpload;
-use crate::{ObjectInfo, Precondition, StorageError, StoreEnv};
+use crate::retry::{transient_status, upload_timeout, within, Failed, STAT_TIMEOUT};
+use crate::{ObjectInfo, Precondition, RetryPolicy, StorageError, StoreEnv};
 
 /// A Google Cloud Storage bucket.
 pub struct GcsStore {
     client: Storage,
     bucket: String,
+    retry: RetryPolicy,
 }
 
 /// `127.0.0.1:4443`, `http://127.0.0.1:4443/` → `http://127.0.0.1:4443`.
@@ -37,14 +39,8 @@ impl GcsStore {
             url: format!("gs://{bucket}"),
             reason,
         };
-        let backoff = ExponentialBackoffBuilder::new()
-            .with_initial_delay(env.retry.initial_delay)
-            .with_maximum_delay(env.retry.max_delay)
-            .build()
-            .map_err(|e| connect(e.to_string()))?;
-        let mut builder = Storage::builder()
-            .with_retry_policy(RetryableErrors.with_attempt_limit(env.retry.attempts.max(1)))
-            .with_backoff_policy(backoff);
+        let mut builder =
+            Storage::builder().with_retry_policy(RetryableErrors.with_attempt_limit(1));
         if let Some(host) = &env.storage_emulator_host {
             let credentials = google_cloud_auth::credentials::anonymous::Builder::new().build();
             builder = builder
@@ -56,69 +52,111 @@ impl GcsStore {
         Ok(GcsStore {
             client,
             bucket: format!("projects/_/buckets/{bucket}"),
+            retry: env.retry.clone(),
         })
     }
 
     pub(crate) async fn stat(&self, key: &str) -> Result<Option<ObjectInfo>, StorageError> {
-        // Metadata without the body: the object's headers arrive with the first response.
-        match self.client.read_object(&self.bucket, key).send().await {
-            Ok(response) => {
-                let highlights = response.object();
-                drop(response);
-                let checksums = highlights.checksums.unwrap_or_default();
-                Ok(Some(ObjectInfo {
-                    size: u64::try_from(highlights.size).ok().filter(|s| *s > 0),
-                    md5: <[u8; 16]>::try_from(checksums.md5_hash.as_ref()).ok(),
-                    crc32c: checksums.crc32c,
-                    generation: Some(highlights.generation),
-                    etag: None,
-                }))
-            }
-            Err(err) if err.http_status_code() == Some(404) => Ok(None),
-            Err(err) => Err(request_error("reading the metadata of", key, &err)),
-        }
+        const ACTION: &str = "reading the metadata of";
+        self.retry
+            .run(key, || {
+                within(STAT_TIMEOUT, ACTION, key, async {
+                    // Metadata without the body: the object's headers come with the response.
+                    match self.client.read_object(&self.bucket, key).send().await {
+                        Ok(response) => {
+                            let highlights = response.object();
+                            drop(response);
+                            let checksums = highlights.checksums.unwrap_or_default();
+                            Ok(Some(ObjectInfo {
+                                size: u64::try_from(highlights.size).ok().filter(|s| *s > 0),
+                                md5: <[u8; 16]>::try_from(checksums.md5_hash.as_ref()).ok(),
+                                crc32c: checksums.crc32c,
+                                generation: Some(highlights.generation),
+                                etag: None,
+                            }))
+                        }
+                        Err(err) if err.http_status_code() == Some(404) => Ok(None),
+                        Err(err) => Err(classify(ACTION, key, &err)),
+                    }
+                })
+            })
+            .await
     }
 
     pub(crate) async fn put(&self, upload: &ObjectUpload) -> Result<ObjectInfo, StorageError> {
+        const ACTION: &str = "uploading";
         let key = upload.key.as_str();
-        let file = tokio::fs::File::open(&upload.source)
-            .await
-            .map_err(|source| StorageError::Io {
-                action: "reading",
-                path: upload.source.clone(),
-                source,
-            })?;
-        let mut request = self
-            .client
-            .write_object(&self.bucket, key, file)
-            .with_known_crc32c(upload.digests.crc32c);
-        request = match &upload.precondition {
-            Precondition::Absent => request.set_if_generation_match(0_i64),
-            Precondition::Generation { generation } => request.set_if_generation_match(*generation),
-            _ => request,
-        };
-        match request.send_unbuffered().await {
-            Ok(object) => {
-                let checksums = object.checksums.clone().unwrap_or_default();
-                let info = ObjectInfo {
-                    size: u64::try_from(object.size).ok().filter(|s| *s > 0),
-                    md5: <[u8; 16]>::try_from(checksums.md5_hash.as_ref()).ok(),
-                    crc32c: checksums.crc32c,
-                    generation: Some(object.generation),
-                    etag: None,
-                };
+        let outcome = self
+            .retry
+            .run(key, || {
+                within(upload_timeout(upload.digests.size), ACTION, key, async {
+                    let file = tokio::fs::File::open(&upload.source)
+                        .await
+                        .map_err(|source| {
+                            Failed::Fatal(StorageError::Io {
+                                action: "reading",
+                                path: upload.source.clone(),
+                                source,
+                            })
+                        })?;
+                    let mut request = self
+                        .client
+                        .write_object(&self.bucket, key, file)
+                        .with_known_crc32c(upload.digests.crc32c);
+                    request = match &upload.precondition {
+                        Precondition::Absent => request.set_if_generation_match(0_i64),
+                        Precondition::Generation { generation } => {
+                            request.set_if_generation_match(*generation)
+                        }
+                        _ => request,
+                    };
+                    match request.send_unbuffered().await {
+                        Ok(object) => {
+                            let checksums = object.checksums.clone().unwrap_or_default();
+                            Ok(Some(ObjectInfo {
+                                size: u64::try_from(object.size).ok().filter(|s| *s > 0),
+                                md5: <[u8; 16]>::try_from(checksums.md5_hash.as_ref()).ok(),
+                                crc32c: checksums.crc32c,
+                                generation: Some(object.generation),
+                                etag: None,
+                            }))
+                        }
+                        Err(err) if err.http_status_code() == Some(412) => Ok(None),
+                        Err(err) => Err(classify(ACTION, key, &err)),
+                    }
+                })
+            })
+            .await?;
+        match outcome {
+            Some(info) => {
                 verify(key, &info, upload)?;
                 Ok(info)
             }
-            Err(err) if err.http_status_code() == Some(412) => {
-                // Precondition failed: perhaps our own attempt whose answer was lost.
-                match self.stat(key).await? {
-                    Some(existing) if existing.matches(&upload.digests) => Ok(existing),
-                    _ => Err(StorageError::Conflict { key: key.into() }),
-                }
-            }
-            Err(err) => Err(request_error("uploading", key, &err)),
+            // Precondition failed: perhaps our own attempt whose answer was lost.
+            None => match self.stat(key).await? {
+                Some(existing) if existing.matches(&upload.digests) => Ok(existing),
+                _ => Err(StorageError::Conflict { key: key.into() }),
+            },
         }
+    }
+}
+
+fn classify(action: &'static str, key: &str, err: &google_cloud_storage::Error) -> Failed {
+    let status = err.http_status_code();
+    let failure = StorageError::Request {
+        action,
+        key: key.into(),
+        reason: err.to_string(),
+        status,
+    };
+    let transient = match status {
+        Some(status) => transient_status(status),
+        None => err.is_transport() || err.is_timeout() || err.is_io(),
+    };
+    if transient {
+        Failed::Transient(failure)
+    } else {
+        Failed::Fatal(failure)
     }
 }
 
@@ -146,19 +184,6 @@ fn verify(key: &str, stored: &ObjectInfo, upload: &ObjectUpload) -> Result<(), S
         });
     }
     Ok(())
-}
-
-fn request_error(
-    action: &'static str,
-    key: &str,
-    err: &google_cloud_storage::Error,
-) -> StorageError {
-    StorageError::Request {
-        action,
-        key: key.into(),
-        reason: err.to_string(),
-        status: err.http_status_code(),
-    }
 }
 
 #[cfg(test)]

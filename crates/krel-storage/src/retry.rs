@@ -34,6 +34,33 @@ pub(crate) enum Failed {
     Fatal(StorageError),
 }
 
+/// How long one metadata request may take before it counts as a transient failure.
+pub(crate) const STAT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// How long one upload attempt may take: two minutes, plus the time to send `size` bytes at
+/// 256 KiB/s. A hung connection then fails and is retried instead of hanging the push.
+pub(crate) fn upload_timeout(size: u64) -> std::time::Duration {
+    std::time::Duration::from_secs(120 + size / (256 * 1024))
+}
+
+/// Runs `future`, turning a timeout into a transient failure.
+pub(crate) async fn within<T>(
+    limit: std::time::Duration,
+    action: &'static str,
+    key: &str,
+    future: impl Future<Output = Result<T, Failed>>,
+) -> Result<T, Failed> {
+    match tokio::time::timeout(limit, future).await {
+        Ok(result) => result,
+        Err(_) => Err(Failed::Transient(StorageError::Request {
+            action,
+            key: key.to_string(),
+            reason: format!("no answer within {limit:?}"),
+            status: None,
+        })),
+    }
+}
+
 /// True for HTTP statuses worth retrying.
 pub(crate) fn transient_status(status: u16) -> bool {
     matches!(status, 408 | 429 | 500..=599)

@@ -8,7 +8,7 @@ use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
 
 use crate::digest::hex;
 use crate::push::ObjectUpload;
-use crate::retry::{transient_status, Failed};
+use crate::retry::{transient_status, upload_timeout, within, Failed, STAT_TIMEOUT};
 use crate::{ObjectInfo, Precondition, RetryPolicy, StorageError, StoreEnv};
 
 const SIGNATURE_LIFETIME: Duration = Duration::from_secs(3600);
@@ -48,7 +48,6 @@ impl S3Store {
         };
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(600))
             .build()
             .map_err(|e| connect(e.to_string()))?;
         Ok(S3Store {
@@ -61,32 +60,34 @@ impl S3Store {
 
     pub(crate) async fn stat(&self, key: &str) -> Result<Option<ObjectInfo>, StorageError> {
         self.retry
-            .run(key, || async {
-                let url = HeadObject::new(&self.bucket, self.credentials.as_ref(), key)
-                    .sign(SIGNATURE_LIFETIME);
-                let response = self
-                    .http
-                    .head(url)
-                    .send()
-                    .await
-                    .map_err(|e| transport("reading the metadata of", key, e))?;
-                let status = response.status().as_u16();
-                match status {
-                    200 => Ok(Some(info_from(&response))),
-                    404 => Ok(None),
-                    s if transient_status(s) => Err(Failed::Transient(http_error(
-                        "reading the metadata of",
-                        key,
-                        status,
-                        "",
-                    ))),
-                    _ => Err(Failed::Fatal(http_error(
-                        "reading the metadata of",
-                        key,
-                        status,
-                        "",
-                    ))),
-                }
+            .run(key, || {
+                within(STAT_TIMEOUT, "reading the metadata of", key, async {
+                    let url = HeadObject::new(&self.bucket, self.credentials.as_ref(), key)
+                        .sign(SIGNATURE_LIFETIME);
+                    let response = self
+                        .http
+                        .head(url)
+                        .send()
+                        .await
+                        .map_err(|e| transport("reading the metadata of", key, e))?;
+                    let status = response.status().as_u16();
+                    match status {
+                        200 => Ok(Some(info_from(&response))),
+                        404 => Ok(None),
+                        s if transient_status(s) => Err(Failed::Transient(http_error(
+                            "reading the metadata of",
+                            key,
+                            status,
+                            "",
+                        ))),
+                        _ => Err(Failed::Fatal(http_error(
+                            "reading the metadata of",
+                            key,
+                            status,
+                            "",
+                        ))),
+                    }
+                })
             })
             .await
     }
@@ -96,59 +97,72 @@ impl S3Store {
         let md5_b64 = base64::engine::general_purpose::STANDARD.encode(upload.digests.md5);
         let outcome = self
             .retry
-            .run(key, || async {
-                let mut action = PutObject::new(&self.bucket, self.credentials.as_ref(), key);
-                action.headers_mut().insert("content-md5", md5_b64.clone());
-                match &upload.precondition {
-                    Precondition::Absent => action.headers_mut().insert("if-none-match", "*"),
-                    Precondition::Etag { etag } => {
-                        action.headers_mut().insert("if-match", etag.clone())
-                    }
-                    _ => {}
-                }
-                let url = action.sign(SIGNATURE_LIFETIME);
-                let file = tokio::fs::File::open(&upload.source)
-                    .await
-                    .map_err(|source| {
-                        Failed::Fatal(StorageError::Io {
-                            action: "reading",
-                            path: upload.source.clone(),
-                            source,
-                        })
-                    })?;
-                let mut request = self
-                    .http
-                    .put(url)
-                    .header("content-md5", &md5_b64)
-                    .header(reqwest::header::CONTENT_LENGTH, upload.digests.size)
-                    .body(reqwest::Body::from(file));
-                match &upload.precondition {
-                    Precondition::Absent => request = request.header("if-none-match", "*"),
-                    Precondition::Etag { etag } => request = request.header("if-match", etag),
-                    _ => {}
-                }
-                let response = request
-                    .send()
-                    .await
-                    .map_err(|e| transport("uploading", key, e))?;
-                let status = response.status().as_u16();
-                match status {
-                    200 | 201 => Ok(Some(info_from(&response))),
-                    412 => Ok(None),
-                    s if transient_status(s) => {
-                        let body = response.text().await.unwrap_or_default();
-                        Err(Failed::Transient(http_error(
-                            "uploading",
-                            key,
-                            status,
-                            &body,
-                        )))
-                    }
-                    _ => {
-                        let body = response.text().await.unwrap_or_default();
-                        Err(Failed::Fatal(http_error("uploading", key, status, &body)))
-                    }
-                }
+            .run(key, || {
+                within(
+                    upload_timeout(upload.digests.size),
+                    "uploading",
+                    key,
+                    async {
+                        let mut action =
+                            PutObject::new(&self.bucket, self.credentials.as_ref(), key);
+                        action.headers_mut().insert("content-md5", md5_b64.clone());
+                        match &upload.precondition {
+                            Precondition::Absent => {
+                                action.headers_mut().insert("if-none-match", "*")
+                            }
+                            Precondition::Etag { etag } => {
+                                action.headers_mut().insert("if-match", etag.clone())
+                            }
+                            _ => {}
+                        }
+                        let url = action.sign(SIGNATURE_LIFETIME);
+                        let file =
+                            tokio::fs::File::open(&upload.source)
+                                .await
+                                .map_err(|source| {
+                                    Failed::Fatal(StorageError::Io {
+                                        action: "reading",
+                                        path: upload.source.clone(),
+                                        source,
+                                    })
+                                })?;
+                        let mut request = self
+                            .http
+                            .put(url)
+                            .header("content-md5", &md5_b64)
+                            .header(reqwest::header::CONTENT_LENGTH, upload.digests.size)
+                            .body(reqwest::Body::from(file));
+                        match &upload.precondition {
+                            Precondition::Absent => request = request.header("if-none-match", "*"),
+                            Precondition::Etag { etag } => {
+                                request = request.header("if-match", etag)
+                            }
+                            _ => {}
+                        }
+                        let response = request
+                            .send()
+                            .await
+                            .map_err(|e| transport("uploading", key, e))?;
+                        let status = response.status().as_u16();
+                        match status {
+                            200 | 201 => Ok(Some(info_from(&response))),
+                            412 => Ok(None),
+                            s if transient_status(s) => {
+                                let body = response.text().await.unwrap_or_default();
+                                Err(Failed::Transient(http_error(
+                                    "uploading",
+                                    key,
+                                    status,
+                                    &body,
+                                )))
+                            }
+                            _ => {
+                                let body = response.text().await.unwrap_or_default();
+                                Err(Failed::Fatal(http_error("uploading", key, status, &body)))
+                            }
+                        }
+                    },
+                )
             })
             .await?;
         match outcome {

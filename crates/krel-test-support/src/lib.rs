@@ -110,6 +110,16 @@ impl Krel {
         command
     }
 
+    /// Starts `krel ARGS` in `dir` without waiting (to interrupt it).
+    pub fn spawn_in(&self, dir: &Path, args: &[&str]) -> std::process::Child {
+        self.command(dir, args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting krel")
+    }
+
     /// Runs `krel ARGS` in `dir` with no input.
     pub fn run_in(&self, dir: &Path, args: &[&str]) -> Run {
         self.run_with_input(dir, args, "")

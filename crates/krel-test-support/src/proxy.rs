@@ -20,6 +20,8 @@ pub enum Fault {
     DropRequest,
     /// Forward, then close the connection instead of relaying the response.
     DropResponse,
+    /// Hold the request for 60 seconds, then close (a hung network path).
+    Stall,
 }
 
 /// A running proxy; stops when dropped.
@@ -188,6 +190,10 @@ fn serve(client: TcpStream, shared: &Shared) -> std::io::Result<()> {
         };
         match shared.decide() {
             Some(Fault::DropRequest) => return Ok(()),
+            Some(Fault::Stall) => {
+                std::thread::sleep(Duration::from_secs(60));
+                return Ok(());
+            }
             Some(Fault::Unavailable) => {
                 copy_body(&request, &mut reader, &mut std::io::sink())?;
                 client_out.write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;
