@@ -144,26 +144,90 @@ fn file_store_mock_nomock_rerun_and_refused_change() {
 }
 
 #[test]
-fn file_store_cleans_up_after_a_killed_push() {
+fn file_store_removes_only_stale_partial_files_and_only_when_writing() {
     let krel = krel();
     let (src, _) = release_tree(4);
     let bucket = tempfile::tempdir().unwrap();
     let target = bucket.path().join("bin/linux/amd64");
     std::fs::create_dir_all(&target).unwrap();
-    // What a push killed mid-write leaves: a partial temporary file, never the object itself.
-    std::fs::write(target.join(".krel-partial-abc123"), "half").unwrap();
-    let dest = format!("file://{}", bucket.path().display());
-    push(&krel, src.path(), &dest, &["--nomock"]).assert_exit(0);
-    let mut names: Vec<String> = std::fs::read_dir(&target)
+    // What a push killed mid-write leaves (an hour ago), and what a push running now has.
+    let stale = target.join(".krel-partial-stale1");
+    let fresh = target.join(".krel-partial-fresh1");
+    std::fs::write(&stale, "half").unwrap();
+    std::fs::write(&fresh, "in flight").unwrap();
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&stale)
         .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    assert_eq!(
-        names,
-        ["tool-0", "tool-3"],
-        "the partial file is gone, the object is whole"
+        .set_modified(hour_ago)
+        .unwrap();
+    let dest = format!("file://{}", bucket.path().display());
+
+    push(&krel, src.path(), &dest, &[]).assert_exit(0);
+    assert!(
+        stale.exists() && fresh.exists(),
+        "a mock run deletes nothing"
     );
+    push(&krel, src.path(), &dest, &["--nomock"]).assert_exit(0);
+    assert!(!stale.exists(), "the abandoned partial file is gone");
+    assert!(
+        fresh.exists(),
+        "a partial file that may belong to a running push is kept"
+    );
+    let mode = std::fs::metadata(target.join("tool-0"))
+        .unwrap()
+        .permissions();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        mode.mode() & 0o777,
+        0o644,
+        "published objects are world-readable"
+    );
+}
+
+#[test]
+fn symlinks_out_of_the_source_are_refused() {
+    let krel = krel();
+    let (src, _) = release_tree(2);
+    let secret = tempfile::tempdir().unwrap();
+    std::fs::write(secret.path().join("id_rsa"), "private").unwrap();
+    std::os::unix::fs::symlink(secret.path().join("id_rsa"), src.path().join("id_rsa")).unwrap();
+    let bucket = tempfile::tempdir().unwrap();
+    push(
+        &krel,
+        src.path(),
+        &format!("file://{}", bucket.path().display()),
+        &["--nomock"],
+    )
+    .assert_exit(2)
+    .assert_stderr_has("outside the directory being pushed");
+    assert_eq!(std::fs::read_dir(bucket.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn retries_that_run_out_fail_clearly() {
+    let gcs = fake_gcs();
+    let bucket = unique("krel-gcs-down");
+    gcs.create_bucket(&bucket);
+    let (src, _) = release_tree(1);
+    // Planning gets through; every upload attempt after it gets a 503.
+    let mut schedule = vec![None];
+    schedule.extend(vec![Some(Fault::Unavailable); 50]);
+    let proxy = FaultyProxy::start(gcs.port, schedule, 50);
+    let krel = krel().env("STORAGE_EMULATOR_HOST", &proxy.host());
+    push(
+        &krel,
+        src.path(),
+        &format!("gs://{bucket}/down"),
+        &["--nomock", "--attempts", "3"],
+    )
+    .assert_exit(2)
+    .assert_stderr_has("1 of 1 uploads failed")
+    .assert_stderr_has("down/bin/linux/amd64/tool-0")
+    .assert_stderr_has("503")
+    .assert_stderr_has("hint: run the same push again");
+    assert_eq!(proxy.faults(), 3, "exactly --attempts attempts");
 }
 
 #[test]
@@ -233,15 +297,23 @@ fn gcs_push_survives_503s_and_dropped_connections() {
     use Fault::*;
     let proxy = FaultyProxy::start(
         gcs.port,
-        vec![
-            Some(Unavailable),
-            None,
-            Some(DropResponse),
-            None,
-            Some(DropRequest),
-            None,
-            None,
-        ],
+        {
+            // Planning (12 metadata reads) goes through; the faults hit the uploads.
+            let mut schedule = vec![None; 12];
+            schedule.extend(
+                [
+                    Some(Unavailable),
+                    None,
+                    Some(DropResponse),
+                    None,
+                    Some(DropRequest),
+                    None,
+                    None,
+                ]
+                .repeat(4),
+            );
+            schedule
+        },
         12,
     );
     let krel = krel().env("STORAGE_EMULATOR_HOST", &proxy.host());
@@ -258,6 +330,10 @@ fn gcs_push_survives_503s_and_dropped_connections() {
         proxy.faults() >= 6,
         "faults were injected: {}",
         proxy.faults()
+    );
+    assert!(
+        proxy.count_status(412) >= 1,
+        "a lost upload response was retried into a 412 and settled by comparing content"
     );
     assert_eq!(
         readback(&["gcs", &gcs.host(), &bucket, "flaky"], "flaky"),
@@ -345,15 +421,24 @@ fn s3_push_survives_503s_and_dropped_connections() {
     use Fault::*;
     let proxy = FaultyProxy::start(
         s3.port,
-        vec![
-            Some(Unavailable),
-            None,
-            Some(DropResponse),
-            None,
-            Some(DropRequest),
-            None,
-            None,
-        ],
+        {
+            // Planning (12 metadata reads) goes through; the faults hit the uploads.
+            let mut schedule = vec![None; 12];
+            schedule.extend(
+                [
+                    Some(Unavailable),
+                    None,
+                    Some(DropResponse),
+                    None,
+                    Some(DropRequest),
+                    Some(TooMany),
+                    None,
+                    None,
+                ]
+                .repeat(4),
+            );
+            schedule
+        },
         12,
     );
     let krel = s3_env(krel(), &format!("http://{}", proxy.host()));
@@ -369,6 +454,11 @@ fn s3_push_survives_503s_and_dropped_connections() {
         proxy.faults() >= 6,
         "faults were injected: {}",
         proxy.faults()
+    );
+    assert!(proxy.faults_of(TooMany) >= 1, "429s were injected");
+    assert!(
+        proxy.count_status(412) >= 1,
+        "a lost upload response was retried into a 412 and settled"
     );
     let back = readback(
         &[
@@ -407,8 +497,8 @@ fn a_killed_push_leaves_no_partial_object_and_a_rerun_completes_it() {
     while back().is_empty() && started.elapsed() < std::time::Duration::from_secs(30) {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
 
     let partial = back();
     assert!(

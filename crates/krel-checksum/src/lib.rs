@@ -192,6 +192,14 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ChecksumErro
     };
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
+    #[cfg(unix)]
+    {
+        // Checksums are published beside the artifacts: readable by all (tempfile makes 0600).
+        use std::os::unix::fs::PermissionsExt;
+        temp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(err)?;
+    }
     temp.write_all(bytes).map_err(err)?;
     temp.persist(path).map_err(|e| err(e.error))?;
     Ok(())

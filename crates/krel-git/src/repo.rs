@@ -385,6 +385,41 @@ impl Repo {
         Ok(commits)
     }
 
+    /// The first-parent history from `tip` back to (not including) `base`, newest first, with
+    /// full messages: the commits a branch gained since `base`, as `git log --first-parent
+    /// base..tip` lists them.
+    pub fn first_parent_history(
+        &self,
+        base: CommitId,
+        tip: CommitId,
+    ) -> Result<Vec<(CommitId, String)>, GitError> {
+        let action = || {
+            format!(
+                "walking the first-parent history from {} to {}",
+                tip.short(),
+                base.short()
+            )
+        };
+        let mut walk = self.inner.revwalk().map_err(GitError::op(action()))?;
+        walk.simplify_first_parent()
+            .map_err(GitError::op(action()))?;
+        walk.push(tip.0).map_err(GitError::op(action()))?;
+        walk.hide(base.0).map_err(GitError::op(action()))?;
+        let mut commits = Vec::new();
+        for oid in walk {
+            let oid = oid.map_err(GitError::op(action()))?;
+            let commit = self
+                .inner
+                .find_commit(oid)
+                .map_err(GitError::op(action()))?;
+            commits.push((
+                CommitId(oid),
+                String::from_utf8_lossy(commit.message_bytes()).into_owned(),
+            ));
+        }
+        Ok(commits)
+    }
+
     /// The commit's parents.
     pub fn parents(&self, commit: CommitId) -> Result<Vec<CommitId>, GitError> {
         let found = self

@@ -40,10 +40,19 @@ use sha2::{Digest, Sha256};
 pub use keys::{generate_key_pair, load_signing_key, KeyPair, PublicKey};
 pub use krel_secret::Secret;
 
+/// What signing one digest produces.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Signature {
+    /// The DER-encoded ECDSA signature (written base64 as `<file>.sig`).
+    pub der: Vec<u8>,
+    /// The signing certificate, PEM, for keyless signing (written as `<file>.cert`).
+    pub certificate_pem: Option<String>,
+}
+
 /// Something that signs SHA-256 digests.
 pub trait Signer: Sync {
-    /// The DER-encoded ECDSA signature of a SHA-256 digest.
-    fn sign_digest(&self, digest: &[u8; 32]) -> Result<Vec<u8>, SignError>;
+    /// Signs a SHA-256 digest.
+    fn sign_digest(&self, digest: &[u8; 32]) -> Result<Signature, SignError>;
     /// What signs, for messages ("ECDSA P-256 key 1a2b3c4d5e6f7a8b").
     fn describe(&self) -> String;
 }
@@ -61,12 +70,15 @@ impl KeySigner {
 }
 
 impl Signer for KeySigner {
-    fn sign_digest(&self, digest: &[u8; 32]) -> Result<Vec<u8>, SignError> {
+    fn sign_digest(&self, digest: &[u8; 32]) -> Result<Signature, SignError> {
         let signature: p256::ecdsa::DerSignature = self
             .key
             .sign_prehash(digest)
             .map_err(|_| SignError::Signing)?;
-        Ok(signature.as_bytes().to_vec())
+        Ok(Signature {
+            der: signature.as_bytes().to_vec(),
+            certificate_pem: None,
+        })
     }
 
     fn describe(&self) -> String {
@@ -183,16 +195,28 @@ pub fn sign_file(signer: &dyn Signer, file: &Path) -> Result<PathBuf, SignError>
         path: file.to_path_buf(),
         source,
     })?;
-    let der = signer.sign_digest(&digest)?;
-    let encoded = base64::engine::general_purpose::STANDARD.encode(der);
+    let signature = signer.sign_digest(&digest)?;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&signature.der);
     let target = signature_path(file);
     write_atomic(&target, encoded.as_bytes(), None)?;
+    if let Some(certificate) = &signature.certificate_pem {
+        let mut name = file.as_os_str().to_owned();
+        name.push(".cert");
+        write_atomic(Path::new(&name), certificate.as_bytes(), None)?;
+    }
     Ok(target)
 }
 
 /// Checks `<file>.sig` against `file` and `key`.
 pub fn verify_file(key: &PublicKey, file: &Path) -> Result<(), VerifyError> {
     let signature = signature_path(file);
+    // A signature is ~100 bytes; refuse to read a huge file in its place.
+    if std::fs::metadata(&signature).is_ok_and(|m| m.len() > 64 * 1024) {
+        return Err(VerifyError::Malformed {
+            signature,
+            reason: "larger than 64 KiB".into(),
+        });
+    }
     let text = match std::fs::read(&signature) {
         Ok(text) => text,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
@@ -278,7 +302,11 @@ fn parallel_map<T: Send>(
             .collect();
         handles
             .into_iter()
-            .flat_map(|handle| handle.join().unwrap_or_default())
+            .flat_map(|handle| match handle.join() {
+                Ok(done) => done,
+                // A worker's panic is not a verified file: let it surface.
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
             .collect()
     });
     results.sort_by_key(|(index, _)| *index);
@@ -298,7 +326,9 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> Resu
     };
     let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
     #[cfg(unix)]
-    if let Some(mode) = mode {
+    {
+        // Signatures are published (0644); keys pass their own mode.
+        let mode = mode.unwrap_or(0o644);
         use std::os::unix::fs::PermissionsExt;
         temp.as_file()
             .set_permissions(std::fs::Permissions::from_mode(mode))

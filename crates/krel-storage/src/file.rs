@@ -2,24 +2,26 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::digest::local_digests;
+use crate::digest::{hex, local_digests};
 use crate::push::ObjectUpload;
-use crate::{ObjectInfo, Precondition, RetryPolicy, StorageError};
+use crate::{ObjectInfo, Precondition, StorageError};
 
-/// Temporary files start with this; a listing of the store ignores them, and a later push
-/// removes ones that a killed push left behind.
+/// Temporary files start with this. A push that writes into a directory removes ones older
+/// than [`STALE_AFTER`] there (left by a killed push); younger ones may belong to a push that
+/// is still running and are left alone.
 pub(crate) const PARTIAL_PREFIX: &str = ".krel-partial-";
+
+/// Age after which a temporary file is taken to be abandoned.
+pub(crate) const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 /// A directory standing in for a bucket.
 pub struct FileStore {
     root: PathBuf,
-    #[allow(dead_code)]
-    retry: RetryPolicy,
 }
 
 impl FileStore {
-    pub(crate) fn new(root: PathBuf, retry: RetryPolicy) -> FileStore {
-        FileStore { root, retry }
+    pub(crate) fn new(root: PathBuf) -> FileStore {
+        FileStore { root }
     }
 
     fn path(&self, key: &str) -> PathBuf {
@@ -85,6 +87,14 @@ fn put_blocking(target: &Path, upload: &ObjectUpload) -> Result<ObjectInfo, Stor
         .map_err(io("creating a temporary file in", dir))?;
     let mut source = std::fs::File::open(&upload.source).map_err(io("reading", &upload.source))?;
     std::io::copy(&mut source, temp.as_file_mut()).map_err(io("writing", temp.path()))?;
+    #[cfg(unix)]
+    {
+        // Published objects are readable by everyone, as in a bucket (tempfile makes 0600).
+        use std::os::unix::fs::PermissionsExt;
+        temp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(io("writing", temp.path()))?;
+    }
     temp.as_file()
         .sync_all()
         .map_err(io("writing", temp.path()))?;
@@ -106,7 +116,7 @@ fn put_blocking(target: &Path, upload: &ObjectUpload) -> Result<ObjectInfo, Stor
         generation: None,
         etag: None,
     };
-    match upload.precondition {
+    let result = match &upload.precondition {
         Precondition::Absent => match temp.persist_noclobber(target) {
             Ok(_) => Ok(info),
             Err(err) if err.error.kind() == std::io::ErrorKind::AlreadyExists => {
@@ -120,25 +130,48 @@ fn put_blocking(target: &Path, upload: &ObjectUpload) -> Result<ObjectInfo, Stor
             }
             Err(err) => Err(io("writing", target)(err.error)),
         },
-        _ => {
+        Precondition::Md5 { md5 } => {
+            // Replace only the content seen when planning.
+            let current = stat_blocking(target)?.and_then(|i| i.md5).map(|m| hex(&m));
+            if current.as_deref() != Some(md5.as_str()) {
+                return Err(StorageError::Conflict {
+                    key: upload.key.clone(),
+                });
+            }
             temp.persist(target)
                 .map_err(|e| io("writing", target)(e.error))?;
             Ok(info)
         }
-    }
+        Precondition::Generation { .. } | Precondition::Etag { .. } => {
+            temp.persist(target)
+                .map_err(|e| io("writing", target)(e.error))?;
+            Ok(info)
+        }
+    };
+    remove_stale_partials(dir);
+    result
 }
 
-/// Removes temporary files that a killed push left in `dir` (not recursive).
+/// Removes temporary files older than [`STALE_AFTER`] from `dir` (not recursive).
 pub(crate) fn remove_stale_partials(dir: &Path) {
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            if entry
-                .file_name()
-                .to_string_lossy()
-                .starts_with(PARTIAL_PREFIX)
-            {
-                let _ = std::fs::remove_file(entry.path());
-            }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if !entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(PARTIAL_PREFIX)
+        {
+            continue;
+        }
+        let age = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|modified| modified.elapsed().ok());
+        if age.is_some_and(|age| age > STALE_AFTER) {
+            let _ = std::fs::remove_file(entry.path());
         }
     }
 }

@@ -9,6 +9,7 @@
 
 use google_cloud_gax::retry_policy::RetryPolicyExt;
 use google_cloud_storage::client::Storage;
+use google_cloud_storage::model_ext::ReadRange;
 use google_cloud_storage::retry_policy::RetryableErrors;
 
 use crate::digest::hex;
@@ -61,8 +62,21 @@ impl GcsStore {
         self.retry
             .run(key, || {
                 within(STAT_TIMEOUT, ACTION, key, async {
-                    // Metadata without the body: the object's headers come with the response.
-                    match self.client.read_object(&self.bucket, key).send().await {
+                    // Metadata without the body: ask for one byte; the object's headers describe
+                    // the whole object. An empty object cannot serve a byte (416): read it whole.
+                    let ranged = self
+                        .client
+                        .read_object(&self.bucket, key)
+                        .set_read_range(ReadRange::head(1))
+                        .send()
+                        .await;
+                    let response = match ranged {
+                        Err(err) if err.http_status_code() == Some(416) => {
+                            self.client.read_object(&self.bucket, key).send().await
+                        }
+                        other => other,
+                    };
+                    match response {
                         Ok(response) => {
                             let highlights = response.object();
                             drop(response);

@@ -64,29 +64,50 @@ pub struct ObjectInfo {
 }
 
 impl ObjectInfo {
-    /// True when the remote object holds exactly `local`'s content, judged by every digest
-    /// both sides know (at least one must be known).
-    pub fn matches(&self, local: &LocalDigests) -> bool {
-        let mut compared = false;
-        if let Some(md5) = self.md5 {
-            if md5 != local.md5 {
-                return false;
-            }
-            compared = true;
-        }
-        if let Some(crc) = self.crc32c {
-            if crc != local.crc32c {
-                return false;
-            }
-            compared = true;
-        }
+    /// Compares the remote object with a local file by every digest both sides know.
+    pub fn compare(&self, local: &LocalDigests) -> Sameness {
         if let Some(size) = self.size {
-            if size != local.size && size != 0 {
-                return false;
+            if size != local.size {
+                return Sameness::Different;
             }
         }
-        compared
+        let mut compared = false;
+        for (remote, local) in [
+            (self.md5.map(|m| m.to_vec()), local.md5.to_vec()),
+            (
+                self.crc32c.map(|c| c.to_be_bytes().to_vec()),
+                local.crc32c.to_be_bytes().to_vec(),
+            ),
+        ] {
+            if let Some(remote) = remote {
+                if remote != local {
+                    return Sameness::Different;
+                }
+                compared = true;
+            }
+        }
+        if compared {
+            Sameness::Same
+        } else {
+            Sameness::Unknown
+        }
     }
+
+    /// True when the remote object certainly holds `local`'s content.
+    pub fn matches(&self, local: &LocalDigests) -> bool {
+        self.compare(local) == Sameness::Same
+    }
+}
+
+/// Whether a stored object holds a local file's content.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sameness {
+    /// A digest both sides know agrees, and none disagrees.
+    Same,
+    /// Some digest or the size disagrees.
+    Different,
+    /// The store gave no digest krel can compare (for example an S3 multipart or KMS ETag).
+    Unknown,
 }
 
 /// The condition an upload makes on the object it writes.
@@ -105,8 +126,11 @@ pub enum Precondition {
         /// The ETag seen when planning.
         etag: String,
     },
-    /// No condition: a `file://` replacement (a rename replaces atomically).
-    Replace,
+    /// The `file://` object must still hold the content seen (MD5, hex) when it is replaced.
+    Md5 {
+        /// The MD5 seen when planning.
+        md5: String,
+    },
 }
 
 /// Settings that come from the environment, read once by the caller.
@@ -122,6 +146,8 @@ pub struct StoreEnv {
     pub aws_access_key_id: Option<String>,
     /// `AWS_SECRET_ACCESS_KEY`.
     pub aws_secret_access_key: Option<krel_secret::Secret>,
+    /// `AWS_SESSION_TOKEN`, for temporary credentials (STS, OIDC in CI).
+    pub aws_session_token: Option<krel_secret::Secret>,
     /// Retries of transient failures.
     pub retry: RetryPolicy,
 }
@@ -137,9 +163,20 @@ impl StoreEnv {
             aws_region: non_empty("AWS_REGION").or_else(|| non_empty("AWS_DEFAULT_REGION")),
             aws_access_key_id: non_empty("AWS_ACCESS_KEY_ID"),
             aws_secret_access_key: krel_secret::Secret::from_optional(var("AWS_SECRET_ACCESS_KEY")),
+            aws_session_token: krel_secret::Secret::from_optional(var("AWS_SESSION_TOKEN")),
             retry: RetryPolicy::default(),
         }
     }
+}
+
+/// Up to twenty items, one per line, then how many more.
+fn list<T: std::fmt::Display>(items: impl Iterator<Item = T>) -> String {
+    let items: Vec<String> = items.map(|i| i.to_string()).collect();
+    let mut text: String = items.iter().take(20).map(|i| format!("\n  {i}")).collect();
+    if items.len() > 20 {
+        text.push_str(&format!("\n  … and {} more", items.len() - 20));
+    }
+    text
 }
 
 /// One location's store.
@@ -156,9 +193,7 @@ impl Store {
     /// Connects to a location (no request is made for file://).
     pub async fn open(location: &Location, env: &StoreEnv) -> Result<Store, StorageError> {
         Ok(match location {
-            Location::File { root } => {
-                Store::File(file::FileStore::new(root.clone(), env.retry.clone()))
-            }
+            Location::File { root } => Store::File(file::FileStore::new(root.clone())),
             Location::Gcs { bucket, .. } => Store::Gcs(gcs::GcsStore::new(bucket, env).await?),
             Location::S3 { bucket, .. } => Store::S3(s3::S3Store::new(bucket, env)?),
         })
@@ -240,13 +275,19 @@ pub enum StorageError {
         detail: String,
     },
     /// Objects exist with other content and overwriting was not allowed.
-    #[error("{} object(s) already exist with different content:{}", keys.len(), keys.iter().take(20).map(|k| format!("\n  {k}")).collect::<String>())]
+    #[error("{} object(s) already exist with different content:{}", keys.len(), list(keys.iter()))]
     WouldOverwrite {
         /// The keys.
         keys: Vec<String>,
     },
+    /// Objects exist whose content cannot be compared (no MD5 or CRC32C from the store).
+    #[error("{} object(s) already exist and their content cannot be compared (the store reports no MD5 or CRC32C, e.g. after a multipart or KMS-encrypted upload):{}", keys.len(), list(keys.iter()))]
+    CannotCompare {
+        /// The keys.
+        keys: Vec<String>,
+    },
     /// Some uploads failed; the others completed.
-    #[error("{} of {} uploads failed; the other objects are complete", failures.len(), total)]
+    #[error("{} of {} uploads failed; the other objects are complete:{}", failures.len(), total, list(failures.iter().map(|f| format!("{}: {}", f.key, f.error))))]
     Incomplete {
         /// The failures.
         failures: Vec<PushFailure>,
@@ -258,18 +299,21 @@ pub enum StorageError {
 impl StorageError {
     /// True when the store's state refused (conflict, would overwrite, verification).
     pub fn is_refusal(&self) -> bool {
-        matches!(
-            self,
+        match self {
             StorageError::Conflict { .. }
-                | StorageError::WouldOverwrite { .. }
-                | StorageError::Verification { .. }
-        )
+            | StorageError::WouldOverwrite { .. }
+            | StorageError::CannotCompare { .. }
+            | StorageError::Verification { .. } => true,
+            StorageError::Incomplete { failures, .. } => failures.iter().all(|f| f.refused),
+            _ => false,
+        }
     }
 
     /// What to do about it.
     pub fn hint(&self) -> Option<String> {
         match self {
             StorageError::BadLocation { .. } => Some("write gs://BUCKET/PREFIX, s3://BUCKET/PREFIX or file:///ABSOLUTE/PATH".into()),
+            StorageError::CannotCompare { .. } => Some("check those objects by hand; pass --allow-overwrite to replace them".into()),
             StorageError::WouldOverwrite { .. } => Some("published objects are not replaced silently: check the version, or pass --allow-overwrite if replacing is intended".into()),
             StorageError::Conflict { .. } => Some("run the push again to see the store's current state".into()),
             StorageError::Incomplete { .. } | StorageError::Request { .. } => Some("run the same push again: completed objects are skipped and the rest is uploaded".into()),

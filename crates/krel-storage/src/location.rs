@@ -95,8 +95,10 @@ impl FromStr for Location {
                     reason: "a file:// URL needs an absolute path (file:///srv/bucket)".into(),
                 });
             }
+            let trimmed = path.trim_end_matches('/');
+            let root = if trimmed.is_empty() { "/" } else { trimmed };
             return Ok(Location::File {
-                root: PathBuf::from(path.trim_end_matches('/')),
+                root: PathBuf::from(root),
             });
         }
         Err(StorageError::BadLocation {

@@ -1,13 +1,11 @@
 //! Pushing a directory tree: plan (all reads), then upload (only with --nomock).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use tokio::sync::Semaphore;
+use futures_util::stream::{self, StreamExt};
 
-use crate::digest::{local_digests, LocalDigests};
-use crate::file::{remove_stale_partials, PARTIAL_PREFIX};
-use crate::{Location, ObjectInfo, Precondition, StorageError, Store};
+use crate::digest::{hex, local_digests, LocalDigests};
+use crate::{Location, ObjectInfo, Precondition, Sameness, StorageError, Store};
 
 /// Choices for a push.
 #[derive(Clone, Debug)]
@@ -114,7 +112,8 @@ pub trait Uploader {
     fn upload(&self, batch: &UploadBatch) -> Result<PushReport, StorageError>;
 }
 
-/// Files under `source`, as (relative path with `/`, path), sorted.
+/// Files under `source`, as (relative path with `/`, path), sorted. Symbolic links are
+/// followed only while they stay inside `source`.
 fn files(source: &Path) -> Result<Vec<(String, PathBuf)>, StorageError> {
     let bad = |reason: String| StorageError::BadLocation {
         url: source.display().to_string(),
@@ -123,6 +122,11 @@ fn files(source: &Path) -> Result<Vec<(String, PathBuf)>, StorageError> {
     if !source.is_dir() {
         return Err(bad("the source is not a directory".into()));
     }
+    let root = source.canonicalize().map_err(|e| StorageError::Io {
+        action: "reading",
+        path: source.to_path_buf(),
+        source: e,
+    })?;
     let mut found = Vec::new();
     for entry in walkdir::WalkDir::new(source)
         .min_depth(1)
@@ -136,9 +140,19 @@ fn files(source: &Path) -> Result<Vec<(String, PathBuf)>, StorageError> {
         if !entry.file_type().is_file() {
             continue;
         }
-        let name = entry.file_name().to_string_lossy();
-        if name.starts_with(PARTIAL_PREFIX) {
-            continue;
+        if entry.path_is_symlink() || entry.path().ancestors().any(|p| p.is_symlink()) {
+            let target = entry.path().canonicalize().map_err(|e| StorageError::Io {
+                action: "resolving",
+                path: entry.path().to_path_buf(),
+                source: e,
+            })?;
+            if !target.starts_with(&root) {
+                return Err(bad(format!(
+                    "{} is a link to {}, outside the directory being pushed",
+                    entry.path().display(),
+                    target.display()
+                )));
+            }
         }
         let relative = entry
             .path()
@@ -169,13 +183,10 @@ pub async fn plan_push(
     options: &PushOptions,
 ) -> Result<PushPlan, StorageError> {
     let files = files(source)?;
-    let limit = Arc::new(Semaphore::new(options.jobs.max(1)));
-    let mut tasks = tokio::task::JoinSet::new();
-    for (index, (relative, path)) in files.iter().cloned().enumerate() {
-        let limit = limit.clone();
-        let key = location.key(&relative);
-        tasks.spawn(async move {
-            let _permit = limit.acquire_owned().await;
+    let jobs = options.jobs.max(1);
+    let local: Vec<(PathBuf, String, LocalDigests)> = stream::iter(files)
+        .map(|(relative, path)| async move {
+            let key = location.key(&relative);
             let digests = tokio::task::spawn_blocking({
                 let path = path.clone();
                 move || local_digests(&path)
@@ -188,27 +199,21 @@ pub async fn plan_push(
                 path: path.clone(),
                 source,
             })?;
-            Ok::<_, StorageError>((index, path, key, digests))
-        });
-    }
-    let mut local = Vec::with_capacity(files.len());
-    while let Some(joined) = tasks.join_next().await {
-        local.push(joined.map_err(join_error)??);
-    }
-    local.sort_by_key(|(index, ..)| *index);
-
-    // What the store holds, concurrently.
-    let mut stats = Vec::with_capacity(local.len());
-    {
-        let limit = &limit;
-        let futures = local.iter().map(|(_, _, key, _)| async move {
-            let _permit = limit.acquire().await;
-            store.stat(key).await
-        });
-        for result in futures_join(futures).await {
-            stats.push(result?);
-        }
-    }
+            Ok::<_, StorageError>((path, key, digests))
+        })
+        .buffered(jobs)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()?;
+    // What the store holds, `jobs` requests at a time, in order.
+    let stats: Vec<Option<ObjectInfo>> = stream::iter(&local)
+        .map(|(_, key, _)| store.stat(key))
+        .buffered(jobs)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()?;
 
     let mut plan = PushPlan {
         source: source.to_path_buf(),
@@ -218,17 +223,24 @@ pub async fn plan_push(
         bytes: 0,
     };
     let mut different = Vec::new();
-    for ((_, path, key, digests), existing) in local.into_iter().zip(stats) {
+    let mut unknown = Vec::new();
+    for ((path, key, digests), existing) in local.into_iter().zip(stats) {
         let precondition = match &existing {
             None => Precondition::Absent,
-            Some(info) if info.matches(&digests) => {
-                plan.unchanged.push(key);
-                continue;
-            }
-            Some(info) => {
-                different.push(key.clone());
-                replace_condition(info)
-            }
+            Some(info) => match info.compare(&digests) {
+                Sameness::Same => {
+                    plan.unchanged.push(key);
+                    continue;
+                }
+                Sameness::Different => {
+                    different.push(key.clone());
+                    replace_condition(info)
+                }
+                Sameness::Unknown => {
+                    unknown.push(key.clone());
+                    replace_condition(info)
+                }
+            },
         };
         plan.bytes += digests.size;
         plan.uploads.push(ObjectUpload {
@@ -239,96 +251,26 @@ pub async fn plan_push(
             precondition,
         });
     }
-    if !different.is_empty() && !options.allow_overwrite {
-        return Err(StorageError::WouldOverwrite { keys: different });
-    }
-    if let Location::File { root } = location {
-        for upload in &plan.uploads {
-            if let Some(dir) = root.join(&upload.key).parent() {
-                remove_stale_partials(dir);
-            }
+    if !options.allow_overwrite {
+        if !different.is_empty() {
+            return Err(StorageError::WouldOverwrite { keys: different });
+        }
+        if !unknown.is_empty() {
+            return Err(StorageError::CannotCompare { keys: unknown });
         }
     }
     Ok(plan)
 }
 
 fn replace_condition(info: &ObjectInfo) -> Precondition {
-    match (&info.generation, &info.etag) {
-        (Some(generation), _) => Precondition::Generation {
+    match (&info.generation, &info.etag, &info.md5) {
+        (Some(generation), _, _) => Precondition::Generation {
             generation: *generation,
         },
-        (None, Some(etag)) => Precondition::Etag { etag: etag.clone() },
-        (None, None) => Precondition::Replace,
+        (None, Some(etag), _) => Precondition::Etag { etag: etag.clone() },
+        (None, None, Some(md5)) => Precondition::Md5 { md5: hex(md5) },
+        (None, None, None) => Precondition::Md5 { md5: String::new() },
     }
-}
-
-/// Runs futures concurrently (their own semaphore limits them) and returns results in order.
-async fn futures_join<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
-    let futures: Vec<_> = futures.map(Box::pin).collect();
-    let mut results: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
-    let mut pending: Vec<(usize, std::pin::Pin<Box<F>>)> =
-        futures.into_iter().enumerate().collect();
-    std::future::poll_fn(|cx| {
-        pending.retain_mut(|(index, future)| match future.as_mut().poll(cx) {
-            std::task::Poll::Ready(output) => {
-                results[*index] = Some(output);
-                false
-            }
-            std::task::Poll::Pending => true,
-        });
-        if pending.is_empty() {
-            std::task::Poll::Ready(())
-        } else {
-            std::task::Poll::Pending
-        }
-    })
-    .await;
-    results.into_iter().flatten().collect()
-}
-
-fn join_error(err: tokio::task::JoinError) -> StorageError {
-    StorageError::Io {
-        action: "waiting for",
-        path: PathBuf::from("an upload task"),
-        source: std::io::Error::other(err.to_string()),
-    }
-}
-
-/// Uploads `uploads` with up to `jobs` at once. Every object is attempted; failures are
-/// collected, never left half-visible.
-pub async fn execute_push(
-    store: &Store,
-    uploads: &[ObjectUpload],
-    jobs: usize,
-    progress: &dyn PushProgress,
-) -> PushReport {
-    progress.started(uploads.len(), uploads.iter().map(|u| u.digests.size).sum());
-    let limit = Semaphore::new(jobs.max(1));
-    let futures = uploads.iter().map(|upload| {
-        let limit = &limit;
-        async move {
-            let _permit = limit.acquire().await;
-            let result = store.put(upload).await;
-            match &result {
-                Ok(_) => progress.uploaded(&upload.key, upload.digests.size),
-                Err(err) => progress.failed(&upload.key, &err.to_string()),
-            }
-            (upload.key.clone(), result)
-        }
-    });
-    let mut report = PushReport::default();
-    for (key, result) in futures_join(futures).await {
-        match result {
-            Ok(_) => report.uploaded.push(key),
-            Err(err) => report.failures.push(PushFailure {
-                key,
-                refused: err.is_refusal(),
-                error: error_chain(&err),
-            }),
-        }
-    }
-    progress.done();
-    report
 }
 
 fn error_chain(err: &dyn std::error::Error) -> String {
@@ -340,6 +282,43 @@ fn error_chain(err: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// Uploads `uploads` with up to `jobs` at once. Every object is attempted; failures are
+/// collected, never left half-visible.
+pub async fn execute_push(
+    store: &Store,
+    uploads: &[ObjectUpload],
+    jobs: usize,
+    progress: &dyn PushProgress,
+) -> PushReport {
+    progress.started(uploads.len(), uploads.iter().map(|u| u.digests.size).sum());
+    let results: Vec<(String, Result<ObjectInfo, StorageError>)> = stream::iter(uploads)
+        .map(|upload| async move {
+            let result = store.put(upload).await;
+            match &result {
+                Ok(_) => progress.uploaded(&upload.key, upload.digests.size),
+                Err(err) => progress.failed(&upload.key, &error_chain(err)),
+            }
+            (upload.key.clone(), result)
+        })
+        .buffer_unordered(jobs.max(1))
+        .collect()
+        .await;
+    let mut report = PushReport::default();
+    for (key, result) in results {
+        match result {
+            Ok(_) => report.uploaded.push(key),
+            Err(err) => report.failures.push(PushFailure {
+                key,
+                refused: err.is_refusal(),
+                error: error_chain(&err),
+            }),
+        }
+    }
+    report.uploaded.sort();
+    progress.done();
+    report
 }
 
 /// An [`Uploader`] over a [`Store`], blocking on a Tokio runtime.

@@ -40,8 +40,17 @@ impl S3Store {
             .map_err(|e| connect(format!("AWS_ENDPOINT_URL `{endpoint}` is not a URL: {e}")))?;
         let bucket = Bucket::new(endpoint, style, name.to_string(), region)
             .map_err(|e| connect(e.to_string()))?;
-        let credentials = match (&env.aws_access_key_id, &env.aws_secret_access_key) {
-            (Some(key), Some(secret)) => {
+        let credentials = match (
+            &env.aws_access_key_id,
+            &env.aws_secret_access_key,
+            &env.aws_session_token,
+        ) {
+            (Some(key), Some(secret), Some(token)) => Some(Credentials::new_with_token(
+                key.clone(),
+                secret.expose().to_string(),
+                token.expose().to_string(),
+            )),
+            (Some(key), Some(secret), None) => {
                 Some(Credentials::new(key.clone(), secret.expose().to_string()))
             }
             _ => None,
@@ -74,7 +83,7 @@ impl S3Store {
                     match status {
                         200 => Ok(Some(info_from(&response))),
                         404 => Ok(None),
-                        s if transient_status(s) => Err(Failed::Transient(http_error(
+                        s if transient_status(s) || s == 409 => Err(Failed::Transient(http_error(
                             "reading the metadata of",
                             key,
                             status,
@@ -147,7 +156,7 @@ impl S3Store {
                         match status {
                             200 | 201 => Ok(Some(info_from(&response))),
                             412 => Ok(None),
-                            s if transient_status(s) => {
+                            s if transient_status(s) || s == 409 => {
                                 let body = response.text().await.unwrap_or_default();
                                 Err(Failed::Transient(http_error(
                                     "uploading",
@@ -210,7 +219,11 @@ fn info_from(response: &reqwest::Response) -> ObjectInfo {
             .map(str::to_string)
     };
     let etag = header("etag");
-    let md5 = etag.as_deref().and_then(|etag| {
+    // With SSE-KMS, DSSE or SSE-C the ETag is not the MD5 of the content.
+    let encrypted = header("x-amz-server-side-encryption")
+        .is_some_and(|v| v.starts_with("aws:kms"))
+        || header("x-amz-server-side-encryption-customer-algorithm").is_some();
+    let md5 = etag.as_deref().filter(|_| !encrypted).and_then(|etag| {
         let bare = etag.trim_matches('"');
         if bare.len() != 32 {
             return None;
@@ -231,6 +244,8 @@ fn info_from(response: &reqwest::Response) -> ObjectInfo {
 }
 
 fn transport(action: &'static str, key: &str, err: reqwest::Error) -> Failed {
+    // Without the URL: a presigned URL carries a signature, which must not reach logs.
+    let err = err.without_url();
     let failure = StorageError::Request {
         action,
         key: key.into(),

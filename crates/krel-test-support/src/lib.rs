@@ -110,14 +110,16 @@ impl Krel {
         command
     }
 
-    /// Starts `krel ARGS` in `dir` without waiting (to interrupt it).
-    pub fn spawn_in(&self, dir: &Path, args: &[&str]) -> std::process::Child {
-        self.command(dir, args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting krel")
+    /// Starts `krel ARGS` in `dir` without waiting (to interrupt it); killed when dropped.
+    pub fn spawn_in(&self, dir: &Path, args: &[&str]) -> KillOnDrop {
+        KillOnDrop(
+            self.command(dir, args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("starting krel"),
+        )
     }
 
     /// Runs `krel ARGS` in `dir` with no input.
@@ -138,13 +140,49 @@ impl Krel {
         if let Some(mut stdin) = child.stdin.take() {
             let _ = stdin.write_all(input.as_bytes());
         }
+        // Every run ends: a krel that hangs is killed and the test fails with what it printed.
+        let pid = child.id();
+        let finished = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let watchdog = {
+            let finished = finished.clone();
+            std::thread::spawn(move || {
+                let deadline = std::time::Instant::now() + RUN_DEADLINE;
+                while std::time::Instant::now() < deadline {
+                    if finished.load(std::sync::atomic::Ordering::SeqCst) {
+                        return false;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+                true
+            })
+        };
         let output = child.wait_with_output().expect("waiting for krel");
+        finished.store(true, std::sync::atomic::Ordering::SeqCst);
+        let killed = watchdog.join().unwrap_or(false);
+        assert!(
+            !killed,
+            "krel {args:?} ran longer than {RUN_DEADLINE:?} and was killed"
+        );
         Run {
             args: args.iter().map(|s| s.to_string()).collect(),
             code: output.status.code(),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         }
+    }
+}
+
+/// How long one krel run may take in a test.
+pub const RUN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// A child process killed (and reaped) when dropped, so a failing test leaves nothing running.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 

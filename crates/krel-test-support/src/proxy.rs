@@ -1,9 +1,10 @@
 //! A fault-injecting HTTP/1.1 proxy on 127.0.0.1, for testing retries against real servers.
 //!
 //! It relays requests one at a time to an upstream port and, on a fixed schedule, answers
-//! 503 instead, drops the connection before forwarding, or forwards the request and then drops
-//! the connection before the response arrives (the server acted; the client never heard).
-//! Faults stop after `max_faults`, so every test ends.
+//! 503 or 429 instead, drops the connection before forwarding, forwards the request and then
+//! drops the connection before the response arrives (the server acted; the client never
+//! heard), or stalls. Faults stop after `max_faults`, so every test ends. The upstream's status
+//! for every forwarded request is recorded.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -16,6 +17,8 @@ use std::time::Duration;
 pub enum Fault {
     /// Answer `503 Service Unavailable` without forwarding.
     Unavailable,
+    /// Answer `429 Too Many Requests` with `Retry-After: 1` without forwarding.
+    TooMany,
     /// Close the connection without forwarding.
     DropRequest,
     /// Forward, then close the connection instead of relaying the response.
@@ -24,15 +27,21 @@ pub enum Fault {
     Stall,
 }
 
-/// A running proxy; stops when dropped.
+/// A running proxy; stops accepting when dropped.
 pub struct FaultyProxy {
     /// The proxy's port.
     pub port: u16,
     stop: Arc<AtomicBool>,
-    /// Faults injected so far.
-    pub injected: Arc<Mutex<Vec<Fault>>>,
-    /// Requests seen so far.
-    pub requests: Arc<AtomicUsize>,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    upstream: u16,
+    schedule: Vec<Option<Fault>>,
+    max_faults: usize,
+    injected: Mutex<Vec<Fault>>,
+    requests: AtomicUsize,
+    statuses: Mutex<Vec<u16>>,
 }
 
 impl FaultyProxy {
@@ -45,21 +54,21 @@ impl FaultyProxy {
             .set_nonblocking(true)
             .expect("non-blocking listener");
         let stop = Arc::new(AtomicBool::new(false));
-        let injected = Arc::new(Mutex::new(Vec::new()));
-        let requests = Arc::new(AtomicUsize::new(0));
         let shared = Arc::new(Shared {
             upstream,
             schedule,
             max_faults,
-            injected: injected.clone(),
-            requests: requests.clone(),
+            injected: Mutex::new(Vec::new()),
+            requests: AtomicUsize::new(0),
+            statuses: Mutex::new(Vec::new()),
         });
         let stop_flag = stop.clone();
+        let accept_shared = shared.clone();
         std::thread::spawn(move || {
             while !stop_flag.load(Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((client, _)) => {
-                        let shared = shared.clone();
+                        let shared = accept_shared.clone();
                         std::thread::spawn(move || {
                             let _ = serve(client, &shared);
                         });
@@ -68,12 +77,7 @@ impl FaultyProxy {
                 }
             }
         });
-        FaultyProxy {
-            port,
-            stop,
-            injected,
-            requests,
-        }
+        FaultyProxy { port, stop, shared }
     }
 
     /// `127.0.0.1:PORT`.
@@ -83,7 +87,30 @@ impl FaultyProxy {
 
     /// How many faults were injected.
     pub fn faults(&self) -> usize {
-        self.injected.lock().map(|f| f.len()).unwrap_or(0)
+        self.shared.injected.lock().map(|f| f.len()).unwrap_or(0)
+    }
+
+    /// How many faults of one kind were injected.
+    pub fn faults_of(&self, kind: Fault) -> usize {
+        self.shared
+            .injected
+            .lock()
+            .map(|f| f.iter().filter(|&&k| k == kind).count())
+            .unwrap_or(0)
+    }
+
+    /// How many upstream responses had `status`.
+    pub fn count_status(&self, status: u16) -> usize {
+        self.shared
+            .statuses
+            .lock()
+            .map(|s| s.iter().filter(|&&x| x == status).count())
+            .unwrap_or(0)
+    }
+
+    /// Requests seen.
+    pub fn requests(&self) -> usize {
+        self.shared.requests.load(Ordering::SeqCst)
     }
 }
 
@@ -91,14 +118,6 @@ impl Drop for FaultyProxy {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
     }
-}
-
-struct Shared {
-    upstream: u16,
-    schedule: Vec<Option<Fault>>,
-    max_faults: usize,
-    injected: Arc<Mutex<Vec<Fault>>>,
-    requests: Arc<AtomicUsize>,
 }
 
 impl Shared {
@@ -157,15 +176,9 @@ fn copy_body(head: &Head, from: &mut impl BufRead, to: &mut impl Write) -> std::
             let mut size_line = Vec::new();
             from.read_until(b'\n', &mut size_line)?;
             to.write_all(&size_line)?;
-            let size = usize::from_str_radix(
-                String::from_utf8_lossy(&size_line)
-                    .trim()
-                    .split(';')
-                    .next()
-                    .unwrap_or("0"),
-                16,
-            )
-            .unwrap_or(0);
+            let size_text = String::from_utf8_lossy(&size_line);
+            let size = usize::from_str_radix(size_text.trim().split(';').next().unwrap_or("0"), 16)
+                .unwrap_or(0);
             let mut chunk = vec![0; size + 2];
             from.read_exact(&mut chunk)?;
             to.write_all(&chunk)?;
@@ -188,6 +201,7 @@ fn serve(client: TcpStream, shared: &Shared) -> std::io::Result<()> {
         let Some(request) = read_head(&mut reader)? else {
             return Ok(());
         };
+        let answer = |status: &[u8], out: &mut TcpStream| out.write_all(status);
         match shared.decide() {
             Some(Fault::DropRequest) => return Ok(()),
             Some(Fault::Stall) => {
@@ -196,7 +210,18 @@ fn serve(client: TcpStream, shared: &Shared) -> std::io::Result<()> {
             }
             Some(Fault::Unavailable) => {
                 copy_body(&request, &mut reader, &mut std::io::sink())?;
-                client_out.write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;
+                answer(
+                    b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    &mut client_out,
+                )?;
+                return Ok(());
+            }
+            Some(Fault::TooMany) => {
+                copy_body(&request, &mut reader, &mut std::io::sink())?;
+                answer(
+                    b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    &mut client_out,
+                )?;
                 return Ok(());
             }
             fault => {
@@ -213,6 +238,9 @@ fn serve(client: TcpStream, shared: &Shared) -> std::io::Result<()> {
                     .nth(1)
                     .unwrap_or("")
                     .to_string();
+                if let (Ok(mut statuses), Ok(code)) = (shared.statuses.lock(), status.parse()) {
+                    statuses.push(code);
+                }
                 if request.raw.starts_with(b"HEAD ") || status == "204" || status == "304" {
                     // No body follows, whatever the headers say.
                     response.length = Some(0);

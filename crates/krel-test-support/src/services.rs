@@ -209,7 +209,14 @@ pub fn seaweed_s3() -> &'static SeaweedS3 {
             ),
         )
         .expect("writing the S3 identities");
-        let ports: Vec<u16> = (0..8).map(|_| free_port()).collect();
+        // Hold all eight ports until the server is about to start, so none is handed out twice.
+        let held: Vec<TcpListener> = (0..8)
+            .map(|_| TcpListener::bind("127.0.0.1:0").expect("reserving a port"))
+            .collect();
+        let ports: Vec<u16> = held
+            .iter()
+            .map(|l| l.local_addr().expect("reserved port").port())
+            .collect();
         let s3_port = ports[6];
         let mut args: Vec<String> = vec![
             "server".into(),
@@ -234,6 +241,7 @@ pub fn seaweed_s3() -> &'static SeaweedS3 {
             "-volume.max=20".into(),
         ];
         args.shrink_to_fit();
+        drop(held);
         let mut server = Watched::start(&weed, &args, dir.path().join("weed.log"));
         server.wait_http("SeaweedFS S3", s3_port, "/", Duration::from_secs(60));
         SeaweedS3 { port: s3_port, access_key, secret_key, server: std::sync::Mutex::new(server), _dir: dir }

@@ -138,14 +138,51 @@ fn blobs(paths: &[PathBuf], key: &Path, jobs: usize, shell: &Shell) -> Result<()
     Ok(())
 }
 
+/// For a directory: its SUMS files must be there, and every file they list must exist (a
+/// deleted artifact with its signature must not verify by its absence).
+fn directory_completeness(paths: &[PathBuf]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for dir in paths.iter().filter(|p| p.is_dir()) {
+        for list in [krel_checksum::SHA256SUMS, krel_checksum::SHA512SUMS] {
+            let sums = dir.join(list);
+            let Ok(text) = std::fs::read_to_string(&sums) else {
+                problems.push(format!(
+                    "{}: missing, so missing files cannot be detected",
+                    sums.display()
+                ));
+                continue;
+            };
+            for name in text
+                .lines()
+                .filter_map(|l| l.split_once("  ").map(|(_, n)| n))
+            {
+                if !dir.join(name).is_file() {
+                    problems.push(format!(
+                        "{}: listed in {list} but missing",
+                        dir.join(name).display()
+                    ));
+                }
+            }
+        }
+    }
+    problems.sort();
+    problems.dedup();
+    problems
+}
+
 fn verify(paths: &[PathBuf], key: &Path, jobs: usize, shell: &Shell) -> Result<(), Failure> {
     let files = expand(paths)?;
     let public = PublicKey::from_pem(&read_key_file(key)?).map_err(sign_failure)?;
     let results = verify_files(&public, &files, jobs);
-    let failures: Vec<String> = results
+    let mut failures: Vec<String> = results
         .iter()
         .filter_map(|r| r.as_ref().err().map(ToString::to_string))
         .collect();
+    let incomplete = directory_completeness(paths);
+    for problem in &incomplete {
+        shell.data(format!("FAILED {problem}"));
+    }
+    failures.extend(incomplete);
     match shell.output() {
         OutputFormat::Text => {
             for (file, result) in files.iter().zip(&results) {
