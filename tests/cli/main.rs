@@ -4,6 +4,7 @@
 // In tests a panic is the assertion: unwrap freely.
 #![allow(clippy::unwrap_used)]
 
+mod changelog;
 mod checksum;
 mod cli;
 mod ff;

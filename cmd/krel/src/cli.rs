@@ -105,6 +105,11 @@ pub enum Command {
     #[command(long_about = crate::commands::next_version::LONG_ABOUT, after_help = crate::commands::next_version::EXAMPLES)]
     NextVersion(NextVersionArgs),
 
+    /// Release notes from the pull requests between two revisions, as a Kubernetes CHANGELOG.
+    #[command(long_about = crate::commands::changelog::LONG_ABOUT, after_help = crate::commands::changelog::EXAMPLES)]
+    #[command(args_conflicts_with_subcommands = true)]
+    Changelog(Box<ChangelogArgs>),
+
     /// Write SHA256SUMS, SHA512SUMS and per-file digests for a release directory, or check them.
     #[command(long_about = crate::commands::checksum::LONG_ABOUT, after_help = crate::commands::checksum::EXAMPLES)]
     Checksum(ChecksumArgs),
@@ -200,6 +205,95 @@ pub struct NextVersionArgs {
     pub cut_branch: bool,
 }
 
+/// `krel changelog` arguments.
+#[derive(Debug, Args)]
+pub struct ChangelogArgs {
+    #[command(subcommand)]
+    pub command: Option<ChangelogCommand>,
+
+    #[command(flatten)]
+    pub notes: NotesArgs,
+
+    /// markdown (a CHANGELOG section) or json (notes keyed by PR number).
+    #[arg(long, value_enum, default_value_t = NotesFormat::Markdown)]
+    pub format: NotesFormat,
+
+    /// Write here instead of stdout (`--output` is the global text/json switch).
+    #[arg(long, value_name = "FILE")]
+    pub output_file: Option<PathBuf>,
+}
+
+/// `krel changelog` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ChangelogCommand {
+    /// Write or update CHANGELOG/CHANGELOG-X.Y.md with this release's section on top.
+    Update {
+        /// The release being documented.
+        #[arg(long, value_name = "vX.Y.Z")]
+        tag: String,
+        /// Where the CHANGELOG files live (default: <repo-path>/CHANGELOG).
+        #[arg(long, value_name = "DIR")]
+        changelog_dir: Option<PathBuf>,
+        #[command(flatten)]
+        notes: NotesArgs,
+    },
+}
+
+/// Output formats of `krel changelog`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NotesFormat {
+    /// A Kubernetes CHANGELOG section.
+    Markdown,
+    /// Notes keyed by PR number.
+    Json,
+}
+
+/// Where the notes come from.
+#[derive(Debug, Args)]
+pub struct NotesArgs {
+    /// The previous release (exclusive), a tag or commit.
+    #[arg(long, value_name = "REV")]
+    pub start_rev: Option<String>,
+    /// The new release's revision.
+    #[arg(long, value_name = "REV")]
+    pub end_rev: Option<String>,
+    /// The repository to read the history from.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub repo_path: PathBuf,
+    /// GitHub organisation (default: github.org from krel.yaml).
+    #[arg(long, value_name = "ORG")]
+    pub github_org: Option<String>,
+    /// GitHub repository (default: github.repo from krel.yaml).
+    #[arg(long, value_name = "REPO")]
+    pub github_repo: Option<String>,
+    /// GitHub API base, for GitHub Enterprise or a stand-in.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "KREL_GITHUB_API_URL",
+        default_value = "https://api.github.com"
+    )]
+    pub github_api_url: String,
+    /// Offline: a JSON array of pull requests in GitHub's REST shape; exactly these PRs are used.
+    #[arg(long, value_name = "FILE")]
+    pub prs: Option<PathBuf>,
+    /// A directory of YAML map files overriding notes per PR.
+    #[arg(long, value_name = "DIR")]
+    pub map: Option<PathBuf>,
+    /// The release's title (default: --end-rev).
+    #[arg(long = "release-version", value_name = "vX.Y.Z")]
+    pub release_version: Option<String>,
+    /// A release directory whose archives go in the Downloads tables.
+    #[arg(long, value_name = "DIR")]
+    pub downloads: Option<PathBuf>,
+    /// Where the downloads are served from.
+    #[arg(long, value_name = "URL", default_value = "https://dl.k8s.io")]
+    pub downloads_url: String,
+    /// Ignore cached pull requests and fetch them again (edited release notes).
+    #[arg(long)]
+    pub refresh: bool,
+}
+
 /// `krel checksum` arguments.
 #[derive(Debug, Args)]
 pub struct ChecksumArgs {
@@ -285,4 +379,13 @@ pub enum SandboxCommand {
         /// Directory to create (must not exist, or be empty).
         dir: PathBuf,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
 }

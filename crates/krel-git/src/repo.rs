@@ -420,6 +420,25 @@ impl Repo {
         Ok(commits)
     }
 
+    /// The content of `path` at `rev`, or `None` when the file does not exist there.
+    pub fn read_file(&self, rev: &str, path: &str) -> Result<Option<String>, GitError> {
+        let action = || format!("reading {path} at `{rev}`");
+        let commit = self.resolve(rev)?;
+        let tree = self
+            .inner
+            .find_commit(commit.0)
+            .and_then(|c| c.tree())
+            .map_err(GitError::op(action()))?;
+        let Ok(entry) = tree.get_path(Path::new(path)) else {
+            return Ok(None);
+        };
+        let blob = self
+            .inner
+            .find_blob(entry.id())
+            .map_err(GitError::op(action()))?;
+        Ok(Some(String::from_utf8_lossy(blob.content()).into_owned()))
+    }
+
     /// The commit's parents.
     pub fn parents(&self, commit: CommitId) -> Result<Vec<CommitId>, GitError> {
         let found = self

@@ -1,6 +1,7 @@
 //! One module per subcommand: each turns arguments into a library request and renders the
 //! result. [`run_plan`] is the single place where a plan is executed or only shown.
 
+pub mod changelog;
 pub mod checksum;
 pub mod ff;
 pub mod next_version;
@@ -21,6 +22,7 @@ pub fn run(cli: &Cli, shell: &Shell) -> Result<(), Failure> {
         Command::Ff(args) => ff::exec(&Context::load(&cli.global)?, args, shell),
         Command::NextVersion(args) => next_version::exec(&Context::load(&cli.global)?, args, shell),
         Command::Checksum(args) => checksum::exec(args, shell),
+        Command::Changelog(args) => changelog::exec(&Context::load(&cli.global)?, args, shell),
         Command::Sandbox(SandboxCommand::Create { dir }) => sandbox::create(dir, shell),
         Command::Sign(command) => sign::exec(command, shell),
         Command::Push(args) => push::exec(&Context::load(&cli.global)?, args, shell),

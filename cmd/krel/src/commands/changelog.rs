@@ -1,0 +1,299 @@
+//! `krel changelog`: release notes from pull requests, rendered as a Kubernetes CHANGELOG.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use krel_github::{GitHub, GitHubConfig, PullRequest, User};
+use krel_notes::{
+    changelog_file, dependencies_section, downloads_section, maps, notes_from_prs, pr_commits,
+    Document, DownloadFile,
+};
+
+use crate::cli::{ChangelogArgs, ChangelogCommand, NotesArgs, NotesFormat};
+use crate::context::Context;
+use crate::failure::Failure;
+use crate::shell::Shell;
+
+pub const LONG_ABOUT: &str = "\
+Release notes from the pull requests merged between two revisions, as Kubernetes publishes them.
+
+Which PRs: the first-parent history from --end-rev back to the merge base with --start-rev;
+each commit's PR number comes from `Merge pull request #N`, `automated-cherry-pick-of-#N`, a
+squashed revert or a squash title `… (#N)`. PRs are fetched from GitHub in GraphQL batches of
+100 (GITHUB_TOKEN; --github-api-url for GitHub Enterprise), one request at a time, honouring
+rate limits, and cached on disk: a rerun asks only for PRs it has not seen (--refresh to ask
+again). Offline, --prs FILE takes a JSON array of PRs in GitHub's REST shape.
+
+The note is the PR's ```release-note block; NONE, N/A, /release-note-none or the label
+release-note-none leave the PR out; the label release-note-action-required puts it under
+Urgent Upgrade Notes; kind/* labels pick the section, sig/* labels the [SIG …] suffix. Robot
+cherry-picks credit the original author. --map DIR applies YAML overrides per PR.
+
+`krel changelog update --tag vX.Y.Z` writes CHANGELOG/CHANGELOG-X.Y.md: this release on top,
+the table of contents regenerated.";
+
+pub const EXAMPLES: &str = "\
+Examples:
+  krel changelog --start-rev v1.30.0 --end-rev v1.30.1 --repo-path ~/src/kubernetes
+  krel changelog --start-rev v1.30.0 --end-rev HEAD --format json --output-file notes.json
+  krel changelog --prs prs.json --release-version v1.30.1 --start-rev v1.30.0   # offline
+  krel changelog update --tag v1.30.1 --start-rev v1.30.0 --end-rev v1.30.1 \\
+    --downloads _output/release-tars";
+
+/// Runs `krel changelog` and `krel changelog update`.
+pub fn exec(ctx: &Context, args: &ChangelogArgs, shell: &Shell) -> Result<(), Failure> {
+    match &args.command {
+        None => {
+            let document = build(ctx, &args.notes, None, shell)?;
+            let text = match args.format {
+                NotesFormat::Markdown => document.markdown(),
+                NotesFormat::Json => {
+                    serde_json::to_string_pretty(&document.json()).unwrap_or_default() + "\n"
+                }
+            };
+            match &args.output_file {
+                Some(path) => {
+                    write_file(path, &text)?;
+                    shell.status("Wrote", path.display().to_string());
+                }
+                None => shell.data(text.trim_end()),
+            }
+            Ok(())
+        }
+        Some(ChangelogCommand::Update {
+            tag,
+            changelog_dir,
+            notes,
+        }) => {
+            let version: krel_version::Version = tag.parse().map_err(Failure::usage)?;
+            let document = build(ctx, notes, Some(tag), shell)?;
+            let dir = changelog_dir
+                .clone()
+                .unwrap_or_else(|| notes.repo_path.join("CHANGELOG"));
+            let path = dir.join(changelog_file::file_name(version.major, version.minor));
+            let existing = std::fs::read_to_string(&path).ok();
+            let text = changelog_file::update(existing.as_deref(), tag, &document.markdown());
+            write_file(&path, &text)?;
+            shell.status("Updated", format!("{} with {tag}", path.display()));
+            shell.data(path.display().to_string());
+            Ok(())
+        }
+    }
+}
+
+fn write_file(path: &Path, text: &str) -> Result<(), Failure> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let fail = |err: std::io::Error| {
+        Failure::unexpected(anyhow::Error::new(err).context(format!("writing {}", path.display())))
+    };
+    std::fs::create_dir_all(dir).map_err(fail)?;
+    let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(fail)?;
+    use std::io::Write;
+    temp.write_all(text.as_bytes()).map_err(fail)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        temp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(fail)?;
+    }
+    temp.persist(path).map_err(|e| fail(e.error))?;
+    Ok(())
+}
+
+fn build(
+    ctx: &Context,
+    args: &NotesArgs,
+    tag: Option<&String>,
+    shell: &Shell,
+) -> Result<Document, Failure> {
+    let (prs, commits, originals, repo) = match &args.prs {
+        Some(file) => {
+            let text = std::fs::read_to_string(file).map_err(|err| {
+                Failure::usage(
+                    anyhow::Error::new(err).context(format!("reading {}", file.display())),
+                )
+            })?;
+            let prs: Vec<PullRequest> = serde_json::from_str(&text).map_err(|err| {
+                Failure::usage(anyhow::anyhow!("{}: not a JSON array of pull requests: {err}", file.display()))
+                    .with_hint(Some("each PR needs number, user.login, user.html_url and html_url, as GitHub's REST API returns them".into()))
+            })?;
+            let originals: BTreeMap<u64, User> =
+                prs.iter().map(|pr| (pr.number, pr.user.clone())).collect();
+            (prs, BTreeMap::new(), originals, None)
+        }
+        None => fetch(ctx, args, shell)?,
+    };
+    let mut gathered = notes_from_prs(&prs, &commits, &originals);
+    shell.status(
+        "Notes",
+        format!(
+            "{} release notes from {} pull requests ({} without a note)",
+            gathered.notes.len(),
+            prs.len(),
+            gathered.skipped.len()
+        ),
+    );
+    if let Some(dir) = &args.map {
+        let found = maps::read_maps(dir).map_err(|err| {
+            Failure::usage(err).with_hint(Some("map files hold pr and releasenote {text, author, sigs, kinds, areas, feature, action_required, do_not_publish}".into()))
+        })?;
+        maps::apply_maps(&mut gathered.notes, &found).map_err(Failure::usage)?;
+    }
+    let version = tag
+        .cloned()
+        .or_else(|| args.release_version.clone())
+        .or_else(|| args.end_rev.clone())
+        .unwrap_or_else(|| "Unreleased".to_string());
+    let downloads = match &args.downloads {
+        Some(dir) => downloads_section(&version, &args.downloads_url, &download_files(dir)?),
+        None => None,
+    };
+    let dependencies = match (&repo, &args.start_rev, &args.end_rev) {
+        (Some(repo), Some(start), Some(end)) => dependencies(repo, start, end)?,
+        _ => None,
+    };
+    Ok(Document {
+        version,
+        previous: args.start_rev.clone(),
+        notes: gathered.notes,
+        downloads,
+        dependencies,
+    })
+}
+
+type Fetched = (
+    Vec<PullRequest>,
+    BTreeMap<u64, String>,
+    BTreeMap<u64, User>,
+    Option<krel_git::Repo>,
+);
+
+fn fetch(ctx: &Context, args: &NotesArgs, shell: &Shell) -> Result<Fetched, Failure> {
+    let (Some(start), Some(end)) = (&args.start_rev, &args.end_rev) else {
+        return Err(Failure::usage(anyhow::anyhow!(
+            "--start-rev and --end-rev are needed to find the pull requests"
+        ))
+        .with_hint(Some(
+            "or pass --prs FILE with the pull requests to use".into(),
+        )));
+    };
+    let git_failure = |err: krel_git::GitError| {
+        let hint = err.hint();
+        Failure::usage(err).with_hint(hint)
+    };
+    let repo = krel_git::Repo::open(&args.repo_path).map_err(git_failure)?;
+    let numbers = pr_commits(&repo, start, end).map_err(git_failure)?;
+    shell.status(
+        "History",
+        format!("{} pull requests between {start} and {end}", numbers.len()),
+    );
+    let commits: BTreeMap<u64, String> = numbers.iter().cloned().collect();
+    let mut config = GitHubConfig::new(
+        args.github_org.as_deref().unwrap_or(&ctx.config.github.org),
+        args.github_repo
+            .as_deref()
+            .unwrap_or(&ctx.config.github.repo),
+    );
+    config.api_url = args.github_api_url.clone();
+    config.token = ctx.credentials.token.clone();
+    config.cache_dir = (!args.refresh).then(|| ctx.cache_dir.join("github"));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| {
+            Failure::unexpected(anyhow::Error::new(err).context("starting the async runtime"))
+        })?;
+    let github_failure = |err: krel_github::GitHubError| {
+        let hint = err.hint();
+        Failure::unexpected(err).with_hint(hint)
+    };
+    let (prs, originals, stats) = runtime
+        .block_on(async {
+            let github = GitHub::new(config)?;
+            let wanted: Vec<u64> = numbers.iter().map(|(n, _)| *n).collect();
+            let (prs, mut stats) = github.pull_requests(&wanted).await?;
+            // Robot cherry-picks: fetch the originals to credit their authors.
+            let origins: Vec<u64> = prs
+                .iter()
+                .filter_map(krel_notes::cherry_pick_origin)
+                .collect();
+            let mut originals = BTreeMap::new();
+            if !origins.is_empty() {
+                let (found, more) = github.pull_requests(&origins).await?;
+                stats.requests += more.requests;
+                stats.cached += more.cached;
+                originals = found.into_iter().map(|pr| (pr.number, pr.user)).collect();
+            }
+            Ok::<_, krel_github::GitHubError>((prs, originals, stats))
+        })
+        .map_err(github_failure)?;
+    shell.status(
+        "GitHub",
+        format!(
+            "{} pull requests: {} fetched in {} request(s), {} from the cache{}",
+            prs.len(),
+            stats.fetched,
+            stats.requests,
+            stats.cached,
+            if stats.missing.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ", {} numbers are not pull requests ({:?})",
+                    stats.missing.len(),
+                    stats.missing
+                )
+            }
+        ),
+    );
+    Ok((prs, commits, originals, Some(repo)))
+}
+
+/// Top-level release archives of `dir` with their SHA-512.
+fn download_files(dir: &Path) -> Result<Vec<DownloadFile>, Failure> {
+    let entries = std::fs::read_dir(dir).map_err(|err| {
+        Failure::usage(
+            anyhow::Error::new(err)
+                .context(format!("reading downloads directory {}", dir.display())),
+        )
+    })?;
+    let mut files = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let archive = [".tar.gz", ".tgz", ".zip", ".tar.xz"]
+            .iter()
+            .any(|s| name.ends_with(s));
+        if !archive || !entry.path().is_file() {
+            continue;
+        }
+        let digests = krel_checksum::hash_file(&entry.path()).map_err(|err| {
+            Failure::unexpected(
+                anyhow::Error::new(err).context(format!("reading {}", entry.path().display())),
+            )
+        })?;
+        files.push(DownloadFile {
+            name,
+            sha512: digests.sha512,
+        });
+    }
+    Ok(files)
+}
+
+/// The Dependencies section from go.mod (or Cargo.lock) at both revisions, when there is one.
+fn dependencies(repo: &krel_git::Repo, start: &str, end: &str) -> Result<Option<String>, Failure> {
+    for file in ["go.mod", "Cargo.lock"] {
+        let read = |rev: &str| repo.read_file(rev, file).map_err(Failure::unexpected);
+        let (before, after) = (read(start)?, read(end)?);
+        if before.is_some() || after.is_some() {
+            return Ok(Some(dependencies_section(
+                &before.unwrap_or_default(),
+                &after.unwrap_or_default(),
+            )));
+        }
+    }
+    Ok(None)
+}

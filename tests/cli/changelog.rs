@@ -1,0 +1,279 @@
+//! `krel changelog` end to end: a golden document from offline PRs, and the history of a real
+//! repository with PRs served by a GitHub stand-in on 127.0.0.1.
+
+use krel_test_support::{repo_root, GitHubStandIn, StandInOptions};
+
+use crate::krel;
+
+fn prs_file() -> String {
+    repo_root()
+        .join("testdata/changelog/in/prs.json")
+        .display()
+        .to_string()
+}
+
+fn prs_json() -> Vec<serde_json::Value> {
+    serde_json::from_str(&std::fs::read_to_string(prs_file()).unwrap()).unwrap()
+}
+
+#[test]
+fn offline_prs_render_the_golden_changelog() {
+    let krel = krel();
+    let run = krel.run_in(
+        krel.home(),
+        &[
+            "changelog",
+            "--prs",
+            &prs_file(),
+            "--release-version",
+            "v1.11.0",
+            "--start-rev",
+            "v1.10.0",
+        ],
+    );
+    run.assert_exit(0)
+        .assert_stderr_has("10 release notes from 13 pull requests (3 without a note)");
+    let golden =
+        std::fs::read_to_string(repo_root().join("testdata/changelog/out/v1.11.0.md")).unwrap();
+    assert_eq!(
+        run.stdout, golden,
+        "the rendered document differs from testdata/changelog/out/v1.11.0.md"
+    );
+}
+
+#[test]
+fn json_is_keyed_by_pr_with_the_fields_bots_need() {
+    let krel = krel();
+    let run = krel.run_in(
+        krel.home(),
+        &["changelog", "--prs", &prs_file(), "--format", "json"],
+    );
+    run.assert_exit(0);
+    let json = run.json();
+    let note = &json["111"];
+    assert_eq!(note["pr_number"], 111);
+    assert_eq!(note["action_required"], true);
+    assert_eq!(
+        note["text"],
+        "`--json` output replaces the old `--machine` flag.\nScripts must switch to `--json`."
+    );
+    assert_eq!(note["kinds"], serde_json::json!(["api-change", "feature"]));
+    assert_eq!(note["sigs"], serde_json::json!(["cli"]));
+    assert_eq!(note["author_url"], "https://github.com/dave");
+    assert!(note["markdown"]
+        .as_str()
+        .unwrap()
+        .contains("[#111](https://github.com/krel-sandbox/widget/pull/111)"));
+    assert_eq!(
+        json["114"]["author"], "erin",
+        "robot cherry-picks credit the original author"
+    );
+    for excluded in ["101", "113", "118"] {
+        assert!(json.get(excluded).is_none(), "#{excluded} has no note");
+    }
+}
+
+#[test]
+fn history_between_two_tags_fetched_in_one_batch_then_cached() {
+    let stand_in = GitHubStandIn::start(prs_json(), StandInOptions::default());
+    let krel = krel();
+    let s = krel.sandbox();
+    let cache = s.root.join("cache").display().to_string();
+    let krel = krel.env("XDG_CACHE_HOME", &cache);
+    let args = [
+        "changelog",
+        "--repo-path",
+        "clone",
+        "--start-rev",
+        "v1.10.0-alpha.1",
+        "--end-rev",
+        "origin/main",
+        "--github-api-url",
+        &stand_in.url,
+        "--release-version",
+        "v1.11.0-alpha.1",
+    ];
+    let run = krel.run_in(&s.root, &args);
+    run.assert_exit(0)
+        .assert_stderr_has("3 pull requests between v1.10.0-alpha.1 and origin/main")
+        .assert_stderr_has("3 fetched in 1 request(s), 0 from the cache");
+    // #102, #110, #111 merged after v1.10.0-alpha.1; #90 and #101 came before it.
+    assert!(
+        run.stdout.contains("[#102]")
+            && run.stdout.contains("[#110]")
+            && run.stdout.contains("[#111]")
+    );
+    assert!(!run.stdout.contains("[#90]") && !run.stdout.contains("[#101]"));
+    assert!(run
+        .stdout
+        .starts_with("# v1.11.0-alpha.1\n\n## Changelog since v1.10.0-alpha.1\n"));
+    let requests = stand_in.requests();
+    assert_eq!(requests.len(), 1);
+    let mut asked = requests[0].prs.clone();
+    asked.sort();
+    assert_eq!(asked, [102, 110, 111]);
+
+    krel.run_in(&s.root, &args)
+        .assert_exit(0)
+        .assert_stderr_has("0 fetched in 0 request(s), 3 from the cache");
+    assert_eq!(stand_in.requests().len(), 1, "a rerun makes no request");
+    let mut refreshed = args.to_vec();
+    refreshed.push("--refresh");
+    krel.run_in(&s.root, &refreshed)
+        .assert_exit(0)
+        .assert_stderr_has("3 fetched in 1 request(s)");
+    assert!(stand_in.mutating_requests().is_empty());
+}
+
+#[test]
+fn rate_limits_are_waited_out() {
+    let stand_in = GitHubStandIn::start(
+        prs_json(),
+        StandInOptions {
+            secondary_limits: 1,
+            primary_limits: 1,
+            ..Default::default()
+        },
+    );
+    let krel = krel();
+    let s = krel.sandbox();
+    let run = krel.run_in(
+        &s.root,
+        &[
+            "changelog",
+            "--repo-path",
+            "clone",
+            "--start-rev",
+            "v1.9.0-alpha.0",
+            "--end-rev",
+            "origin/main",
+            "--github-api-url",
+            &stand_in.url,
+            "--refresh",
+        ],
+    );
+    run.assert_exit(0)
+        .assert_stderr_has("fetched in 3 request(s)")
+        .assert_stderr_has("waiting before asking GitHub again");
+    assert!(run.stdout.contains("[#90]"), "{}", run.stdout);
+}
+
+#[test]
+fn update_writes_the_changelog_file_newest_first_with_a_toc() {
+    let krel = krel();
+    let dir = tempfile::tempdir().unwrap();
+    let changelog_dir = dir.path().display().to_string();
+    let downloads = dir.path().join("out");
+    std::fs::create_dir_all(&downloads).unwrap();
+    std::fs::write(downloads.join("kubernetes.tar.gz"), "src").unwrap();
+    std::fs::write(
+        downloads.join("kubernetes-client-linux-amd64.tar.gz"),
+        "client",
+    )
+    .unwrap();
+    let downloads = downloads.display().to_string();
+    let base = [
+        "--prs",
+        prs_file().leak(),
+        "--changelog-dir",
+        changelog_dir.as_str().to_owned().leak(),
+    ];
+    let mut first = vec![
+        "changelog",
+        "update",
+        "--tag",
+        "v1.11.0",
+        "--start-rev",
+        "v1.10.0",
+        "--downloads",
+        &downloads,
+    ];
+    first.extend(base);
+    krel.run_in(dir.path(), &first)
+        .assert_exit(0)
+        .assert_stdout_has("CHANGELOG-1.11.md");
+    let mut second = vec![
+        "changelog",
+        "update",
+        "--tag",
+        "v1.11.1",
+        "--start-rev",
+        "v1.11.0",
+    ];
+    second.extend(base);
+    krel.run_in(dir.path(), &second).assert_exit(0);
+
+    let text = std::fs::read_to_string(dir.path().join("CHANGELOG-1.11.md")).unwrap();
+    assert!(
+        text.starts_with("<!-- BEGIN MUNGE: GENERATED_TOC -->\n\n- [v1.11.1](#v1111)\n"),
+        "{text}"
+    );
+    assert!(text.contains("- [v1.11.0](#v1110)\n  - [Downloads for v1.11.0](#downloads-for-v1110)\n    - [Source Code](#source-code)"), "{text}");
+    assert!(
+        text.contains("  - [Changes by Kind](#changes-by-kind-1)"),
+        "repeated anchors are numbered:\n{text}"
+    );
+    assert!(
+        text.find("# v1.11.1\n").unwrap() < text.find("# v1.11.0\n").unwrap(),
+        "newest first"
+    );
+    let sha512 = krel_checksum::hash_reader(&b"client"[..]).unwrap().sha512;
+    assert!(text.contains(&format!("[kubernetes-client-linux-amd64.tar.gz](https://dl.k8s.io/v1.11.0/kubernetes-client-linux-amd64.tar.gz) | {sha512}")), "{text}");
+    // Updating a version again replaces its section.
+    krel.run_in(dir.path(), &second).assert_exit(0);
+    let again = std::fs::read_to_string(dir.path().join("CHANGELOG-1.11.md")).unwrap();
+    assert_eq!(again.matches("\n# v1.11.1\n").count(), 1);
+}
+
+#[test]
+fn map_files_override_and_bad_maps_name_the_file_and_line() {
+    let krel = krel();
+    let dir = tempfile::tempdir().unwrap();
+    let maps = dir.path().join("maps");
+    std::fs::create_dir_all(&maps).unwrap();
+    std::fs::write(maps.join("a.yaml"), "pr: 112\nreleasenote:\n  text: A better note.\n  sigs: [node, scheduling]\n---\npr: 115\nreleasenote:\n  do_not_publish: true\n").unwrap();
+    let map_arg = maps.display().to_string();
+    let run = krel.run_in(
+        dir.path(),
+        &["changelog", "--prs", &prs_file(), "--map", &map_arg],
+    );
+    run.assert_exit(0).assert_stdout_has("- A better note. ([#112](https://github.com/krel-sandbox/widget/pull/112), [@erin](https://github.com/erin)) [SIG Node and Scheduling]");
+    assert!(
+        !run.stdout.contains("[#115]"),
+        "do_not_publish in a map hides the note"
+    );
+
+    std::fs::write(maps.join("b.yaml"), "pr: 116\nreleasenote:\n  txet: typo\n").unwrap();
+    krel.run_in(
+        dir.path(),
+        &["changelog", "--prs", &prs_file(), "--map", &map_arg],
+    )
+    .assert_exit(2)
+    .assert_stderr_has("b.yaml:3")
+    .assert_stderr_has("unknown field `txet`");
+    std::fs::write(maps.join("b.yaml"), "pr: 9999\nreleasenote:\n  text: x\n").unwrap();
+    krel.run_in(
+        dir.path(),
+        &["changelog", "--prs", &prs_file(), "--map", &map_arg],
+    )
+    .assert_exit(2)
+    .assert_stderr_has("b.yaml:1: PR #9999 has no release note in this release");
+}
+
+#[test]
+fn bad_input_is_a_usage_error() {
+    let krel = krel();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bad.json"), "{\"not\": \"a list\"}").unwrap();
+    krel.run_in(dir.path(), &["changelog", "--prs", "bad.json"])
+        .assert_exit(2)
+        .assert_stderr_has("not a JSON array of pull requests");
+    krel.run_in(dir.path(), &["changelog"])
+        .assert_exit(2)
+        .assert_stderr_has("--start-rev and --end-rev are needed");
+    krel.run_in(
+        dir.path(),
+        &["changelog", "update", "--tag", "1.2", "--prs", "bad.json"],
+    )
+    .assert_exit(2);
+}
