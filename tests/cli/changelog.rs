@@ -277,3 +277,67 @@ fn bad_input_is_a_usage_error() {
     )
     .assert_exit(2);
 }
+
+#[test]
+fn downloads_from_a_staged_bucket_and_dependencies_from_go_mod() {
+    let gcs = krel_test_support::fake_gcs();
+    let bucket = format!("krel-notes-{}", std::process::id());
+    gcs.create_bucket(&bucket);
+    let krel = krel().env("STORAGE_EMULATOR_HOST", &gcs.host());
+    let s = krel.sandbox();
+    // A staged release: archives checksummed, then pushed.
+    let stage = s.root.join("stage");
+    std::fs::create_dir_all(stage.join("bin")).unwrap();
+    std::fs::write(stage.join("kubernetes.tar.gz"), "source tarball").unwrap();
+    std::fs::write(stage.join("kubernetes-server-linux-amd64.tar.gz"), "server").unwrap();
+    std::fs::write(stage.join("bin/widget"), "not an archive").unwrap();
+    let stage_arg = stage.display().to_string();
+    krel.run_in(&s.root, &["checksum", &stage_arg])
+        .assert_exit(0);
+    let url = format!("gs://{bucket}/release/v1.11.0");
+    krel.run_in(&s.root, &["push", &stage_arg, &url, "--nomock"])
+        .assert_exit(0);
+
+    // go.mod appears and changes on main after the start tag.
+    s.commit_file("main", "go.mod", Some("module example.com/widget\n\nrequire (\n\tgithub.com/spf13/cobra v1.7.0\n\tgolang.org/x/net v0.14.0\n)\n"), "Add go.mod (#120)").unwrap();
+    s.publish().unwrap();
+    let start = s.upstream_git(&["rev-parse", "main"]);
+    s.commit_file("main", "go.mod", Some("module example.com/widget\n\nrequire (\n\tgithub.com/spf13/cobra v1.8.0\n\tgithub.com/google/uuid v1.4.0\n)\n"), "Bump deps (#121)").unwrap();
+    s.publish().unwrap();
+    let stand_in = GitHubStandIn::start(prs_json(), StandInOptions::default());
+    let start = start.unwrap_or_else(|_| panic!("rev-parse"));
+    s.clone_git(&["fetch", "--quiet", "origin"]).unwrap();
+    let run = krel.run_in(
+        &s.root,
+        &[
+            "changelog",
+            "--repo-path",
+            "clone",
+            "--start-rev",
+            &start,
+            "--end-rev",
+            "origin/main",
+            "--github-api-url",
+            &stand_in.url,
+            "--release-version",
+            "v1.11.0",
+            "--downloads",
+            &url,
+        ],
+    );
+    run.assert_exit(0);
+    let sha512 = krel_checksum::hash_reader(&b"server"[..]).unwrap().sha512;
+    assert!(run.stdout.contains(&format!("### Server Binaries\n\nfilename | sha512 hash\n-------- | -----------\n[kubernetes-server-linux-amd64.tar.gz](https://dl.k8s.io/v1.11.0/kubernetes-server-linux-amd64.tar.gz) | {sha512}\n")), "{}", run.stdout);
+    assert!(run.stdout.contains("### Source Code"), "{}", run.stdout);
+    assert!(!run.stdout.contains("bin/widget"));
+    assert!(run.stdout.contains("## Dependencies\n\n### Added\n- github.com/google/uuid: [v1.4.0](https://github.com/google/uuid/tree/v1.4.0)\n"), "{}", run.stdout);
+    assert!(run.stdout.contains("- github.com/spf13/cobra: [v1.7.0 → v1.8.0](https://github.com/spf13/cobra/compare/v1.7.0...v1.8.0)"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("### Removed\n- golang.org/x/net: v0.14.0\n"),
+        "{}",
+        run.stdout
+    );
+    // The stand-in does not know #121: listed as not a pull request, not an error.
+    run.assert_stderr_has("numbers are not pull requests ([121])");
+}

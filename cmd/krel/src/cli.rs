@@ -283,9 +283,10 @@ pub struct NotesArgs {
     /// The release's title (default: --end-rev).
     #[arg(long = "release-version", value_name = "vX.Y.Z")]
     pub release_version: Option<String>,
-    /// A release directory whose archives go in the Downloads tables.
-    #[arg(long, value_name = "DIR")]
-    pub downloads: Option<PathBuf>,
+    /// The release's files for the Downloads tables: a directory (its archives are hashed),
+    /// or a bucket URL (gs://, s3://, file://) whose SHA512SUMS lists them.
+    #[arg(long, value_name = "DIR|URL")]
+    pub downloads: Option<String>,
     /// Where the downloads are served from.
     #[arg(long, value_name = "URL", default_value = "https://dl.k8s.io")]
     pub downloads_url: String,

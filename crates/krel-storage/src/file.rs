@@ -35,6 +35,19 @@ impl FileStore {
             .unwrap_or_else(|join| Err(join_error(join)))
     }
 
+    pub(crate) async fn read(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        let path = self.path(key);
+        match tokio::fs::read(&path).await {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(StorageError::Io {
+                action: "reading",
+                path,
+                source,
+            }),
+        }
+    }
+
     pub(crate) async fn put(&self, upload: &ObjectUpload) -> Result<ObjectInfo, StorageError> {
         let target = self.path(&upload.key);
         let upload = upload.clone();

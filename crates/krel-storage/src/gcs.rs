@@ -97,6 +97,28 @@ impl GcsStore {
             .await
     }
 
+    pub(crate) async fn read(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        const ACTION: &str = "reading";
+        self.retry
+            .run(key, || {
+                within(STAT_TIMEOUT, ACTION, key, async {
+                    match self.client.read_object(&self.bucket, key).send().await {
+                        Ok(mut response) => {
+                            let mut bytes = Vec::new();
+                            while let Some(chunk) = response.next().await {
+                                let chunk = chunk.map_err(|err| classify(ACTION, key, &err))?;
+                                bytes.extend_from_slice(&chunk);
+                            }
+                            Ok(Some(bytes))
+                        }
+                        Err(err) if err.http_status_code() == Some(404) => Ok(None),
+                        Err(err) => Err(classify(ACTION, key, &err)),
+                    }
+                })
+            })
+            .await
+    }
+
     pub(crate) async fn put(&self, upload: &ObjectUpload) -> Result<ObjectInfo, StorageError> {
         const ACTION: &str = "uploading";
         let key = upload.key.as_str();

@@ -208,6 +208,15 @@ impl Store {
         }
     }
 
+    /// The whole content of an object (for small files such as SHA512SUMS).
+    pub async fn read(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        match self {
+            Store::File(store) => store.read(key).await,
+            Store::Gcs(store) => store.read(key).await,
+            Store::S3(store) => store.read(key).await,
+        }
+    }
+
     /// Uploads `upload.source` to `upload.key` under its precondition, and verifies what the
     /// store holds afterwards against the local digests.
     pub async fn put(&self, upload: &ObjectUpload) -> Result<ObjectInfo, StorageError> {

@@ -101,6 +101,42 @@ impl S3Store {
             .await
     }
 
+    pub(crate) async fn read(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        self.retry
+            .run(key, || {
+                within(STAT_TIMEOUT, "reading", key, async {
+                    let url = rusty_s3::actions::GetObject::new(
+                        &self.bucket,
+                        self.credentials.as_ref(),
+                        key,
+                    )
+                    .sign(SIGNATURE_LIFETIME);
+                    let response = self
+                        .http
+                        .get(url)
+                        .send()
+                        .await
+                        .map_err(|e| transport("reading", key, e))?;
+                    let status = response.status().as_u16();
+                    match status {
+                        200 => {
+                            let bytes = response
+                                .bytes()
+                                .await
+                                .map_err(|e| transport("reading", key, e))?;
+                            Ok(Some(bytes.to_vec()))
+                        }
+                        404 => Ok(None),
+                        s if transient_status(s) => {
+                            Err(Failed::Transient(http_error("reading", key, status, "")))
+                        }
+                        _ => Err(Failed::Fatal(http_error("reading", key, status, ""))),
+                    }
+                })
+            })
+            .await
+    }
+
     pub(crate) async fn put(&self, upload: &ObjectUpload) -> Result<ObjectInfo, StorageError> {
         let key = upload.key.as_str();
         let md5_b64 = base64::engine::general_purpose::STANDARD.encode(upload.digests.md5);

@@ -149,7 +149,7 @@ fn build(
         .or_else(|| args.end_rev.clone())
         .unwrap_or_else(|| "Unreleased".to_string());
     let downloads = match &args.downloads {
-        Some(dir) => downloads_section(&version, &args.downloads_url, &download_files(dir)?),
+        Some(source) => downloads_section(&version, &args.downloads_url, &download_files(source)?),
         None => None,
     };
     let dependencies = match (&repo, &args.start_rev, &args.end_rev) {
@@ -253,8 +253,19 @@ fn fetch(ctx: &Context, args: &NotesArgs, shell: &Shell) -> Result<Fetched, Fail
     Ok((prs, commits, originals, Some(repo)))
 }
 
-/// Top-level release archives of `dir` with their SHA-512.
-fn download_files(dir: &Path) -> Result<Vec<DownloadFile>, Failure> {
+fn is_archive(name: &str) -> bool {
+    [".tar.gz", ".tgz", ".zip", ".tar.xz"]
+        .iter()
+        .any(|s| name.ends_with(s))
+}
+
+/// Top-level release archives with their SHA-512: from a bucket's SHA512SUMS, or by hashing
+/// the files of a directory.
+fn download_files(source: &str) -> Result<Vec<DownloadFile>, Failure> {
+    if source.contains("://") {
+        return bucket_download_files(source);
+    }
+    let dir = Path::new(source);
     let entries = std::fs::read_dir(dir).map_err(|err| {
         Failure::usage(
             anyhow::Error::new(err)
@@ -264,10 +275,7 @@ fn download_files(dir: &Path) -> Result<Vec<DownloadFile>, Failure> {
     let mut files = Vec::new();
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let archive = [".tar.gz", ".tgz", ".zip", ".tar.xz"]
-            .iter()
-            .any(|s| name.ends_with(s));
-        if !archive || !entry.path().is_file() {
+        if !is_archive(&name) || !entry.path().is_file() {
             continue;
         }
         let digests = krel_checksum::hash_file(&entry.path()).map_err(|err| {
@@ -281,6 +289,45 @@ fn download_files(dir: &Path) -> Result<Vec<DownloadFile>, Failure> {
         });
     }
     Ok(files)
+}
+
+/// Reads `<url>/SHA512SUMS` from a bucket: the archives at its top level, as staged.
+fn bucket_download_files(url: &str) -> Result<Vec<DownloadFile>, Failure> {
+    use krel_storage::{Location, Store, StoreEnv};
+    let storage = |err: krel_storage::StorageError| {
+        let hint = err.hint();
+        Failure::usage(err).with_hint(hint)
+    };
+    let location: Location = url.parse().map_err(storage)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| {
+            Failure::unexpected(anyhow::Error::new(err).context("starting the async runtime"))
+        })?;
+    let env = StoreEnv::from_env(|name| std::env::var(name).ok());
+    let key = location.key(krel_checksum::SHA512SUMS);
+    let sums = runtime
+        .block_on(async { Store::open(&location, &env).await?.read(&key).await })
+        .map_err(storage)?
+        .ok_or_else(|| {
+            Failure::usage(anyhow::anyhow!(
+                "{} does not exist",
+                location.object_url(&key)
+            ))
+            .with_hint(Some(
+                "stage the release with its checksums first (krel checksum, then krel push)".into(),
+            ))
+        })?;
+    Ok(String::from_utf8_lossy(&sums)
+        .lines()
+        .filter_map(|line| line.split_once("  "))
+        .filter(|(_, name)| !name.contains('/') && is_archive(name))
+        .map(|(hash, name)| DownloadFile {
+            name: name.to_string(),
+            sha512: hash.to_string(),
+        })
+        .collect())
 }
 
 /// The Dependencies section from go.mod (or Cargo.lock) at both revisions, when there is one.
