@@ -243,13 +243,13 @@ fn map_files_override_and_bad_maps_name_the_file_and_line() {
         "do_not_publish in a map hides the note"
     );
 
-    std::fs::write(maps.join("b.yaml"), "pr: 116\nreleasenote:\n  txet: typo\n").unwrap();
+    std::fs::write(maps.join("b.yaml"), "# Maps for v1.11\n---\npr: 116\nreleasenote:\n  text: fine\n---\npr: 117\nreleasenote:\n  txet: typo\n").unwrap();
     krel.run_in(
         dir.path(),
         &["changelog", "--prs", &prs_file(), "--map", &map_arg],
     )
     .assert_exit(2)
-    .assert_stderr_has("b.yaml:3")
+    .assert_stderr_has("b.yaml:9")
     .assert_stderr_has("unknown field `txet`");
     std::fs::write(maps.join("b.yaml"), "pr: 9999\nreleasenote:\n  text: x\n").unwrap();
     krel.run_in(
@@ -340,4 +340,42 @@ fn downloads_from_a_staged_bucket_and_dependencies_from_go_mod() {
     );
     // The stand-in does not know #121: listed as not a pull request, not an error.
     run.assert_stderr_has("numbers are not pull requests ([121])");
+}
+
+#[test]
+fn the_token_reaches_a_github_enterprise_url() {
+    let stand_in = GitHubStandIn::start(prs_json(), StandInOptions::default());
+    let krel = krel().env("GITHUB_TOKEN", "ghe-token-123");
+    let s = krel.sandbox();
+    let api = format!("{}/api/v3", stand_in.url);
+    krel.run_in(
+        &s.root,
+        &[
+            "changelog",
+            "--repo-path",
+            "clone",
+            "--start-rev",
+            "v1.10.0-alpha.1",
+            "--end-rev",
+            "origin/main",
+            "--github-api-url",
+            &api,
+            "--refresh",
+        ],
+    )
+    .assert_exit(0);
+    let requests = stand_in.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(
+        requests[0].path, "/api/graphql",
+        "GitHub Enterprise serves GraphQL at /api/graphql"
+    );
+    assert!(
+        requests[0]
+            .authorization
+            .as_deref()
+            .is_some_and(|a| a.contains("ghe-token-123")),
+        "{:?}",
+        requests[0].authorization
+    );
 }

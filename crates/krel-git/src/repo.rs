@@ -393,6 +393,17 @@ impl Repo {
         base: CommitId,
         tip: CommitId,
     ) -> Result<Vec<(CommitId, String)>, GitError> {
+        self.first_parent_history_excluding(&[base], tip)
+    }
+
+    /// Like [`Repo::first_parent_history`], leaving out everything reachable from any of
+    /// `excluded`.
+    pub fn first_parent_history_excluding(
+        &self,
+        excluded: &[CommitId],
+        tip: CommitId,
+    ) -> Result<Vec<(CommitId, String)>, GitError> {
+        let base = excluded.first().copied().unwrap_or(tip);
         let action = || {
             format!(
                 "walking the first-parent history from {} to {}",
@@ -404,7 +415,9 @@ impl Repo {
         walk.simplify_first_parent()
             .map_err(GitError::op(action()))?;
         walk.push(tip.0).map_err(GitError::op(action()))?;
-        walk.hide(base.0).map_err(GitError::op(action()))?;
+        for hidden in excluded {
+            walk.hide(hidden.0).map_err(GitError::op(action()))?;
+        }
         let mut commits = Vec::new();
         for oid in walk {
             let oid = oid.map_err(GitError::op(action()))?;

@@ -135,8 +135,11 @@ impl GitHub {
             url: config.api_url.clone(),
             reason,
         };
+        // octocrab sends the token only with relative requests (or to api.github.com) and puts
+        // the base URI's path in front of them: the base is scheme and host, the path relative.
+        let (origin, _) = split_url(&config.api_url);
         let mut builder = Octocrab::builder()
-            .base_uri(config.api_url.as_str())
+            .base_uri(origin.as_str())
             .map_err(|e| setup(e.to_string()))?
             .set_connect_timeout(Some(Duration::from_secs(10)))
             .set_read_timeout(Some(Duration::from_secs(60)));
@@ -245,6 +248,7 @@ impl GitHub {
         stats: &mut FetchStats,
     ) -> Result<serde_json::Map<String, Value>, GitHubError> {
         let url = self.config.graphql_url();
+        let (_, graphql_path) = split_url(&url);
         let repo = format!("{}/{}", self.config.org, self.config.repo);
         let fields: String = numbers
             .iter()
@@ -263,7 +267,10 @@ impl GitHub {
         loop {
             attempt += 1;
             stats.requests += 1;
-            let outcome = self.octocrab._post(url.as_str(), Some(&body)).await;
+            let outcome = self
+                .octocrab
+                ._post(graphql_path.as_str(), Some(&body))
+                .await;
             let wait = match outcome {
                 Err(err) => {
                     if attempt >= self.config.attempts {
@@ -290,30 +297,64 @@ impl GitHub {
                         .as_array()
                         .is_some_and(|errors| errors.iter().any(|e| e["type"] == "RATE_LIMITED"));
                     let exhausted = header("x-ratelimit-remaining").as_deref() == Some("0");
-                    if let Some(seconds) = header("retry-after")
-                        .and_then(|v| v.parse::<u64>().ok())
-                        .filter(|_| status == 403 || status == 429)
-                    {
-                        // Secondary rate limit: GitHub says how long to wait.
-                        Duration::from_secs(seconds)
-                    } else if (status == 403 || status == 429 || rate_limited_body) && exhausted
-                        || rate_limited_body
-                    {
-                        // Primary limit: wait for the reset.
-                        let reset = header("x-ratelimit-reset")
-                            .and_then(|v| v.parse::<u64>().ok())
-                            .unwrap_or(0);
+                    let limited_status = status == 403 || status == 429;
+                    let says_rate_limit = text.to_lowercase().contains("rate limit");
+                    let retry_after = header("retry-after").and_then(|v| v.parse::<u64>().ok());
+                    let until_reset = || {
                         let now = std::time::SystemTime::now()
                             .duration_since(std::time::UNIX_EPOCH)
                             .map_or(0, |d| d.as_secs());
-                        Duration::from_secs(reset.saturating_sub(now).max(1))
+                        header("x-ratelimit-reset")
+                            .and_then(|v| v.parse::<u64>().ok())
+                            .map_or(Duration::from_secs(60), |reset| {
+                                Duration::from_secs(reset.saturating_sub(now).max(1))
+                            })
+                    };
+                    if limited_status && retry_after.is_some() {
+                        // Secondary limit: GitHub says how long to wait.
+                        Duration::from_secs(retry_after.unwrap_or(60))
+                    } else if (limited_status && exhausted) || rate_limited_body {
+                        // Primary limit: wait for the reset (a minute when it is not given).
+                        until_reset()
+                    } else if limited_status && says_rate_limit {
+                        // Secondary limit without retry-after: GitHub asks for at least a minute.
+                        Duration::from_secs(60).max(backoff)
                     } else if status == 200 {
                         let data = parsed["data"]["repository"].as_object().cloned();
-                        match data {
-                            Some(data) => return Ok(data),
-                            None => {
+                        // A null node is "not a pull request" only when GitHub says NOT_FOUND
+                        // for it; a null from a timeout or a permission error is retried.
+                        let not_found: std::collections::BTreeSet<String> = parsed["errors"]
+                            .as_array()
+                            .map(|errors| {
+                                errors
+                                    .iter()
+                                    .filter(|e| e["type"] == "NOT_FOUND")
+                                    .filter_map(|e| {
+                                        e["path"].as_array()?.get(1)?.as_str().map(str::to_string)
+                                    })
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        let unexplained = data.as_ref().is_some_and(|data| {
+                            data.iter()
+                                .any(|(alias, node)| node.is_null() && !not_found.contains(alias))
+                        });
+                        if unexplained {
+                            if attempt >= self.config.attempts {
                                 let message = parsed["errors"].to_string();
-                                return Err(error(format!("no data: {message}"), Some(status)));
+                                return Err(error(
+                                    format!("GitHub left pull requests out: {message}"),
+                                    Some(status),
+                                ));
+                            }
+                            backoff
+                        } else {
+                            match data {
+                                Some(data) => return Ok(data),
+                                None => {
+                                    let message = parsed["errors"].to_string();
+                                    return Err(error(format!("no data: {message}"), Some(status)));
+                                }
                             }
                         }
                     } else if status >= 500 || status == 408 {
@@ -351,6 +392,19 @@ impl GitHub {
             backoff = (backoff * 2).min(Duration::from_secs(30));
         }
     }
+}
+
+/// `https://host:port/some/path` → (`https://host:port`, `/some/path`).
+fn split_url(url: &str) -> (String, String) {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("https", url));
+    let (host, path) = match rest.find('/') {
+        Some(at) => (&rest[..at], &rest[at..]),
+        None => (rest, "/"),
+    };
+    (
+        format!("{scheme}://{host}"),
+        path.trim_end_matches('/').to_string(),
+    )
 }
 
 /// A GraphQL PR node in the REST shape.

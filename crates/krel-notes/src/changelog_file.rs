@@ -5,6 +5,32 @@ pub const TOC_BEGIN: &str = "<!-- BEGIN MUNGE: GENERATED_TOC -->";
 /// End of the generated table of contents.
 pub const TOC_END: &str = "<!-- END MUNGE: GENERATED_TOC -->";
 
+/// Tracks code fences line by line: a fence closes only on a bare fence of the same character
+/// at least as long as the one that opened it.
+#[derive(Default)]
+struct Fences {
+    open: Option<(char, usize)>,
+}
+
+impl Fences {
+    /// Feeds a line; true when the line is code or a fence (not markdown structure).
+    fn inside_after(&mut self, line: &str) -> bool {
+        match (self.open, crate::note::fence(line)) {
+            (None, Some(fence)) => {
+                self.open = Some(fence);
+                true
+            }
+            (Some((c, n)), Some((c2, n2)))
+                if c == c2 && n2 >= n && line.trim().chars().all(|x| x == c) =>
+            {
+                self.open = None;
+                true
+            }
+            (open, _) => open.is_some(),
+        }
+    }
+}
+
 /// The file name for a version's minor line: `v1.30.2` → `CHANGELOG-1.30.md`.
 pub fn file_name(major: u64, minor: u64) -> String {
     format!("CHANGELOG-{major}.{minor}.md")
@@ -25,13 +51,9 @@ pub fn anchor(heading: &str) -> String {
 /// get `-1`, `-2`, … in document order.
 pub fn toc(body: &str) -> String {
     let mut headings = Vec::new();
-    let mut fenced = false;
+    let mut fences = Fences::default();
     for line in body.lines() {
-        if line.trim_start().starts_with("```") {
-            fenced = !fenced;
-            continue;
-        }
-        if fenced {
+        if fences.inside_after(line) {
             continue;
         }
         let level = line.bytes().take_while(|&b| b == b'#').count();
@@ -78,8 +100,10 @@ pub fn update(existing: Option<&str>, version: &str, section: &str) -> String {
     // Drop an earlier section for the same version: an update replaces it.
     let mut kept = Vec::new();
     let mut skipping = false;
+    let mut fences = Fences::default();
     for line in old_body.lines() {
-        if let Some(heading) = line.strip_prefix("# ") {
+        let in_code = fences.inside_after(line);
+        if let Some(heading) = line.strip_prefix("# ").filter(|_| !in_code) {
             skipping = heading.trim() == version;
         }
         if !skipping {
@@ -111,11 +135,12 @@ mod tests {
             "no-really-you-must-read-this-before-you-upgrade"
         );
         assert_eq!(anchor("Other (Cleanup or Flake)"), "other-cleanup-or-flake");
+        assert_eq!(anchor("`kubectl` changes: 1.2"), "kubectl-changes-12");
     }
 
     #[test]
     fn toc_indents_by_level_and_numbers_repeats() {
-        let body = "# v1.2.1\n\n## Changes by Kind\n\n### Bug or Regression\n\n```\n# not a heading\n```\n# v1.2.0\n\n## Changes by Kind\n";
+        let body = "# v1.2.1\n\n## Changes by Kind\n\n### Bug or Regression\n\n````\n# not a heading\n```go\n# still code\n````\n# v1.2.0\n\n## Changes by Kind\n";
         assert_eq!(
             toc(body),
             "- [v1.2.1](#v121)\n  - [Changes by Kind](#changes-by-kind)\n    - [Bug or Regression](#bug-or-regression)\n- [v1.2.0](#v120)\n  - [Changes by Kind](#changes-by-kind-1)\n"

@@ -107,14 +107,14 @@ impl Document {
         format!("{}\n", out.trim_end())
     }
 
-    /// The notes as JSON: an object keyed by PR number.
-    pub fn json(&self) -> serde_json::Value {
+    /// The notes as JSON text: an object keyed by PR number, fields in upstream's order.
+    pub fn json(&self) -> String {
         let map: BTreeMap<String, &ReleaseNote> = self
             .published()
             .into_iter()
             .map(|n| (n.pr_number.to_string(), n))
             .collect();
-        serde_json::to_value(map).unwrap_or_default()
+        serde_json::to_string_pretty(&map).unwrap_or_default()
     }
 }
 
@@ -186,7 +186,12 @@ fn dependency_versions(text: &str) -> BTreeMap<String, String> {
             if let Some(value) = line.strip_prefix("name = ") {
                 name = Some(value.trim_matches('"').to_string());
             } else if let (Some(value), Some(n)) = (line.strip_prefix("version = "), name.take()) {
-                versions.insert(n, value.trim_matches('"').to_string());
+                // A crate can be locked at several versions at once: keep them all.
+                let entry = versions.entry(n).or_insert_with(String::new);
+                if !entry.is_empty() {
+                    entry.push_str(", ");
+                }
+                entry.push_str(value.trim_matches('"'));
             }
         }
         return versions;

@@ -16,7 +16,9 @@ pub fn pr_commits(repo: &Repo, start: &str, end: &str) -> Result<Vec<(u64, Strin
     let base = repo.merge_base(start_id, end_id)?;
     let mut seen = std::collections::BTreeSet::new();
     Ok(repo
-        .first_parent_history(base, end_id)?
+        // Hide the start as well as the merge base: with criss-cross merges, commits the start
+        // already has could otherwise come back.
+        .first_parent_history_excluding(&[base, start_id], end_id)?
         .into_iter()
         .filter_map(|(commit, message)| pr_number(&message).map(|n| (n, commit.to_string())))
         .filter(|(number, _)| seen.insert(*number))

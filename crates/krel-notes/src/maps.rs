@@ -98,28 +98,48 @@ pub fn read_maps(dir: &Path) -> Result<Vec<(NoteMap, PathBuf, usize)>, MapError>
             path: path.clone(),
             source,
         })?;
-        let mut line = 1;
-        for document in text.split("\n---") {
-            let start_line = line;
-            line += document.matches('\n').count() + 1;
-            if document.trim().trim_start_matches("---").trim().is_empty() {
-                continue;
+        // Documents are separated by `---` lines; each keeps the line it starts on.
+        let mut documents: Vec<(usize, String)> = vec![(1, String::new())];
+        for (index, line) in text.lines().enumerate() {
+            if line == "---" || line.starts_with("--- ") {
+                documents.push((index + 2, String::new()));
+            } else if let Some((_, document)) = documents.last_mut() {
+                document.push_str(line);
+                document.push('\n');
             }
-            let map: NoteMap = serde_yaml_ng::from_str(document.trim_start_matches("---"))
-                .map_err(|err| MapError::Invalid {
+        }
+        for (start, document) in documents {
+            // A document of only comments (a header before the first `---`) is no map.
+            let map = serde_yaml_ng::from_str::<Option<NoteMap>>(&document).map_err(|err| {
+                MapError::Invalid {
                     path: path.clone(),
-                    line: err.location().map(|l| start_line + l.line() - 1),
+                    line: err.location().map(|l| start + l.line() - 1),
                     message: err
                         .to_string()
                         .split(" at line ")
                         .next()
                         .unwrap_or_default()
                         .to_string(),
-                })?;
-            maps.push((map, path.clone(), start_line));
+                }
+            })?;
+            if let Some(map) = map {
+                let line = start + pr_line(&document, map.pr) - 1;
+                maps.push((map, path.clone(), line));
+            }
         }
     }
     Ok(maps)
+}
+
+/// The line of `pr: N` in a map file (1 when it cannot be found).
+fn pr_line(text: &str, pr: u64) -> usize {
+    text.lines()
+        .position(|line| {
+            line.trim_start_matches("- ")
+                .strip_prefix("pr:")
+                .is_some_and(|v| v.trim().parse::<u64>().ok() == Some(pr))
+        })
+        .map_or(1, |index| index + 1)
 }
 
 fn collect(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), MapError> {

@@ -24,10 +24,10 @@ pub fn pr_number(message: &str) -> Option<u64> {
     static REVERT: OnceLock<Regex> = OnceLock::new();
     static SQUASH: OnceLock<Regex> = OnceLock::new();
     [
-        re(&MERGE, r"Merge pull request #(\d+)"),
-        re(&CHERRY, r"automated-cherry-pick-of-#(\d+)"),
-        re(&REVERT, r"\(#(\d+)\)\s*\n\nThis reverts commit"),
-        re(&SQUASH, r"\(#(\d+)\)"),
+        re(&MERGE, r"(?m)^Merge pull request #([0-9]+)"),
+        re(&CHERRY, r"automated-cherry-pick-of-#([0-9]+)"),
+        re(&REVERT, r"\(#([0-9]+)\)\s*\n\nThis reverts commit"),
+        re(&SQUASH, r"\(#([0-9]+)\)"),
     ]
     .iter()
     .find_map(|regex| regex.captures(message)?.get(1)?.as_str().parse().ok())
@@ -274,26 +274,43 @@ fn sig_list(sigs: &[String]) -> String {
     }
 }
 
-/// Keeps note text from breaking the document: a heading line is escaped and an unclosed code
-/// fence is closed.
+/// The fence a line opens or closes (`` ``` `` or `~~~`, three or more), with its length.
+pub(crate) fn fence(line: &str) -> Option<(char, usize)> {
+    let trimmed = line.trim_start();
+    let marker = trimmed.chars().next().filter(|c| *c == '`' || *c == '~')?;
+    let length = trimmed.chars().take_while(|c| *c == marker).count();
+    (length >= 3).then_some((marker, length))
+}
+
+/// Keeps note text from breaking the document around it: outside code fences, a line that would
+/// be a heading is escaped and an HTML comment opener is defused; an unclosed fence is closed.
+/// Markdown is otherwise kept as written (and never executed: it is only text in a file).
 fn neutralise(text: &str) -> String {
-    let mut lines: Vec<String> = text
-        .split('\n')
-        .map(|line| {
-            if line.trim_start().starts_with('#') {
-                let indent = line.len() - line.trim_start().len();
-                format!("{}\\{}", &line[..indent], &line[indent..])
-            } else {
-                line.to_string()
+    let mut open: Option<(char, usize)> = None;
+    let mut lines = Vec::new();
+    for line in text.split('\n') {
+        match (open, fence(line)) {
+            (None, Some(f)) => open = Some(f),
+            (Some((c, n)), Some((c2, n2)))
+                if c == c2 && n2 >= n && line.trim().chars().all(|x| x == c) =>
+            {
+                open = None
             }
-        })
-        .collect();
-    let fences = lines
-        .iter()
-        .filter(|l| l.trim_start().starts_with("```"))
-        .count();
-    if fences % 2 == 1 {
-        lines.push("```".to_string());
+            _ => {}
+        }
+        let inside = open.is_some() && fence(line).is_none();
+        let trimmed = line.trim_start();
+        let indent = &line[..line.len() - trimmed.len()];
+        if !inside && trimmed.starts_with('#') {
+            lines.push(format!("{indent}\\{trimmed}"));
+        } else if !inside && trimmed.contains("<!--") {
+            lines.push(line.replace("<!--", "&lt;!--"));
+        } else {
+            lines.push(line.to_string());
+        }
+    }
+    if let Some((marker, length)) = open {
+        lines.push(marker.to_string().repeat(length));
     }
     lines.join("\n")
 }
@@ -308,9 +325,16 @@ pub fn markdown_line(
     author_url: &str,
     sigs: &[String],
 ) -> String {
+    let text = neutralise(text);
+    // The links never go on a fence line, where they would not be links.
+    let separator = if text.lines().last().is_some_and(|l| fence(l).is_some()) {
+        "\n  "
+    } else {
+        " "
+    };
     let mut line = format!(
-        "{} ([#{number}]({pr_url}), [@{author}]({author_url}))",
-        neutralise(text).replace('\n', "\n  ")
+        "{}{separator}([#{number}]({pr_url}), [@{author}]({author_url}))",
+        text.replace('\n', "\n  ")
     );
     if !sigs.is_empty() {
         line.push_str(&format!(" [{}]", sig_list(sigs)));
@@ -329,10 +353,11 @@ pub fn note_from_pr(
 ) -> Result<ReleaseNote, Skip> {
     let body = pr.body.clone().unwrap_or_default();
     let has = |name: &str| pr.labels.iter().any(|l| l.name == name);
-    if has("release-note-none") {
-        return Err(Skip::NoneGiven);
-    }
-    let text = note_text(&body)?;
+    // The label keeps the note out of the document, but a map file may still publish it.
+    let text = match note_text(&body) {
+        Err(_) if has("release-note-none") => return Err(Skip::NoneGiven),
+        other => other?,
+    };
     let mut sigs = labels_with_prefix(pr, "sig/");
     sigs.sort();
     let kinds = labels_with_prefix(pr, "kind/");
@@ -359,7 +384,7 @@ pub fn note_from_pr(
         kinds,
         sigs,
         action_required: has("release-note-action-required"),
-        do_not_publish: false,
+        do_not_publish: has("release-note-none"),
         is_mapped: false,
         pr_body: body,
     })
@@ -372,7 +397,7 @@ pub fn cherry_pick_origin(pr: &PullRequest) -> Option<u64> {
         return None;
     }
     let label = &pr.head.as_ref()?.label;
-    re(&ORIGIN, r"cherry-pick-(\d+)-to")
+    re(&ORIGIN, r"cherry-pick-([0-9]+)-to")
         .captures(label)?
         .get(1)?
         .as_str()
@@ -408,6 +433,16 @@ mod tests {
             Some(99)
         );
         assert_eq!(pr_number("Fix a typo"), None);
+        assert_eq!(
+            pr_number("Update docs (#200)\n\n* Merge pull request #7 from x/y was mentioned"),
+            Some(200),
+            "only a merge commit's first line names its PR"
+        );
+        assert_eq!(
+            pr_number("Fix (#\u{0661}) and (#123)"),
+            Some(123),
+            "ASCII digits only"
+        );
     }
 
     fn body(note: &str) -> String {
@@ -496,9 +531,25 @@ mod tests {
 
     #[test]
     fn neutralises_what_would_break_the_document() {
-        let line = markdown_line("## Not a heading\n```go\nunclosed", 1, "u", "a", "v", &[]);
+        let line = markdown_line(
+            "## Not a heading\n```go\n# a comment in code\nunclosed",
+            1,
+            "u",
+            "a",
+            "v",
+            &[],
+        );
         assert!(line.starts_with("\\## Not a heading"), "{line}");
-        assert_eq!(line.matches("```").count(), 2, "{line}");
+        assert!(
+            line.contains("\n  # a comment in code"),
+            "code stays as written: {line}"
+        );
+        assert!(
+            line.contains("\n  ```\n  ([#1](u), [@a](v))"),
+            "fence closed, links after it: {line}"
+        );
+        let comment = markdown_line("see <!-- hidden", 2, "u", "a", "v", &[]);
+        assert!(comment.contains("&lt;!-- hidden"), "{comment}");
     }
 
     #[test]

@@ -28,6 +28,8 @@ pub struct Recorded {
     pub path: String,
     /// PR numbers a GraphQL query asked for.
     pub prs: Vec<u64>,
+    /// The Authorization header, if any.
+    pub authorization: Option<String>,
 }
 
 /// The running stand-in; stops when dropped.
@@ -107,6 +109,11 @@ fn respond(
     std::thread::sleep(options.latency);
     let method = request.method().to_string();
     let path = request.url().to_string();
+    let authorization = request
+        .headers()
+        .iter()
+        .find(|h| h.field.equiv("authorization"))
+        .map(|h| h.value.to_string());
     let mut body = String::new();
     let _ = request.as_reader().read_to_string(&mut body);
     let header = |name: &str, value: &str| {
@@ -121,18 +128,27 @@ fn respond(
         response
     };
     if !(method == "POST" && path.ends_with("/graphql")) {
+        // REST: GET /repos/{owner}/{repo}/pulls/{number}, as upstream krel fetches PRs.
+        let number = Regex::new(r"^/repos/[^/]+/[^/]+/pulls/([0-9]+)$")
+            .ok()
+            .and_then(|re| re.captures(&path).and_then(|c| c[1].parse::<u64>().ok()));
         if let Ok(mut r) = recorded.lock() {
             r.push(Recorded {
-                method,
+                method: method.clone(),
                 path,
-                prs: Vec::new(),
+                prs: number.into_iter().collect(),
+                authorization,
             });
         }
-        let _ = request.respond(reply(
-            404,
-            json!({"message": "Not Found"}).to_string(),
-            vec![],
-        ));
+        let found = number.and_then(|n| prs.iter().find(|pr| pr["number"].as_u64() == Some(n)));
+        let _ = match (method.as_str(), found) {
+            ("GET", Some(pr)) => request.respond(reply(200, pr.to_string(), vec![])),
+            _ => request.respond(reply(
+                404,
+                json!({"message": "Not Found"}).to_string(),
+                vec![],
+            )),
+        };
         return;
     }
     let query: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
@@ -149,6 +165,7 @@ fn respond(
             method,
             path,
             prs: wanted.clone(),
+            authorization,
         });
     }
     let n = graphql_count.fetch_add(1, Ordering::SeqCst);
@@ -200,7 +217,7 @@ fn respond(
             }
             None => {
                 data.insert(format!("pr{number}"), Value::Null);
-                errors.push(json!({"type": "NOT_FOUND", "message": format!("Could not resolve to a PullRequest with the number of {number}.")}));
+                errors.push(json!({"type": "NOT_FOUND", "path": ["repository", format!("pr{number}")], "message": format!("Could not resolve to a PullRequest with the number of {number}.")}));
             }
         }
     }

@@ -47,9 +47,7 @@ pub fn exec(ctx: &Context, args: &ChangelogArgs, shell: &Shell) -> Result<(), Fa
             let document = build(ctx, &args.notes, None, shell)?;
             let text = match args.format {
                 NotesFormat::Markdown => document.markdown(),
-                NotesFormat::Json => {
-                    serde_json::to_string_pretty(&document.json()).unwrap_or_default() + "\n"
-                }
+                NotesFormat::Json => document.json() + "\n",
             };
             match &args.output_file {
                 Some(path) => {
@@ -71,7 +69,16 @@ pub fn exec(ctx: &Context, args: &ChangelogArgs, shell: &Shell) -> Result<(), Fa
                 .clone()
                 .unwrap_or_else(|| notes.repo_path.join("CHANGELOG"));
             let path = dir.join(changelog_file::file_name(version.major, version.minor));
-            let existing = std::fs::read_to_string(&path).ok();
+            let existing = match std::fs::read_to_string(&path) {
+                Ok(text) => Some(text),
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+                // Never rewrite a CHANGELOG that could not be read: it would lose its history.
+                Err(err) => {
+                    return Err(Failure::unexpected(
+                        anyhow::Error::new(err).context(format!("reading {}", path.display())),
+                    ))
+                }
+            };
             let text = changelog_file::update(existing.as_deref(), tag, &document.markdown());
             write_file(&path, &text)?;
             shell.status("Updated", format!("{} with {tag}", path.display()));
