@@ -1,10 +1,11 @@
-//! Fetching pull requests: cache first, then GraphQL batches of up to 100, one request at a
-//! time (GitHub asks integrations to avoid concurrent requests), honouring rate limits.
+//! Fetching pull requests: cache first, then GraphQL batches of up to 100, at most two queries
+//! in flight (GitHub asks integrations to avoid concurrency), honouring rate limits.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use krel_secret::Secret;
 use octocrab::Octocrab;
 use serde_json::{json, Value};
@@ -30,6 +31,9 @@ pub struct GitHubConfig {
     pub max_wait: Duration,
     /// Attempts per query for transient failures (5xx, timeouts, secondary limits).
     pub attempts: u32,
+    /// Queries in flight at once. Two keeps latency down while staying far below what triggers
+    /// GitHub's secondary limits (upstream krel sends ten REST calls at once).
+    pub concurrency: usize,
 }
 
 impl GitHubConfig {
@@ -44,6 +48,7 @@ impl GitHubConfig {
             batch_size: 100,
             max_wait: Duration::from_secs(15 * 60),
             attempts: 6,
+            concurrency: 2,
         }
     }
 
@@ -138,15 +143,23 @@ impl GitHub {
         // octocrab sends the token only with relative requests (or to api.github.com) and puts
         // the base URI's path in front of them: the base is scheme and host, the path relative.
         let (origin, _) = split_url(&config.api_url);
+        // reqwest sends small requests without Nagle's delay (TCP_NODELAY), which otherwise
+        // stalls every POST on delayed ACKs.
+        let http = reqwest::Client::builder()
+            .tcp_nodelay(true)
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(120))
+            .build()
+            .map_err(|e| setup(e.to_string()))?;
         let mut builder = Octocrab::builder()
             .base_uri(origin.as_str())
-            .map_err(|e| setup(e.to_string()))?
-            .set_connect_timeout(Some(Duration::from_secs(10)))
-            .set_read_timeout(Some(Duration::from_secs(60)));
+            .map_err(|e| setup(e.to_string()))?;
         if let Some(token) = &config.token {
             builder = builder.personal_token(token.expose().to_string());
         }
-        let octocrab = builder.build().map_err(|e| setup(e.to_string()))?;
+        let octocrab = builder
+            .build_with_reqwest(http)
+            .map_err(|e| setup(e.to_string()))?;
         Ok(GitHub { octocrab, config })
     }
 
@@ -179,22 +192,6 @@ impl GitHub {
         serde_json::from_str(&text).ok()
     }
 
-    fn write_cache(&self, pr: &PullRequest) {
-        let Some(path) = self.cache_path(pr.number) else {
-            return;
-        };
-        let Some(dir) = path.parent() else { return };
-        let written = std::fs::create_dir_all(dir).and_then(|_| {
-            let temp = tempfile::NamedTempFile::new_in(dir)?;
-            serde_json::to_writer(&temp, pr).map_err(std::io::Error::other)?;
-            temp.persist(&path).map_err(|e| e.error)?;
-            Ok(())
-        });
-        if let Err(err) = written {
-            tracing::warn!(path = %path.display(), error = %err, "could not cache a pull request");
-        }
-    }
-
     /// The pull requests with these numbers (unknown numbers are listed in the stats).
     pub async fn pull_requests(
         &self,
@@ -215,20 +212,41 @@ impl GitHub {
                 None => wanted.push(number),
             }
         }
-        for batch in wanted.chunks(self.config.batch_size.clamp(1, 100)) {
-            let data = self.query(batch, &mut stats).await?;
+        // Cache writes run beside the next query instead of between queries.
+        let mut writes = tokio::task::JoinSet::new();
+        let batches: Vec<&[u64]> = wanted
+            .chunks(self.config.batch_size.clamp(1, 100))
+            .collect();
+        let mut answers = futures_util::stream::iter(batches)
+            .map(|batch| async move {
+                let mut own = FetchStats::default();
+                let data = self.query(batch, &mut own).await;
+                (batch, data, own)
+            })
+            .buffered(self.config.concurrency.max(1));
+        while let Some((batch, data, own)) = answers.next().await {
+            stats.requests += own.requests;
+            stats.waited_seconds += own.waited_seconds;
+            let data = data?;
+            let mut fetched = Vec::new();
             for &number in batch {
                 match data.get(&format!("pr{number}")).filter(|v| !v.is_null()) {
                     Some(node) => {
                         let pr = from_graphql(node)?;
-                        self.write_cache(&pr);
                         stats.fetched += 1;
+                        fetched.push((self.cache_path(number), pr.clone()));
                         found.insert(number, pr);
                     }
                     None => stats.missing.push(number),
                 }
             }
+            writes.spawn_blocking(move || {
+                for (path, pr) in &fetched {
+                    write_cache(path.clone(), pr);
+                }
+            });
         }
+        while writes.join_next().await.is_some() {}
         let prs = numbers
             .iter()
             .filter_map(|n| found.get(n).cloned())
@@ -391,6 +409,21 @@ impl GitHub {
             tokio::time::sleep(wait).await;
             backoff = (backoff * 2).min(Duration::from_secs(30));
         }
+    }
+}
+
+/// Writes one PR to its cache file (a temporary file renamed into place); failures only warn.
+fn write_cache(path: Option<PathBuf>, pr: &PullRequest) {
+    let Some(path) = path else { return };
+    let Some(dir) = path.parent() else { return };
+    let written = std::fs::create_dir_all(dir).and_then(|_| {
+        let temp = tempfile::NamedTempFile::new_in(dir)?;
+        serde_json::to_writer(&temp, pr).map_err(std::io::Error::other)?;
+        temp.persist(&path).map_err(|e| e.error)?;
+        Ok(())
+    });
+    if let Err(err) = written {
+        tracing::warn!(path = %path.display(), error = %err, "could not cache a pull request");
     }
 }
 

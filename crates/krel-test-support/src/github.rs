@@ -54,7 +54,12 @@ impl GitHubStandIn {
         let recorded = Arc::new(Mutex::new(Vec::new()));
         let stopped = Arc::new(AtomicBool::new(false));
         let graphql_count = Arc::new(AtomicUsize::new(0));
-        let prs = Arc::new(prs);
+        // Indexed by number: a query for 100 PRs must not scan thousands for each.
+        let prs: Arc<std::collections::HashMap<u64, Value>> = Arc::new(
+            prs.into_iter()
+                .filter_map(|pr| Some((pr["number"].as_u64()?, pr)))
+                .collect(),
+        );
         let (srv, rec, stop) = (server.clone(), recorded.clone(), stopped.clone());
         std::thread::spawn(move || {
             for request in srv.incoming_requests() {
@@ -102,7 +107,7 @@ impl Drop for GitHubStandIn {
 fn respond(
     mut request: tiny_http::Request,
     recorded: &Mutex<Vec<Recorded>>,
-    prs: &[Value],
+    prs: &std::collections::HashMap<u64, Value>,
     graphql_count: &AtomicUsize,
     options: &StandInOptions,
 ) {
@@ -140,7 +145,7 @@ fn respond(
                 authorization,
             });
         }
-        let found = number.and_then(|n| prs.iter().find(|pr| pr["number"].as_u64() == Some(n)));
+        let found = number.and_then(|n| prs.get(&n));
         let _ = match (method.as_str(), found) {
             ("GET", Some(pr)) => request.respond(reply(200, pr.to_string(), vec![])),
             _ => request.respond(reply(
@@ -194,23 +199,20 @@ fn respond(
     let mut data = serde_json::Map::new();
     let mut errors = Vec::new();
     for number in wanted {
-        let node = prs
-            .iter()
-            .find(|pr| pr["number"].as_u64() == Some(number))
-            .map(|pr| {
-                let head = pr["head"]["label"].as_str().and_then(|l| l.split_once(':'));
-                json!({
-                    "number": number,
-                    "title": pr["title"],
-                    "body": pr["body"],
-                    "url": pr["html_url"],
-                    "mergedAt": pr["merged_at"],
-                    "headRefName": head.map(|(_, b)| b),
-                    "headRepositoryOwner": head.map(|(o, _)| json!({"login": o})),
-                    "author": {"login": pr["user"]["login"], "url": pr["user"]["html_url"]},
-                    "labels": {"nodes": pr["labels"]},
-                })
-            });
+        let node = prs.get(&number).map(|pr| {
+            let head = pr["head"]["label"].as_str().and_then(|l| l.split_once(':'));
+            json!({
+                "number": number,
+                "title": pr["title"],
+                "body": pr["body"],
+                "url": pr["html_url"],
+                "mergedAt": pr["merged_at"],
+                "headRefName": head.map(|(_, b)| b),
+                "headRepositoryOwner": head.map(|(o, _)| json!({"login": o})),
+                "author": {"login": pr["user"]["login"], "url": pr["user"]["html_url"]},
+                "labels": {"nodes": pr["labels"]},
+            })
+        });
         match node {
             Some(node) => {
                 data.insert(format!("pr{number}"), node);
