@@ -379,3 +379,135 @@ fn the_token_reaches_a_github_enterprise_url() {
         requests[0].authorization
     );
 }
+
+#[test]
+fn more_than_a_hundred_prs_go_in_batches() {
+    let prs: Vec<serde_json::Value> = (1..=250u64)
+        .map(|n| {
+            serde_json::json!({
+                "number": n, "title": format!("Change {n}"),
+                "body": format!("```release-note\r\nChange {n}.\r\n```"),
+                "user": {"login": "dev", "html_url": "https://github.com/dev"},
+                "labels": [{"name": "kind/feature"}],
+                "html_url": format!("https://github.com/o/r/pull/{n}"),
+            })
+        })
+        .collect();
+    let stand_in = GitHubStandIn::start(prs, StandInOptions::default());
+    let dir = tempfile::tempdir().unwrap();
+    let git = krel_sandbox::GitCli::new();
+    git.run(dir.path(), &["init", "--quiet", "repo"]).unwrap();
+    let repo = dir.path().join("repo");
+    git.run(
+        &repo,
+        &["commit", "--quiet", "--allow-empty", "-m", "start"],
+    )
+    .unwrap();
+    git.run(&repo, &["tag", "start"]).unwrap();
+    for n in 1..=250 {
+        git.run(
+            &repo,
+            &[
+                "commit",
+                "--quiet",
+                "--allow-empty",
+                "-m",
+                &format!("Change {n} (#{n})"),
+            ],
+        )
+        .unwrap();
+    }
+    let krel = krel();
+    let run = krel.run_in(
+        dir.path(),
+        &[
+            "changelog",
+            "--repo-path",
+            "repo",
+            "--start-rev",
+            "start",
+            "--end-rev",
+            "HEAD",
+            "--github-api-url",
+            &stand_in.url,
+            "--format",
+            "json",
+        ],
+    );
+    run.assert_exit(0)
+        .assert_stderr_has("250 fetched in 3 request(s)");
+    assert_eq!(run.json().as_object().unwrap().len(), 250);
+    let sizes: Vec<usize> = stand_in.requests().iter().map(|r| r.prs.len()).collect();
+    assert_eq!(sizes.iter().sum::<usize>(), 250);
+    assert!(sizes.iter().all(|&n| n <= 100), "{sizes:?}");
+}
+
+#[test]
+fn a_start_on_a_release_branch_uses_the_merge_base_and_cherry_picks_credit_the_original_author() {
+    let stand_in = GitHubStandIn::start(prs_json(), StandInOptions::default());
+    let krel = krel();
+    let s = krel.sandbox();
+    // A robot cherry-pick of #112 merged on release-1.10.
+    s.commit_file(
+        "release-1.10",
+        "docs/race.md",
+        Some("fixed\n"),
+        "Merge pull request #114 from k8s-infra-cherrypick-robot/cherry-pick-112-to-release-1.10",
+    )
+    .unwrap();
+    s.publish().unwrap();
+    s.clone_git(&["fetch", "--quiet", "origin"]).unwrap();
+    // From the rc.0 tag (on the release branch) to main: only main's PRs since the branch point.
+    let run = krel.run_in(
+        &s.root,
+        &[
+            "changelog",
+            "--repo-path",
+            "clone",
+            "--start-rev",
+            "v1.10.0-rc.0",
+            "--end-rev",
+            "origin/main",
+            "--github-api-url",
+            &stand_in.url,
+            "--format",
+            "json",
+            "--refresh",
+        ],
+    );
+    run.assert_exit(0)
+        .assert_stderr_has("2 pull requests between v1.10.0-rc.0 and origin/main");
+    let mut keys: Vec<String> = run.json().as_object().unwrap().keys().cloned().collect();
+    keys.sort();
+    assert_eq!(keys, ["110", "111"]);
+    // On the release branch: the cherry-pick, credited to #112's author.
+    let run = krel.run_in(
+        &s.root,
+        &[
+            "changelog",
+            "--repo-path",
+            "clone",
+            "--start-rev",
+            "v1.10.0-rc.0",
+            "--end-rev",
+            "origin/release-1.10",
+            "--github-api-url",
+            &stand_in.url,
+            "--format",
+            "json",
+            "--refresh",
+        ],
+    );
+    run.assert_exit(0);
+    let json = run.json();
+    assert_eq!(json["114"]["author"], "erin");
+    assert_eq!(
+        json["114"]["pr_url"],
+        "https://github.com/krel-sandbox/widget/pull/114"
+    );
+    let asked: Vec<Vec<u64>> = stand_in.requests().iter().map(|r| r.prs.clone()).collect();
+    assert!(
+        asked.iter().any(|prs| prs == &vec![112]),
+        "the original PR was fetched: {asked:?}"
+    );
+}

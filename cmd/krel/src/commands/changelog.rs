@@ -193,10 +193,15 @@ fn fetch(ctx: &Context, args: &NotesArgs, shell: &Shell) -> Result<Fetched, Fail
         Failure::usage(err).with_hint(hint)
     };
     let repo = krel_git::Repo::open(&args.repo_path).map_err(git_failure)?;
+    let walk = std::time::Instant::now();
     let numbers = pr_commits(&repo, start, end).map_err(git_failure)?;
     shell.status(
         "History",
-        format!("{} pull requests between {start} and {end}", numbers.len()),
+        format!(
+            "{} pull requests between {start} and {end} ({:.1?})",
+            numbers.len(),
+            walk.elapsed()
+        ),
     );
     let commits: BTreeMap<u64, String> = numbers.iter().cloned().collect();
     let mut config = GitHubConfig::new(
