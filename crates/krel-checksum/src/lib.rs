@@ -23,7 +23,6 @@ mod hash;
 mod tree;
 mod verify;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub use hash::{hash_file, hash_reader, Digests};
@@ -184,23 +183,12 @@ pub fn with_extension(path: &Path, extension: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Writes `bytes` to a temporary file beside `path`, then renames it into place.
+/// Writes `bytes` atomically (published files: mode 0644).
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ChecksumError> {
-    let err = |source| ChecksumError::Write {
-        path: path.to_path_buf(),
-        source,
-    };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
-    #[cfg(unix)]
-    {
-        // Checksums are published beside the artifacts: readable by all (tempfile makes 0600).
-        use std::os::unix::fs::PermissionsExt;
-        temp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))
-            .map_err(err)?;
-    }
-    temp.write_all(bytes).map_err(err)?;
-    temp.persist(path).map_err(|e| err(e.error))?;
-    Ok(())
+    krel_fs::write_atomic(path, bytes, 0o644, krel_fs::Replace::Always).map_err(|source| {
+        ChecksumError::Write {
+            path: path.to_path_buf(),
+            source,
+        }
+    })
 }

@@ -30,7 +30,7 @@
 mod cosign;
 mod keys;
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
@@ -313,41 +313,24 @@ fn parallel_map<T: Send>(
     results.into_iter().map(|(_, result)| result).collect()
 }
 
-/// Writes a file atomically (temporary file, then rename), with `mode` on Unix when given.
-/// With `mode` (used for keys) an existing file is never replaced.
+/// Writes a file atomically: signatures mode 0644 and replaced; keys (`mode` given) never
+/// replace an existing file.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<(), SignError> {
-    let err = |source| SignError::Write {
-        path: path.to_path_buf(),
-        source,
-    };
-    let dir = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
-    #[cfg(unix)]
-    {
-        // Signatures are published (0644); keys pass their own mode.
-        let mode = mode.unwrap_or(0o644);
-        use std::os::unix::fs::PermissionsExt;
-        temp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(mode))
-            .map_err(err)?;
-    }
-    temp.write_all(bytes).map_err(err)?;
-    temp.as_file().sync_all().map_err(err)?;
-    if mode.is_some() {
-        temp.persist_noclobber(path).map_err(|e| {
-            if e.error.kind() == std::io::ErrorKind::AlreadyExists {
-                SignError::Exists {
-                    path: path.to_path_buf(),
-                }
-            } else {
-                err(e.error)
-            }
-        })?;
+    let replace = if mode.is_some() {
+        krel_fs::Replace::Never
     } else {
-        temp.persist(path).map_err(|e| err(e.error))?;
-    }
-    Ok(())
+        krel_fs::Replace::Always
+    };
+    krel_fs::write_atomic(path, bytes, mode.unwrap_or(0o644), replace).map_err(|source| {
+        if source.kind() == std::io::ErrorKind::AlreadyExists {
+            SignError::Exists {
+                path: path.to_path_buf(),
+            }
+        } else {
+            SignError::Write {
+                path: path.to_path_buf(),
+                source,
+            }
+        }
+    })
 }

@@ -89,26 +89,13 @@ pub fn exec(ctx: &Context, args: &ChangelogArgs, shell: &Shell) -> Result<(), Fa
 }
 
 fn write_file(path: &Path, text: &str) -> Result<(), Failure> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
     let fail = |err: std::io::Error| {
         Failure::unexpected(anyhow::Error::new(err).context(format!("writing {}", path.display())))
     };
-    std::fs::create_dir_all(dir).map_err(fail)?;
-    let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(fail)?;
-    use std::io::Write;
-    temp.write_all(text.as_bytes()).map_err(fail)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        temp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))
-            .map_err(fail)?;
+    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(fail)?;
     }
-    temp.persist(path).map_err(|e| fail(e.error))?;
-    Ok(())
+    krel_fs::write_atomic(path, text.as_bytes(), 0o644, krel_fs::Replace::Always).map_err(fail)
 }
 
 fn build(
@@ -213,12 +200,7 @@ fn fetch(ctx: &Context, args: &NotesArgs, shell: &Shell) -> Result<Fetched, Fail
     config.api_url = args.github_api_url.clone();
     config.token = ctx.credentials.token.clone();
     config.cache_dir = (!args.refresh).then(|| ctx.cache_dir.join("github"));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|err| {
-            Failure::unexpected(anyhow::Error::new(err).context("starting the async runtime"))
-        })?;
+    let runtime = crate::commands::runtime()?;
     let github_failure = |err: krel_github::GitHubError| {
         let hint = err.hint();
         Failure::unexpected(err).with_hint(hint)
@@ -311,12 +293,7 @@ fn bucket_download_files(url: &str) -> Result<Vec<DownloadFile>, Failure> {
         Failure::usage(err).with_hint(hint)
     };
     let location: Location = url.parse().map_err(storage)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|err| {
-            Failure::unexpected(anyhow::Error::new(err).context("starting the async runtime"))
-        })?;
+    let runtime = crate::commands::runtime()?;
     let env = StoreEnv::from_env(|name| std::env::var(name).ok());
     let key = location.key(krel_checksum::SHA512SUMS);
     let sums = runtime

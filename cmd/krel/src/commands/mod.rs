@@ -29,6 +29,16 @@ pub fn run(cli: &Cli, shell: &Shell) -> Result<(), Failure> {
     }
 }
 
+/// A multi-threaded Tokio runtime for commands that talk to stores or GitHub.
+pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| {
+            Failure::unexpected(anyhow::Error::new(err).context("starting the async runtime"))
+        })
+}
+
 /// Whether to ask before changing remotes.
 pub enum Confirm<'a> {
     /// `--non-interactive`: go ahead.

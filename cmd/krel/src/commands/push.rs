@@ -51,12 +51,7 @@ fn storage_failure(err: StorageError) -> Failure {
 /// Runs `krel push`.
 pub fn exec(ctx: &Context, args: &PushArgs, shell: &Shell) -> Result<(), Failure> {
     let location: Location = args.dest.parse().map_err(storage_failure)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|err| {
-            Failure::unexpected(anyhow::Error::new(err).context("starting the async runtime"))
-        })?;
+    let runtime = crate::commands::runtime()?;
     let mut env = StoreEnv::from_env(|name| std::env::var(name).ok());
     env.retry.attempts = args.attempts;
     let options = PushOptions {
