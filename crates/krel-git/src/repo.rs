@@ -396,6 +396,74 @@ impl Repo {
         self.first_parent_history_excluding(&[base], tip)
     }
 
+    /// All best common ancestors of two commits (more than one in criss-cross histories).
+    pub fn merge_bases(&self, a: CommitId, b: CommitId) -> Result<Vec<CommitId>, GitError> {
+        let bases = self
+            .inner
+            .merge_bases(a.0, b.0)
+            .map_err(GitError::op(format!(
+                "finding the merge bases of {a} and {b}"
+            )))?;
+        Ok(bases.iter().map(|oid| CommitId(*oid)).collect())
+    }
+
+    /// The first-parent chain from `tip` down to (not including) `stop`, newest first, with
+    /// full messages; `None` when the chain reaches a root commit without meeting `stop`.
+    /// Each commit is read once, which makes this as fast as `git log --first-parent`.
+    pub fn first_parent_chain_to(
+        &self,
+        tip: CommitId,
+        stop: CommitId,
+    ) -> Result<Option<Vec<(CommitId, String)>>, GitError> {
+        self.first_parent_chain_to_after(tip, stop, i64::MIN)
+    }
+
+    /// The commit time (seconds since the epoch) of a commit.
+    pub fn commit_time(&self, commit: CommitId) -> Result<i64, GitError> {
+        let found = self
+            .inner
+            .find_commit(commit.0)
+            .map_err(GitError::op(format!("reading commit {commit}")))?;
+        Ok(found.time().seconds())
+    }
+
+    /// Like [`Repo::first_parent_chain_to`], giving up (`None`) at the first commit older than
+    /// `not_before`: `stop` cannot be further down a line ordered by time.
+    pub fn first_parent_chain_to_after(
+        &self,
+        tip: CommitId,
+        stop: CommitId,
+        not_before: i64,
+    ) -> Result<Option<Vec<(CommitId, String)>>, GitError> {
+        let action = || {
+            format!(
+                "walking the first parents of {} down to {}",
+                tip.short(),
+                stop.short()
+            )
+        };
+        let mut commits = Vec::new();
+        let mut current = tip.0;
+        while current != stop.0 {
+            let commit = self
+                .inner
+                .find_commit(current)
+                .map_err(GitError::op(action()))?;
+            if commit.time().seconds() < not_before {
+                return Ok(None);
+            }
+            commits.push((
+                CommitId(current),
+                String::from_utf8_lossy(commit.message_bytes()).into_owned(),
+            ));
+            match commit.parent_id(0) {
+                Ok(parent) => current = parent,
+                Err(_) => return Ok(None),
+            }
+        }
+        Ok(Some(commits))
+    }
+
     /// Like [`Repo::first_parent_history`], leaving out everything reachable from any of
     /// `excluded`.
     pub fn first_parent_history_excluding(

@@ -13,16 +13,41 @@ use crate::note::{cherry_pick_origin, note_from_pr, pr_number, ReleaseNote, Skip
 pub fn pr_commits(repo: &Repo, start: &str, end: &str) -> Result<Vec<(u64, String)>, GitError> {
     let start_id = repo.resolve(start)?;
     let end_id = repo.resolve(end)?;
-    let base = repo.merge_base(start_id, end_id)?;
+    // The usual case: the start (a tag on main) is on the end's first-parent line. Walking down
+    // to it is exact and reads each commit once, like `git log --first-parent`. Give up once
+    // the line is a day older than the start (clock skew allowed): the start is elsewhere.
+    let not_before = repo.commit_time(start_id)?.saturating_sub(86_400);
+    if let Some(history) = repo.first_parent_chain_to_after(end_id, start_id, not_before)? {
+        return Ok(numbered(history));
+    }
+    let bases = repo.merge_bases(start_id, end_id)?;
+    // One merge base on the first-parent line (a start on a release branch): walking down to
+    // it is exact, as every commit the start has is an ancestor of the only merge base.
+    let fast = match bases.as_slice() {
+        [base] => repo.first_parent_chain_to(end_id, *base)?,
+        _ => None,
+    };
+    let history = match fast {
+        Some(history) => history,
+        // Criss-cross merges, or a merge base off the first-parent line: leave out everything
+        // reachable from the start or any merge base.
+        None => {
+            let mut excluded = bases;
+            excluded.push(start_id);
+            repo.first_parent_history_excluding(&excluded, end_id)?
+        }
+    };
+    Ok(numbered(history))
+}
+
+/// Each PR once, with the commit that merged it, newest first.
+fn numbered(history: Vec<(krel_git::CommitId, String)>) -> Vec<(u64, String)> {
     let mut seen = std::collections::BTreeSet::new();
-    Ok(repo
-        // Hide the start as well as the merge base: with criss-cross merges, commits the start
-        // already has could otherwise come back.
-        .first_parent_history_excluding(&[base, start_id], end_id)?
+    history
         .into_iter()
         .filter_map(|(commit, message)| pr_number(&message).map(|n| (n, commit.to_string())))
         .filter(|(number, _)| seen.insert(*number))
-        .collect())
+        .collect()
 }
 
 /// Notes and the PRs that gave none.
