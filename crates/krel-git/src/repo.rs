@@ -73,6 +73,42 @@ pub struct RemoteRefs {
     pub tags: BTreeMap<String, CommitId>,
 }
 
+/// The parts of a raw commit object a first-parent walk needs.
+struct RawCommit<'a> {
+    first_parent: Option<git2::Oid>,
+    time: i64,
+    message: &'a [u8],
+}
+
+impl<'a> RawCommit<'a> {
+    /// Parses `tree …\nparent …\n…committer NAME <EMAIL> TIME TZ\n…\n\nmessage`.
+    fn parse(data: &'a [u8]) -> Option<RawCommit<'a>> {
+        let split = data.windows(2).position(|w| w == b"\n\n");
+        let (headers, message) = match split {
+            Some(at) => (&data[..at], &data[at + 2..]),
+            None => (data, &data[data.len()..]),
+        };
+        let mut first_parent = None;
+        let mut time = None;
+        for line in headers.split(|&b| b == b'\n') {
+            if let Some(hex) = line.strip_prefix(b"parent ") {
+                if first_parent.is_none() {
+                    first_parent = git2::Oid::from_str(std::str::from_utf8(hex).ok()?).ok();
+                }
+            } else if let Some(rest) = line.strip_prefix(b"committer ") {
+                let text = std::str::from_utf8(rest).ok()?;
+                let after_email = &text[text.rfind('>')? + 1..];
+                time = after_email.split_whitespace().next()?.parse().ok();
+            }
+        }
+        Some(RawCommit {
+            first_parent,
+            time: time?,
+            message,
+        })
+    }
+}
+
 /// libgit2 reports directories with a trailing `/`; drop it for messages.
 fn clean_path(path: &Path) -> PathBuf {
     path.components().collect()
@@ -442,23 +478,27 @@ impl Repo {
                 stop.short()
             )
         };
+        // Raw objects, parsed for the three things needed: it skips libgit2's full commit parse
+        // and object cache, which `git log` does not pay either.
+        let odb = self.inner.odb().map_err(GitError::op(action()))?;
         let mut commits = Vec::new();
         let mut current = tip.0;
         while current != stop.0 {
-            let commit = self
-                .inner
-                .find_commit(current)
-                .map_err(GitError::op(action()))?;
-            if commit.time().seconds() < not_before {
+            let object = odb.read(current).map_err(GitError::op(action()))?;
+            let raw = RawCommit::parse(object.data()).ok_or_else(|| GitError::Operation {
+                action: action(),
+                source: git2::Error::from_str(&format!("{current} is not a readable commit")),
+            })?;
+            if raw.time < not_before {
                 return Ok(None);
             }
             commits.push((
                 CommitId(current),
-                String::from_utf8_lossy(commit.message_bytes()).into_owned(),
+                String::from_utf8_lossy(raw.message).into_owned(),
             ));
-            match commit.parent_id(0) {
-                Ok(parent) => current = parent,
-                Err(_) => return Ok(None),
+            match raw.first_parent {
+                Some(parent) => current = parent,
+                None => return Ok(None),
             }
         }
         Ok(Some(commits))
@@ -598,5 +638,29 @@ impl Repo {
 
     pub(crate) fn inner(&self) -> &git2::Repository {
         &self.inner
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RawCommit;
+
+    #[test]
+    fn raw_commits_give_first_parent_time_and_message() {
+        let merge = b"tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\nparent 1111111111111111111111111111111111111111\nparent 2222222222222222222222222222222222222222\nauthor A <a@x> 1700000000 +0000\ncommitter C <c@x> 1700000123 -0700\n\nMerge pull request #1 from a/b\n\nbody\n";
+        let raw = RawCommit::parse(merge).unwrap();
+        assert_eq!(
+            raw.first_parent.unwrap().to_string(),
+            "1111111111111111111111111111111111111111"
+        );
+        assert_eq!(raw.time, 1_700_000_123);
+        assert_eq!(raw.message, b"Merge pull request #1 from a/b\n\nbody\n");
+        let root = b"tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\nauthor A <a@x> 1 +0000\ncommitter Odd <name> <c@x> 5 +0000\n\nstart";
+        let raw = RawCommit::parse(root).unwrap();
+        assert!(raw.first_parent.is_none());
+        assert_eq!(raw.time, 5);
+        let bare = b"tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\ncommitter C <c@x> 9 +0000";
+        assert_eq!(RawCommit::parse(bare).unwrap().message, b"");
+        assert!(RawCommit::parse(b"tree x\n\nno committer").is_none());
     }
 }
