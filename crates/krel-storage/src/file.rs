@@ -48,7 +48,11 @@ impl FileStore {
         }
     }
 
-    pub(crate) async fn put(&self, upload: &ObjectUpload) -> Result<ObjectInfo, StorageError> {
+    /// Uploads; `Ok(None)` when the precondition failed ([`crate::Store::put`] settles it).
+    pub(crate) async fn put(
+        &self,
+        upload: &ObjectUpload,
+    ) -> Result<Option<ObjectInfo>, StorageError> {
         let target = self.path(&upload.key);
         let upload = upload.clone();
         tokio::task::spawn_blocking(move || put_blocking(&target, &upload))
@@ -83,7 +87,8 @@ fn stat_blocking(path: &Path) -> Result<Option<ObjectInfo>, StorageError> {
     }))
 }
 
-fn put_blocking(target: &Path, upload: &ObjectUpload) -> Result<ObjectInfo, StorageError> {
+/// Writes the object; `Ok(None)` when its precondition failed.
+fn put_blocking(target: &Path, upload: &ObjectUpload) -> Result<Option<ObjectInfo>, StorageError> {
     let io = |action: &'static str, path: &Path| {
         let path = path.to_path_buf();
         move |source| StorageError::Io {
@@ -131,34 +136,25 @@ fn put_blocking(target: &Path, upload: &ObjectUpload) -> Result<ObjectInfo, Stor
     };
     let result = match &upload.precondition {
         Precondition::Absent => match temp.persist_noclobber(target) {
-            Ok(_) => Ok(info),
-            Err(err) if err.error.kind() == std::io::ErrorKind::AlreadyExists => {
-                // Someone else wrote it meanwhile: fine if it is the same content.
-                match stat_blocking(target)? {
-                    Some(existing) if existing.matches(&upload.digests) => Ok(existing),
-                    _ => Err(StorageError::Conflict {
-                        key: upload.key.clone(),
-                    }),
-                }
-            }
+            Ok(_) => Ok(Some(info)),
+            // Someone else wrote it meanwhile: `Store::put` settles it.
+            Err(err) if err.error.kind() == std::io::ErrorKind::AlreadyExists => Ok(None),
             Err(err) => Err(io("writing", target)(err.error)),
         },
         Precondition::Md5 { md5 } => {
             // Replace only the content seen when planning.
             let current = stat_blocking(target)?.and_then(|i| i.md5).map(|m| hex(&m));
             if current.as_deref() != Some(md5.as_str()) {
-                return Err(StorageError::Conflict {
-                    key: upload.key.clone(),
-                });
+                return Ok(None);
             }
             temp.persist(target)
                 .map_err(|e| io("writing", target)(e.error))?;
-            Ok(info)
+            Ok(Some(info))
         }
         Precondition::Generation { .. } | Precondition::Etag { .. } => {
             temp.persist(target)
                 .map_err(|e| io("writing", target)(e.error))?;
-            Ok(info)
+            Ok(Some(info))
         }
     };
     remove_stale_partials(dir);

@@ -119,7 +119,11 @@ impl GcsStore {
             .await
     }
 
-    pub(crate) async fn put(&self, upload: &ObjectUpload) -> Result<ObjectInfo, StorageError> {
+    /// Uploads; `Ok(None)` when the precondition failed ([`crate::Store::put`] settles it).
+    pub(crate) async fn put(
+        &self,
+        upload: &ObjectUpload,
+    ) -> Result<Option<ObjectInfo>, StorageError> {
         const ACTION: &str = "uploading";
         let key = upload.key.as_str();
         let outcome = self
@@ -166,13 +170,9 @@ impl GcsStore {
         match outcome {
             Some(info) => {
                 verify(key, &info, upload)?;
-                Ok(info)
+                Ok(Some(info))
             }
-            // Precondition failed: perhaps our own attempt whose answer was lost.
-            None => match self.stat(key).await? {
-                Some(existing) if existing.matches(&upload.digests) => Ok(existing),
-                _ => Err(StorageError::Conflict { key: key.into() }),
-            },
+            None => Ok(None),
         }
     }
 }

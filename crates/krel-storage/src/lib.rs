@@ -219,11 +219,24 @@ impl Store {
 
     /// Uploads `upload.source` to `upload.key` under its precondition, and verifies what the
     /// store holds afterwards against the local digests.
+    ///
+    /// When the store refuses the precondition, the object is read: if it now holds exactly
+    /// this content (an earlier attempt whose answer was lost, or an identical racing push), the
+    /// upload is done; otherwise another push got there first ([`StorageError::Conflict`]).
     pub async fn put(&self, upload: &ObjectUpload) -> Result<ObjectInfo, StorageError> {
-        match self {
-            Store::File(store) => store.put(upload).await,
-            Store::Gcs(store) => store.put(upload).await,
-            Store::S3(store) => store.put(upload).await,
+        let stored = match self {
+            Store::File(store) => store.put(upload).await?,
+            Store::Gcs(store) => store.put(upload).await?,
+            Store::S3(store) => store.put(upload).await?,
+        };
+        if let Some(info) = stored {
+            return Ok(info);
+        }
+        match self.stat(&upload.key).await? {
+            Some(existing) if existing.matches(&upload.digests) => Ok(existing),
+            _ => Err(StorageError::Conflict {
+                key: upload.key.clone(),
+            }),
         }
     }
 }

@@ -137,7 +137,11 @@ impl S3Store {
             .await
     }
 
-    pub(crate) async fn put(&self, upload: &ObjectUpload) -> Result<ObjectInfo, StorageError> {
+    /// Uploads; `Ok(None)` when the precondition failed ([`crate::Store::put`] settles it).
+    pub(crate) async fn put(
+        &self,
+        upload: &ObjectUpload,
+    ) -> Result<Option<ObjectInfo>, StorageError> {
         let key = upload.key.as_str();
         let md5_b64 = base64::engine::general_purpose::STANDARD.encode(upload.digests.md5);
         let outcome = self
@@ -212,7 +216,7 @@ impl S3Store {
             .await?;
         match outcome {
             Some(info) => match info.md5 {
-                Some(md5) if md5 == upload.digests.md5 => Ok(info),
+                Some(md5) if md5 == upload.digests.md5 => Ok(Some(info)),
                 Some(md5) => Err(StorageError::Verification {
                     key: key.into(),
                     detail: format!(
@@ -222,13 +226,9 @@ impl S3Store {
                     ),
                 }),
                 // A multipart or encrypted upload's ETag is no MD5: check what is stored.
-                None => verify_by_stat(self, upload).await,
+                None => verify_by_stat(self, upload).await.map(Some),
             },
-            // Precondition failed: perhaps our own earlier attempt, whose answer was lost.
-            None => match self.stat(key).await? {
-                Some(existing) if existing.matches(&upload.digests) => Ok(existing),
-                _ => Err(StorageError::Conflict { key: key.into() }),
-            },
+            None => Ok(None),
         }
     }
 }

@@ -20,8 +20,8 @@ Release notes from the pull requests merged between two revisions, as Kubernetes
 Which PRs: the first-parent history from --end-rev back to the merge base with --start-rev;
 each commit's PR number comes from `Merge pull request #N`, `automated-cherry-pick-of-#N`, a
 squashed revert or a squash title `… (#N)`. PRs are fetched from GitHub in GraphQL batches of
-100 (GITHUB_TOKEN; --github-api-url for GitHub Enterprise), one request at a time, honouring
-rate limits, and cached on disk: a rerun asks only for PRs it has not seen (--refresh to ask
+100 (GITHUB_TOKEN; --github-api-url for GitHub Enterprise), at most two queries in flight,
+honouring primary and secondary rate limits, and cached on disk: a rerun asks only for PRs it has not seen (--refresh to ask
 again). Offline, --prs FILE takes a JSON array of PRs in GitHub's REST shape.
 
 The note is the PR's ```release-note block; NONE, N/A, /release-note-none or the label

@@ -24,9 +24,11 @@ default) that plan is printed and nothing is uploaded.
 
 With --nomock the uploads run in parallel (--jobs), each with a precondition (object absent, or
 still at the generation/ETag seen) so two racing pushes cannot both win, and each is verified
-against the local digests. Objects appear whole or not at all (single-request uploads; temp
-file + rename for file://). Transient failures are retried with backoff (--attempts). If
-anything fails, run the same command again: what arrived is skipped, the rest is uploaded.
+against the local digests. Objects appear whole or not at all (one S3 PUT; a GCS upload is
+finalized only when complete; temp file + rename for file://). Transient failures are retried
+with backoff and each attempt has a timeout (--attempts). If anything fails, run the same
+command again: what arrived is skipped, the rest is uploaded. A lost race exits 1 and names
+the objects.
 
 gs:// honours STORAGE_EMULATOR_HOST (anonymous, plain HTTP), else Google's default credentials.
 s3:// reads AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.";
