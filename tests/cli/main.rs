@@ -12,6 +12,7 @@ mod next_version;
 mod push;
 mod sandbox;
 mod sign;
+mod stage;
 
 use krel_test_support::Krel;
 

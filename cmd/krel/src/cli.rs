@@ -105,6 +105,10 @@ pub enum Command {
     #[command(long_about = crate::commands::next_version::LONG_ABOUT, after_help = crate::commands::next_version::EXAMPLES)]
     NextVersion(NextVersionArgs),
 
+    /// Build, checksum, sign and attest a release, and upload it to the stage area of a bucket.
+    #[command(long_about = crate::commands::stage::LONG_ABOUT, after_help = crate::commands::stage::EXAMPLES)]
+    Stage(StageArgs),
+
     /// Release notes from the pull requests between two revisions, as a Kubernetes CHANGELOG.
     #[command(long_about = crate::commands::changelog::LONG_ABOUT, after_help = crate::commands::changelog::EXAMPLES)]
     #[command(args_conflicts_with_subcommands = true)]
@@ -164,6 +168,44 @@ pub enum ReleaseTypeArg {
     Rc,
     /// vX.Y.Z from a release branch.
     Official,
+}
+
+/// `krel stage` arguments.
+#[derive(Debug, Args)]
+pub struct StageArgs {
+    /// Release type.
+    #[arg(long = "type", value_enum, value_name = "TYPE")]
+    pub release_type: ReleaseTypeArg,
+
+    /// The main branch, or a release branch (cut from the main branch when the remote does
+    /// not have it yet).
+    #[arg(long, value_name = "BRANCH")]
+    pub branch: String,
+
+    /// The commit to release, in `git describe` form (default: the head of the branch, or of
+    /// the main branch for a branch cut, described).
+    #[arg(long, value_name = "BV")]
+    pub build_version: Option<String>,
+
+    /// Where clones, builds and journals are kept (default: release.workspace, else
+    /// ~/.local/share/krel/workspace).
+    #[arg(long, value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
+
+    /// Threads for hashing and signing, and uploads at once.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub jobs: usize,
+}
+
+impl From<ReleaseTypeArg> for krel_version::ReleaseType {
+    fn from(arg: ReleaseTypeArg) -> krel_version::ReleaseType {
+        match arg {
+            ReleaseTypeArg::Alpha => krel_version::ReleaseType::Alpha,
+            ReleaseTypeArg::Beta => krel_version::ReleaseType::Beta,
+            ReleaseTypeArg::Rc => krel_version::ReleaseType::Rc,
+            ReleaseTypeArg::Official => krel_version::ReleaseType::Official,
+        }
+    }
 }
 
 /// `krel next-version` arguments.

@@ -24,6 +24,8 @@ pub struct Context {
     pub identity: Option<Identity>,
     /// Where krel keeps clones between runs.
     pub cache_dir: PathBuf,
+    /// SOURCE_DATE_EPOCH, when set: the time of commits, tags and generated documents.
+    pub source_date_epoch: Option<i64>,
 }
 
 impl Context {
@@ -42,15 +44,23 @@ impl Context {
         let token = std::env::var("GITHUB_TOKEN")
             .ok()
             .or_else(|| std::env::var("GH_TOKEN").ok());
+        let source_date_epoch = source_date_epoch()?;
         let identity = match (
             std::env::var("GIT_COMMITTER_NAME"),
             std::env::var("GIT_COMMITTER_EMAIL"),
         ) {
-            (Ok(name), Ok(email)) if !name.is_empty() && !email.is_empty() => {
-                Some(Identity { name, email })
-            }
+            (Ok(name), Ok(email)) if !name.is_empty() && !email.is_empty() => Some(Identity {
+                name,
+                email,
+                time: None,
+            }),
+            // Otherwise each repository's own git configuration decides, as git does.
             _ => None,
-        };
+        }
+        .map(|identity| Identity {
+            time: source_date_epoch,
+            ..identity
+        });
         let cache_dir = std::env::var_os("XDG_CACHE_HOME")
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
@@ -66,6 +76,38 @@ impl Context {
             },
             identity,
             cache_dir,
+            source_date_epoch,
         })
+    }
+
+    /// Where krel keeps data that outlives a run: the mock bucket and release workspaces
+    /// (`$XDG_DATA_HOME/krel`, else `~/.local/share/krel`).
+    pub fn data_dir(&self) -> PathBuf {
+        std::env::var_os("XDG_DATA_HOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share"))
+            })
+            .unwrap_or_else(std::env::temp_dir)
+            .join("krel")
+    }
+}
+
+/// `SOURCE_DATE_EPOCH`: the time written into commits, tags, archives and documents, so that
+/// the same inputs give the same bytes. Unset or empty means "now".
+fn source_date_epoch() -> Result<Option<i64>, Failure> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(value) if !value.trim().is_empty() => {
+            value.trim().parse::<i64>().map(Some).map_err(|_| {
+                Failure::usage(anyhow::anyhow!(
+                    "SOURCE_DATE_EPOCH is `{value}`, not a number of seconds since 1970"
+                ))
+                .with_hint(Some(
+                    "set it to an integer such as `date +%s`, or unset it".into(),
+                ))
+            })
+        }
+        _ => Ok(None),
     }
 }

@@ -20,8 +20,13 @@
 
 use std::path::{Path, PathBuf};
 
+mod build;
+
 use krel_version::ReleaseBranchPattern;
 use serde::Deserialize;
+
+pub use build::{parse_platforms, ArtifactRule, BucketUrl, Build, Platform, RelativePath, Release};
+use build::{FileBuild, FileRelease};
 
 /// The file name looked for in the current directory when no `--config` is given.
 pub const DEFAULT_FILE_NAME: &str = "krel.yaml";
@@ -34,6 +39,13 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("KREL_GIT_REMOTE", "git.remote"),
     ("KREL_MAIN_BRANCH", "git.main_branch"),
     ("KREL_RELEASE_BRANCH", "git.release_branch"),
+    ("KREL_PROJECT", "project"),
+    ("KREL_BUILD_COMMAND", "build.command"),
+    ("KREL_PLATFORMS", "build.platforms"),
+    ("KREL_RELEASE_BUCKET", "release.bucket"),
+    ("KREL_MOCK_BUCKET", "release.mock_bucket"),
+    ("KREL_WORKSPACE", "release.workspace"),
+    ("KREL_SIGNING_KEY", "release.signing_key"),
 ];
 
 /// The whole project configuration, defaults filled in.
@@ -45,6 +57,12 @@ pub struct Config {
     pub github: GitHub,
     /// The git repository releases are cut from.
     pub git: Git,
+    /// The project's name in release commits and messages (default `Kubernetes`).
+    pub project: String,
+    /// How a release is built and what it is made of.
+    pub build: Build,
+    /// Where releases go and what signs them.
+    pub release: Release,
 }
 
 /// Where a configuration was read from.
@@ -93,6 +111,9 @@ impl Config {
                 main_branch: "master".into(),
                 release_branch: ReleaseBranchPattern::default(),
             },
+            project: "Kubernetes".into(),
+            build: Build::kubernetes(),
+            release: Release::default(),
         }
     }
 
@@ -185,9 +206,37 @@ impl Config {
                 self.git.release_branch =
                     ReleaseBranchPattern::new(value).map_err(|e| invalid(e.to_string()))?
             }
+            "project" => self.project = value.trim().into(),
+            "build.command" => self.build.command = value.into(),
+            "build.platforms" => self.build.platforms = parse_platforms(value).map_err(invalid)?,
+            "release.bucket" => {
+                self.release.bucket = BucketUrl::try_from(value.to_string()).map_err(invalid)?
+            }
+            "release.mock_bucket" => {
+                let bucket = BucketUrl::try_from(value.to_string()).map_err(invalid)?;
+                if !bucket.is_local() {
+                    return Err(invalid(format!(
+                        "`{bucket}` is not a file:// URL: a mock run writes only to the local disk"
+                    )));
+                }
+                self.release.mock_bucket = Some(bucket)
+            }
+            "release.workspace" => self.release.workspace = Some(self.resolve(value)),
+            "release.signing_key" => self.release.signing_key = Some(self.resolve(value)),
             _ => return Err(invalid("no such configuration key".into())),
         }
         Ok(())
+    }
+
+    /// A path from the file is relative to the file's directory; from elsewhere, as given.
+    fn resolve(&self, value: &str) -> PathBuf {
+        let path = PathBuf::from(value);
+        match &self.source {
+            ConfigSource::File(file) if path.is_relative() => {
+                file.parent().map(|dir| dir.join(&path)).unwrap_or(path)
+            }
+            _ => path,
+        }
     }
 
     fn source_name(&self) -> String {
@@ -198,7 +247,56 @@ impl Config {
     }
 
     fn apply_file(&mut self, file: FileConfig) -> Result<(), ConfigError> {
-        let FileConfig { github, git } = file;
+        let FileConfig {
+            github,
+            git,
+            project,
+            build,
+            release,
+        } = file;
+        if let Some(project) = project {
+            self.set("project", &project)?;
+        }
+        if let Some(command) = build.command {
+            self.set("build.command", &command)?;
+        }
+        if let Some(platforms) = build.platforms {
+            if platforms.is_empty() {
+                return Err(ConfigError::Invalid {
+                    source_name: self.source_name(),
+                    key: "build.platforms".into(),
+                    message: "the list is empty: name at least one OS/ARCH".into(),
+                });
+            }
+            self.build.platforms = platforms;
+        }
+        if let Some(artifacts) = build.artifacts {
+            self.build.artifacts = artifacts;
+        }
+        if let Some(bucket) = release.bucket {
+            self.release.bucket = bucket;
+        }
+        for (key, value) in [
+            (
+                "release.mock_bucket",
+                release.mock_bucket.map(|b| b.to_string()),
+            ),
+            (
+                "release.workspace",
+                release.workspace.map(|p| p.display().to_string()),
+            ),
+            (
+                "release.signing_key",
+                release.signing_key.map(|p| p.display().to_string()),
+            ),
+        ] {
+            if let Some(value) = value {
+                self.set(key, &value)?;
+            }
+        }
+        if let Some(github_release) = release.github_release {
+            self.release.github_release = github_release;
+        }
         let pairs = [
             ("github.org", github.org),
             ("github.repo", github.repo),
@@ -244,6 +342,11 @@ struct FileConfig {
     github: FileGitHub,
     #[serde(default)]
     git: FileGit,
+    project: Option<String>,
+    #[serde(default)]
+    build: FileBuild,
+    #[serde(default)]
+    release: FileRelease,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -19,6 +19,7 @@ fn request(branch: Option<&str>) -> FastForwardRequest {
         identity: Some(Identity {
             name: "RM".into(),
             email: "rm@example.com".into(),
+            time: None,
         }),
         credentials: Credentials::default(),
     }

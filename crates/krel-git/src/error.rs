@@ -13,6 +13,14 @@ pub enum GitError {
         /// libgit2's error.
         source: git2::Error,
     },
+    /// A file-system operation around a repository failed.
+    #[error("{action}")]
+    Io {
+        /// What was being done.
+        action: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// The directory is not a git repository.
     #[error("{} is not a git repository", path.display())]
     NotARepository {

@@ -62,6 +62,22 @@ pub struct Identity {
     pub name: String,
     /// Email, as in `user.email`.
     pub email: String,
+    /// Seconds since the epoch for commits and tags (SOURCE_DATE_EPOCH); `None` means now.
+    pub time: Option<i64>,
+}
+
+impl Identity {
+    /// `user.name` and `user.email` from the git configuration, when both are set.
+    pub fn from_git_config() -> Option<Identity> {
+        let config = git2::Config::open_default().ok()?;
+        let name = config.get_string("user.name").ok()?;
+        let email = config.get_string("user.email").ok()?;
+        Some(Identity {
+            name,
+            email,
+            time: None,
+        })
+    }
 }
 
 /// A remote's branches and tags, as `git ls-remote` lists them.
@@ -580,6 +596,11 @@ impl Repo {
             source,
         };
         match identity {
+            Some(Identity {
+                name,
+                email,
+                time: Some(seconds),
+            }) => git2::Signature::new(name, email, &git2::Time::new(*seconds, 0)).map_err(err),
             Some(identity) => git2::Signature::now(&identity.name, &identity.email).map_err(err),
             None => self.inner.signature().map_err(err),
         }
@@ -624,6 +645,74 @@ impl Repo {
             .tag(name, &target, &tagger, message, false)
             .map_err(GitError::op(action()))?;
         Ok(())
+    }
+
+    /// Creates a commit on top of `parent` with the same tree (an empty commit, as
+    /// `git commit --allow-empty`), without moving any reference.
+    pub fn commit_empty(
+        &self,
+        parent: CommitId,
+        message: &str,
+        identity: Option<&Identity>,
+    ) -> Result<CommitId, GitError> {
+        let action = || format!("committing on top of {}", parent.short());
+        let parent_commit = self
+            .inner
+            .find_commit(parent.0)
+            .map_err(GitError::op(action()))?;
+        let tree = parent_commit.tree().map_err(GitError::op(action()))?;
+        let signature = self.signature(identity, "the release commit")?;
+        let id = self
+            .inner
+            .commit(
+                None,
+                &signature,
+                &signature,
+                message,
+                &tree,
+                &[&parent_commit],
+            )
+            .map_err(GitError::op(action()))?;
+        Ok(CommitId(id))
+    }
+
+    /// Writes the files of `commit` into `dir` (created when missing), without a `.git`: a
+    /// clean tree to build in. Files already in `dir` are overwritten.
+    pub fn export_tree(&self, commit: CommitId, dir: &Path) -> Result<(), GitError> {
+        let action = || {
+            format!(
+                "writing the tree of {} to {}",
+                commit.short(),
+                dir.display()
+            )
+        };
+        std::fs::create_dir_all(dir).map_err(|err| GitError::Io {
+            action: action(),
+            source: err,
+        })?;
+        let tree = self
+            .inner
+            .find_commit(commit.0)
+            .and_then(|c| c.tree())
+            .map_err(GitError::op(action()))?;
+        let mut checkout = git2::build::CheckoutBuilder::new();
+        checkout.force().target_dir(dir).recreate_missing(true);
+        self.inner
+            .checkout_tree(tree.as_object(), Some(&mut checkout))
+            .map_err(GitError::op(action()))?;
+        Ok(())
+    }
+
+    /// Points the remote `remote` at `url` (its fetch and push URL).
+    pub fn set_remote_url(&self, remote: &str, url: &str) -> Result<(), GitError> {
+        let action = || format!("setting the URL of remote `{remote}`");
+        self.inner
+            .remote_set_url(remote, url)
+            .map_err(GitError::op(action()))?;
+        match self.inner.remote_set_pushurl(remote, None) {
+            Err(err) if err.code() != git2::ErrorCode::NotFound => Err(GitError::op(action())(err)),
+            _ => Ok(()),
+        }
     }
 
     /// Deletes a local reference when it exists.

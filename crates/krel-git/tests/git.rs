@@ -26,6 +26,7 @@ fn identity() -> Identity {
     Identity {
         name: "Test".into(),
         email: "test@example.com".into(),
+        time: None,
     }
 }
 

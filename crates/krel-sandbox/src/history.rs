@@ -15,6 +15,10 @@ const INITIAL_FILES: &[(&str, &str)] = &[
         include_str!("../../../testdata/sandbox/widget/Makefile"),
     ),
     (
+        "hack/build.sh",
+        include_str!("../../../testdata/sandbox/widget/hack/build.sh"),
+    ),
+    (
         "cmd/widget/main.sh",
         include_str!("../../../testdata/sandbox/widget/cmd/widget/main.sh"),
     ),

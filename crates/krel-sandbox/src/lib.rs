@@ -160,17 +160,44 @@ impl Sandbox {
     }
 
     fn write_config(&self) -> Result<(), SandboxError> {
-        let quoted = self.remote.display().to_string().replace('\'', "''");
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| SandboxError::Io { path, source }
+        };
+        let keys = self.root.join("keys");
+        std::fs::create_dir_all(&keys).map_err(io(&keys))?;
+        for (name, text) in [("sandbox.key", SANDBOX_KEY), ("sandbox.pub", SANDBOX_PUB)] {
+            std::fs::write(keys.join(name), text).map_err(io(&keys.join(name)))?;
+        }
+        let quote = |path: &Path| path.display().to_string().replace('\'', "''");
         let text = format!(
             "# krel configuration for the sandbox at {root}\n\
              # Everything points at local stand-ins; nothing here reaches the network.\n\
+             project: widget\n\
              github:\n  org: krel-sandbox\n  repo: widget\n\
-             git:\n  url: '{quoted}'\n  remote: origin\n  main_branch: main\n  release_branch: release-{{major}}.{{minor}}\n",
-            root = self.root.display()
+             git:\n  url: '{remote}'\n  remote: origin\n  main_branch: main\n  release_branch: release-{{major}}.{{minor}}\n\
+             build:\n  command: sh hack/build.sh\n  platforms: [linux/amd64, linux/arm64, darwin/arm64]\n\
+             \x20 artifacts:\n\
+             \x20   - from: _output/release-tars\n      to: .\n\
+             \x20   - from: _output/bin/{{os}}/{{arch}}\n      to: bin/{{os}}/{{arch}}\n\
+             release:\n\
+             \x20 # --nomock goes here; the mock bucket takes mock stages.\n\
+             \x20 bucket: 'file://{bucket}'\n  mock_bucket: 'file://{mock}'\n\
+             \x20 workspace: '{workspace}'\n\
+             \x20 # A throwaway key whose private half is public: signatures prove nothing.\n\
+             \x20 signing_key: '{key}'\n",
+            root = self.root.display(),
+            remote = quote(&self.remote),
+            bucket = quote(&self.root.join("bucket")),
+            mock = quote(&self.root.join("mock-bucket")),
+            workspace = quote(&self.root.join("workspace")),
+            key = quote(&keys.join("sandbox.key")),
         );
-        std::fs::write(&self.config, text).map_err(|source| SandboxError::Io {
-            path: self.config.clone(),
-            source,
-        })
+        std::fs::write(&self.config, text).map_err(io(&self.config))
     }
 }
+
+/// The sandbox signing key (unencrypted, public on purpose: see testdata/sandbox/keys).
+pub const SANDBOX_KEY: &str = include_str!("../../../testdata/sandbox/keys/sandbox.key");
+/// Its public key.
+pub const SANDBOX_PUB: &str = include_str!("../../../testdata/sandbox/keys/sandbox.pub");

@@ -193,7 +193,7 @@ impl Store {
     /// Connects to a location (no request is made for file://).
     pub async fn open(location: &Location, env: &StoreEnv) -> Result<Store, StorageError> {
         Ok(match location {
-            Location::File { root } => Store::File(file::FileStore::new(root.clone())),
+            Location::File { root, .. } => Store::File(file::FileStore::new(root.clone())),
             Location::Gcs { bucket, .. } => Store::Gcs(gcs::GcsStore::new(bucket, env).await?),
             Location::S3 { bucket, .. } => Store::S3(s3::S3Store::new(bucket, env)?),
         })

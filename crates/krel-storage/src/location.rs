@@ -11,8 +11,10 @@ use crate::StorageError;
 pub enum Location {
     /// A directory on this machine; object keys are relative paths under it.
     File {
-        /// The directory (absolute).
+        /// The directory (absolute): the "bucket".
         root: PathBuf,
+        /// A key prefix under it (no leading or trailing `/`; empty from a parsed URL).
+        prefix: String,
     },
     /// A Google Cloud Storage bucket and key prefix.
     Gcs {
@@ -34,20 +36,55 @@ impl Location {
     /// The object key for a path relative to the pushed directory.
     pub fn key(&self, relative: &str) -> String {
         match self {
-            Location::File { .. } => relative.to_string(),
-            Location::Gcs { prefix, .. } | Location::S3 { prefix, .. } if prefix.is_empty() => {
+            Location::File { prefix, .. }
+            | Location::Gcs { prefix, .. }
+            | Location::S3 { prefix, .. }
+                if prefix.is_empty() =>
+            {
                 relative.to_string()
             }
-            Location::Gcs { prefix, .. } | Location::S3 { prefix, .. } => {
-                format!("{prefix}/{relative}")
+            Location::File { prefix, .. }
+            | Location::Gcs { prefix, .. }
+            | Location::S3 { prefix, .. } => format!("{prefix}/{relative}"),
+        }
+    }
+
+    /// The location of `relative` under this one (`gs://b/stage` + `v1` = `gs://b/stage/v1`),
+    /// in the same bucket, so one [`crate::Store`] serves both.
+    pub fn join(&self, relative: &str) -> Location {
+        let relative = relative.trim_matches('/');
+        let extend = |prefix: &str| {
+            if relative.is_empty() {
+                prefix.to_string()
+            } else {
+                self.key(relative)
             }
+        };
+        match self {
+            Location::File { root, prefix } => Location::File {
+                root: root.clone(),
+                prefix: extend(prefix),
+            },
+            Location::Gcs { bucket, prefix } => Location::Gcs {
+                bucket: bucket.clone(),
+                prefix: extend(prefix),
+            },
+            Location::S3 { bucket, prefix } => Location::S3 {
+                bucket: bucket.clone(),
+                prefix: extend(prefix),
+            },
         }
     }
 
     /// The URL of one object.
     pub fn object_url(&self, key: &str) -> String {
         match self {
-            Location::File { root } => format!("file://{}/{key}", root.display()),
+            Location::File { root, .. } => {
+                format!(
+                    "file://{}/{key}",
+                    root.display().to_string().trim_end_matches('/')
+                )
+            }
             Location::Gcs { bucket, .. } => format!("gs://{bucket}/{key}"),
             Location::S3 { bucket, .. } => format!("s3://{bucket}/{key}"),
         }
@@ -99,6 +136,7 @@ impl FromStr for Location {
             let root = if trimmed.is_empty() { "/" } else { trimmed };
             return Ok(Location::File {
                 root: PathBuf::from(root),
+                prefix: String::new(),
             });
         }
         Err(StorageError::BadLocation {
@@ -111,7 +149,14 @@ impl FromStr for Location {
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Location::File { root } => write!(f, "file://{}", root.display()),
+            Location::File { root, prefix } if prefix.is_empty() => {
+                write!(f, "file://{}", root.display())
+            }
+            Location::File { root, prefix } => write!(
+                f,
+                "file://{}/{prefix}",
+                root.display().to_string().trim_end_matches('/')
+            ),
             Location::Gcs { bucket, prefix } => write!(f, "gs://{bucket}/{prefix}"),
             Location::S3 { bucket, prefix } => write!(f, "s3://{bucket}/{prefix}"),
         }
@@ -143,12 +188,24 @@ mod tests {
         assert_eq!(
             "file:///srv/bucket/".parse::<Location>().unwrap(),
             Location::File {
-                root: "/srv/bucket".into()
+                root: "/srv/bucket".into(),
+                prefix: String::new(),
             }
         );
+        let file: Location = "file:///srv/bucket".parse().unwrap();
+        let stage = file.join("stage").join("v1.0.0");
+        assert_eq!(stage.to_string(), "file:///srv/bucket/stage/v1.0.0");
+        assert_eq!(stage.key("a/b"), "stage/v1.0.0/a/b");
+        assert_eq!(stage.object_url("stage/x"), "file:///srv/bucket/stage/x");
+        assert_eq!(gs_join(), "gs://b-1/a/b/release/v1");
         let gs: Location = "gs://b-1/a/b".parse().unwrap();
         assert_eq!(gs.key("bin/kubectl"), "a/b/bin/kubectl");
         assert_eq!(gs.object_url("a/b/x"), "gs://b-1/a/b/x");
+    }
+
+    fn gs_join() -> String {
+        let gs: Location = "gs://b-1/a/b".parse().unwrap();
+        gs.join("/release/v1/").to_string()
     }
 
     #[test]

@@ -125,6 +125,13 @@ impl Krel {
         )
     }
 
+    /// Runs `krel ARGS` in `dir` with extra environment variables for this run only.
+    pub fn run_with_env(&self, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut command = self.command(dir, args);
+        command.envs(env.iter().copied());
+        finish(command, args, "")
+    }
+
     /// Runs `krel ARGS` in `dir` with no input.
     pub fn run_in(&self, dir: &Path, args: &[&str]) -> Run {
         self.run_with_input(dir, args, "")
@@ -132,9 +139,15 @@ impl Krel {
 
     /// Runs `krel ARGS` in `dir`, writing `input` to its stdin.
     pub fn run_with_input(&self, dir: &Path, args: &[&str], input: &str) -> Run {
+        finish(self.command(dir, args), args, input)
+    }
+}
+
+/// Runs a prepared command to its end (or its deadline), feeding it `input`.
+fn finish(mut command: Command, args: &[&str], input: &str) -> Run {
+    {
         use std::io::Write;
-        let mut child = self
-            .command(dir, args)
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

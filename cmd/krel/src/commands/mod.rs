@@ -8,6 +8,7 @@ pub mod next_version;
 pub mod push;
 pub mod sandbox;
 pub mod sign;
+pub mod stage;
 
 use krel_plan::{execute, Executors, Mode, Outcome, Plan};
 
@@ -22,6 +23,7 @@ pub fn run(cli: &Cli, shell: &Shell) -> Result<(), Failure> {
         Command::Ff(args) => ff::exec(&Context::load(&cli.global)?, args, shell),
         Command::NextVersion(args) => next_version::exec(&Context::load(&cli.global)?, args, shell),
         Command::Checksum(args) => checksum::exec(args, shell),
+        Command::Stage(args) => stage::exec(&Context::load(&cli.global)?, args, shell),
         Command::Changelog(args) => changelog::exec(&Context::load(&cli.global)?, args, shell),
         Command::Sandbox(SandboxCommand::Create { dir }) => sandbox::create(dir, shell),
         Command::Sign(command) => sign::exec(command, shell),

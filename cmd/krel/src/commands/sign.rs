@@ -75,7 +75,7 @@ fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Failure> {
 }
 
 /// KREL_SIGNING_PASSWORD when set (even empty), else a prompt on a terminal.
-fn password() -> Result<Secret, SignError> {
+pub(crate) fn password() -> Result<Secret, SignError> {
     if let Some(value) = std::env::var_os("KREL_SIGNING_PASSWORD") {
         return Ok(Secret::new(value.to_string_lossy()));
     }
@@ -87,7 +87,7 @@ fn password() -> Result<Secret, SignError> {
         .map_err(|_| SignError::NoPassword)
 }
 
-fn sign_failure(err: SignError) -> Failure {
+pub(crate) fn sign_failure(err: SignError) -> Failure {
     let hint = match &err {
         SignError::NoPassword => Some("set KREL_SIGNING_PASSWORD (empty for a key without password), or run on a terminal to be asked".into()),
         SignError::WrongPassword => Some("check KREL_SIGNING_PASSWORD; the key file is unchanged".into()),
@@ -110,7 +110,7 @@ fn sign_failure(err: SignError) -> Failure {
     failure.with_hint(hint)
 }
 
-fn read_key_file(path: &Path) -> Result<String, Failure> {
+pub(crate) fn read_key_file(path: &Path) -> Result<String, Failure> {
     std::fs::read_to_string(path).map_err(|err| {
         Failure::usage(anyhow::Error::new(err).context(format!("reading key {}", path.display())))
     })

@@ -1,0 +1,312 @@
+//! `project:`, `build:` and `release:` keys: how a release is built, where its artifacts go in
+//! the bucket, which buckets hold it and which key signs it.
+//!
+//! Values that can be wrong in themselves (a platform that is not `OS/ARCH`, an artifact path
+//! leaving the tree, a bucket URL with an unknown scheme) are checked while the YAML is read,
+//! so the error names the line.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// `build:` keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Build {
+    /// The command that builds a release, run with `sh -c` at the top of a clean tree of the
+    /// tagged commit (default `make release`, as Kubernetes). It sees `KREL_VERSION`,
+    /// `KREL_BUILD_VERSION`, `KREL_PLATFORMS` (comma-separated `os/arch`) and
+    /// `SOURCE_DATE_EPOCH` in its environment.
+    pub command: String,
+    /// The platforms to build (default: Kubernetes' release platforms).
+    pub platforms: Vec<Platform>,
+    /// Where the build leaves artifacts and where each goes in the staged release.
+    pub artifacts: Vec<ArtifactRule>,
+}
+
+impl Build {
+    /// Kubernetes' build: `make release`, its platforms, tarballs at the top and binaries
+    /// under `bin/<os>/<arch>/`.
+    pub fn kubernetes() -> Build {
+        let platforms = [
+            "linux/amd64",
+            "linux/arm64",
+            "linux/ppc64le",
+            "linux/s390x",
+            "darwin/amd64",
+            "darwin/arm64",
+            "windows/amd64",
+        ];
+        Build {
+            command: "make release".into(),
+            platforms: platforms
+                .iter()
+                .filter_map(|p| Platform::parse(p).ok())
+                .collect(),
+            artifacts: vec![
+                ArtifactRule {
+                    from: RelativePath("_output/release-tars".into()),
+                    to: RelativePath(String::new()),
+                    files: Vec::new(),
+                },
+                ArtifactRule {
+                    from: RelativePath("_output/dockerized/bin/{os}/{arch}".into()),
+                    to: RelativePath("bin/{os}/{arch}".into()),
+                    files: Vec::new(),
+                },
+            ],
+        }
+    }
+}
+
+/// `release:` keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Release {
+    /// The bucket releases go to with `--nomock`: `stage/` and `release/` under it
+    /// (default `gs://kubernetes-release`).
+    pub bucket: BucketUrl,
+    /// The bucket a mock stage writes to; must be `file://` (a dry run reaches no remote).
+    /// Default: `file://<data dir>/mock-bucket`, chosen by the binary.
+    pub mock_bucket: Option<BucketUrl>,
+    /// Where stage and release keep clones, builds and journals; default
+    /// `<data dir>/workspace`, chosen by the binary.
+    pub workspace: Option<PathBuf>,
+    /// The private key that signs staged files (cosign or PKCS#8 PEM); its password comes
+    /// from `KREL_SIGNING_PASSWORD`.
+    pub signing_key: Option<PathBuf>,
+    /// Whether `krel release` publishes a GitHub release (default true).
+    pub github_release: bool,
+}
+
+impl Default for Release {
+    fn default() -> Release {
+        Release {
+            bucket: BucketUrl("gs://kubernetes-release".into()),
+            mock_bucket: None,
+            workspace: None,
+            signing_key: None,
+            github_release: true,
+        }
+    }
+}
+
+/// A platform to build, `os/arch` as Go and Kubernetes name them.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Platform {
+    /// `linux`, `darwin`, `windows`, …
+    pub os: String,
+    /// `amd64`, `arm64`, `ppc64le`, `s390x`, …
+    pub arch: String,
+}
+
+impl Platform {
+    /// Reads `os/arch`.
+    pub fn parse(text: &str) -> Result<Platform, String> {
+        let ok = |part: &str| {
+            !part.is_empty()
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        };
+        match text.split_once('/') {
+            Some((os, arch)) if ok(os) && ok(arch) => Ok(Platform {
+                os: os.into(),
+                arch: arch.into(),
+            }),
+            _ => Err(format!(
+                "`{text}` is not a platform: write OS/ARCH in lower case, such as linux/amd64"
+            )),
+        }
+    }
+
+    /// Replaces `{os}` and `{arch}` in `template`.
+    pub fn expand(&self, template: &str) -> String {
+        template
+            .replace("{os}", &self.os)
+            .replace("{arch}", &self.arch)
+    }
+}
+
+impl TryFrom<String> for Platform {
+    type Error = String;
+    fn try_from(text: String) -> Result<Platform, String> {
+        Platform::parse(&text)
+    }
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.os, self.arch)
+    }
+}
+
+/// Parses a comma-separated platform list (`KREL_PLATFORMS`).
+pub fn parse_platforms(text: &str) -> Result<Vec<Platform>, String> {
+    let platforms = text
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(Platform::parse)
+        .collect::<Result<Vec<_>, _>>()?;
+    if platforms.is_empty() {
+        return Err("no platform given".into());
+    }
+    Ok(platforms)
+}
+
+/// One rule of `build.artifacts`: copy the files in `from` (a directory of the build tree)
+/// to `to` (a directory of the staged release; empty for its top). When either contains
+/// `{os}` or `{arch}`, the rule applies once per platform.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArtifactRule {
+    /// A directory in the build tree.
+    pub from: RelativePath,
+    /// A directory in the staged release (`.` or empty for the top).
+    #[serde(default)]
+    pub to: RelativePath,
+    /// Only these file names (default: every file in `from`, recursively).
+    #[serde(default)]
+    pub files: Vec<String>,
+}
+
+impl ArtifactRule {
+    /// True when the rule is expanded once per platform.
+    pub fn per_platform(&self) -> bool {
+        [&self.from.0, &self.to.0]
+            .iter()
+            .any(|p| p.contains("{os}") || p.contains("{arch}"))
+    }
+}
+
+/// A relative path with `/` separators that stays inside its directory (no `..`, not
+/// absolute). `.` and the empty string both mean the directory itself.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct RelativePath(String);
+
+impl RelativePath {
+    /// The path, normalised: no leading `./`, no trailing `/`, empty for the top.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for RelativePath {
+    type Error = String;
+    fn try_from(text: String) -> Result<RelativePath, String> {
+        if text.starts_with('/') || text.contains('\\') {
+            return Err(format!(
+                "`{text}` must be a relative path with / separators"
+            ));
+        }
+        let parts: Vec<&str> = text
+            .split('/')
+            .filter(|part| !part.is_empty() && *part != ".")
+            .collect();
+        if parts.contains(&"..") {
+            return Err(format!("`{text}` leaves its directory (`..`)"));
+        }
+        Ok(RelativePath(parts.join("/")))
+    }
+}
+
+/// A bucket URL: `gs://bucket[/prefix]`, `s3://bucket[/prefix]` or `file:///absolute/path`.
+/// Only the scheme is checked here; the storage layer reads the rest.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct BucketUrl(String);
+
+impl BucketUrl {
+    /// The URL as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// True for `file://` URLs.
+    pub fn is_local(&self) -> bool {
+        self.0.starts_with("file://")
+    }
+}
+
+impl TryFrom<String> for BucketUrl {
+    type Error = String;
+    fn try_from(text: String) -> Result<BucketUrl, String> {
+        let known = ["gs://", "s3://", "file:///"];
+        if known
+            .iter()
+            .any(|scheme| text.starts_with(scheme) && text.len() > scheme.len())
+        {
+            Ok(BucketUrl(text.trim_end_matches('/').to_string()))
+        } else {
+            Err(format!(
+                "`{text}` is not a bucket URL: use gs://BUCKET, s3://BUCKET or file:///ABSOLUTE/PATH"
+            ))
+        }
+    }
+}
+
+impl fmt::Display for BucketUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The file's `build:` section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileBuild {
+    pub(crate) command: Option<String>,
+    pub(crate) platforms: Option<Vec<Platform>>,
+    pub(crate) artifacts: Option<Vec<ArtifactRule>>,
+}
+
+/// The file's `release:` section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileRelease {
+    pub(crate) bucket: Option<BucketUrl>,
+    pub(crate) mock_bucket: Option<BucketUrl>,
+    pub(crate) workspace: Option<PathBuf>,
+    pub(crate) signing_key: Option<PathBuf>,
+    pub(crate) github_release: Option<bool>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn platforms_and_paths_are_checked() {
+        assert_eq!(
+            Platform::parse("linux/arm64").unwrap().to_string(),
+            "linux/arm64"
+        );
+        for bad in ["linux", "Linux/amd64", "linux/", "/amd64", "linux/amd64/v8"] {
+            assert!(Platform::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            RelativePath::try_from("./bin//{os}/".to_string())
+                .unwrap()
+                .as_str(),
+            "bin/{os}"
+        );
+        assert_eq!(
+            RelativePath::try_from(".".to_string()).unwrap().as_str(),
+            ""
+        );
+        assert!(RelativePath::try_from("../x".to_string()).is_err());
+        assert!(RelativePath::try_from("/etc".to_string()).is_err());
+        assert!(BucketUrl::try_from("gs://b/".to_string()).is_ok());
+        assert!(BucketUrl::try_from("file://relative".to_string()).is_err());
+        assert!(BucketUrl::try_from("http://x".to_string()).is_err());
+        assert_eq!(
+            parse_platforms(" linux/amd64, darwin/arm64 ")
+                .unwrap()
+                .len(),
+            2
+        );
+        assert!(parse_platforms(",").is_err());
+    }
+}

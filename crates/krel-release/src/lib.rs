@@ -1,0 +1,244 @@
+//! `krel stage` and `krel release`: a whole release, resumable.
+//!
+//! **Stage** ([`stage::stage`]) computes the versions, clones the remote into a clean
+//! workspace, makes the release commits and tags (locally: stage pushes nothing to git),
+//! builds every version in a clean tree, collects the artifacts, writes checksums, SPDX SBOMs,
+//! signatures and a signed SLSA provenance statement, archives the source with its git
+//! objects, and uploads everything under `stage/<build-version>/` of a bucket, a completion
+//! record last ([`layout`]).
+//!
+//! **Release** (next) verifies a completed stage and publishes it.
+//!
+//! Both keep a [`journal::Journal`] of completed steps in their workspace, so that running the
+//! same command again after a failure or a kill continues where it stopped.
+
+pub mod build;
+pub mod journal;
+pub mod layout;
+pub mod source;
+pub mod stage;
+
+use std::path::PathBuf;
+
+/// Why a stage or release stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ReleaseError {
+    /// The configuration does not allow this run.
+    #[error("{message}")]
+    Config {
+        /// What is wrong.
+        message: String,
+        /// What to do.
+        hint: String,
+    },
+    /// The versions cannot be computed for this type and branch.
+    #[error("computing the release versions")]
+    Version(#[source] Box<krel_version::NextVersionError>),
+    /// A git operation failed.
+    #[error("{context}")]
+    Git {
+        /// What krel was doing.
+        context: String,
+        /// The cause.
+        source: Box<krel_git::GitError>,
+    },
+    /// A tag to be made exists already where it would be pushed.
+    #[error("tag {tag} already exists on the remote ({commit}): {version} was released or staged before")]
+    TagOnRemote {
+        /// The tag.
+        tag: String,
+        /// The version.
+        version: String,
+        /// Where the remote's tag points.
+        commit: String,
+    },
+    /// A storage operation failed.
+    #[error("{context}")]
+    Storage {
+        /// What krel was doing.
+        context: String,
+        /// The cause.
+        source: Box<krel_storage::StorageError>,
+    },
+    /// Signing or verifying failed.
+    #[error("{context}")]
+    Sign {
+        /// What krel was doing.
+        context: String,
+        /// The cause.
+        source: Box<krel_sign::SignError>,
+    },
+    /// Checksums could not be written.
+    #[error("writing checksums")]
+    Checksum(#[source] Box<krel_checksum::ChecksumError>),
+    /// An SBOM or provenance statement could not be made or read.
+    #[error("attestations")]
+    Attest(#[source] Box<krel_attest::AttestError>),
+    /// The build command failed.
+    #[error("the build of {version} failed: `{command}` {status} in {}", dir.display())]
+    BuildFailed {
+        /// The version being built.
+        version: String,
+        /// The command.
+        command: String,
+        /// How it ended.
+        status: String,
+        /// Where it ran.
+        dir: PathBuf,
+    },
+    /// The build did not leave what `build.artifacts` names.
+    #[error("the build of {version} left no {what}")]
+    MissingArtifacts {
+        /// The version.
+        version: String,
+        /// What is missing (a directory or file of the build tree).
+        what: String,
+    },
+    /// A file-system operation failed.
+    #[error("{action} {}", path.display())]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The workspace holds something krel cannot continue from.
+    #[error("the workspace at {} cannot be used: {reason}", path.display())]
+    Workspace {
+        /// The file or directory.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// Staged files do not match their checksums, signatures or provenance.
+    #[error("{what} failed verification:\n  - {}", problems.join("\n  - "))]
+    Verification {
+        /// What was verified.
+        what: String,
+        /// Each problem.
+        problems: Vec<String>,
+    },
+    /// There is no completed stage where one was expected.
+    #[error("no completed stage at {url}")]
+    NotStaged {
+        /// The stage location.
+        url: String,
+    },
+}
+
+impl ReleaseError {
+    /// True when the state of the world says no (a tag exists, a file was tampered with), as
+    /// opposed to a tool or network failure.
+    pub fn is_refusal(&self) -> bool {
+        match self {
+            ReleaseError::TagOnRemote { .. }
+            | ReleaseError::Verification { .. }
+            | ReleaseError::NotStaged { .. } => true,
+            ReleaseError::Git { source, .. } => source.is_refusal(),
+            ReleaseError::Storage { source, .. } => source.is_refusal(),
+            _ => false,
+        }
+    }
+
+    /// True when the user asked for something that cannot be done as asked.
+    pub fn is_usage(&self) -> bool {
+        matches!(self, ReleaseError::Config { .. } | ReleaseError::Version(_))
+    }
+
+    /// What a user can do about it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            ReleaseError::Config { hint, .. } => Some(hint.clone()),
+            ReleaseError::Version(err) => Some(err.hint()),
+            ReleaseError::Git { source, .. } => source.hint(),
+            ReleaseError::Storage { source, .. } => source.hint(),
+            ReleaseError::TagOnRemote { .. } => Some(
+                "pick the next version (another --type, or a newer --build-version); tags are never moved".into(),
+            ),
+            ReleaseError::BuildFailed { .. } => Some(
+                "the build's output is above; fix the build and run the same command again: finished steps are kept".into(),
+            ),
+            ReleaseError::MissingArtifacts { .. } => Some(
+                "check build.artifacts in krel.yaml against what the build writes (docs/commands/stage.md)".into(),
+            ),
+            ReleaseError::Workspace { .. } => Some(
+                "move the workspace directory away (or pass another --workspace) to start afresh".into(),
+            ),
+            ReleaseError::Verification { .. } => Some(
+                "the stage is not what was built and signed: nothing was published; stage again".into(),
+            ),
+            ReleaseError::NotStaged { .. } => Some(
+                "run `krel stage` for this build version first (with the same --nomock choice), or check --build-version".into(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+impl From<krel_version::NextVersionError> for ReleaseError {
+    fn from(err: krel_version::NextVersionError) -> ReleaseError {
+        ReleaseError::Version(Box::new(err))
+    }
+}
+
+impl From<krel_checksum::ChecksumError> for ReleaseError {
+    fn from(err: krel_checksum::ChecksumError) -> ReleaseError {
+        ReleaseError::Checksum(Box::new(err))
+    }
+}
+
+impl From<krel_attest::AttestError> for ReleaseError {
+    fn from(err: krel_attest::AttestError) -> ReleaseError {
+        ReleaseError::Attest(Box::new(err))
+    }
+}
+
+/// Adds context to signing errors.
+pub(crate) fn sign(
+    context: impl Into<String>,
+) -> impl FnOnce(krel_sign::SignError) -> ReleaseError {
+    let context = context.into();
+    move |source| ReleaseError::Sign {
+        context,
+        source: Box::new(source),
+    }
+}
+
+/// Adds context to git errors.
+pub(crate) fn git(context: impl Into<String>) -> impl FnOnce(krel_git::GitError) -> ReleaseError {
+    let context = context.into();
+    move |source| ReleaseError::Git {
+        context,
+        source: Box::new(source),
+    }
+}
+
+/// Adds context to storage errors.
+pub(crate) fn storage(
+    context: impl Into<String>,
+) -> impl FnOnce(krel_storage::StorageError) -> ReleaseError {
+    let context = context.into();
+    move |source| ReleaseError::Storage {
+        context,
+        source: Box::new(source),
+    }
+}
+
+/// Progress and findings, for the person running the release.
+pub trait Report: Sync {
+    /// A step happened: `verb` is short ("Tagged", "Built"), `message` says what.
+    fn status(&self, verb: &str, message: &str);
+    /// A step was skipped because the journal says it is done.
+    fn resumed(&self, step: &str) {
+        self.status("Resumed", &format!("{step} (done in an earlier run)"));
+    }
+}
+
+/// Says nothing.
+pub struct Quiet;
+
+impl Report for Quiet {
+    fn status(&self, _: &str, _: &str) {}
+}

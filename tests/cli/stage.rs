@@ -1,0 +1,388 @@
+//! `krel stage` end to end: the sandbox project built, attested, signed and staged into a
+//! `file://` bucket; signatures checked by openssl, checksums by coreutils, the source archive
+//! by git.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use krel_sandbox::Sandbox;
+use krel_test_support::{Krel, RemoteSnapshot};
+
+use crate::krel;
+
+/// A fixed clock, so two stages of the same commit give the same bytes.
+const EPOCH: &str = "1700000000";
+
+fn stager() -> Krel {
+    krel().env("SOURCE_DATE_EPOCH", EPOCH)
+}
+
+fn build_version(s: &Sandbox, branch: &str) -> String {
+    let described = s
+        .remote_git(&["describe", "--tags", "--long", "--abbrev=14", branch])
+        .unwrap();
+    // v1.11.0-alpha.0-3-gc6f656... → v1.11.0-alpha.0.3+c6f656...
+    let (rest, hash) = described.rsplit_once("-g").unwrap();
+    let (tag, count) = rest.rsplit_once('-').unwrap();
+    format!("{tag}.{count}+{hash}")
+}
+
+/// Every file under `dir` → its bytes.
+fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(next) = stack.pop() {
+        for entry in std::fs::read_dir(&next).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let relative = path.strip_prefix(dir).unwrap().display().to_string();
+                files.insert(relative, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    files
+}
+
+fn openssl_verifies(public: &Path, file: &Path) -> bool {
+    let sig = PathBuf::from(format!("{}.sig", file.display()));
+    let der = base64_decode(&std::fs::read_to_string(&sig).unwrap());
+    let der_path = std::env::temp_dir().join(format!(
+        "krel-stage-test-{}-{}.der",
+        std::process::id(),
+        file.file_name().unwrap().to_string_lossy()
+    ));
+    std::fs::write(&der_path, der).unwrap();
+    let out = Command::new("openssl")
+        .args(["dgst", "-sha256", "-verify"])
+        .arg(public)
+        .arg("-signature")
+        .arg(&der_path)
+        .arg(file)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&der_path);
+    out.status.success()
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    let out = Command::new("openssl")
+        .args(["base64", "-d", "-A"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(text.trim().as_bytes())?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    out.stdout
+}
+
+fn sha256sum(file: &Path) -> String {
+    let out = Command::new("sha256sum").arg(file).output().unwrap();
+    String::from_utf8(out.stdout).unwrap()[..64].to_string()
+}
+
+#[test]
+fn mock_stage_fills_the_mock_bucket_and_touches_no_remote() {
+    let krel = stager();
+    let s = krel.sandbox();
+    let before = RemoteSnapshot::take(&s.remote);
+    let bv = build_version(&s, "main");
+
+    krel.run_in(&s.root, &["stage", "--type", "alpha", "--branch", "main"])
+        .assert_exit(0)
+        .assert_stderr_has("Tagged v1.11.0-alpha.1")
+        .assert_stderr_has("Built v1.11.0-alpha.1: 6 artifact(s)")
+        .assert_stderr_has(&format!(
+            "Next: krel release --type alpha --branch main --build-version {bv}"
+        ));
+    assert_eq!(
+        RemoteSnapshot::take(&s.remote),
+        before,
+        "stage pushes nothing to git"
+    );
+    assert!(
+        !s.root.join("bucket").exists(),
+        "mock leaves the release bucket alone"
+    );
+
+    let stage = s.root.join("mock-bucket/stage").join(&bv);
+    let gcs = stage.join("v1.11.0-alpha.1/gcs-stage/v1.11.0-alpha.1");
+    let public = s.root.join("keys/sandbox.pub");
+    for file in [
+        "widget-linux-amd64.tar.gz",
+        "widget-darwin-arm64.tar.gz",
+        "bin/linux/arm64/widget",
+        "widget-release.spdx.json",
+        "widget-source.spdx.json",
+        "SHA256SUMS",
+        "SHA512SUMS",
+    ] {
+        let path = gcs.join(file);
+        assert!(path.is_file(), "{file} staged");
+        assert!(
+            openssl_verifies(&public, &path),
+            "openssl verifies {file}.sig"
+        );
+    }
+    // The binary is what the build made for that platform and version.
+    let binary = std::fs::read_to_string(gcs.join("bin/linux/arm64/widget")).unwrap();
+    assert!(
+        binary.contains("widget v1.11.0-alpha.1 for linux/arm64"),
+        "{binary}"
+    );
+    // coreutils agrees with the checksums.
+    let check = Command::new("sha256sum")
+        .args(["--check", "--strict", "SHA256SUMS"])
+        .current_dir(&gcs)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+
+    // The provenance names every staged file with its sha256, and is signed.
+    let provenance = stage.join("v1.11.0-alpha.1/provenance.json");
+    assert!(openssl_verifies(&public, &provenance));
+    let statement: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&provenance).unwrap()).unwrap();
+    assert_eq!(statement["predicateType"], "https://slsa.dev/provenance/v1");
+    let subjects = statement["subject"].as_array().unwrap();
+    let staged = tree(&gcs);
+    assert_eq!(subjects.len(), staged.len(), "every file is a subject");
+    for subject in subjects {
+        let name = subject["name"].as_str().unwrap();
+        assert_eq!(
+            subject["digest"]["sha256"].as_str().unwrap(),
+            sha256sum(&gcs.join(name)),
+            "{name}"
+        );
+    }
+    let commit = s.remote_git(&["rev-parse", "main"]).unwrap();
+    assert_eq!(
+        statement["predicate"]["buildDefinition"]["resolvedDependencies"][0]["digest"]["gitCommit"],
+        commit.as_str()
+    );
+
+    // The SBOM is SPDX 2.3 and lists the artifacts.
+    let sbom: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(gcs.join("widget-release.spdx.json")).unwrap())
+            .unwrap();
+    assert_eq!(sbom["spdxVersion"], "SPDX-2.3");
+    let names: Vec<&str> = sbom["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["fileName"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"./widget-linux-amd64.tar.gz"), "{names:?}");
+
+    // The source archive carries the tag and its commit: git reads it as a repository.
+    let unpacked = tempfile::tempdir().unwrap();
+    let status = Command::new("tar")
+        .arg("xzf")
+        .arg(stage.join("src.tar.gz"))
+        .arg("-C")
+        .arg(unpacked.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let repo = unpacked.path().join("widget");
+    assert!(repo.join("hack/build.sh").is_file(), "the source tree");
+    let tagged = Command::new("git")
+        .args(["rev-parse", "v1.11.0-alpha.1^{commit}"])
+        .current_dir(&repo)
+        .output();
+    let tagged = tagged.unwrap();
+    assert!(
+        tagged.status.success(),
+        "{}",
+        String::from_utf8_lossy(&tagged.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&tagged.stdout).trim(), commit);
+
+    // The completion record is signed and lists every file.
+    let record = stage.join("STAGED.json");
+    assert!(openssl_verifies(&public, &record));
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap();
+    assert_eq!(record["versions"][0], "v1.11.0-alpha.1");
+    assert_eq!(record["cut_branch"], false);
+    let files = record["files"].as_object().unwrap();
+    assert_eq!(
+        files["src.tar.gz"].as_str().unwrap(),
+        sha256sum(&stage.join("src.tar.gz"))
+    );
+}
+
+#[test]
+fn nomock_branch_cut_stages_two_versions_on_a_release_commit() {
+    let krel = stager();
+    let s = krel.sandbox();
+    let main = s.remote_git(&["rev-parse", "main"]).unwrap();
+    let run = krel.run_in(
+        &s.root,
+        &[
+            "--nomock",
+            "stage",
+            "--type",
+            "rc",
+            "--branch",
+            "release-1.11",
+            "--output",
+            "json",
+        ],
+    );
+    run.assert_exit(0).assert_stderr_has("(branch cut)");
+    let report = run.json();
+    assert_eq!(report["mode"], "nomock");
+    let stage = &report["stage"];
+    assert_eq!(stage["versions"][0], "v1.11.0-rc.0");
+    assert_eq!(stage["versions"][1], "v1.12.0-alpha.0");
+    assert_eq!(stage["cut_branch"], true);
+    assert!(!s.root.join("mock-bucket").exists());
+    assert!(
+        s.remote_git(&["rev-parse", "--verify", "--quiet", "release-1.11"])
+            .is_err(),
+        "the branch is cut by release, not by stage"
+    );
+
+    let bv = stage["build_version"].as_str().unwrap();
+    let dir = s.root.join("bucket/stage").join(bv);
+    for version in ["v1.11.0-rc.0", "v1.12.0-alpha.0"] {
+        let gcs = dir.join(format!("{version}/gcs-stage/{version}"));
+        let binary = std::fs::read_to_string(gcs.join("bin/darwin/arm64/widget")).unwrap();
+        assert!(binary.contains(&format!("widget {version} for darwin/arm64")));
+    }
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("STAGED.json")).unwrap()).unwrap();
+    let rc = record["tags"]["v1.11.0-rc.0"].as_str().unwrap();
+    assert_eq!(record["release_branch_commit"], rc);
+    assert_eq!(
+        record["tags"]["v1.12.0-alpha.0"],
+        main.as_str(),
+        "alpha.0 tags main"
+    );
+
+    // In the archive, the release commit sits on main's commit, with upstream's message.
+    let unpacked = tempfile::tempdir().unwrap();
+    assert!(Command::new("tar")
+        .arg("xzf")
+        .arg(dir.join("src.tar.gz"))
+        .arg("-C")
+        .arg(unpacked.path())
+        .status()
+        .unwrap()
+        .success());
+    let log = Command::new("git")
+        .args(["log", "-1", "--format=%P %s", "release-1.11"])
+        .current_dir(unpacked.path().join("widget"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&log.stdout).trim(),
+        format!("{main} Release commit for widget v1.11.0-rc.0")
+    );
+}
+
+#[test]
+fn a_kill_after_any_step_then_a_rerun_matches_an_uninterrupted_stage() {
+    let krel = stager();
+    let s = krel.sandbox();
+    let args = ["stage", "--type", "alpha", "--branch", "main"];
+    let run_into = |name: &str, abort_after: Option<&str>| {
+        let workspace = s.root.join(format!("ws-{name}")).display().to_string();
+        let bucket = format!("file://{}", s.root.join(format!("bucket-{name}")).display());
+        let mut env = vec![
+            ("KREL_WORKSPACE", workspace.as_str()),
+            ("KREL_MOCK_BUCKET", bucket.as_str()),
+        ];
+        if let Some(step) = abort_after {
+            env.push(("KREL_TEST_ABORT_AFTER", step));
+        }
+        krel.run_with_env(&s.root, &args, &env)
+    };
+    run_into("clean", None).assert_exit(0);
+    let clean = tree(&s.root.join("bucket-clean"));
+    assert!(clean.len() > 60, "{} files", clean.len());
+
+    for (index, step) in [
+        "clone",
+        "tag v1.11.0-alpha.1",
+        "build v1.11.0-alpha.1",
+        "attest v1.11.0-alpha.1",
+        "source",
+        "record",
+        "upload the stage",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let name = format!("killed-{index}");
+        let killed = run_into(&name, Some(step));
+        assert_eq!(
+            killed.code, None,
+            "aborted after `{step}`: {}",
+            killed.stderr
+        );
+        let rerun = run_into(&name, None);
+        rerun.assert_exit(0).assert_stderr_has("Resumed");
+        let resumed = tree(&s.root.join(format!("bucket-{name}")));
+        let differing: Vec<&String> = clean
+            .iter()
+            .filter(|(path, bytes)| resumed.get(*path) != Some(*bytes))
+            .map(|(path, _)| path)
+            .collect();
+        assert!(
+            differing.is_empty() && resumed.len() == clean.len(),
+            "after a kill at `{step}`, the rerun differs from a clean run: {differing:?}"
+        );
+    }
+}
+
+#[test]
+fn refusals_name_the_problem_and_stage_nothing() {
+    let krel = stager();
+    let s = krel.sandbox();
+    // A tag the stage would make exists on the remote (off main's history, or describe would
+    // have counted from it).
+    s.remote_git(&["tag", "v1.11.0-alpha.1", "release-1.10"])
+        .unwrap();
+    krel.run_in(&s.root, &["stage", "--type", "alpha", "--branch", "main"])
+        .assert_exit(1)
+        .assert_stderr_has("tag v1.11.0-alpha.1 already exists on the remote");
+    assert!(!s.root.join("mock-bucket").exists());
+
+    // A failing build: its output is shown, nothing is marked staged.
+    krel.run_with_env(
+        &s.root,
+        &["stage", "--type", "beta", "--branch", "main"],
+        &[("KREL_BUILD_COMMAND", "echo compiler exploded >&2; exit 7")],
+    )
+    .assert_exit(2)
+    .assert_stderr_has("exited with status 7")
+    .assert_stderr_has("compiler exploded");
+    assert!(!s.root.join("mock-bucket").exists());
+
+    // A branch that is neither main nor a release branch.
+    krel.run_in(&s.root, &["stage", "--type", "rc", "--branch", "feature-x"])
+        .assert_exit(2)
+        .assert_stderr_has("feature-x");
+    // An official release while cutting a branch is refused before any work.
+    krel.run_in(
+        &s.root,
+        &["stage", "--type", "official", "--branch", "release-1.11"],
+    )
+    .assert_exit(2);
+}
