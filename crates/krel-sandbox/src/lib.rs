@@ -6,7 +6,9 @@
 //! - `upstream/`: the working repository where the history was made (the "developers");
 //! - `remote.git`: a bare repository standing in for the project's git remote;
 //! - `clone/`: a clone of the remote, as a release manager would have it;
-//! - `krel.yaml`: configuration pointing krel at the remote.
+//! - `krel.yaml`: configuration pointing krel at the remote, with the demo build
+//!   (`sh hack/build.sh`), a `file://` bucket and mock bucket, and a workspace under the root;
+//! - `keys/`: the sandbox signing key, public on purpose (its signatures prove nothing).
 //!
 //! The history is that of a small project, `widget`, from `testdata/sandbox/widget`: alphas and
 //! betas on `main`, release branches `release-1.9` (released as `v1.9.0`) and `release-1.10`
