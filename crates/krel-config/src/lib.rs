@@ -496,6 +496,42 @@ mod tests {
     }
 
     #[test]
+    fn build_and_release_keys_are_read_and_bad_values_name_their_line() {
+        let yaml = "project: widget\nbuild:\n  command: sh build.sh\n  platforms: [linux/amd64]\n  artifacts:\n    - from: out/{os}/{arch}\n      to: bin/{os}/{arch}\nrelease:\n  bucket: gs://widget-release\n  signing_key: keys/release.key\n";
+        let c = Config::from_yaml(yaml, "/srv/widget/krel.yaml", no_env).unwrap();
+        assert_eq!(c.project, "widget");
+        assert_eq!(c.build.command, "sh build.sh");
+        assert_eq!(c.build.platforms.len(), 1);
+        assert!(c.build.artifacts[0].per_platform());
+        assert_eq!(c.release.bucket.as_str(), "gs://widget-release");
+        assert_eq!(
+            c.release.signing_key,
+            Some(PathBuf::from("/srv/widget/keys/release.key")),
+            "relative to the file"
+        );
+        let bad = "build:\n  platforms:\n    - linux/amd64\n    - windows\n";
+        let err = Config::from_yaml(bad, "k.yaml", no_env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("k.yaml:3:"),
+            "the list names its line: {err}"
+        );
+        assert!(err.contains("`windows` is not a platform"), "{err}");
+        let bad = "build:\n  artifacts:\n    - from: ../outside\n";
+        let err = Config::from_yaml(bad, "k.yaml", no_env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("k.yaml:3:") && err.contains("leaves its directory"),
+            "{err}"
+        );
+        let env = |k: &str| (k == "KREL_MOCK_BUCKET").then(|| "gs://real-bucket".to_string());
+        let err = Config::from_yaml("", "k.yaml", env).unwrap_err();
+        assert!(format!("{err:?}").contains("not a file:// URL"), "{err:?}");
+    }
+
+    #[test]
     fn a_missing_explicit_file_is_an_error() {
         let err = Config::load(
             Some(Path::new("/nonexistent/krel.yaml")),

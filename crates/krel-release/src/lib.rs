@@ -17,6 +17,7 @@ pub mod journal;
 pub mod layout;
 pub mod source;
 pub mod stage;
+pub mod verify;
 
 use std::path::PathBuf;
 

@@ -484,11 +484,10 @@ pub fn stage(setup: &StageSetup<'_>, request: &StageRequest) -> Result<StageOutc
             path: archive.clone(),
             source,
         })?;
-        write_file(
-            &krel_checksum::with_extension(&archive, "sha256"),
-            digests.sha256.as_bytes(),
-        )?;
-        krel_sign::sign_file(setup.signer, &archive).map_err(sign("signing the source archive"))?;
+        let digest_file = krel_checksum::with_extension(&archive, "sha256");
+        write_file(&digest_file, digests.sha256.as_bytes())?;
+        krel_sign::sign_files(setup.signer, &[archive.clone(), digest_file], 2)
+            .map_err(sign("signing the source archive"))?;
         journal.record("source", digests.sha256)?;
         report.status(
             "Archived",

@@ -1,0 +1,133 @@
+//! A real stage of the sandbox project, verified, then tampered with in every way release
+//! must catch.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::path::{Path, PathBuf};
+
+use krel_config::Config;
+use krel_git::Identity;
+use krel_release::stage::{stage, StageRequest, StageSetup};
+use krel_release::verify::verify_stage;
+use krel_release::{Quiet, ReleaseError};
+use krel_sign::{load_signing_key, PublicKey, Secret};
+use krel_storage::{Location, Store, StoreEnv};
+use krel_version::ReleaseType;
+
+fn staged() -> (tempfile::TempDir, PathBuf, PublicKey) {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = krel_sandbox::Sandbox::create(&dir.path().join("sb")).unwrap();
+    let config = Config::load(Some(&sandbox.config), dir.path(), |_| None).unwrap();
+    let signer = load_signing_key(krel_sandbox::SANDBOX_KEY, &|| Ok(Secret::new(""))).unwrap();
+    let bucket: Location = format!("file://{}", sandbox.root.join("bucket").display())
+        .parse()
+        .unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let store = runtime
+        .block_on(Store::open(&bucket, &StoreEnv::default()))
+        .unwrap();
+    let identity = Identity {
+        name: "RM".into(),
+        email: "rm@example.com".into(),
+        time: Some(1_700_000_000),
+    };
+    let outcome = stage(
+        &StageSetup {
+            config: &config,
+            workspace_root: &sandbox.root.join("workspace"),
+            bucket: &bucket,
+            store: &store,
+            runtime: &runtime,
+            credentials: &Default::default(),
+            identity: Some(&identity),
+            source_date_epoch: Some(1_700_000_000),
+            signer: &signer,
+            jobs: 2,
+            after_step: &|_| {},
+            report: &Quiet,
+        },
+        &StageRequest {
+            release_type: ReleaseType::Rc,
+            branch: "release-1.10".into(),
+            build_version: None,
+        },
+    )
+    .unwrap();
+    assert_eq!(outcome.versions, ["v1.10.0-rc.1"]);
+    let stage_dir = sandbox
+        .root
+        .join("bucket/stage")
+        .join(&outcome.build_version);
+    (dir, stage_dir, signer.public_key())
+}
+
+fn problems(dir: &Path, key: &PublicKey) -> Vec<String> {
+    match verify_stage(dir, key, 2) {
+        Err(ReleaseError::Verification { problems, .. }) => problems,
+        other => panic!("expected a verification failure, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_stage_verifies_and_every_kind_of_tampering_is_caught() {
+    let (_dir, stage, key) = staged();
+    let record = verify_stage(&stage, &key, 2).unwrap();
+    assert_eq!(record.versions, ["v1.10.0-rc.1"]);
+    assert_eq!(
+        record.release_branch_commit.as_deref(),
+        Some(record.tags["v1.10.0-rc.1"].as_str())
+    );
+
+    let gcs = stage.join("v1.10.0-rc.1/gcs-stage/v1.10.0-rc.1");
+    // A changed artifact: the record, the provenance, the checksums and the signature object.
+    let tarball = gcs.join("widget-linux-amd64.tar.gz");
+    let original = std::fs::read(&tarball).unwrap();
+    std::fs::write(&tarball, b"not what was built").unwrap();
+    let found = problems(&stage, &key);
+    for expected in [
+        "widget-linux-amd64.tar.gz: sha256 is",
+        "the provenance says",
+        "content does not match SHA256SUMS",
+        "widget-linux-amd64.tar.gz.sig) does not verify",
+    ] {
+        assert!(
+            found.iter().any(|p| p.contains(expected)),
+            "{expected}: {found:#?}"
+        );
+    }
+    std::fs::write(&tarball, &original).unwrap();
+    verify_stage(&stage, &key, 2).unwrap();
+
+    // An extra file and a missing signature.
+    std::fs::write(gcs.join("backdoor"), b"x").unwrap();
+    std::fs::remove_file(gcs.join("SHA512SUMS.sig")).unwrap();
+    let found = problems(&stage, &key);
+    assert!(
+        found
+            .iter()
+            .any(|p| p.contains("backdoor: staged but not in STAGED.json")),
+        "{found:#?}"
+    );
+    assert!(
+        found.iter().any(|p| p.contains("SHA512SUMS: no signature")),
+        "{found:#?}"
+    );
+
+    // Another key: the record's signature fails first.
+    let other = PublicKey::from_pem(krel_sandbox::SANDBOX_PUB).unwrap();
+    assert_eq!(other.fingerprint(), key.fingerprint());
+    let pair = krel_sign::generate_key_pair(&Secret::new("")).unwrap();
+    let stranger = load_signing_key(pair.private_pem.expose(), &|| Ok(Secret::new(""))).unwrap();
+    let found = problems(&stage, &stranger.public_key());
+    assert!(
+        found.iter().any(|p| p.contains("STAGED.json")),
+        "{found:#?}"
+    );
+
+    // No record at all: not a stage.
+    std::fs::remove_file(stage.join("STAGED.json")).unwrap();
+    assert!(matches!(
+        verify_stage(&stage, &key, 2),
+        Err(ReleaseError::NotStaged { .. })
+    ));
+}
