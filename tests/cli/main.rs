@@ -20,3 +20,38 @@ use krel_test_support::Krel;
 pub fn krel() -> Krel {
     Krel::new(env!("CARGO_BIN_EXE_krel"))
 }
+
+/// True when openssl verifies `file.sig` (base64 DER, cosign's blob format) against `file`
+/// with the PEM public key at `public`: the independent check of krel's signatures.
+pub fn openssl_verifies(public: &std::path::Path, file: &std::path::Path) -> bool {
+    use std::process::{Command, Stdio};
+    let sig = std::fs::read_to_string(format!("{}.sig", file.display())).unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let der = scratch.path().join("sig.der");
+    let decoded = Command::new("openssl")
+        .args(["base64", "-d", "-A", "-out"])
+        .arg(&der)
+        .stdin(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(sig.trim().as_bytes())?;
+            child.wait()
+        })
+        .unwrap();
+    assert!(decoded.success(), "openssl base64 -d");
+    Command::new("openssl")
+        .args(["dgst", "-sha256", "-verify"])
+        .arg(public)
+        .arg("-signature")
+        .arg(&der)
+        .arg(file)
+        .output()
+        .unwrap()
+        .status
+        .success()
+}

@@ -3,13 +3,13 @@
 //! by git.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use krel_sandbox::Sandbox;
 use krel_test_support::{Krel, RemoteSnapshot};
 
-use crate::krel;
+use crate::{krel, openssl_verifies};
 
 /// A fixed clock, so two stages of the same commit give the same bytes.
 const EPOCH: &str = "1700000000";
@@ -44,46 +44,6 @@ fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
         }
     }
     files
-}
-
-fn openssl_verifies(public: &Path, file: &Path) -> bool {
-    let sig = PathBuf::from(format!("{}.sig", file.display()));
-    let der = base64_decode(&std::fs::read_to_string(&sig).unwrap());
-    let der_path = std::env::temp_dir().join(format!(
-        "krel-stage-test-{}-{}.der",
-        std::process::id(),
-        file.file_name().unwrap().to_string_lossy()
-    ));
-    std::fs::write(&der_path, der).unwrap();
-    let out = Command::new("openssl")
-        .args(["dgst", "-sha256", "-verify"])
-        .arg(public)
-        .arg("-signature")
-        .arg(&der_path)
-        .arg(file)
-        .output()
-        .unwrap();
-    let _ = std::fs::remove_file(&der_path);
-    out.status.success()
-}
-
-fn base64_decode(text: &str) -> Vec<u8> {
-    let out = Command::new("openssl")
-        .args(["base64", "-d", "-A"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            use std::io::Write;
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(text.trim().as_bytes())?;
-            child.wait_with_output()
-        })
-        .unwrap();
-    out.stdout
 }
 
 fn sha256sum(file: &Path) -> String {
@@ -385,4 +345,34 @@ fn refusals_name_the_problem_and_stage_nothing() {
         &["stage", "--type", "official", "--branch", "release-1.11"],
     )
     .assert_exit(2);
+}
+
+#[test]
+fn a_build_version_is_staged_once() {
+    let krel = stager();
+    let s = krel.sandbox();
+    krel.run_in(&s.root, &["stage", "--type", "alpha", "--branch", "main"])
+        .assert_exit(0);
+    let bv = build_version(&s, "main");
+    let record = s
+        .root
+        .join("mock-bucket/stage")
+        .join(&bv)
+        .join("STAGED.json");
+    let before = std::fs::read(&record).unwrap();
+    // The same commit as a beta would mix two stages under one stage/<bv>/.
+    krel.run_in(&s.root, &["stage", "--type", "beta", "--branch", "main"])
+        .assert_exit(2)
+        .assert_stderr_has("was already staged as `alpha v1.11.0-alpha.1`");
+    assert_eq!(std::fs::read(&record).unwrap(), before);
+    assert!(!s
+        .root
+        .join("mock-bucket/stage")
+        .join(&bv)
+        .join("v1.11.0-beta.0")
+        .exists());
+    // Running the same stage again is fine and uploads nothing.
+    krel.run_in(&s.root, &["stage", "--type", "alpha", "--branch", "main"])
+        .assert_exit(0)
+        .assert_stderr_has("0 uploaded");
 }

@@ -7,7 +7,8 @@
 //! [`Mode::Mock`] (the default everywhere) it returns at once: the plan is the output, printed
 //! as text or JSON, and no trait method that writes to a remote is ever called.
 //!
-//! That is the only `if mock` in krel.
+//! That is the only `if mock` in krel, but for one choice: `krel stage`, which writes no
+//! remote, takes the mode to pick its bucket (the local mock bucket, or the release bucket).
 //!
 //! ```
 //! use krel_plan::{execute, Executors, Mode, Plan, Outcome};

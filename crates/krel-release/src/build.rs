@@ -12,6 +12,7 @@ use std::process::{Command, Stdio};
 
 use krel_config::{ArtifactRule, Platform};
 
+use crate::files::{create_parent, io, relative_files};
 use crate::ReleaseError;
 
 /// One run of the build command.
@@ -34,14 +35,6 @@ pub struct BuildRun<'a> {
 
 /// Runs the build; on failure the error carries the end of the log.
 pub fn run_build(run: &BuildRun<'_>) -> Result<(), ReleaseError> {
-    let io = |action: &'static str, path: &Path| {
-        let path = path.to_path_buf();
-        move |source| ReleaseError::Io {
-            action,
-            path,
-            source,
-        }
-    };
     let log = std::fs::File::create(run.log).map_err(io("creating the build log", run.log))?;
     let log_err = log
         .try_clone()
@@ -119,24 +112,7 @@ pub fn collect_artifacts(
             }
             let mut found: Vec<(String, PathBuf)> = Vec::new();
             if rule.files.is_empty() {
-                for entry in walkdir::WalkDir::new(&source_dir).sort_by_file_name() {
-                    let entry = entry.map_err(|err| ReleaseError::Io {
-                        action: "reading",
-                        path: err.path().unwrap_or(&source_dir).to_path_buf(),
-                        source: err.into(),
-                    })?;
-                    if entry.file_type().is_file() {
-                        let relative = entry
-                            .path()
-                            .strip_prefix(&source_dir)
-                            .unwrap_or(entry.path())
-                            .components()
-                            .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                            .collect::<Vec<_>>()
-                            .join("/");
-                        found.push((relative, entry.path().to_path_buf()));
-                    }
-                }
+                found = relative_files(&source_dir)?;
                 if found.is_empty() {
                     return Err(missing(format!("files in `{from}` (it is empty)")));
                 }
@@ -170,18 +146,8 @@ pub fn collect_artifacts(
     }
     for (target, source) in &copies {
         let target = dest.join(target);
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).map_err(|source| ReleaseError::Io {
-                action: "creating",
-                path: parent.to_path_buf(),
-                source,
-            })?;
-        }
-        std::fs::copy(source, &target).map_err(|err| ReleaseError::Io {
-            action: "copying an artifact to",
-            path: target.clone(),
-            source: err,
-        })?;
+        create_parent(&target)?;
+        std::fs::copy(source, &target).map_err(io("copying an artifact to", &target))?;
     }
     Ok(copies.len())
 }

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::files::io;
 use crate::ReleaseError;
 
 /// Completed steps, in the order they completed, each with what it produced.
@@ -45,13 +46,7 @@ impl Journal {
                 build_version: build_version.into(),
                 ..Journal::default()
             },
-            Err(source) => {
-                return Err(ReleaseError::Io {
-                    action: "reading the journal",
-                    path: path.to_path_buf(),
-                    source,
-                })
-            }
+            Err(source) => return Err(io("reading the journal", path)(source)),
         };
         if journal.command != command || journal.build_version != build_version {
             return Err(ReleaseError::Workspace {
@@ -88,13 +83,8 @@ impl Journal {
     pub fn save(&self) -> Result<(), ReleaseError> {
         let mut bytes = serde_json::to_vec_pretty(self).unwrap_or_default();
         bytes.push(b'\n');
-        krel_fs::write_atomic(&self.path, &bytes, 0o644, krel_fs::Replace::Always).map_err(
-            |source| ReleaseError::Io {
-                action: "writing the journal",
-                path: self.path.clone(),
-                source,
-            },
-        )
+        krel_fs::write_atomic(&self.path, &bytes, 0o644, krel_fs::Replace::Always)
+            .map_err(io("writing the journal", &self.path))
     }
 
     /// The journal's file.

@@ -13,6 +13,7 @@
 //! same command again after a failure or a kill continues where it stopped.
 
 pub mod build;
+mod files;
 pub mod journal;
 pub mod layout;
 pub mod source;

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use flate2::write::GzEncoder;
 use flate2::Compression;
 
+use crate::files::io;
 use crate::ReleaseError;
 
 /// Files of a git directory that describe a local run rather than the repository.
@@ -26,14 +27,6 @@ pub fn write_source_archive(
     tree_dir: &Path,
     git_dir: &Path,
 ) -> Result<(), ReleaseError> {
-    let io = |action: &'static str, path: &Path| {
-        let path = path.to_path_buf();
-        move |source| ReleaseError::Io {
-            action,
-            path,
-            source,
-        }
-    };
     let dir = archive.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
     let temp = tempfile::Builder::new()
@@ -52,11 +45,8 @@ pub fn write_source_archive(
         writer.flush().map_err(io("writing", archive))?;
     }
     temp.as_file().sync_all().map_err(io("writing", archive))?;
-    temp.persist(archive).map_err(|err| ReleaseError::Io {
-        action: "writing",
-        path: archive.to_path_buf(),
-        source: err.error,
-    })?;
+    temp.persist(archive)
+        .map_err(|err| io("writing", archive)(err.error))?;
     Ok(())
 }
 
@@ -73,24 +63,19 @@ fn append_tree<W: Write>(
             entry.depth() != 1 || !skipped.iter().any(|s| entry.file_name() == *s)
         });
     for entry in walk {
-        let entry = entry.map_err(|err| ReleaseError::Io {
-            action: "reading",
-            path: err.path().unwrap_or(root).to_path_buf(),
-            source: err.into(),
+        let entry = entry.map_err(|err| {
+            let path = err.path().unwrap_or(root).to_path_buf();
+            io("reading", &path)(err.into())
         })?;
         let relative = entry.path().strip_prefix(root).unwrap_or(entry.path());
         if relative.as_os_str().is_empty() {
             continue;
         }
         let name = Path::new(prefix).join(relative);
-        let failed = |source| ReleaseError::Io {
-            action: "archiving",
-            path: entry.path().to_path_buf(),
-            source,
-        };
+        let failed = || io("archiving", entry.path());
         if prefix.ends_with(".git") && relative == Path::new("config") {
             // The workspace repository is bare; the archive's is a normal checkout.
-            let text = std::fs::read_to_string(entry.path()).map_err(failed)?;
+            let text = std::fs::read_to_string(entry.path()).map_err(failed())?;
             let text = text.replace("bare = true", "bare = false");
             let mut header = tar::Header::new_gnu();
             header.set_size(text.len() as u64);
@@ -98,25 +83,17 @@ fn append_tree<W: Write>(
             header.set_mtime(1_153_704_088);
             header.set_entry_type(tar::EntryType::Regular);
             tar.append_data(&mut header, &name, text.as_bytes())
-                .map_err(failed)?;
+                .map_err(failed())?;
             continue;
         }
         tar.append_path_with_name(entry.path(), &name)
-            .map_err(failed)?;
+            .map_err(failed())?;
     }
     Ok(())
 }
 
 /// Unpacks `archive` into `dir` (which must not exist yet) and returns the top directory.
 pub fn restore_source_archive(archive: &Path, dir: &Path) -> Result<PathBuf, ReleaseError> {
-    let io = |action: &'static str, path: &Path| {
-        let path = path.to_path_buf();
-        move |source| ReleaseError::Io {
-            action,
-            path,
-            source,
-        }
-    };
     let parent = dir.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(io("creating", parent))?;
     // Unpack beside the target, then rename: a kill leaves no half-restored tree.

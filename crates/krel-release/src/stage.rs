@@ -27,13 +27,15 @@ use krel_config::Config;
 use krel_git::{CommitId, Credentials, Identity, NoProgress, Repo};
 use krel_sign::Signer;
 use krel_storage::{
-    execute_push, plan_push, Location, NoProgress as NoPushProgress, PushOptions, Store,
+    plan_push, BlockingUploader, Location, NoProgress as NoPushProgress, PushOptions, Store,
+    UploadBatch, Uploader,
 };
 use krel_version::{next_versions, Branch, BuildVersion, ReleaseType, Version};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::build::{collect_artifacts, run_build, BuildRun};
+use crate::files::{copy_tree, hex_sha256, io, relative_files, remove_dir, write_file};
 use crate::journal::Journal;
 use crate::layout::{self, slug};
 use crate::source::write_source_archive;
@@ -242,16 +244,34 @@ pub fn stage(setup: &StageSetup<'_>, request: &StageRequest) -> Result<StageOutc
         .join("stage")
         .join(&project_slug)
         .join(build_version.to_string());
-    std::fs::create_dir_all(&workspace).map_err(|source| ReleaseError::Io {
-        action: "creating the workspace",
-        path: workspace.clone(),
-        source,
-    })?;
+    std::fs::create_dir_all(&workspace).map_err(io("creating the workspace", &workspace))?;
     let mut journal = Journal::open(
         &workspace.join("journal.json"),
         "stage",
         &build_version.to_string(),
     )?;
+    // One build version is one stage: `stage/<bv>/` holds one completion record.
+    let staging = format!(
+        "{} {}",
+        type_name(request.release_type),
+        ordered
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    match journal.get("versions") {
+        Some(earlier) if earlier != staging => {
+            return Err(ReleaseError::Config {
+                message: format!(
+                    "build version {build_version} was already staged as `{earlier}`; this run would stage `{staging}`"
+                ),
+                hint: "a build version is staged once: release that stage, or stage a newer commit (--build-version)".into(),
+            })
+        }
+        Some(_) => {}
+        None => journal.record("versions", staging)?,
+    }
     let stage_dir = layout::stage_dir(&build_version);
     let out = workspace.join("out").join(&stage_dir);
     let done = |journal: &Journal, step: &str| {
@@ -300,7 +320,31 @@ pub fn stage(setup: &StageSetup<'_>, request: &StageRequest) -> Result<StageOutc
                     reason: format!("step `{step}` recorded `{recorded}`, not a commit"),
                 })?
         } else {
-            let target = if on_release_branch {
+            // A run killed after tagging but before journaling left the tag: keep it (a new
+            // release commit would have another time, so another id), if it is what this
+            // step makes.
+            let existing = repo
+                .resolve(&format!("refs/tags/{version}^{{commit}}"))
+                .ok();
+            let target = if let Some(existing) = existing {
+                let expected = if on_release_branch {
+                    repo.parents(existing)
+                        .map_err(git(format!("reading the commit of tag {version}")))?
+                        == [build_commit]
+                } else {
+                    existing == build_commit
+                };
+                if !expected {
+                    return Err(ReleaseError::Workspace {
+                        path: src_git.clone(),
+                        reason: format!(
+                            "tag {version} there points at {}, which is not on build version {build_version}",
+                            existing.short()
+                        ),
+                    });
+                }
+                existing
+            } else if on_release_branch {
                 repo.commit_empty(
                     build_commit,
                     &format!("Release commit for {} {version}", config.project),
@@ -426,7 +470,10 @@ pub fn stage(setup: &StageSetup<'_>, request: &StageRequest) -> Result<StageOutc
             &sbom,
         )?;
         krel_checksum::write_checksums(&gcs, setup.jobs, &krel_checksum::NoProgress)?;
-        let unsigned: Vec<PathBuf> = describe_paths(&gcs)?;
+        let unsigned: Vec<PathBuf> = relative_files(&gcs)?
+            .into_iter()
+            .map(|(_, path)| path)
+            .collect();
         krel_sign::sign_files(setup.signer, &unsigned, setup.jobs)
             .map_err(sign(format!("signing the files of {version}")))?;
         let subjects = describe_files(&gcs, |_| true)?;
@@ -479,11 +526,7 @@ pub fn stage(setup: &StageSetup<'_>, request: &StageRequest) -> Result<StageOutc
         let archive = out.join(layout::SOURCE_ARCHIVE);
         write_source_archive(&archive, &project_slug, &tree, &src_git)?;
         remove_dir(&tree)?;
-        let digests = krel_checksum::hash_file(&archive).map_err(|source| ReleaseError::Io {
-            action: "reading",
-            path: archive.clone(),
-            source,
-        })?;
+        let digests = krel_checksum::hash_file(&archive).map_err(io("reading", &archive))?;
         let digest_file = krel_checksum::with_extension(&archive, "sha256");
         write_file(&digest_file, digests.sha256.as_bytes())?;
         krel_sign::sign_files(setup.signer, &[archive.clone(), digest_file], 2)
@@ -552,22 +595,19 @@ pub fn stage(setup: &StageSetup<'_>, request: &StageRequest) -> Result<StageOutc
                 &format!("{} object(s) of {what} to {location}", plan.uploads.len()),
             );
         }
-        let pushed = setup.runtime.block_on(execute_push(
-            setup.store,
-            &plan.uploads,
-            options.jobs,
-            &NoPushProgress,
-        ));
+        let uploader = BlockingUploader {
+            runtime: setup.runtime,
+            store: setup.store,
+            jobs: options.jobs,
+            progress: &NoPushProgress,
+        };
+        let pushed = uploader
+            .upload(&UploadBatch {
+                destination: location.to_string(),
+                objects: plan.uploads,
+            })
+            .map_err(storage(format!("uploading {what} to {location}")))?;
         uploaded += pushed.uploaded.len();
-        if !pushed.failures.is_empty() {
-            return Err(ReleaseError::Storage {
-                context: format!("uploading {what} to {location}"),
-                source: Box::new(krel_storage::StorageError::Incomplete {
-                    total: plan.uploads.len(),
-                    failures: pushed.failures,
-                }),
-            });
-        }
         (setup.after_step)(&format!("upload {what}"));
     }
     journal.record("upload", location.to_string())?;
@@ -616,79 +656,6 @@ fn open_or_clone(
     repo.fetch(remote, credentials, &NoProgress)
         .map_err(git(format!("fetching the tags of {url}")))?;
     Ok(repo)
-}
-
-/// Every file under `dir`, as paths.
-fn describe_paths(dir: &Path) -> Result<Vec<PathBuf>, ReleaseError> {
-    let mut paths = Vec::new();
-    for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
-        let entry = entry.map_err(|err| ReleaseError::Io {
-            action: "reading",
-            path: err.path().unwrap_or(dir).to_path_buf(),
-            source: err.into(),
-        })?;
-        if entry.file_type().is_file() {
-            paths.push(entry.into_path());
-        }
-    }
-    Ok(paths)
-}
-
-/// Copies (hard-links when possible) every file of `from` into `to`.
-fn copy_tree(from: &Path, to: &Path) -> Result<(), ReleaseError> {
-    for path in describe_paths(from)? {
-        let relative = path.strip_prefix(from).unwrap_or(&path);
-        let target = to.join(relative);
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).map_err(|source| ReleaseError::Io {
-                action: "creating",
-                path: parent.to_path_buf(),
-                source,
-            })?;
-        }
-        if std::fs::hard_link(&path, &target).is_err() {
-            std::fs::copy(&path, &target).map_err(|source| ReleaseError::Io {
-                action: "copying to",
-                path: target.clone(),
-                source,
-            })?;
-        }
-    }
-    Ok(())
-}
-
-pub(crate) fn remove_dir(path: &Path) -> Result<(), ReleaseError> {
-    match std::fs::remove_dir_all(path) {
-        Ok(()) => Ok(()),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(source) => Err(ReleaseError::Io {
-            action: "removing",
-            path: path.to_path_buf(),
-            source,
-        }),
-    }
-}
-
-pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ReleaseError> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|source| ReleaseError::Io {
-            action: "creating",
-            path: parent.to_path_buf(),
-            source,
-        })?;
-    }
-    krel_fs::write_atomic(path, bytes, 0o644, krel_fs::Replace::Always).map_err(|source| {
-        ReleaseError::Io {
-            action: "writing",
-            path: path.to_path_buf(),
-            source,
-        }
-    })
-}
-
-pub(crate) fn hex_sha256(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(bytes))
 }
 
 fn unix_now() -> i64 {

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use krel_attest::{describe_files, Statement};
 use krel_sign::{verify_files, PublicKey};
 
+use crate::files::io;
 use crate::layout;
 use crate::stage::StagedRecord;
 use crate::ReleaseError;
@@ -44,11 +45,7 @@ pub fn verify_stage(
     if let Some(Err(err)) = verify_files(key, std::slice::from_ref(&record_path), 1).pop() {
         return Err(fail(vec![format!("{}: {err}", layout::STAGED)]));
     }
-    let bytes = std::fs::read(&record_path).map_err(|source| ReleaseError::Io {
-        action: "reading",
-        path: record_path.clone(),
-        source,
-    })?;
+    let bytes = std::fs::read(&record_path).map_err(io("reading", &record_path))?;
     let record: StagedRecord = serde_json::from_slice(&bytes).map_err(|err| {
         fail(vec![format!(
             "{} is not a stage record: {err}",
@@ -87,11 +84,7 @@ pub fn verify_stage(
         match verify_files(key, std::slice::from_ref(&provenance), 1).pop() {
             Some(Err(err)) => problems.push(format!("{version}/{}: {err}", layout::PROVENANCE)),
             _ => {
-                let text = std::fs::read(&provenance).map_err(|source| ReleaseError::Io {
-                    action: "reading",
-                    path: provenance.clone(),
-                    source,
-                })?;
+                let text = std::fs::read(&provenance).map_err(io("reading", &provenance))?;
                 let statement = Statement::parse(&text, &provenance.display().to_string())?;
                 let staged = describe_files(&gcs, |_| true)?;
                 problems.extend(

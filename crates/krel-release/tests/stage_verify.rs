@@ -7,17 +7,16 @@ use std::path::{Path, PathBuf};
 
 use krel_config::Config;
 use krel_git::Identity;
-use krel_release::stage::{stage, StageRequest, StageSetup};
+use krel_release::stage::{stage, StageOutcome, StageRequest, StageSetup};
 use krel_release::verify::verify_stage;
 use krel_release::{Quiet, ReleaseError};
 use krel_sign::{load_signing_key, PublicKey, Secret};
 use krel_storage::{Location, Store, StoreEnv};
 use krel_version::ReleaseType;
 
-fn staged() -> (tempfile::TempDir, PathBuf, PublicKey) {
-    let dir = tempfile::tempdir().unwrap();
-    let sandbox = krel_sandbox::Sandbox::create(&dir.path().join("sb")).unwrap();
-    let config = Config::load(Some(&sandbox.config), dir.path(), |_| None).unwrap();
+/// Stages release-1.10's next rc of `sandbox` into its `bucket/`, committing at `time`.
+fn run_stage(sandbox: &krel_sandbox::Sandbox, time: i64) -> StageOutcome {
+    let config = Config::load(Some(&sandbox.config), &sandbox.root, |_| None).unwrap();
     let signer = load_signing_key(krel_sandbox::SANDBOX_KEY, &|| Ok(Secret::new(""))).unwrap();
     let bucket: Location = format!("file://{}", sandbox.root.join("bucket").display())
         .parse()
@@ -29,9 +28,9 @@ fn staged() -> (tempfile::TempDir, PathBuf, PublicKey) {
     let identity = Identity {
         name: "RM".into(),
         email: "rm@example.com".into(),
-        time: Some(1_700_000_000),
+        time: Some(time),
     };
-    let outcome = stage(
+    stage(
         &StageSetup {
             config: &config,
             workspace_root: &sandbox.root.join("workspace"),
@@ -52,13 +51,52 @@ fn staged() -> (tempfile::TempDir, PathBuf, PublicKey) {
             build_version: None,
         },
     )
-    .unwrap();
+    .unwrap()
+}
+
+fn staged() -> (tempfile::TempDir, PathBuf, PublicKey) {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = krel_sandbox::Sandbox::create(&dir.path().join("sb")).unwrap();
+    let outcome = run_stage(&sandbox, 1_700_000_000);
     assert_eq!(outcome.versions, ["v1.10.0-rc.1"]);
     let stage_dir = sandbox
         .root
         .join("bucket/stage")
         .join(&outcome.build_version);
+    let signer = load_signing_key(krel_sandbox::SANDBOX_KEY, &|| Ok(Secret::new(""))).unwrap();
     (dir, stage_dir, signer.public_key())
+}
+
+#[test]
+fn a_kill_between_tagging_and_journaling_keeps_the_tag_already_made() {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = krel_sandbox::Sandbox::create(&dir.path().join("sb")).unwrap();
+    let first = run_stage(&sandbox, 1_700_000_000);
+    // Forget every step from the tag on, as if the run died right after `git tag`; the rerun
+    // commits at another time (no SOURCE_DATE_EPOCH for commits), so a new release commit
+    // would get another id and clash with the tag.
+    let journal_path = first.workspace.join("journal.json");
+    let mut journal: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&journal_path).unwrap()).unwrap();
+    let steps = journal["steps"].as_object_mut().unwrap();
+    steps.retain(|step, _| step == "clone");
+    journal["order"] = serde_json::json!(["clone"]);
+    std::fs::write(&journal_path, serde_json::to_vec(&journal).unwrap()).unwrap();
+    let second = run_stage(&sandbox, 1_800_000_000);
+    assert_eq!(second.build_version, first.build_version);
+    let record = |outcome: &StageOutcome| -> serde_json::Value {
+        let path = sandbox
+            .root
+            .join("bucket/stage")
+            .join(&outcome.build_version)
+            .join("STAGED.json");
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    };
+    assert_eq!(
+        record(&second)["tags"],
+        record(&first)["tags"],
+        "the tag made before the kill is kept"
+    );
 }
 
 fn problems(dir: &Path, key: &PublicKey) -> Vec<String> {

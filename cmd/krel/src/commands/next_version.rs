@@ -85,11 +85,7 @@ pub fn exec(ctx: &Context, args: &NextVersionArgs, shell: &Shell) -> Result<(), 
 /// The build version given, or the description of `--rev` in `--repo-path`.
 fn build_version(args: &NextVersionArgs, shell: &Shell) -> Result<BuildVersion, Failure> {
     if let Some(text) = &args.build_version {
-        return text.parse().map_err(|err| {
-            Failure::usage(err).with_hint(Some(
-                "a build version looks like v1.30.0-rc.0.12+4e9bdd481e2400 (git describe of the commit)".into(),
-            ))
-        });
+        return parse_build_version(text);
     }
     let described = Repo::open(&args.repo_path).and_then(|repo| repo.build_version(&args.rev));
     let build = described.map_err(|err| {
@@ -100,4 +96,14 @@ fn build_version(args: &NextVersionArgs, shell: &Shell) -> Result<BuildVersion, 
     })?;
     shell.status("Described", format!("{} as {build}", args.rev));
     Ok(build)
+}
+
+/// Reads `--build-version`, with a hint showing the form.
+pub(crate) fn parse_build_version(text: &str) -> Result<BuildVersion, Failure> {
+    text.parse().map_err(|err: krel_version::VersionError| {
+        Failure::usage(err).with_hint(Some(
+            "a build version looks like v1.30.0-rc.0.12+4e9bdd481e2400 (git describe of the commit)"
+                .into(),
+        ))
+    })
 }

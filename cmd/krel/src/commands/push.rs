@@ -40,7 +40,7 @@ Examples:
   krel push _output/release file:///srv/bucket/release/v1.30.0 --nomock
   AWS_ENDPOINT_URL=http://127.0.0.1:8333 krel push out s3://bucket/v1 --nomock";
 
-fn storage_failure(err: StorageError) -> Failure {
+pub(crate) fn storage_failure(err: StorageError) -> Failure {
     let hint = err.hint();
     let failure = match &err {
         StorageError::BadLocation { .. } => Failure::usage(err),

@@ -9,6 +9,8 @@ use krel_sign::load_signing_key;
 use krel_storage::{Location, Store, StoreEnv};
 
 use crate::cli::{OutputFormat, StageArgs};
+use crate::commands::next_version::parse_build_version;
+use crate::commands::push::storage_failure;
 use crate::commands::sign::{password, read_key_file, sign_failure};
 use crate::context::Context;
 use crate::failure::Failure;
@@ -37,9 +39,13 @@ Mock (default) stages into release.mock_bucket (a file:// directory, default
 GitHub API is written to.
 
 Every step is journaled in the workspace: after a failure or a kill, run the same command again
-and it continues where it stopped. The signing key is release.signing_key (password from
-KREL_SIGNING_PASSWORD, or asked on a terminal). SOURCE_DATE_EPOCH fixes every time written
-(commits, tags, documents), so the same inputs give the same bytes.";
+and it continues where it stopped. A build version is staged once: staging the same commit as
+another type is refused (stage a newer commit instead).
+
+The signing key is release.signing_key (password from KREL_SIGNING_PASSWORD, or asked on a
+terminal). SOURCE_DATE_EPOCH fixes every time written (commits, tags, documents), so the same
+inputs give the same bytes.
+`krel release`, which publishes a stage, is not in this version yet.";
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -112,20 +118,15 @@ pub fn exec(ctx: &Context, args: &StageArgs, shell: &Shell) -> Result<(), Failur
     let build_version = args
         .build_version
         .as_deref()
-        .map(str::parse)
-        .transpose()
-        .map_err(|err: krel_version::VersionError| {
-            Failure::usage(err).with_hint(Some(
-                "a build version looks like v1.30.0-rc.0.12+4e9bdd481e2400 (git describe of the commit)".into(),
-            ))
-        })?;
+        .map(parse_build_version)
+        .transpose()?;
     let bucket = stage_bucket(ctx)?;
     let workspace_root = workspace_root(ctx, args.workspace.as_ref());
     let runtime = crate::commands::runtime()?;
     let env = StoreEnv::from_env(|name| std::env::var(name).ok());
     let store = runtime
         .block_on(Store::open(&bucket, &env))
-        .map_err(Failure::unexpected)?;
+        .map_err(storage_failure)?;
     // The workspace clone has no configuration of its own: the user's git configuration
     // names the committer when the environment does not.
     let identity = ctx
@@ -169,7 +170,7 @@ pub fn exec(ctx: &Context, args: &StageArgs, shell: &Shell) -> Result<(), Failur
     match shell.output() {
         OutputFormat::Text => {
             shell.note(format!(
-                "\nStaged {} from build version {} ({} files, {} uploaded, {} already there)\n  at {}\n  workspace {}\nNext: krel release --type {} --branch {} --build-version {}{}",
+                "\nStaged {} from build version {} ({} files, {} uploaded, {} already there)\n  at {}\n  workspace {}\nNext: krel release --type {} --branch {} --build-version {}{} (krel release is not in this version yet: docs/commands/stage.md)",
                 outcome.versions.join(" and "),
                 outcome.build_version,
                 outcome.files,
