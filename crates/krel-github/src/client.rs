@@ -111,13 +111,36 @@ pub enum GitHubError {
     /// The answer was not what GraphQL should return.
     #[error("GitHub answered something krel cannot read: {0}")]
     BadResponse(String),
+    /// A published release lacks assets, and published releases take no more uploads.
+    #[error("the GitHub release {tag} of {repository} is published but lacks {}", missing.join(", "))]
+    ReleaseIncomplete {
+        /// The tag.
+        tag: String,
+        /// `org/repo`.
+        repository: String,
+        /// The assets it lacks.
+        missing: Vec<String>,
+    },
 }
 
 impl GitHubError {
+    /// True when GitHub's state refused (as opposed to an outage).
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            GitHubError::ReleaseIncomplete { .. }
+                | GitHubError::Request {
+                    status: Some(403 | 404 | 409 | 422),
+                    ..
+                }
+        )
+    }
+
     /// What to do about it.
     pub fn hint(&self) -> Option<String> {
         match self {
             GitHubError::Request { status: Some(401), .. } => Some("set GITHUB_TOKEN to a token that can read the repository".into()),
+            GitHubError::ReleaseIncomplete { .. } => Some("GitHub does not accept uploads to a published immutable release: attach the files by hand if the release is mutable, or cut the next version".into()),
             GitHubError::RateLimited { .. } => Some("wait for the reset, or use a token with a higher limit (GITHUB_TOKEN); fetched PRs are cached, so a rerun continues where this one stopped".into()),
             GitHubError::Request { .. } => Some("check --github-api-url and the network; fetched PRs are cached, so rerunning repeats only what is missing".into()),
             _ => None,
@@ -127,8 +150,8 @@ impl GitHubError {
 
 /// A GitHub client for one repository.
 pub struct GitHub {
-    octocrab: Octocrab,
-    config: GitHubConfig,
+    pub(crate) octocrab: Octocrab,
+    pub(crate) config: GitHubConfig,
 }
 
 const PR_FIELDS: &str = "number title body url mergedAt headRefName headRepositoryOwner { login } author { login url } labels(first: 100) { nodes { name } }";
@@ -428,7 +451,7 @@ fn write_cache(path: Option<PathBuf>, pr: &PullRequest) {
 }
 
 /// `https://host:port/some/path` → (`https://host:port`, `/some/path`).
-fn split_url(url: &str) -> (String, String) {
+pub(crate) fn split_url(url: &str) -> (String, String) {
     let (scheme, rest) = url.split_once("://").unwrap_or(("https", url));
     let (host, path) = match rest.find('/') {
         Some(at) => (&rest[..at], &rest[at..]),

@@ -1,10 +1,16 @@
-//! GitHub for krel: pull requests in GitHub's REST shape, fetched in GraphQL batches.
+//! GitHub for krel: pull requests in GitHub's REST shape, fetched in GraphQL batches, and
+//! releases published through the [`ReleasePublisher`] door.
 //!
-//! This module defines the data; `client` fetches it.
+//! This module defines the data; `client` fetches it and `release` publishes.
 
 mod client;
+mod release;
 
 pub use client::{FetchStats, GitHub, GitHubConfig, GitHubError};
+pub use release::{
+    AssetFile, BlockingPublisher, ExistingAsset, ExistingRelease, Published, ReleasePublisher,
+    ReleaseSpec,
+};
 
 /// A pull request, in the shape of GitHub's REST API (the fields krel uses), which is also
 /// the format of `krel changelog --prs FILE`.

@@ -48,6 +48,20 @@ impl FileStore {
         }
     }
 
+    /// Copies an object to `path`; `false` when there is no such object.
+    pub(crate) async fn download(&self, key: &str, path: &Path) -> Result<bool, StorageError> {
+        let source = self.path(key);
+        match tokio::fs::copy(&source, path).await {
+            Ok(_) => Ok(true),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(source_err) => Err(StorageError::Io {
+                action: "reading",
+                path: source,
+                source: source_err,
+            }),
+        }
+    }
+
     /// Uploads; `Ok(None)` when the precondition failed ([`crate::Store::put`] settles it).
     pub(crate) async fn put(
         &self,

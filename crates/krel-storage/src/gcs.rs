@@ -119,6 +119,35 @@ impl GcsStore {
             .await
     }
 
+    /// Streams an object into the file at `path` (created afresh on each attempt); `false` when there is no such object.
+    pub(crate) async fn download(
+        &self,
+        key: &str,
+        path: &std::path::Path,
+        limit: std::time::Duration,
+    ) -> Result<bool, StorageError> {
+        const ACTION: &str = "downloading";
+        self.retry
+            .run(key, || {
+                within(limit, ACTION, key, async move {
+                    let mut file = crate::download::create(path).await?;
+                    match self.client.read_object(&self.bucket, key).send().await {
+                        Ok(mut response) => {
+                            while let Some(chunk) = response.next().await {
+                                let chunk = chunk.map_err(|err| classify(ACTION, key, &err))?;
+                                crate::download::append(&mut file, &chunk, path).await?;
+                            }
+                            crate::download::finish(file, path).await?;
+                            Ok(true)
+                        }
+                        Err(err) if err.http_status_code() == Some(404) => Ok(false),
+                        Err(err) => Err(classify(ACTION, key, &err)),
+                    }
+                })
+            })
+            .await
+    }
+
     /// Uploads; `Ok(None)` when the precondition failed ([`crate::Store::put`] settles it).
     pub(crate) async fn put(
         &self,

@@ -31,9 +31,11 @@
 //! ```
 
 mod digest;
+mod download;
 mod file;
 mod gcs;
 mod location;
+mod marker;
 mod push;
 mod retry;
 mod s3;
@@ -42,6 +44,9 @@ use std::path::PathBuf;
 
 pub use digest::{local_digests, LocalDigests};
 pub use location::Location;
+pub use marker::{
+    marker_names, plan_marker, BlockingMarkerWriter, MarkerOutcome, MarkerUpdate, MarkerWriter,
+};
 pub use push::{
     execute_push, plan_push, BlockingUploader, NoProgress, ObjectUpload, PushFailure, PushOptions,
     PushPlan, PushProgress, PushReport, UploadBatch, Uploader,

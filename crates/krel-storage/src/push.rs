@@ -262,7 +262,7 @@ pub async fn plan_push(
     Ok(plan)
 }
 
-fn replace_condition(info: &ObjectInfo) -> Precondition {
+pub(crate) fn replace_condition(info: &ObjectInfo) -> Precondition {
     match (&info.generation, &info.etag, &info.md5) {
         (Some(generation), _, _) => Precondition::Generation {
             generation: *generation,

@@ -137,6 +137,54 @@ impl S3Store {
             .await
     }
 
+    /// Streams an object into the file at `path` (created afresh on each attempt); `false` when there is no such object.
+    pub(crate) async fn download(
+        &self,
+        key: &str,
+        path: &std::path::Path,
+        limit: Duration,
+    ) -> Result<bool, StorageError> {
+        const ACTION: &str = "downloading";
+        self.retry
+            .run(key, || {
+                within(limit, ACTION, key, async move {
+                    let mut file = crate::download::create(path).await?;
+                    let url = rusty_s3::actions::GetObject::new(
+                        &self.bucket,
+                        self.credentials.as_ref(),
+                        key,
+                    )
+                    .sign(SIGNATURE_LIFETIME);
+                    let mut response = self
+                        .http
+                        .get(url)
+                        .send()
+                        .await
+                        .map_err(|e| transport(ACTION, key, e))?;
+                    let status = response.status().as_u16();
+                    match status {
+                        200 => {
+                            while let Some(chunk) = response
+                                .chunk()
+                                .await
+                                .map_err(|e| transport(ACTION, key, e))?
+                            {
+                                crate::download::append(&mut file, &chunk, path).await?;
+                            }
+                            crate::download::finish(file, path).await?;
+                            Ok(true)
+                        }
+                        404 => Ok(false),
+                        s if transient_status(s) => {
+                            Err(Failed::Transient(http_error(ACTION, key, status, "")))
+                        }
+                        _ => Err(Failed::Fatal(http_error(ACTION, key, status, ""))),
+                    }
+                })
+            })
+            .await
+    }
+
     /// Uploads; `Ok(None)` when the precondition failed ([`crate::Store::put`] settles it).
     pub(crate) async fn put(
         &self,

@@ -18,11 +18,10 @@ use std::process::{Command, Stdio};
 
 use krel_sandbox::Sandbox;
 
-mod github;
 mod proxy;
 mod services;
 
-pub use github::{GitHubStandIn, StandInOptions};
+pub use krel_github_standin::{GitHubStandIn, Recorded, StandInOptions};
 
 pub use proxy::{Fault, FaultyProxy};
 pub use services::{fake_gcs, free_port, seaweed_s3, FakeGcs, SeaweedS3};
