@@ -109,6 +109,10 @@ pub enum Command {
     #[command(long_about = crate::commands::stage::LONG_ABOUT, after_help = crate::commands::stage::EXAMPLES)]
     Stage(StageArgs),
 
+    /// Verify a stage and publish it: bucket, version markers, git tags and branch, GitHub release.
+    #[command(long_about = crate::commands::release::LONG_ABOUT, after_help = crate::commands::release::EXAMPLES)]
+    Release(ReleaseArgs),
+
     /// Release notes from the pull requests between two revisions, as a Kubernetes CHANGELOG.
     #[command(long_about = crate::commands::changelog::LONG_ABOUT, after_help = crate::commands::changelog::EXAMPLES)]
     #[command(args_conflicts_with_subcommands = true)]
@@ -195,6 +199,54 @@ pub struct StageArgs {
     /// Threads for hashing and signing, and uploads at once.
     #[arg(long, value_name = "N", default_value_t = 8)]
     pub jobs: usize,
+}
+
+/// `krel release` arguments.
+#[derive(Debug, Args)]
+pub struct ReleaseArgs {
+    /// The release type the build version was staged as.
+    #[arg(long = "type", value_enum, value_name = "TYPE")]
+    pub release_type: ReleaseTypeArg,
+
+    /// The branch it was staged from.
+    #[arg(long, value_name = "BRANCH")]
+    pub branch: String,
+
+    /// The staged build version (`krel stage` prints it).
+    #[arg(long, value_name = "BV")]
+    pub build_version: String,
+
+    /// The public key the stage was signed with (default: release.signing_key with `.pub`
+    /// in place of `.key`).
+    #[arg(long, value_name = "FILE")]
+    pub public_key: Option<PathBuf>,
+
+    /// Release notes (markdown, e.g. from `krel changelog`) for the GitHub release of the
+    /// prime version.
+    #[arg(long, value_name = "FILE")]
+    pub notes: Option<PathBuf>,
+
+    /// GitHub API base, for GitHub Enterprise or a stand-in.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "KREL_GITHUB_API_URL",
+        default_value = "https://api.github.com"
+    )]
+    pub github_api_url: String,
+
+    /// Where the downloaded stage and the restored source are kept (default:
+    /// release.workspace, else ~/.local/share/krel/workspace).
+    #[arg(long, value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
+
+    /// Threads for verifying, and transfers at once.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub jobs: usize,
+
+    /// Do not ask for confirmation before publishing with --nomock.
+    #[arg(long)]
+    pub non_interactive: bool,
 }
 
 impl From<ReleaseTypeArg> for krel_version::ReleaseType {

@@ -46,6 +46,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("KREL_MOCK_BUCKET", "release.mock_bucket"),
     ("KREL_WORKSPACE", "release.workspace"),
     ("KREL_SIGNING_KEY", "release.signing_key"),
+    ("KREL_GITHUB_RELEASE", "release.github_release"),
 ];
 
 /// The whole project configuration, defaults filled in.
@@ -223,6 +224,13 @@ impl Config {
             }
             "release.workspace" => self.release.workspace = Some(self.resolve(value)),
             "release.signing_key" => self.release.signing_key = Some(self.resolve(value)),
+            "release.github_release" => {
+                self.release.github_release = match value.trim() {
+                    "true" | "1" | "yes" => true,
+                    "false" | "0" | "no" => false,
+                    other => return Err(invalid(format!("`{other}` is not true or false"))),
+                }
+            }
             _ => return Err(invalid("no such configuration key".into())),
         }
         Ok(())

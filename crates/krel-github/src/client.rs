@@ -89,7 +89,7 @@ pub enum GitHubError {
         reason: String,
     },
     /// A request failed after its retries.
-    #[error("querying {url} for pull requests of {repo}: {reason}")]
+    #[error("GitHub request {url} ({repo}): {reason}")]
     Request {
         /// The endpoint.
         url: String,
@@ -142,7 +142,7 @@ impl GitHubError {
             GitHubError::Request { status: Some(401), .. } => Some("set GITHUB_TOKEN to a token that can read the repository".into()),
             GitHubError::ReleaseIncomplete { .. } => Some("GitHub does not accept uploads to a published immutable release: attach the files by hand if the release is mutable, or cut the next version".into()),
             GitHubError::RateLimited { .. } => Some("wait for the reset, or use a token with a higher limit (GITHUB_TOKEN); fetched PRs are cached, so a rerun continues where this one stopped".into()),
-            GitHubError::Request { .. } => Some("check --github-api-url and the network; fetched PRs are cached, so rerunning repeats only what is missing".into()),
+            GitHubError::Request { .. } => Some("check --github-api-url (KREL_GITHUB_API_URL), GITHUB_TOKEN and the network; rerunning repeats only what is missing".into()),
             _ => None,
         }
     }

@@ -1,8 +1,8 @@
 //! Plans: what a command that changes a remote will do, as data, decided in one place.
 //!
 //! Every mutating krel command works in two halves. First it does all its reads and checks
-//! and builds a [`Plan`]: a list of typed [`Action`]s (push a ref; later: upload an object,
-//! sign, set a version marker, publish a release). Then [`execute`] runs the plan through the
+//! and builds a [`Plan`]: a list of typed [`Action`]s (push a ref, upload objects, set a
+//! version marker, publish a GitHub release). Then [`execute`] runs the plan through the
 //! side-effect traits in [`Executors`], **only** when the [`Mode`] is [`Mode::NoMock`]. In
 //! [`Mode::Mock`] (the default everywhere) it returns at once: the plan is the output, printed
 //! as text or JSON, and no trait method that writes to a remote is ever called.
@@ -17,14 +17,15 @@
 //! #     fn push(&self, _: &krel_git::RefUpdate) -> Result<(), krel_git::GitError> { unreachable!() }
 //! # }
 //! let plan = Plan::new("fast-forward release-1.30");
-//! let outcome = execute(&plan, Mode::Mock, &Executors { git: Some(&NeverPush), storage: None }).unwrap();
+//! let outcome = execute(&plan, Mode::Mock, &Executors { git: Some(&NeverPush), ..Executors::default() }).unwrap();
 //! assert_eq!(outcome, Outcome::Planned { actions: 0 });
 //! ```
 
 use std::fmt;
 
 use krel_git::{GitError, RefPusher, RefUpdate};
-use krel_storage::{StorageError, UploadBatch, Uploader};
+use krel_github::{GitHubError, ReleasePublisher, ReleaseSpec};
+use krel_storage::{MarkerUpdate, MarkerWriter, StorageError, UploadBatch, Uploader};
 
 /// Whether remote changes happen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -55,6 +56,10 @@ pub enum Action {
     PushRef(RefUpdate),
     /// Upload objects to a bucket, each with a precondition on what it replaces.
     Upload(UploadBatch),
+    /// Move a version marker forward (never back: re-checked when it runs).
+    SetMarker(MarkerUpdate),
+    /// Create a GitHub release as a draft, attach its assets, publish it.
+    PublishRelease(ReleaseSpec),
 }
 
 impl fmt::Display for Action {
@@ -81,6 +86,21 @@ impl fmt::Display for Action {
                     batch.destination
                 )
             }
+            Action::SetMarker(marker) => write!(
+                f,
+                "set {} to {} (now {})",
+                marker.url,
+                marker.version,
+                marker.current.as_deref().unwrap_or("absent")
+            ),
+            Action::PublishRelease(release) => write!(
+                f,
+                "publish the GitHub {}release {} of {} with {} asset(s)",
+                if release.prerelease { "pre-" } else { "" },
+                release.tag,
+                release.repository,
+                release.assets.len()
+            ),
         }
     }
 }
@@ -121,6 +141,13 @@ pub struct Executors<'a> {
     pub git: Option<&'a dyn RefPusher>,
     /// Uploads objects to a store.
     pub storage: Option<&'a dyn Uploader>,
+    /// Writes version markers.
+    pub markers: Option<&'a dyn MarkerWriter>,
+    /// Publishes GitHub releases.
+    pub github: Option<&'a dyn ReleasePublisher>,
+    /// Called with the 1-based index of each action once it is done (progress; tests use it
+    /// to stop a run between two actions).
+    pub after_action: Option<&'a dyn Fn(usize, &Action)>,
 }
 
 /// What [`execute`] did.
@@ -165,6 +192,9 @@ pub enum ActionError {
     /// A store refused or could not be reached.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// GitHub refused or could not be reached.
+    #[error(transparent)]
+    GitHub(#[from] GitHubError),
     /// The command built a plan it gave no executor for (a bug in krel).
     #[error("no executor for `{0}` actions was provided (this is a bug in krel)")]
     NoExecutor(&'static str),
@@ -176,6 +206,7 @@ impl ActionError {
         match self {
             ActionError::Git(err) => err.is_refusal(),
             ActionError::Storage(err) => err.is_refusal(),
+            ActionError::GitHub(err) => err.is_refusal(),
             ActionError::NoExecutor(_) => false,
         }
     }
@@ -185,6 +216,7 @@ impl ActionError {
         match self {
             ActionError::Git(err) => err.hint(),
             ActionError::Storage(err) => err.hint(),
+            ActionError::GitHub(err) => err.hint(),
             ActionError::NoExecutor(_) => None,
         }
     }
@@ -213,6 +245,17 @@ pub fn execute(
                 Some(storage) => storage.upload(batch).map(|_| ()).map_err(ActionError::from),
                 None => Err(ActionError::NoExecutor("upload")),
             },
+            Action::SetMarker(marker) => match executors.markers {
+                Some(markers) => markers.set(marker).map(|_| ()).map_err(ActionError::from),
+                None => Err(ActionError::NoExecutor("set-marker")),
+            },
+            Action::PublishRelease(release) => match executors.github {
+                Some(github) => github
+                    .publish(release)
+                    .map(|_| ())
+                    .map_err(ActionError::from),
+                None => Err(ActionError::NoExecutor("publish-release")),
+            },
         };
         result.map_err(|source| ExecuteError {
             step: index + 1,
@@ -221,6 +264,9 @@ pub fn execute(
             action: action.to_string(),
             source: Box::new(source),
         })?;
+        if let Some(after) = executors.after_action {
+            after(index + 1, action);
+        }
     }
     Ok(Outcome::Executed { actions: total })
 }
@@ -278,7 +324,7 @@ mod tests {
             Mode::Mock,
             &Executors {
                 git: Some(&recorder),
-                storage: None,
+                ..Executors::default()
             },
         )
         .unwrap();
@@ -297,7 +343,7 @@ mod tests {
             Mode::NoMock,
             &Executors {
                 git: Some(&recorder),
-                storage: None,
+                ..Executors::default()
             },
         )
         .unwrap();
@@ -313,7 +359,7 @@ mod tests {
             Mode::NoMock,
             &Executors {
                 git: Some(&recorder),
-                storage: None,
+                ..Executors::default()
             },
         )
         .unwrap_err();

@@ -7,7 +7,10 @@
 //! objects, and uploads everything under `stage/<build-version>/` of a bucket, a completion
 //! record last ([`layout`]).
 //!
-//! **Release** (next) verifies a completed stage and publishes it.
+//! **Release** ([`release::prepare_release`]) downloads a completed stage, verifies every
+//! signature, checksum and provenance subject (stopping on any mismatch), restores the source
+//! with its tags, and plans the publication: git branch and tags, `release/<version>/`,
+//! version markers, GitHub releases. The binary executes the plan with `--nomock`.
 //!
 //! Both keep a [`journal::Journal`] of completed steps in their workspace, so that running the
 //! same command again after a failure or a kill continues where it stopped.
@@ -16,6 +19,7 @@ pub mod build;
 mod files;
 pub mod journal;
 pub mod layout;
+pub mod release;
 pub mod source;
 pub mod stage;
 pub mod verify;
@@ -61,6 +65,14 @@ pub enum ReleaseError {
         context: String,
         /// The cause.
         source: Box<krel_storage::StorageError>,
+    },
+    /// GitHub could not be read or written.
+    #[error("{context}")]
+    GitHub {
+        /// What krel was doing.
+        context: String,
+        /// The cause.
+        source: Box<krel_github::GitHubError>,
     },
     /// Signing or verifying failed.
     #[error("{context}")]
@@ -140,6 +152,7 @@ impl ReleaseError {
             | ReleaseError::NotStaged { .. } => true,
             ReleaseError::Git { source, .. } => source.is_refusal(),
             ReleaseError::Storage { source, .. } => source.is_refusal(),
+            ReleaseError::GitHub { source, .. } => source.is_refusal(),
             _ => false,
         }
     }
@@ -156,6 +169,7 @@ impl ReleaseError {
             ReleaseError::Version(err) => Some(err.hint()),
             ReleaseError::Git { source, .. } => source.hint(),
             ReleaseError::Storage { source, .. } => source.hint(),
+            ReleaseError::GitHub { source, .. } => source.hint(),
             ReleaseError::TagOnRemote { .. } => Some(
                 "pick the next version (another --type, or a newer --build-version); tags are never moved".into(),
             ),

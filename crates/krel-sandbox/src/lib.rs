@@ -187,7 +187,10 @@ impl Sandbox {
              \x20 bucket: 'file://{bucket}'\n  mock_bucket: 'file://{mock}'\n\
              \x20 workspace: '{workspace}'\n\
              \x20 # A throwaway key whose private half is public: signatures prove nothing.\n\
-             \x20 signing_key: '{key}'\n",
+             \x20 signing_key: '{key}'\n\
+             \x20 # `krel rehearse` serves a GitHub stand-in on 127.0.0.1 and turns this on\n\
+             \x20 # (KREL_GITHUB_RELEASE=true, KREL_GITHUB_API_URL=http://127.0.0.1:PORT).\n\
+             \x20 github_release: false\n",
             root = self.root.display(),
             remote = quote(&self.remote),
             bucket = quote(&self.root.join("bucket")),

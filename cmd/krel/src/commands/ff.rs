@@ -100,7 +100,7 @@ pub fn exec(ctx: &Context, args: &FfArgs, shell: &Shell) -> Result<(), Failure> 
         confirm,
         &Executors {
             git: Some(&pusher),
-            storage: None,
+            ..Executors::default()
         },
     )?;
     if let Outcome::Executed { .. } = outcome {

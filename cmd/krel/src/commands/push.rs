@@ -88,8 +88,8 @@ pub fn exec(ctx: &Context, args: &PushArgs, shell: &Shell) -> Result<(), Failure
         progress: &progress,
     };
     let executors = Executors {
-        git: None,
         storage: Some(&uploader),
+        ..Executors::default()
     };
     let outcome = run_plan(shell, &plan, ctx.mode, Confirm::No, &executors)?;
     if push.uploads.is_empty() {

@@ -45,7 +45,7 @@ another type is refused (stage a newer commit instead).
 The signing key is release.signing_key (password from KREL_SIGNING_PASSWORD, or asked on a
 terminal). SOURCE_DATE_EPOCH fixes every time written (commits, tags, documents), so the same
 inputs give the same bytes.
-`krel release`, which publishes a stage, is not in this version yet.";
+`krel release` then verifies the stage and publishes it.";
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -170,7 +170,7 @@ pub fn exec(ctx: &Context, args: &StageArgs, shell: &Shell) -> Result<(), Failur
     match shell.output() {
         OutputFormat::Text => {
             shell.note(format!(
-                "\nStaged {} from build version {} ({} files, {} uploaded, {} already there)\n  at {}\n  workspace {}\nNext: krel release --type {} --branch {} --build-version {}{} (krel release is not in this version yet: docs/commands/stage.md)",
+                "\nStaged {} from build version {} ({} files, {} uploaded, {} already there)\n  at {}\n  workspace {}\nNext: krel release --type {} --branch {} --build-version {}{}",
                 outcome.versions.join(" and "),
                 outcome.build_version,
                 outcome.files,

@@ -1,0 +1,279 @@
+//! `krel release`: verify a stage and publish it.
+
+use std::path::PathBuf;
+
+use krel_git::Git2Pusher;
+use krel_github::{BlockingPublisher, GitHub, GitHubConfig};
+use krel_plan::{Action, Executors, Mode, Outcome};
+use krel_release::release::{prepare_release, ReleaseRequest, ReleaseSetup};
+use krel_release::Report;
+use krel_sign::PublicKey;
+use krel_storage::{BlockingMarkerWriter, BlockingUploader, NoProgress, Store, StoreEnv};
+
+use crate::cli::{OutputFormat, ReleaseArgs};
+use crate::commands::next_version::parse_build_version;
+use crate::commands::push::storage_failure;
+use crate::commands::sign::sign_failure;
+use crate::commands::stage::{fault_hook, release_failure, stage_bucket, workspace_root};
+use crate::commands::{run_plan, Confirm};
+use crate::context::Context;
+use crate::failure::Failure;
+use crate::shell::Shell;
+
+pub const LONG_ABOUT: &str = "\
+Publish a staged release, after checking that it is exactly what was built and signed.
+
+krel reads stage/<build-version>/ from the bucket `krel stage` wrote to (the mock bucket, or with
+--nomock release.bucket), then:
+  1. downloads STAGED.json and every file it lists (files already downloaded are kept);
+  2. verifies STAGED.json's signature, every file against it, each provenance statement's
+     signature and subjects, every .sig and the SHA256SUMS/SHA512SUMS; any mismatch stops the
+     release with the list of problems and nothing published;
+  3. restores src.tar.gz (the source with its git objects) and checks every tag;
+  4. plans, from the remotes' current state:
+     - push the release branch (new on a branch cut; when the remote moved since the stage, a
+       merge favouring the release commit), then the tags (a tag already there at the same
+       commit is done; at another commit the release stops before changing anything);
+     - upload <version>/gcs-stage/<version>/ and the provenance to release/<version>/;
+     - move the version markers release/latest[-X[.Y]].txt (every release) and
+       release/stable[-X[.Y]].txt (official releases) forward, never back: each write has a
+       precondition on what was read, and an older version leaves a newer marker alone;
+     - a GitHub release per version (release.github_release): a draft, every top-level file of
+       release/<version>/ as an asset, then published once;
+     - stage/<build-version>/RELEASED.json, last.
+
+Mock (default) prints that plan and changes nothing on any remote. --nomock carries it out
+(after a confirmation, unless --non-interactive). Rerunning after a failure or a kill plans only
+what is left; a release run twice changes nothing the second time.
+
+GitHub: GITHUB_TOKEN, and --github-api-url (KREL_GITHUB_API_URL) for GitHub Enterprise or a
+stand-in. The public key defaults to release.signing_key with .pub for .key.
+
+Exit status: 0 done (or planned), 1 refused (the stage does not verify, a tag exists at another
+commit, a remote changed underneath), 2 usage, 3 unexpected failure.";
+
+pub const EXAMPLES: &str = "\
+Examples:
+  krel release --type alpha --branch master --build-version v1.31.0-alpha.0.5+0123456789abcd
+  krel release --type official --branch release-1.30 --build-version v1.30.1-rc.0.3+abcdef0123 \\
+      --notes CHANGELOG-1.30.1.md --nomock";
+
+/// Reports release progress on the shell.
+struct ShellReport<'a>(&'a Shell);
+
+impl Report for ShellReport<'_> {
+    fn status(&self, verb: &str, message: &str) {
+        self.0.status(verb, message);
+    }
+}
+
+/// The public key that checks the stage: the flag, or the signing key's `.pub` sibling.
+fn public_key(ctx: &Context, flag: Option<&PathBuf>) -> Result<PublicKey, Failure> {
+    let path = match flag {
+        Some(path) => path.clone(),
+        None => {
+            let key = ctx.config.release.signing_key.as_ref().ok_or_else(|| {
+                Failure::usage(anyhow::anyhow!(
+                    "no key to verify the stage with: pass --public-key or set release.signing_key"
+                ))
+                .with_hint(Some(
+                    "--public-key is the .pub file `krel sign generate-key` wrote beside the key"
+                        .into(),
+                ))
+            })?;
+            key.with_extension("pub")
+        }
+    };
+    if !path.is_file() {
+        return Err(Failure::usage(anyhow::anyhow!(
+            "the public key {} does not exist",
+            path.display()
+        ))
+        .with_hint(Some(
+            "pass --public-key FILE (the .pub beside the signing key)".into(),
+        )));
+    }
+    PublicKey::from_file(&path).map_err(sign_failure)
+}
+
+pub fn exec(ctx: &Context, args: &ReleaseArgs, shell: &Shell) -> Result<(), Failure> {
+    let build_version = parse_build_version(&args.build_version)?;
+    let key = public_key(ctx, args.public_key.as_ref())?;
+    let notes = match &args.notes {
+        Some(path) => Some(std::fs::read_to_string(path).map_err(|err| {
+            Failure::usage(anyhow::anyhow!(
+                "reading the notes {}: {err}",
+                path.display()
+            ))
+        })?),
+        None => None,
+    };
+    let bucket = stage_bucket(ctx)?;
+    let workspace_root = workspace_root(ctx, args.workspace.as_ref());
+    let runtime = crate::commands::runtime()?;
+    let env = StoreEnv::from_env(|name| std::env::var(name).ok());
+    let store = runtime
+        .block_on(Store::open(&bucket, &env))
+        .map_err(storage_failure)?;
+    let github = if ctx.config.release.github_release {
+        let mut config = GitHubConfig::new(&ctx.config.github.org, &ctx.config.github.repo);
+        config.api_url = args.github_api_url.clone();
+        config.token = ctx.credentials.token.clone();
+        if ctx.mode == Mode::NoMock && config.token.is_none() {
+            return Err(Failure::usage(anyhow::anyhow!(
+                "publishing the GitHub release needs a token, and GITHUB_TOKEN is not set"
+            ))
+            .with_hint(Some(
+                "export GITHUB_TOKEN (contents: write on the repository), or set release.github_release: false".into(),
+            )));
+        }
+        let _guard = runtime.enter();
+        Some(GitHub::new(config).map_err(|err| Failure::unexpected(anyhow::Error::new(err)))?)
+    } else {
+        None
+    };
+    let identity = ctx
+        .identity
+        .clone()
+        .or_else(krel_git::Identity::from_git_config)
+        .map(|identity| krel_git::Identity {
+            time: ctx.source_date_epoch,
+            ..identity
+        });
+    let hook = fault_hook();
+    let report = ShellReport(shell);
+    let prepared = prepare_release(
+        &ReleaseSetup {
+            config: &ctx.config,
+            workspace_root: &workspace_root,
+            bucket: &bucket,
+            store: &store,
+            runtime: &runtime,
+            credentials: &ctx.credentials,
+            identity: identity.as_ref(),
+            public_key: &key,
+            github: github.as_ref(),
+            jobs: args.jobs.max(1),
+            after_step: &hook,
+            report: &report,
+        },
+        &ReleaseRequest {
+            release_type: args.release_type.into(),
+            branch: args.branch.clone(),
+            build_version,
+            notes,
+        },
+    )
+    .map_err(release_failure)?;
+
+    let text = shell.output() == OutputFormat::Text;
+    if text {
+        for done in &prepared.summary.already_done {
+            shell.status("Already", done);
+        }
+        if prepared.plan.is_empty() {
+            shell.status(
+                "Up to date",
+                format!(
+                    "{} is published: nothing left to do",
+                    prepared.summary.versions.join(" and ")
+                ),
+            );
+        } else {
+            shell.note(format!("\nPlan: {}", prepared.plan.title));
+            for (index, action) in prepared.plan.actions.iter().enumerate() {
+                shell.note(format!("  {}. {action}", index + 1));
+            }
+        }
+    }
+
+    let scratch = prepared.summary.workspace.join("markers");
+    let pusher = Git2Pusher::new(&prepared.repo, ctx.credentials.clone());
+    let uploader = BlockingUploader {
+        runtime: &runtime,
+        store: &store,
+        jobs: args.jobs.max(1),
+        progress: &NoProgress,
+    };
+    let markers = BlockingMarkerWriter {
+        runtime: &runtime,
+        store: &store,
+        scratch: &scratch,
+    };
+    let publisher = github.as_ref().map(|github| BlockingPublisher {
+        runtime: &runtime,
+        github,
+    });
+    let stop_after = std::env::var("KREL_TEST_ABORT_AFTER").ok();
+    let after_action = |index: usize, action: &Action| {
+        if text {
+            shell.status("Done", format!("{index}. {action}"));
+        }
+        if stop_after.as_deref() == Some(format!("action {index}").as_str()) {
+            std::process::abort();
+        }
+    };
+    let question = format!(
+        "Publish {} ({} action(s) above)?",
+        prepared.summary.versions.join(" and "),
+        prepared.plan.actions.len()
+    );
+    let outcome = run_plan(
+        shell,
+        &prepared.plan,
+        ctx.mode,
+        if args.non_interactive {
+            Confirm::No
+        } else {
+            Confirm::Ask(&question)
+        },
+        &Executors {
+            git: Some(&pusher),
+            storage: Some(&uploader),
+            markers: Some(&markers),
+            github: publisher
+                .as_ref()
+                .map(|p| p as &dyn krel_github::ReleasePublisher),
+            after_action: Some(&after_action),
+        },
+    )?;
+    let plan_json = serde_json::to_value(&prepared.plan).unwrap_or_default();
+    let summary = match outcome {
+        Outcome::Executed { .. } => {
+            drop(pusher);
+            prepared.finish().map_err(release_failure)?
+        }
+        Outcome::Planned { .. } => prepared.summary,
+    };
+    match shell.output() {
+        OutputFormat::Text => {
+            if let Outcome::Executed { .. } = outcome {
+                shell.note(format!(
+                    "\nReleased {} from build version {}\n  files   {}/<version>/ ({} staged files verified)\n  tags    {}{}",
+                    summary.versions.join(" and "),
+                    summary.build_version,
+                    summary.location,
+                    summary.verified,
+                    summary
+                        .tags
+                        .iter()
+                        .map(|(v, c)| format!("{v} at {}", &c[..c.len().min(12)]))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    summary
+                        .branch
+                        .as_ref()
+                        .map(|(b, c)| format!("\n  branch  {b} at {}", &c[..c.len().min(12)]))
+                        .unwrap_or_default(),
+                ));
+            }
+        }
+        OutputFormat::Json => shell.json(&serde_json::json!({
+            "mode": ctx.mode,
+            "outcome": outcome,
+            "release": summary,
+            "plan": plan_json,
+        })),
+    }
+    Ok(())
+}
