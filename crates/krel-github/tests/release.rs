@@ -1,5 +1,8 @@
 //! Publishing releases against the GitHub stand-in on 127.0.0.1.
 
+// In tests a panic is the assertion: unwrap freely.
+#![allow(clippy::unwrap_used)]
+
 use krel_github::{AssetFile, GitHub, GitHubConfig, GitHubError, ReleaseSpec};
 use krel_github_standin::{GitHubStandIn, StandInOptions};
 

@@ -134,6 +134,9 @@ impl Plan {
     }
 }
 
+/// Called after each action with its 1-based index.
+pub type AfterAction<'a> = dyn Fn(usize, &Action) + 'a;
+
 /// The side-effect implementations a plan runs through; a command provides those its plan needs.
 #[derive(Default)]
 pub struct Executors<'a> {
@@ -147,7 +150,7 @@ pub struct Executors<'a> {
     pub github: Option<&'a dyn ReleasePublisher>,
     /// Called with the 1-based index of each action once it is done (progress; tests use it
     /// to stop a run between two actions).
-    pub after_action: Option<&'a dyn Fn(usize, &Action)>,
+    pub after_action: Option<&'a AfterAction<'a>>,
 }
 
 /// What [`execute`] did.

@@ -160,7 +160,7 @@ impl Store {
                 source: file.path().to_path_buf(),
                 key: update.key.clone(),
                 url: update.url.clone(),
-                digests: digests.clone(),
+                digests,
                 precondition,
             };
             match self.put(&upload).await {

@@ -1,0 +1,482 @@
+//! `krel release` end to end: sandbox projects staged with `krel stage`, then published to a
+//! `file://` bucket, the sandbox's bare git remote and the GitHub stand-in on 127.0.0.1;
+//! signatures checked by openssl, history by git.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use krel_sandbox::Sandbox;
+use krel_test_support::{GitHubStandIn, Krel, RemoteSnapshot, Run, StandInOptions};
+use serde_json::Value;
+
+use crate::{krel, openssl_verifies};
+
+const EPOCH: &str = "1700000000";
+
+/// A sandbox, a GitHub stand-in, and krel pointed at both.
+struct Stand {
+    krel: Krel,
+    sandbox: Sandbox,
+    github: GitHubStandIn,
+}
+
+fn stand() -> Stand {
+    let github = GitHubStandIn::start(Vec::new(), StandInOptions::default());
+    let krel = krel()
+        .env("SOURCE_DATE_EPOCH", EPOCH)
+        .env("KREL_GITHUB_RELEASE", "true")
+        .env("KREL_GITHUB_API_URL", &github.url)
+        .env("GITHUB_TOKEN", "stand-in-token");
+    let sandbox = krel.sandbox();
+    Stand {
+        krel,
+        sandbox,
+        github,
+    }
+}
+
+impl Stand {
+    fn run(&self, args: &[&str]) -> Run {
+        self.krel.run_in(&self.sandbox.root, args)
+    }
+
+    fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        self.krel.run_with_env(&self.sandbox.root, args, env)
+    }
+
+    /// Stages with --nomock and returns the build version.
+    fn stage(&self, kind: &str, branch: &str) -> String {
+        let run = self.run(&[
+            "--output", "json", "stage", "--type", kind, "--branch", branch, "--nomock",
+        ]);
+        run.assert_exit(0);
+        run.json()["stage"]["build_version"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    fn release_args<'a>(&self, kind: &'a str, branch: &'a str, bv: &'a str) -> Vec<&'a str> {
+        vec![
+            "release",
+            "--type",
+            kind,
+            "--branch",
+            branch,
+            "--build-version",
+            bv,
+            "--nomock",
+            "--non-interactive",
+        ]
+    }
+
+    fn marker(&self, name: &str) -> Option<String> {
+        std::fs::read_to_string(self.sandbox.root.join("bucket/release").join(name))
+            .ok()
+            .map(|s| s.trim().to_string())
+    }
+
+    /// What a release leaves in this sandbox.
+    fn published(&self) -> Published {
+        published(
+            &self.sandbox.root.join("bucket"),
+            &self.sandbox.remote,
+            &self.github,
+        )
+    }
+}
+
+/// What a release leaves, to compare two runs: the release tree of the bucket (digests), the
+/// remote's refs, and the GitHub releases with their assets' digests.
+type Published = (BTreeMap<String, String>, String, Vec<Value>);
+
+fn published(bucket: &Path, remote: &Path, github: &GitHubStandIn) -> Published {
+    let out = std::process::Command::new("git")
+        .arg("--git-dir")
+        .arg(remote)
+        .args([
+            "for-each-ref",
+            "--format=%(refname) %(objectname) %(*objectname)",
+        ])
+        .output()
+        .unwrap();
+    let refs = String::from_utf8(out.stdout).unwrap();
+    let releases = github
+        .releases()
+        .into_iter()
+        .map(|r| {
+            let mut assets: Vec<String> = r["assets"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| format!("{} {}", a["name"], a["digest"]))
+                .collect();
+            assets.sort();
+            // The body names the bucket, whose directory differs between runs.
+            let body = r["body"]
+                .as_str()
+                .unwrap_or_default()
+                .replace(&bucket.display().to_string(), "<bucket>");
+            serde_json::json!({"tag": r["tag_name"], "draft": r["draft"],
+                "prerelease": r["prerelease"], "body": body, "assets": assets})
+        })
+        .collect();
+    let files = tree(&bucket.join("release"))
+        .into_iter()
+        .map(|(path, bytes)| {
+            use sha2::Digest;
+            let digest = sha2::Sha256::digest(&bytes);
+            (path, digest.iter().map(|b| format!("{b:02x}")).collect())
+        })
+        .collect();
+    (files, refs, releases)
+}
+
+fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    if !dir.exists() {
+        return files;
+    }
+    for entry in walk(dir) {
+        let relative = entry.strip_prefix(dir).unwrap().display().to_string();
+        files.insert(relative, std::fs::read(&entry).unwrap());
+    }
+    files
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(walk(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
+}
+
+#[test]
+fn a_branch_cut_is_published_everywhere_and_a_second_run_changes_nothing() {
+    let t = stand();
+    let bv = t.stage("rc", "release-1.11");
+    let run = t.run(&t.release_args("rc", "release-1.11", &bv));
+    run.assert_exit(0)
+        .assert_stderr_has("Verified 130 files")
+        .assert_stderr_has("Released v1.11.0-rc.0 and v1.12.0-alpha.0");
+
+    // The bucket: each version's staged files and its provenance, byte for byte.
+    let root = &t.sandbox.root;
+    for version in ["v1.11.0-rc.0", "v1.12.0-alpha.0"] {
+        let staged = tree(
+            &root
+                .join("bucket/stage")
+                .join(&bv)
+                .join(version)
+                .join("gcs-stage")
+                .join(version),
+        );
+        let released = tree(&root.join("bucket/release").join(version));
+        for (path, bytes) in &staged {
+            assert_eq!(released.get(path), Some(bytes), "{version}/{path}");
+        }
+        assert_eq!(
+            released.len(),
+            staged.len() + 2,
+            "plus the provenance and its signature"
+        );
+        let public = root.join("keys/sandbox.pub");
+        let dir = root.join("bucket/release").join(version);
+        for file in ["provenance.json", "SHA256SUMS", "widget-release.spdx.json"] {
+            assert!(
+                openssl_verifies(&public, &dir.join(file)),
+                "{version}/{file}"
+            );
+        }
+    }
+    // Markers: pre-releases move latest*, never stable*.
+    assert_eq!(t.marker("latest.txt").as_deref(), Some("v1.12.0-alpha.0"));
+    assert_eq!(t.marker("latest-1.txt").as_deref(), Some("v1.12.0-alpha.0"));
+    assert_eq!(t.marker("latest-1.11.txt").as_deref(), Some("v1.11.0-rc.0"));
+    assert_eq!(
+        t.marker("latest-1.12.txt").as_deref(),
+        Some("v1.12.0-alpha.0")
+    );
+    assert_eq!(t.marker("stable.txt"), None);
+
+    // Git: the new branch at the release commit, both tags where the stage made them.
+    let s = &t.sandbox;
+    let branch = s.remote_git(&["rev-parse", "release-1.11"]).unwrap();
+    assert_eq!(
+        s.remote_git(&["rev-parse", "v1.11.0-rc.0^{commit}"])
+            .unwrap(),
+        branch
+    );
+    assert_eq!(
+        s.remote_git(&["log", "-1", "--format=%s", "release-1.11"])
+            .unwrap(),
+        "Release commit for widget v1.11.0-rc.0"
+    );
+    assert_eq!(
+        s.remote_git(&["rev-parse", "v1.12.0-alpha.0^{commit}"])
+            .unwrap(),
+        s.remote_git(&["rev-parse", "release-1.11^"]).unwrap(),
+        "the next alpha tags the commit the branch was cut from"
+    );
+
+    // GitHub: two published pre-releases, each with its top-level files as assets.
+    let releases = t.github.releases();
+    assert_eq!(releases.len(), 2);
+    for release in &releases {
+        assert_eq!(release["draft"], false);
+        assert_eq!(release["prerelease"], true);
+        let tag = release["tag_name"].as_str().unwrap();
+        let names: Vec<&str> = release["assets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["name"].as_str().unwrap())
+            .collect();
+        for expected in ["provenance.json", "provenance.json.sig", "SHA512SUMS"] {
+            assert!(names.contains(&expected), "{tag}: {names:?}");
+        }
+        assert!(names.iter().all(|n| !n.contains('/')), "{names:?}");
+        let tarball = names.iter().find(|n| n.ends_with(".tar.gz")).unwrap();
+        assert_eq!(
+            t.github.asset(tag, tarball).unwrap(),
+            std::fs::read(root.join("bucket/release").join(tag).join(tarball)).unwrap()
+        );
+    }
+    // Completion record beside the stage.
+    assert!(root
+        .join("bucket/stage")
+        .join(&bv)
+        .join("RELEASED.json")
+        .is_file());
+
+    // Again: nothing to do, nothing written anywhere.
+    let before = t.published();
+    let remote = RemoteSnapshot::take(&s.remote);
+    let requests = t.github.mutating_requests().len();
+    t.run(&t.release_args("rc", "release-1.11", &bv))
+        .assert_exit(0)
+        .assert_stderr_has("nothing left to do");
+    assert_eq!(t.published(), before);
+    assert_eq!(RemoteSnapshot::take(&s.remote), remote);
+    assert_eq!(t.github.mutating_requests().len(), requests);
+}
+
+#[test]
+fn a_mock_release_plans_everything_and_changes_nothing() {
+    let t = stand();
+    let s = &t.sandbox;
+    t.run(&["stage", "--type", "alpha", "--branch", "main"])
+        .assert_exit(0);
+    let bv = std::fs::read_dir(s.root.join("mock-bucket/stage"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name()
+        .into_string()
+        .unwrap();
+    let remote = RemoteSnapshot::take(&s.remote);
+    let run = t.run(&[
+        "release",
+        "--type",
+        "alpha",
+        "--branch",
+        "main",
+        "--build-version",
+        &bv,
+    ]);
+    run.assert_exit(0)
+        .assert_stderr_has("push c6f656598083 to refs/tags/v1.11.0-alpha.1")
+        .assert_stderr_has("release/latest.txt to v1.11.0-alpha.1 (now absent)")
+        .assert_stderr_has("publish the GitHub pre-release v1.11.0-alpha.1 of krel-sandbox/widget")
+        .assert_stderr_has("Mock run: 7 action(s) planned");
+    assert_eq!(RemoteSnapshot::take(&s.remote), remote);
+    assert!(!s.root.join("mock-bucket/release").exists());
+    assert!(!s
+        .root
+        .join("mock-bucket/stage")
+        .join(&bv)
+        .join("RELEASED.json")
+        .exists());
+    assert!(!t.github.requests().is_empty(), "mock reads GitHub");
+    assert!(
+        t.github.mutating_requests().is_empty(),
+        "{:?}",
+        t.github.mutating_requests()
+    );
+}
+
+#[test]
+fn a_tampered_stage_is_refused_before_anything_is_published() {
+    let t = stand();
+    let bv = t.stage("alpha", "main");
+    let s = &t.sandbox;
+    let gcs = s
+        .root
+        .join("bucket/stage")
+        .join(&bv)
+        .join("v1.11.0-alpha.1/gcs-stage/v1.11.0-alpha.1");
+    let tarball = gcs.join("widget-linux-amd64.tar.gz");
+    let mut bytes = std::fs::read(&tarball).unwrap();
+    bytes[100] ^= 1;
+    std::fs::write(&tarball, bytes).unwrap();
+    let remote = RemoteSnapshot::take(&s.remote);
+
+    let run = t.run(&t.release_args("alpha", "main", &bv));
+    run.assert_exit(1)
+        .assert_stderr_has("failed verification")
+        .assert_stderr_has("widget-linux-amd64.tar.gz: sha256 is")
+        .assert_stderr_has("nothing was published");
+    assert!(!s.root.join("bucket/release").exists());
+    assert_eq!(RemoteSnapshot::take(&s.remote), remote);
+    assert!(t.github.mutating_requests().is_empty());
+
+    // Asking for another type than was staged is a usage error naming the right command.
+    t.run(&t.release_args("rc", "main", &bv))
+        .assert_exit(2)
+        .assert_stderr_has("release what was staged: krel release --type alpha --branch main");
+    // A build version that was never staged.
+    t.run(&t.release_args("alpha", "main", "v1.11.0-alpha.0.9+0123456789abcd"))
+        .assert_exit(1)
+        .assert_stderr_has("no completed stage at");
+}
+
+#[test]
+fn a_kill_at_any_point_then_a_rerun_ends_as_an_uninterrupted_release() {
+    // One stage; each run releases it into its own copy of the remote and the bucket, with its
+    // own GitHub stand-in.
+    let t = stand();
+    let bv = t.stage("rc", "release-1.11");
+    let root = t.sandbox.root.clone();
+    let args = t.release_args("rc", "release-1.11", &bv);
+    let release_into = |name: &str, kill_at: Option<&str>| -> Published {
+        let remote = root.join(format!("remote-{name}.git"));
+        let bucket = root.join(format!("bucket-{name}"));
+        for (from, to) in [
+            (t.sandbox.remote.clone(), remote.clone()),
+            (root.join("bucket/stage"), bucket.join("stage")),
+        ] {
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            let status = std::process::Command::new("cp")
+                .arg("-a")
+                .arg(&from)
+                .arg(&to)
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+        let github = GitHubStandIn::start(Vec::new(), StandInOptions::default());
+        let (url, bucket_url, workspace) = (
+            remote.display().to_string(),
+            format!("file://{}", bucket.display()),
+            root.join(format!("ws-{name}")).display().to_string(),
+        );
+        let mut env = vec![
+            ("KREL_GIT_URL", url.as_str()),
+            ("KREL_RELEASE_BUCKET", bucket_url.as_str()),
+            ("KREL_WORKSPACE", workspace.as_str()),
+            ("KREL_GITHUB_API_URL", github.url.as_str()),
+        ];
+        if let Some(point) = kill_at {
+            let mut killing = env.clone();
+            killing.push(("KREL_TEST_ABORT_AFTER", point));
+            let killed = t.run_with(&args, &killing);
+            assert_eq!(killed.code, None, "killed at {point}: {}", killed.stderr);
+        }
+        env.push(("KREL_TEST_ABORT_AFTER", ""));
+        t.run_with(&args, &env).assert_exit(0);
+        published(&bucket, &remote, &github)
+    };
+    let expected = release_into("clean", None);
+    assert!(expected.0.len() > 100 && expected.2.len() == 2);
+
+    // The plan is: branch, 2 tags, 2 uploads, 4 markers, 2 GitHub releases, RELEASED.json.
+    for (index, point) in [
+        "download",
+        "source",
+        "action 1",
+        "action 3",
+        "action 5",
+        "action 8",
+        "action 10",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let resumed = release_into(&format!("killed-{index}"), Some(point));
+        assert_eq!(resumed, expected, "after a kill at `{point}`");
+    }
+}
+
+#[test]
+fn markers_follow_official_releases_and_never_move_back() {
+    let t = stand();
+    let s = &t.sandbox;
+    // v1.10.0 from release-1.10, after someone pushed to the branch since the stage.
+    let bv = t.stage("official", "release-1.10");
+    s.commit_file(
+        "release-1.10",
+        "docs/late.md",
+        Some("late fix\n"),
+        "A late fix",
+    )
+    .unwrap();
+    s.publish().unwrap();
+    let late = s.remote_git(&["rev-parse", "release-1.10"]).unwrap();
+    t.run(&t.release_args("official", "release-1.10", &bv))
+        .assert_exit(0)
+        .assert_stderr_has("release-1.10 moved on the remote since the stage");
+    let tag = s.remote_git(&["rev-parse", "v1.10.0^{commit}"]).unwrap();
+    let head = s.remote_git(&["rev-parse", "release-1.10"]).unwrap();
+    assert_eq!(
+        s.remote_git(&["rev-parse", "release-1.10^1", "release-1.10^2"])
+            .unwrap(),
+        format!("{tag}\n{late}"),
+        "the branch merges the late commit into the release commit"
+    );
+    assert_ne!(head, tag);
+    for name in [
+        "stable.txt",
+        "stable-1.txt",
+        "stable-1.10.txt",
+        "latest.txt",
+        "latest-1.10.txt",
+    ] {
+        assert_eq!(t.marker(name).as_deref(), Some("v1.10.0"), "{name}");
+    }
+    let official = t
+        .github
+        .releases()
+        .into_iter()
+        .find(|r| r["tag_name"] == "v1.10.0")
+        .unwrap();
+    assert_eq!(official["prerelease"], false);
+
+    // An older patch release moves only its own minor's markers.
+    let bv = t.stage("official", "release-1.9");
+    t.run(&t.release_args("official", "release-1.9", &bv))
+        .assert_exit(0)
+        .assert_stderr_has("stable.txt names this version or a newer one");
+    assert_eq!(t.marker("stable-1.9.txt").as_deref(), Some("v1.9.1"));
+    assert_eq!(t.marker("latest-1.9.txt").as_deref(), Some("v1.9.1"));
+    for name in [
+        "stable.txt",
+        "stable-1.txt",
+        "latest.txt",
+        "stable-1.10.txt",
+    ] {
+        assert_eq!(t.marker(name).as_deref(), Some("v1.10.0"), "{name}");
+    }
+
+    // An alpha moves latest, not stable.
+    let bv = t.stage("alpha", "main");
+    t.run(&t.release_args("alpha", "main", &bv)).assert_exit(0);
+    assert_eq!(t.marker("latest.txt").as_deref(), Some("v1.11.0-alpha.1"));
+    assert_eq!(t.marker("stable.txt").as_deref(), Some("v1.10.0"));
+}
