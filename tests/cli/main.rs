@@ -10,6 +10,7 @@ mod cli;
 mod ff;
 mod next_version;
 mod push;
+mod rehearse;
 mod release;
 mod sandbox;
 mod sign;

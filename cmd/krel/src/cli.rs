@@ -113,6 +113,10 @@ pub enum Command {
     #[command(long_about = crate::commands::release::LONG_ABOUT, after_help = crate::commands::release::EXAMPLES)]
     Release(ReleaseArgs),
 
+    /// Rehearse a whole release cycle for real on local stand-ins, then check everything.
+    #[command(long_about = crate::commands::rehearse::LONG_ABOUT)]
+    Rehearse(RehearseArgs),
+
     /// Release notes from the pull requests between two revisions, as a Kubernetes CHANGELOG.
     #[command(long_about = crate::commands::changelog::LONG_ABOUT, after_help = crate::commands::changelog::EXAMPLES)]
     #[command(args_conflicts_with_subcommands = true)]
@@ -199,6 +203,14 @@ pub struct StageArgs {
     /// Threads for hashing and signing, and uploads at once.
     #[arg(long, value_name = "N", default_value_t = 8)]
     pub jobs: usize,
+}
+
+/// `krel rehearse` arguments.
+#[derive(Debug, Args)]
+pub struct RehearseArgs {
+    /// Where the sandbox is made (a new or empty directory; default: a new temporary one).
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// `krel release` arguments.

@@ -4,6 +4,9 @@ use std::path::{Path, PathBuf};
 
 use crate::{ChecksumError, SHA256SUMS, SHA512SUMS};
 
+/// The provenance statement's file name.
+pub const PROVENANCE: &str = "provenance.json";
+
 /// One file to checksum.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Artifact {
@@ -15,10 +18,13 @@ pub struct Artifact {
     pub size: u64,
 }
 
-/// True for files that checksumming or signing produce, which are never artifacts.
+/// True for files that checksumming, signing or attesting produce, which are never artifacts.
+/// `provenance.json` (the SLSA statement `krel release` puts beside the artifacts) names every
+/// artifact with its digest, so it cannot be one of them.
 pub fn is_derived(file_name: &str) -> bool {
     file_name == SHA256SUMS
         || file_name == SHA512SUMS
+        || file_name == PROVENANCE
         || [".sha256", ".sha512", ".sig", ".cert"]
             .iter()
             .any(|suffix| file_name.ends_with(suffix))

@@ -6,6 +6,7 @@ pub mod checksum;
 pub mod ff;
 pub mod next_version;
 pub mod push;
+pub mod rehearse;
 pub mod release;
 pub mod sandbox;
 pub mod sign;
@@ -25,6 +26,7 @@ pub fn run(cli: &Cli, shell: &Shell) -> Result<(), Failure> {
         Command::NextVersion(args) => next_version::exec(&Context::load(&cli.global)?, args, shell),
         Command::Checksum(args) => checksum::exec(args, shell),
         Command::Stage(args) => stage::exec(&Context::load(&cli.global)?, args, shell),
+        Command::Rehearse(args) => rehearse::exec(args, shell),
         Command::Release(args) => release::exec(&Context::load(&cli.global)?, args, shell),
         Command::Changelog(args) => changelog::exec(&Context::load(&cli.global)?, args, shell),
         Command::Sandbox(SandboxCommand::Create { dir }) => sandbox::create(dir, shell),

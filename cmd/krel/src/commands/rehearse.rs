@@ -1,0 +1,95 @@
+//! `krel rehearse`: a whole release cycle on local stand-ins.
+
+use krel_rehearse::{rehearse, Progress, RehearseError};
+
+use crate::cli::{OutputFormat, RehearseArgs};
+use crate::failure::Failure;
+use crate::shell::Shell;
+
+pub const LONG_ABOUT: &str = "\
+Rehearse a complete release cycle, for real, on stand-ins that live on this machine.
+
+krel creates a sandbox project (history with merged pull requests and release branches, a bare
+git remote, file:// buckets, a throwaway signing key, krel.yaml) and serves a GitHub API
+stand-in on 127.0.0.1. Then it runs itself, each command with --nomock against those stand-ins:
+  1. krel stage + krel release of an alpha from main;
+  2. the branch cut: release-X.Y with vX.Y.0-rc.0 and vX.(Y+1).0-alpha.0;
+  3. a fix pushed to main during code freeze, and krel ff onto the release branch;
+  4. krel stage + krel release of the official vX.Y.0.
+Finally it checks what was published, independently of those commands: every checksum, every
+signature and the provenance of each release/<version>/, the version markers, the tags and
+branch on the remote, and the GitHub releases with their assets; and prints a summary.
+
+Nothing goes beyond loopback. The sandbox stays for inspection (its path is printed).";
+
+struct ShellProgress<'a>(&'a Shell);
+
+impl Progress for ShellProgress<'_> {
+    fn running(&self, command: &str) {
+        self.0.status("Running", command);
+    }
+
+    fn finished(&self, _command: &str, result: &str) {
+        self.0.status("Done", result);
+    }
+}
+
+pub fn exec(args: &RehearseArgs, shell: &Shell) -> Result<(), Failure> {
+    let krel = std::env::current_exe().map_err(|err| {
+        Failure::unexpected(anyhow::Error::new(err).context("finding the krel binary"))
+    })?;
+    let root = match &args.dir {
+        Some(dir) => dir.clone(),
+        None => tempfile::Builder::new()
+            .prefix("krel-rehearsal-")
+            .tempdir()
+            .map_err(|err| {
+                Failure::unexpected(anyhow::Error::new(err).context("making a temporary directory"))
+            })?
+            .keep(),
+    };
+    shell.status(
+        "Rehearsing",
+        format!("a release cycle in {}", root.display()),
+    );
+    let summary = rehearse(&krel, &root, &ShellProgress(shell)).map_err(|err| match err {
+        RehearseError::Sandbox(krel_sandbox::SandboxError::NotEmpty { .. }) => {
+            Failure::usage(err).with_hint(Some("choose a new or empty directory".into()))
+        }
+        RehearseError::Checks { .. } => Failure::refused(err),
+        err => Failure::unexpected(err),
+    })?;
+    match shell.output() {
+        OutputFormat::Json => shell.json(&summary),
+        OutputFormat::Text => {
+            let mut text = format!(
+                "\nRehearsal complete in {}\n\nCut:\n",
+                summary.root.display()
+            );
+            for (version, commit) in &summary.tags {
+                let assets = summary.github_releases.get(version).copied().unwrap_or(0);
+                text.push_str(&format!(
+                    "  {version:<18} tag at {}  bucket/release/{version}/  GitHub release with {assets} assets\n",
+                    &commit[..commit.len().min(12)]
+                ));
+            }
+            text.push_str("\nMarkers (bucket/release/):\n");
+            for (name, version) in &summary.markers {
+                text.push_str(&format!("  {name:<18} {version}\n"));
+            }
+            text.push_str(&format!(
+                "\nChecked: {} checksums, {} signatures, {} provenance statements, {} markers, {} tags, {} GitHub releases.\nThe GitHub stand-in on 127.0.0.1 answered {} requests; nothing left this machine.\n\nLook around: cd {} && git --git-dir remote.git log --oneline --decorate --all | head",
+                summary.checksums_checked,
+                summary.signatures_checked,
+                summary.provenance_checked,
+                summary.markers.len(),
+                summary.tags.len(),
+                summary.github_releases.len(),
+                summary.github_requests,
+                summary.root.display()
+            ));
+            shell.note(text);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,498 @@
+//! `krel rehearse`: a whole release cycle, for real, on local stand-ins.
+//!
+//! [`rehearse`] creates a sandbox project (history with merged pull requests and release
+//! branches, a bare git remote, `file://` buckets, a signing key), serves a GitHub stand-in on
+//! 127.0.0.1, then runs the krel binary as a release manager would, each command with
+//! `--nomock` against those stand-ins:
+//!
+//! 1. an alpha from the main branch (stage, then release);
+//! 2. the branch cut: `release-X.Y` with vX.Y.0-rc.0 and the next minor's alpha.0;
+//! 3. a commit lands on the main branch during code freeze, and `krel ff` brings it to the
+//!    release branch;
+//! 4. the official vX.Y.0 from the release branch.
+//!
+//! Then it checks what was published, independently of the commands that published it: every
+//! checksum, every signature and each provenance statement in `release/<version>/`, the
+//! version markers, the tags and the release branch on the remote, and the GitHub releases with
+//! their assets. Nothing goes beyond loopback.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use krel_github_standin::{GitHubStandIn, StandInOptions};
+use krel_sandbox::Sandbox;
+use krel_sign::PublicKey;
+use serde::Serialize;
+
+/// Why a rehearsal stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RehearseError {
+    /// The sandbox could not be made.
+    #[error("creating the sandbox")]
+    Sandbox(#[from] krel_sandbox::SandboxError),
+    /// A krel command failed.
+    #[error("`krel {command}` failed ({status}):\n{output}")]
+    Command {
+        /// The arguments.
+        command: String,
+        /// How it ended.
+        status: String,
+        /// The end of what it printed.
+        output: String,
+    },
+    /// A command could not be started.
+    #[error("running {}", binary.display())]
+    Spawn {
+        /// The binary.
+        binary: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// What was published is not what the rehearsal expected.
+    #[error("the rehearsal's checks failed:\n  - {}", problems.join("\n  - "))]
+    Checks {
+        /// Each failed check.
+        problems: Vec<String>,
+    },
+}
+
+/// One step of the rehearsal, for the summary.
+#[derive(Clone, Debug, Serialize)]
+pub struct Step {
+    /// What was run (`krel stage --type alpha --branch main --nomock`).
+    pub command: String,
+    /// What it did, in a few words.
+    pub result: String,
+}
+
+/// What a rehearsal cut, where it went and what was checked.
+#[derive(Clone, Debug, Serialize)]
+pub struct Rehearsal {
+    /// The sandbox.
+    pub root: PathBuf,
+    /// Every command run, in order.
+    pub steps: Vec<Step>,
+    /// Version → the commit its tag points at on the remote.
+    pub tags: BTreeMap<String, String>,
+    /// Marker name → version.
+    pub markers: BTreeMap<String, String>,
+    /// GitHub releases published on the stand-in: tag → number of assets.
+    pub github_releases: BTreeMap<String, usize>,
+    /// Requests the GitHub stand-in answered (all on 127.0.0.1).
+    pub github_requests: usize,
+    /// Files whose checksum was verified.
+    pub checksums_checked: usize,
+    /// Signatures verified.
+    pub signatures_checked: usize,
+    /// Provenance statements whose signature and subjects were verified.
+    pub provenance_checked: usize,
+}
+
+/// Where the rehearsal's progress goes.
+pub trait Progress {
+    /// A command is about to run.
+    fn running(&self, command: &str);
+    /// It finished with `result`.
+    fn finished(&self, command: &str, result: &str);
+}
+
+/// Runs the rehearsal in `root` (a new or empty directory) with the krel binary at `krel`.
+pub fn rehearse(
+    krel: &Path,
+    root: &Path,
+    progress: &dyn Progress,
+) -> Result<Rehearsal, RehearseError> {
+    let sandbox = Sandbox::create(root)?;
+    let github = GitHubStandIn::start(Vec::new(), StandInOptions::default());
+    let runner = Runner {
+        krel,
+        sandbox: &sandbox,
+        github: &github,
+        progress,
+    };
+    let mut steps = Vec::new();
+
+    // 1. An alpha from the main branch.
+    let bv = runner.stage(&mut steps, "alpha", "main")?;
+    runner.release(&mut steps, "alpha", "main", &bv)?;
+
+    // 2. The branch cut.
+    let minor = next_minor(&sandbox)?;
+    let branch = format!("release-{minor}");
+    let bv = runner.stage(&mut steps, "rc", &branch)?;
+    runner.release(&mut steps, "rc", &branch, &bv)?;
+
+    // 3. Code freeze: a fix lands on the main branch and is fast-forwarded to the branch.
+    sandbox.clone_git(&["fetch", "--quiet", "origin"])?;
+    sandbox.clone_git(&["checkout", "--quiet", "-B", "main", "origin/main"])?;
+    std::fs::write(
+        sandbox.clone.join("FREEZE.md"),
+        format!("Fixed during the {branch} code freeze.\n"),
+    )
+    .map_err(|source| krel_sandbox::SandboxError::Io {
+        path: sandbox.clone.join("FREEZE.md"),
+        source,
+    })?;
+    sandbox.clone_git(&["add", "FREEZE.md"])?;
+    sandbox.clone_git(&[
+        "commit",
+        "--quiet",
+        "-m",
+        "Fix a bug found in code freeze (#120)",
+    ])?;
+    sandbox.clone_git(&["push", "--quiet", "origin", "main"])?;
+    steps.push(Step {
+        command: "git push origin main".into(),
+        result: "a fix lands on main during code freeze".into(),
+    });
+    progress.finished(
+        "git push origin main",
+        "a fix lands on main during code freeze",
+    );
+    let merged = format!("main merged into {branch}");
+    runner.run(
+        &mut steps,
+        &[
+            "ff",
+            "--repo-path",
+            "clone",
+            "--branch",
+            &branch,
+            "--nomock",
+            "--non-interactive",
+        ],
+        &merged,
+    )?;
+    progress.finished("krel ff", &merged);
+
+    // 4. The official release.
+    let bv = runner.stage(&mut steps, "official", &branch)?;
+    runner.release(&mut steps, "official", &branch, &bv)?;
+
+    // Independent checks of everything published.
+    let mut summary = check(&sandbox, &github, &minor)?;
+    summary.steps = steps;
+    Ok(summary)
+}
+
+struct Runner<'a> {
+    krel: &'a Path,
+    sandbox: &'a Sandbox,
+    github: &'a GitHubStandIn,
+    progress: &'a dyn Progress,
+}
+
+impl Runner<'_> {
+    /// Runs krel in the sandbox; its stdout on success.
+    fn run(
+        &self,
+        steps: &mut Vec<Step>,
+        args: &[&str],
+        result: &str,
+    ) -> Result<String, RehearseError> {
+        let shown = format!("krel {}", args.join(" "));
+        self.progress.running(&shown);
+        let mut command = Command::new(self.krel);
+        command
+            .args(args)
+            .current_dir(&self.sandbox.root)
+            .env("KREL_CONFIG", &self.sandbox.config)
+            .env("KREL_GITHUB_RELEASE", "true")
+            .env("KREL_GITHUB_API_URL", &self.github.url)
+            .env("GITHUB_TOKEN", "rehearsal-token-for-the-stand-in")
+            .env_remove("KREL_NOMOCK")
+            .env_remove("KREL_OUTPUT")
+            .env_remove("KREL_TEST_ABORT_AFTER");
+        // The rehearsal makes release commits: name a committer when git knows none.
+        if std::env::var_os("GIT_COMMITTER_NAME").is_none()
+            && krel_git::Identity::from_git_config().is_none()
+        {
+            command
+                .env("GIT_COMMITTER_NAME", "krel rehearsal")
+                .env("GIT_COMMITTER_EMAIL", "rehearsal@krel.invalid");
+        }
+        let output = command.output().map_err(|source| RehearseError::Spawn {
+            binary: self.krel.to_path_buf(),
+            source,
+        })?;
+        if !output.status.success() {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            let tail: Vec<&str> = stderr.lines().rev().take(40).collect();
+            return Err(RehearseError::Command {
+                command: args.join(" "),
+                status: output.status.to_string(),
+                output: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
+            });
+        }
+        steps.push(Step {
+            command: shown,
+            result: result.to_string(),
+        });
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// Stages with --nomock; the build version.
+    fn stage(
+        &self,
+        steps: &mut Vec<Step>,
+        kind: &str,
+        branch: &str,
+    ) -> Result<String, RehearseError> {
+        let out = self.run(
+            steps,
+            &[
+                "--output", "json", "stage", "--type", kind, "--branch", branch, "--nomock",
+            ],
+            "staged",
+        )?;
+        let parsed: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+        let bv = parsed["stage"]["build_version"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if let Some(step) = steps.last_mut() {
+            let versions: Vec<&str> = parsed["stage"]["versions"]
+                .as_array()
+                .map(|v| v.iter().filter_map(|v| v.as_str()).collect())
+                .unwrap_or_default();
+            step.result = format!("staged {} from {bv}", versions.join(" and "));
+            self.progress.finished(&step.command, &step.result);
+        }
+        Ok(bv)
+    }
+
+    fn release(
+        &self,
+        steps: &mut Vec<Step>,
+        kind: &str,
+        branch: &str,
+        bv: &str,
+    ) -> Result<(), RehearseError> {
+        let out = self.run(
+            steps,
+            &[
+                "--output",
+                "json",
+                "release",
+                "--type",
+                kind,
+                "--branch",
+                branch,
+                "--build-version",
+                bv,
+                "--nomock",
+                "--non-interactive",
+            ],
+            "released",
+        )?;
+        let parsed: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+        if let Some(step) = steps.last_mut() {
+            step.result = format!(
+                "verified {} staged files; published {} ({} actions)",
+                parsed["release"]["verified"],
+                parsed["release"]["versions"]
+                    .as_array()
+                    .map(|v| v
+                        .iter()
+                        .filter_map(|v| v.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" and "))
+                    .unwrap_or_default(),
+                parsed["release"]["actions"]
+            );
+            self.progress.finished(&step.command, &step.result);
+        }
+        Ok(())
+    }
+}
+
+/// `X.Y` of the release branch the main branch will be cut into: the minor of main's newest
+/// alpha tag.
+fn next_minor(sandbox: &Sandbox) -> Result<String, RehearseError> {
+    let described = sandbox.remote_git(&["describe", "--tags", "--abbrev=0", "main"])?;
+    let version = described.trim().trim_start_matches('v');
+    let mut parts = version.split('.');
+    match (parts.next(), parts.next()) {
+        (Some(major), Some(minor)) => Ok(format!("{major}.{minor}")),
+        _ => Err(RehearseError::Checks {
+            problems: vec![format!("main is described as `{described}`, not a version")],
+        }),
+    }
+}
+
+/// Checks what the rehearsal published, with krel's libraries but none of its commands.
+fn check(
+    sandbox: &Sandbox,
+    github: &GitHubStandIn,
+    minor: &str,
+) -> Result<Rehearsal, RehearseError> {
+    let mut problems = Vec::new();
+    let release = sandbox.root.join("bucket").join("release");
+    let key = match PublicKey::from_pem(krel_sandbox::SANDBOX_PUB) {
+        Ok(key) => key,
+        Err(err) => {
+            return Err(RehearseError::Checks {
+                problems: vec![format!("the sandbox key: {err}")],
+            })
+        }
+    };
+    let (major, minor_number) = minor.split_once('.').unwrap_or((minor, "0"));
+    let next = format!(
+        "{major}.{}",
+        minor_number.parse::<u64>().unwrap_or(0).saturating_add(1)
+    );
+    let official = format!("v{minor}.0");
+    let expected_versions = [
+        format!("v{minor}.0-alpha.1"),
+        format!("v{minor}.0-rc.0"),
+        format!("v{next}.0-alpha.0"),
+        official.clone(),
+    ];
+    let mut summary = Rehearsal {
+        root: sandbox.root.clone(),
+        steps: Vec::new(),
+        tags: BTreeMap::new(),
+        markers: BTreeMap::new(),
+        github_releases: BTreeMap::new(),
+        github_requests: 0,
+        checksums_checked: 0,
+        signatures_checked: 0,
+        provenance_checked: 0,
+    };
+    for version in &expected_versions {
+        let dir = release.join(version);
+        if !dir.is_dir() {
+            problems.push(format!("{} is missing", dir.display()));
+            continue;
+        }
+        // Checksums.
+        match krel_checksum::verify_checksums(&dir, 4, &krel_checksum::NoProgress) {
+            Ok(verification) => {
+                summary.checksums_checked += verification.checked;
+                problems.extend(
+                    verification
+                        .mismatches
+                        .iter()
+                        .map(|m| format!("{version}: {m}")),
+                );
+            }
+            Err(err) => problems.push(format!("{version}: checksums: {err}")),
+        }
+        // Signatures: every file but the signatures themselves.
+        let files: Vec<PathBuf> = walk(&dir)
+            .into_iter()
+            .filter(|p| p.extension().is_none_or(|e| e != "sig"))
+            .collect();
+        for (file, result) in files.iter().zip(krel_sign::verify_files(&key, &files, 4)) {
+            match result {
+                Ok(()) => summary.signatures_checked += 1,
+                Err(err) => problems.push(format!("{version}: {err} ({})", file.display())),
+            }
+        }
+        // Provenance: its subjects are exactly the other files.
+        let provenance = dir.join("provenance.json");
+        match std::fs::read(&provenance)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| {
+                krel_attest::Statement::parse(&bytes, &provenance.display().to_string())
+                    .map_err(|e| e.to_string())
+            }) {
+            Ok(statement) => {
+                match krel_attest::describe_files(&dir, |path| !path.starts_with("provenance.json"))
+                {
+                    Ok(files) => {
+                        let mismatches = statement.check(&files);
+                        if mismatches.is_empty() {
+                            summary.provenance_checked += 1;
+                        }
+                        problems.extend(
+                            mismatches
+                                .iter()
+                                .map(|m| format!("{version}: provenance: {m}")),
+                        );
+                    }
+                    Err(err) => problems.push(format!("{version}: {err}")),
+                }
+            }
+            Err(err) => problems.push(format!("{version}: provenance: {err}")),
+        }
+        // The tag on the remote.
+        match sandbox.remote_git(&["rev-parse", &format!("{version}^{{commit}}")]) {
+            Ok(commit) => {
+                summary
+                    .tags
+                    .insert(version.clone(), commit.trim().to_string());
+            }
+            Err(_) => problems.push(format!("tag {version} is not on the remote")),
+        }
+    }
+    // Markers.
+    let expected_markers = [
+        ("latest.txt", format!("v{next}.0-alpha.0")),
+        (&*format!("latest-{minor}.txt"), official.clone()),
+        (&*format!("latest-{next}.txt"), format!("v{next}.0-alpha.0")),
+        ("stable.txt", official.clone()),
+        (&*format!("stable-{major}.txt"), official.clone()),
+        (&*format!("stable-{minor}.txt"), official.clone()),
+    ]
+    .map(|(name, version)| (name.to_string(), version));
+    for (name, version) in expected_markers {
+        let found = std::fs::read_to_string(release.join(&name))
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default();
+        if found != version {
+            problems.push(format!("marker {name} holds `{found}`, expected {version}"));
+        }
+        summary.markers.insert(name, found);
+    }
+    // The release branch holds the official release commit and the code-freeze fix.
+    let branch = format!("release-{minor}");
+    let official_commit = summary.tags.get(&official).cloned().unwrap_or_default();
+    match sandbox.remote_git(&["merge-base", "--is-ancestor", &official_commit, &branch]) {
+        Ok(_) => {}
+        Err(_) => problems.push(format!("{branch} does not hold {official}")),
+    }
+    // GitHub releases: published, with their assets.
+    for release in github.releases() {
+        let tag = release["tag_name"].as_str().unwrap_or_default().to_string();
+        if release["draft"] != false {
+            problems.push(format!("the GitHub release {tag} is still a draft"));
+        }
+        let prerelease = release["prerelease"] == true;
+        if prerelease == (tag == official) {
+            problems.push(format!(
+                "the GitHub release {tag} has prerelease={prerelease}"
+            ));
+        }
+        let assets = release["assets"].as_array().map_or(0, Vec::len);
+        summary.github_releases.insert(tag, assets);
+    }
+    for version in &expected_versions {
+        if !summary.github_releases.contains_key(version) {
+            problems.push(format!("no GitHub release {version}"));
+        }
+    }
+    summary.github_requests = github.requests().len();
+    if problems.is_empty() {
+        Ok(summary)
+    } else {
+        Err(RehearseError::Checks { problems })
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                found.extend(walk(&path));
+            } else {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
+}
