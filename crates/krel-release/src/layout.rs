@@ -11,7 +11,9 @@
 //!     <file>.sig                                        signatures (not in the SUMS)
 //!   <version>/provenance.json, provenance.json.sig      SLSA v1: every file above as subject
 //!   STAGED.json, STAGED.json.sig                        completion record, uploaded last
-//! release/<version>/                                     the published release
+//!   RELEASED.json                                       written by `krel release`, last
+//! release/<version>/                                     gcs-stage/<version>/ + provenance
+//! release/latest[-X[.Y]].txt, stable[-X[.Y]].txt         version markers
 //! ```
 
 use krel_version::{BuildVersion, Version};

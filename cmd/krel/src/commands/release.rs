@@ -50,7 +50,7 @@ GitHub: GITHUB_TOKEN, and --github-api-url (KREL_GITHUB_API_URL) for GitHub Ente
 stand-in. The public key defaults to release.signing_key with .pub for .key.
 
 Exit status: 0 done (or planned), 1 refused (the stage does not verify, a tag exists at another
-commit, a remote changed underneath), 2 usage, 3 unexpected failure.";
+commit, a remote changed underneath), 2 usage or unexpected failure.";
 
 pub const EXAMPLES: &str = "\
 Examples:
