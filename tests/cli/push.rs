@@ -34,7 +34,7 @@ fn release_tree(files: usize) -> (tempfile::TempDir, BTreeMap<String, String>) {
     (dir, expected)
 }
 
-fn sha256(bytes: &[u8]) -> String {
+pub(crate) fn sha256(bytes: &[u8]) -> String {
     let mut child = Command::new("sha256sum")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -51,7 +51,7 @@ fn sha256(bytes: &[u8]) -> String {
 }
 
 /// Runs the read-back tool; key → sha256, with `prefix/` removed from keys.
-fn readback(args: &[&str], prefix: &str) -> BTreeMap<String, String> {
+pub(crate) fn readback(args: &[&str], prefix: &str) -> BTreeMap<String, String> {
     let out = Command::new(test_python())
         .arg(test_tool("readback.py"))
         .args(args)
@@ -83,7 +83,7 @@ fn push(krel: &Krel, src: &Path, dest: &str, extra: &[&str]) -> krel_test_suppor
     krel.run_in(krel.home(), &args)
 }
 
-fn unique(name: &str) -> String {
+pub(crate) fn unique(name: &str) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

@@ -480,3 +480,54 @@ fn markers_follow_official_releases_and_never_move_back() {
     assert_eq!(t.marker("latest.txt").as_deref(), Some("v1.11.0-alpha.1"));
     assert_eq!(t.marker("stable.txt").as_deref(), Some("v1.10.0"));
 }
+
+#[test]
+fn stage_and_release_into_a_gcs_bucket() {
+    use crate::push::{readback, sha256, unique};
+    let gcs = krel_test_support::fake_gcs();
+    let bucket = unique("krel-release");
+    gcs.create_bucket(&bucket);
+    let github = GitHubStandIn::start(Vec::new(), StandInOptions::default());
+    let krel = krel()
+        .env("SOURCE_DATE_EPOCH", EPOCH)
+        .env("STORAGE_EMULATOR_HOST", &gcs.host())
+        .env("KREL_RELEASE_BUCKET", &format!("gs://{bucket}"))
+        .env("KREL_GITHUB_RELEASE", "true")
+        .env("KREL_GITHUB_API_URL", &github.url)
+        .env("GITHUB_TOKEN", "stand-in-token");
+    let s = krel.sandbox();
+    let t = Stand {
+        krel,
+        sandbox: s,
+        github,
+    };
+    let bv = t.stage("rc", "release-1.11");
+    let args = t.release_args("rc", "release-1.11", &bv);
+    t.run(&args).assert_exit(0).assert_stderr_has("Released");
+
+    // Google's own client reads back what krel published, digest for digest.
+    let released = readback(&["gcs", &gcs.host(), &bucket, "release"], "release");
+    let staged = readback(&["gcs", &gcs.host(), &bucket, "stage"], "stage");
+    let prefix = format!("{bv}/v1.11.0-rc.0/gcs-stage/v1.11.0-rc.0/");
+    let mut compared = 0;
+    for (key, digest) in &staged {
+        if let Some(name) = key.strip_prefix(&prefix) {
+            assert_eq!(
+                released.get(&format!("v1.11.0-rc.0/{name}")),
+                Some(digest),
+                "{name}"
+            );
+            compared += 1;
+        }
+    }
+    assert!(compared >= 60, "{compared}");
+    assert_eq!(released["latest.txt"], sha256(b"v1.12.0-alpha.0\n"));
+    assert_eq!(released["latest-1.11.txt"], sha256(b"v1.11.0-rc.0\n"));
+    assert!(staged.contains_key(&format!("{bv}/RELEASED.json")));
+    assert_eq!(t.github.releases().len(), 2);
+
+    // A second run finds everything in place (GCS digests compared, generations unchanged).
+    t.run(&args)
+        .assert_exit(0)
+        .assert_stderr_has("nothing left to do");
+}
