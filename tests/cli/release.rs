@@ -161,10 +161,20 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 fn a_branch_cut_is_published_everywhere_and_a_second_run_changes_nothing() {
     let t = stand();
     let bv = t.stage("rc", "release-1.11");
-    let run = t.run(&t.release_args("rc", "release-1.11", &bv));
-    run.assert_exit(0)
-        .assert_stderr_has("Verified 130 files")
-        .assert_stderr_has("Released v1.11.0-rc.0 and v1.12.0-alpha.0");
+    // Mock, pointed at the same bucket, plans exactly what --nomock then does.
+    let bucket_url = format!("file://{}", t.sandbox.root.join("bucket").display());
+    let mut args = vec!["--output", "json"];
+    args.extend(t.release_args("rc", "release-1.11", &bv));
+    let mock_args: Vec<&str> = args.iter().copied().filter(|a| *a != "--nomock").collect();
+    let mock = t.run_with(&mock_args, &[("KREL_MOCK_BUCKET", bucket_url.as_str())]);
+    mock.assert_exit(0);
+    assert_eq!(mock.json()["outcome"]["outcome"], "planned");
+    assert!(t.github.mutating_requests().is_empty());
+    let run = t.run(&args);
+    run.assert_exit(0).assert_stderr_has("Verified 130 files");
+    assert_eq!(run.json()["outcome"]["outcome"], "executed");
+    assert_eq!(run.json()["plan"], mock.json()["plan"]);
+    assert_eq!(run.json()["plan"]["actions"].as_array().unwrap().len(), 12);
 
     // The bucket: each version's staged files and its provenance, byte for byte.
     let root = &t.sandbox.root;
