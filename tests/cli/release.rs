@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use krel_sandbox::Sandbox;
-use krel_test_support::{GitHubStandIn, Krel, RemoteSnapshot, Run, StandInOptions};
+use krel_test_support::{tree, GitHubStandIn, Krel, RemoteSnapshot, Run, StandInOptions};
 use serde_json::Value;
 
 use crate::{krel, openssl_verifies};
@@ -130,31 +130,6 @@ fn published(bucket: &Path, remote: &Path, github: &GitHubStandIn) -> Published 
         })
         .collect();
     (files, refs, releases)
-}
-
-fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut files = BTreeMap::new();
-    if !dir.exists() {
-        return files;
-    }
-    for entry in walk(dir) {
-        let relative = entry.strip_prefix(dir).unwrap().display().to_string();
-        files.insert(relative, std::fs::read(&entry).unwrap());
-    }
-    files
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            found.extend(walk(&path));
-        } else {
-            found.push(path);
-        }
-    }
-    found
 }
 
 #[test]
@@ -406,7 +381,7 @@ fn a_kill_at_any_point_then_a_rerun_ends_as_an_uninterrupted_release() {
     let expected = release_into("clean", None);
     assert!(expected.0.len() > 100 && expected.2.len() == 2);
 
-    // The plan is: branch, 2 tags, 2 uploads, 4 markers, 2 GitHub releases, RELEASED.json.
+    // The plan is: branch, 2 tags, 2 uploads, 2 GitHub releases, 4 markers, RELEASED.json.
     for (index, point) in [
         "download",
         "source",
@@ -451,6 +426,11 @@ fn markers_follow_official_releases_and_never_move_back() {
         "the branch merges the late commit into the release commit"
     );
     assert_ne!(head, tag);
+    // Run again after the merge: everything is in place, nothing is merged or pushed twice.
+    t.run(&t.release_args("official", "release-1.10", &bv))
+        .assert_exit(0)
+        .assert_stderr_has("nothing left to do");
+    assert_eq!(s.remote_git(&["rev-parse", "release-1.10"]).unwrap(), head);
     for name in [
         "stable.txt",
         "stable-1.txt",
@@ -470,6 +450,18 @@ fn markers_follow_official_releases_and_never_move_back() {
 
     // An older patch release moves only its own minor's markers.
     let bv = t.stage("official", "release-1.9");
+    // A mock run after `stage --nomock` previews the release from the release bucket.
+    let mock: Vec<&str> = t
+        .release_args("official", "release-1.9", &bv)
+        .into_iter()
+        .filter(|a| *a != "--nomock")
+        .collect();
+    t.run(&mock)
+        .assert_exit(0)
+        .assert_stderr_has("was staged with --nomock")
+        .assert_stderr_has("stable-1.9.txt to v1.9.1 (now absent)")
+        .assert_stderr_has("Mock run:");
+    assert_eq!(t.marker("stable-1.9.txt"), None);
     t.run(&t.release_args("official", "release-1.9", &bv))
         .assert_exit(0)
         .assert_stderr_has("stable.txt names this version or a newer one");

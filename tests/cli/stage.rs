@@ -2,12 +2,11 @@
 //! `file://` bucket; signatures checked by openssl, checksums by coreutils, the source archive
 //! by git.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
 use krel_sandbox::Sandbox;
-use krel_test_support::{Krel, RemoteSnapshot};
+use krel_test_support::{tree, Krel, RemoteSnapshot};
 
 use crate::{krel, openssl_verifies};
 
@@ -26,24 +25,6 @@ fn build_version(s: &Sandbox, branch: &str) -> String {
     let (rest, hash) = described.rsplit_once("-g").unwrap();
     let (tag, count) = rest.rsplit_once('-').unwrap();
     format!("{tag}.{count}+{hash}")
-}
-
-/// Every file under `dir` → its bytes.
-fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut files = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(next) = stack.pop() {
-        for entry in std::fs::read_dir(&next).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                let relative = path.strip_prefix(dir).unwrap().display().to_string();
-                files.insert(relative, std::fs::read(&path).unwrap());
-            }
-        }
-    }
-    files
 }
 
 fn sha256sum(file: &Path) -> String {

@@ -8,7 +8,8 @@ const ABOUT: &str = "Release engineering for Kubernetes-style projects";
 
 const LONG_ABOUT: &str = "\
 Release engineering for Kubernetes-style projects: compute versions, fast-forward release
-branches, and (in coming releases) stage, sign, push and publish releases.
+branches, stage (build, checksum, sign, attest), verify and publish releases, write release
+notes, and rehearse a whole release cycle on local stand-ins.
 
 Anything that changes a remote (git push, bucket upload, GitHub release) runs in mock mode by
 default: krel does every read and check, prints the plan, and changes nothing remote. Pass
@@ -16,6 +17,9 @@ default: krel does every read and check, prints the plan, and changes nothing re
 
 const EXAMPLES: &str = "\
 Examples:
+  Rehearse a whole release cycle for real on local stand-ins (nothing leaves the machine):
+    krel rehearse /tmp/krel-rehearsal
+
   Try krel safely on a throwaway project:
     krel sandbox create /tmp/krel-demo && cd /tmp/krel-demo
     krel ff --repo-path clone                # mock: prints the plan, pushes nothing
@@ -114,7 +118,7 @@ pub enum Command {
     Release(ReleaseArgs),
 
     /// Rehearse a whole release cycle for real on local stand-ins, then check everything.
-    #[command(long_about = crate::commands::rehearse::LONG_ABOUT)]
+    #[command(long_about = crate::commands::rehearse::LONG_ABOUT, after_help = crate::commands::rehearse::EXAMPLES)]
     Rehearse(RehearseArgs),
 
     /// Release notes from the pull requests between two revisions, as a Kubernetes CHANGELOG.

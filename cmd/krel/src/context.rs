@@ -80,6 +80,19 @@ impl Context {
         })
     }
 
+    /// Who makes release commits, tags and merges in a workspace clone: the environment's
+    /// committer, else the user's git configuration (a workspace clone has none of its own),
+    /// dated SOURCE_DATE_EPOCH when it is set.
+    pub fn committer(&self) -> Option<Identity> {
+        self.identity
+            .clone()
+            .or_else(Identity::from_git_config)
+            .map(|identity| Identity {
+                time: self.source_date_epoch,
+                ..identity
+            })
+    }
+
     /// Where krel keeps data that outlives a run: the mock bucket and release workspaces
     /// (`$XDG_DATA_HOME/krel`, else `~/.local/share/krel`).
     pub fn data_dir(&self) -> PathBuf {

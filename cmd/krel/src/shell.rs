@@ -118,3 +118,10 @@ impl Shell {
         }
     }
 }
+
+/// Stage and release report their progress as status lines.
+impl krel_release::Report for Shell {
+    fn status(&self, verb: &str, message: &str) {
+        Shell::status(self, verb, message);
+    }
+}

@@ -158,6 +158,18 @@ impl GitHub {
         path: &str,
         body: Option<&Value>,
     ) -> Result<(u16, Value), GitHubError> {
+        let attempts = self.config.attempts.clamp(1, 4);
+        self.rest_attempts(method, path, body, attempts).await
+    }
+
+    /// [`GitHub::rest`] with at most `attempts` tries.
+    async fn rest_attempts(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        attempts: u32,
+    ) -> Result<(u16, Value), GitHubError> {
         let mut backoff = Duration::from_millis(500);
         let mut attempt = 0;
         loop {
@@ -185,7 +197,7 @@ impl GitHub {
                 }
                 Err(err) => err.to_string(),
             };
-            if attempt >= self.config.attempts.clamp(1, 4) {
+            if attempt >= attempts {
                 return Err(self.request_error(path, failure, None));
             }
             tokio::time::sleep(backoff).await;
@@ -262,19 +274,28 @@ impl GitHub {
                     "draft": true,
                     "prerelease": spec.prerelease,
                 });
-                let (status, answer) = self.rest("POST", &path, Some(&request)).await?;
-                if status != 201 {
-                    return Err(self.unexpected(
-                        "creating the draft release",
-                        &path,
-                        status,
-                        &answer,
-                    ));
+                // Sent once: a POST whose answer was lost may have created the draft, so look
+                // again instead of sending it twice.
+                match self.rest_attempts("POST", &path, Some(&request), 1).await {
+                    Ok((201, answer)) => {
+                        outcome.created = true;
+                        parse_release(&answer).ok_or_else(|| {
+                            GitHubError::BadResponse("the created release has no id".into())
+                        })?
+                    }
+                    Ok((status, answer)) => {
+                        return Err(self.unexpected(
+                            "creating the draft release",
+                            &path,
+                            status,
+                            &answer,
+                        ))
+                    }
+                    Err(err) => match self.find_release(&spec.tag).await? {
+                        Some(release) => release,
+                        None => return Err(err),
+                    },
                 }
-                outcome.created = true;
-                parse_release(&answer).ok_or_else(|| {
-                    GitHubError::BadResponse("the created release has no id".into())
-                })?
             }
         };
         outcome.html_url = release.html_url.clone();
@@ -324,9 +345,15 @@ impl GitHub {
             outcome.uploaded.push(file.name.clone());
         }
         let path = self.repos_path(&format!("releases/{}", release.id));
-        let (status, answer) = self
-            .rest("PATCH", &path, Some(&json!({"draft": false})))
-            .await?;
+        // The whole spec with the publication: a draft left by an earlier run gets this run's
+        // name, notes and pre-release flag.
+        let publish = json!({
+            "draft": false,
+            "name": spec.name,
+            "body": spec.body,
+            "prerelease": spec.prerelease,
+        });
+        let (status, answer) = self.rest("PATCH", &path, Some(&publish)).await?;
         if status != 200 {
             return Err(self.unexpected("publishing the release", &path, status, &answer));
         }
@@ -343,13 +370,14 @@ impl GitHub {
         file: &AssetFile,
     ) -> Result<(), GitHubError> {
         let url = format!("{}?name={}", release.upload_url, encode(&file.name));
-        let bytes = tokio::fs::read(&file.path).await.map_err(|err| {
+        // Shared, not copied, between attempts.
+        let bytes = bytes::Bytes::from(tokio::fs::read(&file.path).await.map_err(|err| {
             self.request_error(
                 &url,
                 format!("reading {}: {err}", file.path.display()),
                 None,
             )
-        })?;
+        })?);
         let mut attempt = 0;
         loop {
             attempt += 1;

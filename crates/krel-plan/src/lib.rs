@@ -7,8 +7,9 @@
 //! [`Mode::Mock`] (the default everywhere) it returns at once: the plan is the output, printed
 //! as text or JSON, and no trait method that writes to a remote is ever called.
 //!
-//! That is the only `if mock` in krel, but for one choice: `krel stage`, which writes no
-//! remote, takes the mode to pick its bucket (the local mock bucket, or the release bucket).
+//! That is the only `if mock` in krel, but for the choice of bucket: `krel stage` (which writes
+//! no remote) stages into the local mock bucket or the release bucket, and `krel release` reads
+//! the stage from the same place (a mock release of a `--nomock` stage reads the release bucket).
 //!
 //! ```
 //! use krel_plan::{execute, Executors, Mode, Plan, Outcome};

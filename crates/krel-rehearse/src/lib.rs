@@ -194,16 +194,30 @@ impl Runner<'_> {
         let shown = format!("krel {}", args.join(" "));
         self.progress.running(&shown);
         let mut command = Command::new(self.krel);
+        command.args(args).current_dir(&self.sandbox.root);
+        // Sealed off from the caller's environment: variables that override krel.yaml (a real
+        // KREL_GIT_URL or KREL_RELEASE_BUCKET) or reach real services must not leak into
+        // `--nomock` runs (every override in `krel_config::ENV_VARS` starts with KREL_).
+        // Everything comes from the sandbox's krel.yaml and the stand-ins.
+        for (var, _) in std::env::vars_os() {
+            let name = var.to_string_lossy();
+            if name.starts_with("KREL_")
+                || name.starts_with("AWS_")
+                || name.starts_with("GOOGLE_")
+                || name.starts_with("CLOUDSDK_")
+                || matches!(
+                    name.as_ref(),
+                    "STORAGE_EMULATOR_HOST" | "GITHUB_TOKEN" | "GH_TOKEN" | "SOURCE_DATE_EPOCH"
+                )
+            {
+                command.env_remove(&var);
+            }
+        }
         command
-            .args(args)
-            .current_dir(&self.sandbox.root)
             .env("KREL_CONFIG", &self.sandbox.config)
             .env("KREL_GITHUB_RELEASE", "true")
             .env("KREL_GITHUB_API_URL", &self.github.url)
-            .env("GITHUB_TOKEN", "rehearsal-token-for-the-stand-in")
-            .env_remove("KREL_NOMOCK")
-            .env_remove("KREL_OUTPUT")
-            .env_remove("KREL_TEST_ABORT_AFTER");
+            .env("GITHUB_TOKEN", "rehearsal-token-for-the-stand-in");
         // The rehearsal makes release commits: name a committer when git knows none.
         if std::env::var_os("GIT_COMMITTER_NAME").is_none()
             && krel_git::Identity::from_git_config().is_none()
@@ -430,6 +444,10 @@ fn check(
     // Markers.
     let expected_markers = [
         ("latest.txt", format!("v{next}.0-alpha.0")),
+        (
+            &*format!("latest-{major}.txt"),
+            format!("v{next}.0-alpha.0"),
+        ),
         (&*format!("latest-{minor}.txt"), official.clone()),
         (&*format!("latest-{next}.txt"), format!("v{next}.0-alpha.0")),
         ("stable.txt", official.clone()),

@@ -14,7 +14,7 @@ use crate::files::io;
 use crate::ReleaseError;
 
 /// Completed steps, in the order they completed, each with what it produced.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Journal {
     /// `stage` or `release`.
     pub command: String,
@@ -26,12 +26,52 @@ pub struct Journal {
     pub order: Vec<String>,
     #[serde(skip)]
     path: PathBuf,
+    /// An exclusive lock on `<journal>.lock`, held while the journal is open: two runs of the
+    /// same stage or release never work in one workspace at once.
+    #[serde(skip)]
+    lock: Option<std::sync::Arc<std::fs::File>>,
 }
+
+impl PartialEq for Journal {
+    fn eq(&self, other: &Journal) -> bool {
+        (&self.command, &self.build_version, &self.steps, &self.order)
+            == (
+                &other.command,
+                &other.build_version,
+                &other.steps,
+                &other.order,
+            )
+    }
+}
+
+impl Eq for Journal {}
 
 impl Journal {
     /// Reads the journal at `path`, or starts an empty one. A journal for another command or
     /// build version is an error: the workspace belongs to something else.
     pub fn open(path: &Path, command: &str, build_version: &str) -> Result<Journal, ReleaseError> {
+        let lock_path = path.with_extension("lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io("opening the workspace lock", &lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(ReleaseError::Workspace {
+                    path: path.parent().unwrap_or(path).to_path_buf(),
+                    reason: format!(
+                    "another `krel {command}` of {build_version} is running in it (it holds {})",
+                    lock_path.display()
+                ),
+                })
+            }
+            Err(std::fs::TryLockError::Error(err)) => {
+                return Err(io("locking the workspace", &lock_path)(err))
+            }
+        }
         let mut journal = match std::fs::read(path) {
             Ok(bytes) => serde_json::from_slice::<Journal>(&bytes).map_err(|err| {
                 ReleaseError::Workspace {
@@ -58,6 +98,7 @@ impl Journal {
             });
         }
         journal.path = path.to_path_buf();
+        journal.lock = Some(std::sync::Arc::new(lock));
         Ok(journal)
     }
 
@@ -105,9 +146,13 @@ mod tests {
         assert!(!journal.is_done("tag"));
         journal.record("tag", "0123").unwrap();
         journal.record("build", "7").unwrap();
+        let busy = Journal::open(&path, "stage", "v1.0.0-rc.0.1+abc").unwrap_err();
+        assert!(busy.to_string().contains("is running in it"), "{busy}");
+        drop(journal);
         let again = Journal::open(&path, "stage", "v1.0.0-rc.0.1+abc").unwrap();
         assert_eq!(again.get("tag"), Some("0123"));
         assert_eq!(again.order, ["tag", "build"]);
+        drop(again);
         let err = Journal::open(&path, "stage", "v2.0.0")
             .unwrap_err()
             .to_string();

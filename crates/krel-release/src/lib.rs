@@ -134,6 +134,14 @@ pub enum ReleaseError {
         /// Each problem.
         problems: Vec<String>,
     },
+    /// The release branch moved on the remote since the stage, in a way that cannot be merged.
+    #[error("{branch} moved on the remote since the stage and cannot be merged into the release commit:\n  - {}", conflicts.join("\n  - "))]
+    BranchDiverged {
+        /// The release branch.
+        branch: String,
+        /// The conflicting paths.
+        conflicts: Vec<String>,
+    },
     /// There is no completed stage where one was expected.
     #[error("no completed stage at {url}")]
     NotStaged {
@@ -149,6 +157,7 @@ impl ReleaseError {
         match self {
             ReleaseError::TagOnRemote { .. }
             | ReleaseError::Verification { .. }
+            | ReleaseError::BranchDiverged { .. }
             | ReleaseError::NotStaged { .. } => true,
             ReleaseError::Git { source, .. } => source.is_refusal(),
             ReleaseError::Storage { source, .. } => source.is_refusal(),
@@ -183,8 +192,11 @@ impl ReleaseError {
                 "move the workspace directory away (or pass another --workspace) to start afresh".into(),
             ),
             ReleaseError::Verification { .. } => Some(
-                "the stage is not what was built and signed: nothing was published; stage again".into(),
+                "nothing was published. If every signature fails, check that --public-key is the key the stage was signed with; otherwise the stage is not what was built and signed: stage a new build version".into(),
             ),
+            ReleaseError::BranchDiverged { branch, .. } => Some(format!(
+                "nothing was published: merge the remote's {branch} into the release commit by hand, or stage a newer build version of {branch}"
+            )),
             ReleaseError::NotStaged { .. } => Some(
                 "run `krel stage` for this build version first (with the same --nomock choice), or check --build-version".into(),
             ),

@@ -12,11 +12,12 @@
 //! 3. `source`: `src.tar.gz` restored; every tag must point where the record says.
 //! 4. The plan, from the remotes' current state, so a rerun plans only what is left:
 //!    - the release branch (new, fast-forwarded, or merged favouring the release when the
-//!      remote moved since the stage), then each tag (a tag already there at the same commit
+//!      remote moved since the stage; the merge is kept at `refs/krel/release/<branch>`), then
+//!      each tag (a tag already there at the same commit
 //!      is done; at another commit the release stops before any change);
 //!    - `gcs-stage/<version>/` and the provenance to `release/<version>/`;
-//!    - version markers that the versions move forward;
 //!    - a GitHub release per version (draft, assets, publish) unless it is published;
+//!    - version markers that the versions move forward (after what they announce);
 //!    - `stage/<build-version>/RELEASED.json`, last: the release is complete.
 
 use std::collections::BTreeMap;
@@ -155,13 +156,8 @@ pub fn prepare_release(
     let stage_location = setup.bucket.join(&layout::stage_dir(build_version));
     let local = workspace.join("stage");
     report.status("Reading", &format!("the stage at {stage_location}"));
-    let record = download_stage(setup, &stage_location, &local)?;
-    if !journal.is_done("download") {
-        journal.record("download", record.files.len().to_string())?;
-        (setup.after_step)("download");
-    }
-
-    // The request must be what was staged.
+    let record = read_record(setup, &stage_location, &local)?;
+    // The request must be what was staged: checked before anything large is downloaded.
     let staged_as = (record.release_type.as_str(), record.branch.as_str());
     if staged_as != (type_name(request.release_type), request.branch.as_str())
         || record.build_version != build_version.to_string()
@@ -183,6 +179,11 @@ pub fn prepare_release(
                 record.release_type, record.branch
             ),
         });
+    }
+    download_files(setup, &stage_location, &local, &record)?;
+    if !journal.is_done("download") {
+        journal.record("download", record.files.len().to_string())?;
+        (setup.after_step)("download");
     }
 
     // 2. Verification, every run.
@@ -209,11 +210,18 @@ pub fn prepare_release(
     );
 
     // 3. The source with its git objects.
+    // Restored once per archive: the journal holds the archive's digest, so another stage's
+    // source is never reused.
     let source_dir = workspace.join("source");
-    if !journal.is_done("source") || !source_dir.is_dir() {
+    let archive_digest = record
+        .files
+        .get(layout::SOURCE_ARCHIVE)
+        .cloned()
+        .unwrap_or_default();
+    if journal.get("source") != Some(archive_digest.as_str()) || !source_dir.is_dir() {
         remove_dir(&source_dir)?;
         restore_source_archive(&local.join(layout::SOURCE_ARCHIVE), &source_dir)?;
-        journal.record("source", record.tags.len().to_string())?;
+        journal.record("source", archive_digest)?;
         (setup.after_step)("source");
     } else {
         report.resumed("source");
@@ -308,16 +316,20 @@ pub fn prepare_release(
         let release_commit = repo
             .resolve(&local_ref)
             .map_err(git(format!("reading branch {branch}")))?;
-        let update = |target, expected| RefUpdate {
+        // A merge is kept on a scratch ref: the restored branch stays where the stage put it,
+        // so the next run (a rerun, or --nomock after a mock run) checks and plans the same way.
+        let merge_ref = format!("refs/krel/release/{branch}");
+        let update = |source: &str, target, expected| RefUpdate {
             remote: remote.clone(),
             url: url.clone(),
-            source: local_ref.clone(),
+            source: source.to_string(),
             commit: target,
             destination: local_ref.clone(),
             expected,
         };
+        let mut branch_target = release_commit;
         match refs.heads.get(branch).copied() {
-            None => plan.push(Action::PushRef(update(release_commit, None))),
+            None => plan.push(Action::PushRef(update(&local_ref, release_commit, None))),
             Some(head) if head == release_commit => {
                 already_done.push(format!("{branch} is at the release commit"));
             }
@@ -335,7 +347,11 @@ pub fn prepare_release(
                     .is_ancestor(head, release_commit)
                     .map_err(git("comparing the release branch"))?
                 {
-                    plan.push(Action::PushRef(update(release_commit, Some(head))));
+                    plan.push(Action::PushRef(update(
+                        &local_ref,
+                        release_commit,
+                        Some(head),
+                    )));
                 } else {
                     let identity = setup.identity.ok_or_else(|| ReleaseError::Config {
                         message: format!("{branch} moved on the remote since the stage, and merging needs a committer identity"),
@@ -348,8 +364,9 @@ pub fn prepare_release(
                         .map_err(git(format!("merging the remote's {branch}")))?
                     {
                         MergeOutcome::Merged(merged) => {
-                            repo.set_reference(&local_ref, merged, "krel release: merge")
-                                .map_err(git("moving the release branch"))?;
+                            repo.set_reference(&merge_ref, merged, "krel release: merge")
+                                .map_err(git("keeping the merge commit"))?;
+                            branch_target = merged;
                             report.status(
                                 "Merged",
                                 &format!(
@@ -358,12 +375,12 @@ pub fn prepare_release(
                                     head.short()
                                 ),
                             );
-                            plan.push(Action::PushRef(update(merged, Some(head))));
+                            plan.push(Action::PushRef(update(&merge_ref, merged, Some(head))));
                         }
                         MergeOutcome::Conflicts(conflicts) => {
-                            return Err(ReleaseError::Verification {
-                                what: format!("merging {remote}/{branch} into the release"),
-                                problems: conflicts
+                            return Err(ReleaseError::BranchDiverged {
+                                branch: branch.clone(),
+                                conflicts: conflicts
                                     .iter()
                                     .map(|c| format!("{}: {:?}", c.path, c.kind))
                                     .collect(),
@@ -374,7 +391,7 @@ pub fn prepare_release(
                 }
             }
         }
-        branch_summary = Some((branch.clone(), release_commit.to_string()));
+        branch_summary = Some((branch.clone(), branch_target.to_string()));
     }
     for update in tag_updates {
         plan.push(Action::PushRef(update));
@@ -415,7 +432,69 @@ pub fn prepare_release(
         }
     }
 
-    // 4c. Version markers, each to the newest version that names it.
+    // 4c. GitHub releases (after the tags: GitHub would otherwise make a missing tag itself).
+    if let Some(github) = setup.github {
+        for (index, version) in versions.iter().enumerate() {
+            let tag = version.to_string();
+            let existing = setup
+                .runtime
+                .block_on(github.find_release(&tag))
+                .map_err(|err| ReleaseError::GitHub {
+                    context: format!("looking up the GitHub release {tag}"),
+                    source: Box::new(err),
+                })?;
+            let dir = publish.join(&tag);
+            let assets = release_assets(&dir)?;
+            if let Some(existing) = &existing {
+                if !existing.draft {
+                    // Published releases take no more assets: one that lacks some stops the
+                    // release here, before anything is changed.
+                    let missing: Vec<String> = assets
+                        .iter()
+                        .filter(|file| {
+                            !existing.assets.iter().any(|a| {
+                                a.name == file.name && a.state == "uploaded" && a.size == file.size
+                            })
+                        })
+                        .map(|file| file.name.clone())
+                        .collect();
+                    if !missing.is_empty() {
+                        return Err(ReleaseError::GitHub {
+                            context: format!("checking the published GitHub release {tag}"),
+                            source: Box::new(krel_github::GitHubError::ReleaseIncomplete {
+                                tag: tag.clone(),
+                                repository: format!("{}/{}", config.github.org, config.github.repo),
+                                missing,
+                            }),
+                        });
+                    }
+                    already_done.push(format!("the GitHub release {tag} is published"));
+                    continue;
+                }
+            }
+            let notes = if index == 0 {
+                request.notes.as_deref()
+            } else {
+                None
+            };
+            plan.push(Action::PublishRelease(ReleaseSpec {
+                repository: format!("{}/{}", config.github.org, config.github.repo),
+                tag: tag.clone(),
+                name: format!("{} {tag}", config.project),
+                body: release_body(
+                    notes,
+                    &release_root.join(&tag).to_string(),
+                    &record,
+                    version,
+                ),
+                prerelease: !version.is_official(),
+                assets,
+            }));
+        }
+    }
+
+    // 4d. Version markers, each to the newest version that names it: after everything they
+    // announce is in place.
     let mut markers: BTreeMap<String, &Version> = BTreeMap::new();
     for version in &versions {
         for name in marker_names(version) {
@@ -440,46 +519,6 @@ pub fn prepare_release(
         match update {
             Some(update) => plan.push(Action::SetMarker(update)),
             None => already_done.push(format!("{name} names this version or a newer one")),
-        }
-    }
-
-    // 4d. GitHub releases.
-    if let Some(github) = setup.github {
-        for (index, version) in versions.iter().enumerate() {
-            let tag = version.to_string();
-            let existing = setup
-                .runtime
-                .block_on(github.find_release(&tag))
-                .map_err(|err| ReleaseError::GitHub {
-                    context: format!("looking up the GitHub release {tag}"),
-                    source: Box::new(err),
-                })?;
-            let dir = publish.join(&tag);
-            let assets = release_assets(&dir)?;
-            if let Some(existing) = &existing {
-                if !existing.draft {
-                    already_done.push(format!("the GitHub release {tag} is published"));
-                    continue;
-                }
-            }
-            let notes = if index == 0 {
-                request.notes.as_deref()
-            } else {
-                None
-            };
-            plan.push(Action::PublishRelease(ReleaseSpec {
-                repository: format!("{}/{}", config.github.org, config.github.repo),
-                tag: tag.clone(),
-                name: format!("{} {tag}", config.project),
-                body: release_body(
-                    notes,
-                    &release_root.join(&tag).to_string(),
-                    &record,
-                    version,
-                ),
-                prerelease: !version.is_official(),
-                assets,
-            }));
         }
     }
 
@@ -534,29 +573,32 @@ pub fn prepare_release(
     })
 }
 
-/// Downloads the record and every file it lists into `local`; returns the (not yet verified)
-/// record.
-fn download_stage(
+/// Fetches `name` of the stage into `local`; whether the bucket has it.
+async fn fetch(
+    store: &Store,
+    stage: &Location,
+    local: &Path,
+    name: String,
+) -> Result<(String, bool), krel_storage::StorageError> {
+    let found = store
+        .download(&stage.key(&name), &local.join(&name))
+        .await?;
+    Ok((name, found))
+}
+
+/// Downloads the record and its signature into `local`; returns the (not yet verified) record.
+fn read_record(
     setup: &ReleaseSetup<'_>,
     stage: &Location,
     local: &Path,
 ) -> Result<StagedRecord, ReleaseError> {
-    let store = setup.store;
-    let fetch = |name: String| {
-        let key = stage.key(&name);
-        let path = local.join(&name);
-        async move {
-            let found = store.download(&key, &path).await?;
-            Ok::<_, krel_storage::StorageError>((name, found))
-        }
-    };
     for name in [
         layout::STAGED.to_string(),
         format!("{}.sig", layout::STAGED),
     ] {
         let (_, found) = setup
             .runtime
-            .block_on(fetch(name.clone()))
+            .block_on(fetch(setup.store, stage, local, name.clone()))
             .map_err(storage(format!("downloading {name} from {stage}")))?;
         if !found {
             return Err(ReleaseError::NotStaged {
@@ -566,11 +608,20 @@ fn download_stage(
     }
     let record_path = local.join(layout::STAGED);
     let bytes = std::fs::read(&record_path).map_err(io("reading", &record_path))?;
-    let record: StagedRecord =
-        serde_json::from_slice(&bytes).map_err(|err| ReleaseError::Verification {
-            what: stage.to_string(),
-            problems: vec![format!("{} is not a stage record: {err}", layout::STAGED)],
-        })?;
+    serde_json::from_slice(&bytes).map_err(|err| ReleaseError::Verification {
+        what: stage.to_string(),
+        problems: vec![format!("{} is not a stage record: {err}", layout::STAGED)],
+    })
+}
+
+/// Downloads every file `record` lists into `local`. Files already there with the recorded
+/// digest are kept (a rerun after a kill); files the record does not list are removed.
+fn download_files(
+    setup: &ReleaseSetup<'_>,
+    stage: &Location,
+    local: &Path,
+    record: &StagedRecord,
+) -> Result<(), ReleaseError> {
     // Files already here with the recorded digest are kept (a rerun after a kill).
     let mut wanted = Vec::new();
     for (name, sha256) in &record.files {
@@ -594,7 +645,7 @@ fn download_stage(
     }
     let results = setup.runtime.block_on(
         futures_util::stream::iter(wanted)
-            .map(fetch)
+            .map(|name| fetch(setup.store, stage, local, name))
             .buffer_unordered(setup.jobs.max(1))
             .collect::<Vec<_>>(),
     );
@@ -624,7 +675,7 @@ fn download_stage(
             std::fs::remove_file(&path).map_err(io("removing", &path))?;
         }
     }
-    Ok(record)
+    Ok(())
 }
 
 /// The only directory in `dir` (the restored archive's top directory).

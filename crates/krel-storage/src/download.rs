@@ -48,20 +48,12 @@ impl Store {
     /// there is no such object. The object is written to a temporary file beside the
     /// destination and renamed into place: `destination` is never a partial object.
     pub async fn download(&self, key: &str, destination: &Path) -> Result<bool, StorageError> {
-        let io = |action: &'static str, path: &Path| {
-            let path = path.to_path_buf();
-            move |source| StorageError::Io {
-                action,
-                path,
-                source,
-            }
-        };
         let dir = destination.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
+        std::fs::create_dir_all(dir).map_err(StorageError::io("creating", dir))?;
         let temp = tempfile::Builder::new()
             .prefix(crate::file::PARTIAL_PREFIX)
             .tempfile_in(dir)
-            .map_err(io("creating a temporary file in", dir))?
+            .map_err(StorageError::io("creating a temporary file in", dir))?
             .into_temp_path();
         let found = match self {
             Store::File(store) => store.download(key, &temp).await?,
@@ -80,7 +72,7 @@ impl Store {
         };
         if found {
             temp.persist(destination)
-                .map_err(|err| io("writing", destination)(err.error))?;
+                .map_err(|err| StorageError::io("writing", destination)(err.error))?;
         }
         Ok(found)
     }

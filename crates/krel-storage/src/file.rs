@@ -103,36 +103,31 @@ fn stat_blocking(path: &Path) -> Result<Option<ObjectInfo>, StorageError> {
 
 /// Writes the object; `Ok(None)` when its precondition failed.
 fn put_blocking(target: &Path, upload: &ObjectUpload) -> Result<Option<ObjectInfo>, StorageError> {
-    let io = |action: &'static str, path: &Path| {
-        let path = path.to_path_buf();
-        move |source| StorageError::Io {
-            action,
-            path,
-            source,
-        }
-    };
     let dir = target.parent().unwrap_or(Path::new("/"));
-    std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
+    std::fs::create_dir_all(dir).map_err(StorageError::io("creating", dir))?;
     let mut temp = tempfile::Builder::new()
         .prefix(PARTIAL_PREFIX)
         .tempfile_in(dir)
-        .map_err(io("creating a temporary file in", dir))?;
-    let mut source = std::fs::File::open(&upload.source).map_err(io("reading", &upload.source))?;
-    std::io::copy(&mut source, temp.as_file_mut()).map_err(io("writing", temp.path()))?;
+        .map_err(StorageError::io("creating a temporary file in", dir))?;
+    let mut source =
+        std::fs::File::open(&upload.source).map_err(StorageError::io("reading", &upload.source))?;
+    std::io::copy(&mut source, temp.as_file_mut())
+        .map_err(StorageError::io("writing", temp.path()))?;
     #[cfg(unix)]
     {
         // Published objects are readable by everyone, as in a bucket (tempfile makes 0600).
         use std::os::unix::fs::PermissionsExt;
         temp.as_file()
             .set_permissions(std::fs::Permissions::from_mode(0o644))
-            .map_err(io("writing", temp.path()))?;
+            .map_err(StorageError::io("writing", temp.path()))?;
     }
     temp.as_file()
         .sync_all()
-        .map_err(io("writing", temp.path()))?;
+        .map_err(StorageError::io("writing", temp.path()))?;
 
     // Read back what was written: the file store's verification.
-    let written = local_digests(temp.path()).map_err(io("reading back", temp.path()))?;
+    let written =
+        local_digests(temp.path()).map_err(StorageError::io("reading back", temp.path()))?;
     if written != upload.digests {
         return Err(StorageError::Verification {
             key: upload.key.clone(),
@@ -153,7 +148,7 @@ fn put_blocking(target: &Path, upload: &ObjectUpload) -> Result<Option<ObjectInf
             Ok(_) => Ok(Some(info)),
             // Someone else wrote it meanwhile: `Store::put` settles it.
             Err(err) if err.error.kind() == std::io::ErrorKind::AlreadyExists => Ok(None),
-            Err(err) => Err(io("writing", target)(err.error)),
+            Err(err) => Err(StorageError::io("writing", target)(err.error)),
         },
         Precondition::Md5 { md5 } => {
             // Replace only the content seen when planning.
@@ -162,12 +157,12 @@ fn put_blocking(target: &Path, upload: &ObjectUpload) -> Result<Option<ObjectInf
                 return Ok(None);
             }
             temp.persist(target)
-                .map_err(|e| io("writing", target)(e.error))?;
+                .map_err(|e| StorageError::io("writing", target)(e.error))?;
             Ok(Some(info))
         }
         Precondition::Generation { .. } | Precondition::Etag { .. } => {
             temp.persist(target)
-                .map_err(|e| io("writing", target)(e.error))?;
+                .map_err(|e| StorageError::io("writing", target)(e.error))?;
             Ok(Some(info))
         }
     };

@@ -313,6 +313,19 @@ pub enum StorageError {
         /// The keys.
         keys: Vec<String>,
     },
+    /// A version marker holds something that is not a version: krel will not replace what it
+    /// cannot compare.
+    #[error(
+        "the version marker `{key}` holds `{content}`, which is not a release version ({reason})"
+    )]
+    BadMarker {
+        /// The object key.
+        key: String,
+        /// What it holds (the start of it).
+        content: String,
+        /// Why it is not a version.
+        reason: String,
+    },
     /// Some uploads failed; the others completed.
     #[error("{} of {} uploads failed; the other objects are complete:{}", failures.len(), total, list(failures.iter().map(|f| format!("{}: {}", f.key, f.error))))]
     Incomplete {
@@ -324,12 +337,27 @@ pub enum StorageError {
 }
 
 impl StorageError {
+    /// Adds what was being done, and to which local path, to an I/O error:
+    /// `.map_err(StorageError::io("reading", &path))`.
+    pub(crate) fn io(
+        action: &'static str,
+        path: &std::path::Path,
+    ) -> impl FnOnce(std::io::Error) -> StorageError {
+        let path = path.to_path_buf();
+        move |source| StorageError::Io {
+            action,
+            path,
+            source,
+        }
+    }
+
     /// True when the store's state refused (conflict, would overwrite, verification).
     pub fn is_refusal(&self) -> bool {
         match self {
             StorageError::Conflict { .. }
             | StorageError::WouldOverwrite { .. }
             | StorageError::CannotCompare { .. }
+            | StorageError::BadMarker { .. }
             | StorageError::Verification { .. } => true,
             StorageError::Incomplete { failures, .. } => failures.iter().all(|f| f.refused),
             _ => false,
@@ -340,8 +368,9 @@ impl StorageError {
     pub fn hint(&self) -> Option<String> {
         match self {
             StorageError::BadLocation { .. } => Some("write gs://BUCKET/PREFIX, s3://BUCKET/PREFIX or file:///ABSOLUTE/PATH".into()),
-            StorageError::CannotCompare { .. } => Some("check those objects by hand; pass --allow-overwrite to replace them".into()),
-            StorageError::WouldOverwrite { .. } => Some("published objects are not replaced silently: check the version, or pass --allow-overwrite if replacing is intended".into()),
+            StorageError::CannotCompare { .. } => Some("check those objects by hand (`krel push --allow-overwrite` replaces them)".into()),
+            StorageError::WouldOverwrite { .. } => Some("published objects are not replaced silently: check the version (`krel push --allow-overwrite` replaces them when that is intended)".into()),
+            StorageError::BadMarker { .. } => Some("fix the marker by hand (it should hold one version, such as v1.30.2), or remove it; then run again".into()),
             StorageError::Conflict { .. } => Some("run the push again to see the store's current state".into()),
             StorageError::Incomplete { .. } | StorageError::Request { .. } => Some("run the same push again: completed objects are skipped and the rest is uploaded".into()),
             StorageError::Verification { .. } => Some("the store holds something else than what was sent: check the network path and run again".into()),

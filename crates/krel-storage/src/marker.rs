@@ -106,11 +106,10 @@ async fn read_marker(store: &Store, key: &str) -> Result<Option<(String, Version
     let text = String::from_utf8_lossy(&bytes).trim().to_string();
     match text.parse::<Version>() {
         Ok(version) => Ok(Some((text, version))),
-        Err(err) => Err(StorageError::Request {
-            action: "reading the version marker",
+        Err(err) => Err(StorageError::BadMarker {
             key: key.to_string(),
-            reason: format!("it holds `{text}`, which is not a release version ({err}); fix or remove it by hand"),
-            status: None,
+            content: text.chars().take(80).collect(),
+            reason: err.to_string(),
         }),
     }
 }
@@ -132,30 +131,26 @@ impl Store {
                 reason: format!("`{}` is not a version: {err}", update.version),
                 status: None,
             })?;
-        let io = |action: &'static str, path: &Path| {
-            let path = path.to_path_buf();
-            move |source| StorageError::Io {
-                action,
-                path,
-                source,
-            }
-        };
-        std::fs::create_dir_all(scratch).map_err(io("creating", scratch))?;
+        std::fs::create_dir_all(scratch).map_err(StorageError::io("creating", scratch))?;
         let mut file = tempfile::NamedTempFile::new_in(scratch)
-            .map_err(io("creating a temporary file in", scratch))?;
+            .map_err(StorageError::io("creating a temporary file in", scratch))?;
         std::io::Write::write_all(&mut file, format!("{version}\n").as_bytes())
-            .map_err(io("writing", file.path()))?;
-        let digests = local_digests(file.path()).map_err(io("reading", file.path()))?;
+            .map_err(StorageError::io("writing", file.path()))?;
+        let digests =
+            local_digests(file.path()).map_err(StorageError::io("reading", file.path()))?;
         for _ in 0..5 {
+            // The precondition comes from a stat made *before* the read: a marker written in
+            // between changes the generation (or content), so the write below is refused and
+            // the loop reads again, instead of overwriting a newer version unseen.
+            let precondition = match self.stat(&update.key).await? {
+                None => Precondition::Absent,
+                Some(info) => crate::push::replace_condition(&info),
+            };
             if let Some((text, current)) = read_marker(self, &update.key).await? {
                 if current >= version {
                     return Ok(MarkerOutcome::Kept(text));
                 }
             }
-            let precondition = match self.stat(&update.key).await? {
-                None => Precondition::Absent,
-                Some(info) => crate::push::replace_condition(&info),
-            };
             let upload = ObjectUpload {
                 source: file.path().to_path_buf(),
                 key: update.key.clone(),

@@ -285,6 +285,13 @@ impl RemoteSnapshot {
     }
 }
 
+/// Every file under `dir` (relative path → bytes); empty when `dir` does not exist.
+pub fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    walk(dir, dir, true, &mut files);
+    files
+}
+
 fn walk(root: &Path, dir: &Path, contents: bool, files: &mut BTreeMap<String, Vec<u8>>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;

@@ -20,7 +20,19 @@ Finally it checks what was published, independently of those commands: every che
 signature and the provenance of each release/<version>/, the version markers, the tags and
 branch on the remote, and the GitHub releases with their assets; and prints a summary.
 
-Nothing goes beyond loopback. The sandbox stays for inspection (its path is printed).";
+Each command runs with the caller's KREL_*, AWS_*, GOOGLE_*, CLOUDSDK_*, STORAGE_EMULATOR_HOST,
+GITHUB_TOKEN/GH_TOKEN and SOURCE_DATE_EPOCH removed, so a real bucket, remote or token in the
+environment cannot leak into the rehearsal; everything comes from the sandbox's krel.yaml.
+Nothing goes beyond loopback. The sandbox stays for inspection (its path is printed).
+
+Exit status: 0 every check passed; 1 a check failed (each problem is listed); 2 DIR is not new
+or empty, or a krel command failed (the end of its output is shown).";
+
+pub const EXAMPLES: &str = "\
+Examples:
+  krel rehearse                       # in a new temporary directory
+  krel rehearse /tmp/krel-rehearsal   # DIR must be new or empty
+  krel --output json rehearse /tmp/r2 # the summary as JSON";
 
 struct ShellProgress<'a>(&'a Shell);
 

@@ -6,15 +6,15 @@ use krel_git::Git2Pusher;
 use krel_github::{BlockingPublisher, GitHub, GitHubConfig};
 use krel_plan::{Action, Executors, Mode, Outcome};
 use krel_release::release::{prepare_release, ReleaseRequest, ReleaseSetup};
-use krel_release::Report;
 use krel_sign::PublicKey;
-use krel_storage::{BlockingMarkerWriter, BlockingUploader, NoProgress, Store, StoreEnv};
+use krel_storage::{BlockingMarkerWriter, BlockingUploader, Location, NoProgress, Store};
 
 use crate::cli::{OutputFormat, ReleaseArgs};
 use crate::commands::next_version::parse_build_version;
-use crate::commands::push::storage_failure;
 use crate::commands::sign::sign_failure;
-use crate::commands::stage::{fault_hook, release_failure, stage_bucket, workspace_root};
+use crate::commands::stage::{
+    fault_hook, open_store, release_failure, stage_bucket, workspace_root,
+};
 use crate::commands::{run_plan, Confirm};
 use crate::context::Context;
 use crate::failure::Failure;
@@ -23,8 +23,9 @@ use crate::shell::Shell;
 pub const LONG_ABOUT: &str = "\
 Publish a staged release, after checking that it is exactly what was built and signed.
 
-krel reads stage/<build-version>/ from the bucket `krel stage` wrote to (the mock bucket, or with
---nomock release.bucket), then:
+krel reads stage/<build-version>/ from the bucket `krel stage` wrote to: with --nomock
+release.bucket; in mock mode the mock bucket, or release.bucket (reads only) when the build
+version was staged with --nomock. Then:
   1. downloads STAGED.json and every file it lists (files already downloaded are kept);
   2. verifies STAGED.json's signature, every file against it, each provenance statement's
      signature and subjects, every .sig and the SHA256SUMS/SHA512SUMS; any mismatch stops the
@@ -35,18 +36,18 @@ krel reads stage/<build-version>/ from the bucket `krel stage` wrote to (the moc
        merge favouring the release commit), then the tags (a tag already there at the same
        commit is done; at another commit the release stops before changing anything);
      - upload <version>/gcs-stage/<version>/ and the provenance to release/<version>/;
+     - a GitHub release per version (release.github_release): a draft, every top-level file of
+       release/<version>/ as an asset, then published once;
      - move the version markers release/latest[-X[.Y]].txt (every release) and
        release/stable[-X[.Y]].txt (official releases) forward, never back: each write has a
        precondition on what was read, and an older version leaves a newer marker alone;
-     - a GitHub release per version (release.github_release): a draft, every top-level file of
-       release/<version>/ as an asset, then published once;
      - stage/<build-version>/RELEASED.json, last.
 
 Mock (default) prints that plan and changes nothing on any remote. --nomock carries it out
 (after a confirmation, unless --non-interactive). Rerunning after a failure or a kill plans only
 what is left; a release run twice changes nothing the second time.
 
-GitHub: GITHUB_TOKEN, and --github-api-url (KREL_GITHUB_API_URL) for GitHub Enterprise or a
+GitHub: GITHUB_TOKEN (or GH_TOKEN), and --github-api-url (KREL_GITHUB_API_URL) for GitHub Enterprise or a
 stand-in. The public key defaults to release.signing_key with .pub for .key.
 
 Exit status: 0 done (or planned), 1 refused (the stage does not verify, a tag exists at another
@@ -57,15 +58,6 @@ Examples:
   krel release --type alpha --branch master --build-version v1.31.0-alpha.0.5+0123456789abcd
   krel release --type official --branch release-1.30 --build-version v1.30.1-rc.0.3+abcdef0123 \\
       --notes CHANGELOG-1.30.1.md --nomock";
-
-/// Reports release progress on the shell.
-struct ShellReport<'a>(&'a Shell);
-
-impl Report for ShellReport<'_> {
-    fn status(&self, verb: &str, message: &str) {
-        self.0.status(verb, message);
-    }
-}
 
 /// The public key that checks the stage: the flag, or the signing key's `.pub` sibling.
 fn public_key(ctx: &Context, flag: Option<&PathBuf>) -> Result<PublicKey, Failure> {
@@ -96,6 +88,58 @@ fn public_key(ctx: &Context, flag: Option<&PathBuf>) -> Result<PublicKey, Failur
     PublicKey::from_file(&path).map_err(sign_failure)
 }
 
+/// The bucket the stage is read from and published to: with --nomock the release bucket. A
+/// mock run uses the mock bucket, unless the stage is not there but in the release bucket
+/// (staged with --nomock): then it reads that bucket, so the plan shows what --nomock will do.
+fn release_bucket(
+    ctx: &Context,
+    runtime: &tokio::runtime::Runtime,
+    build_version: &krel_version::BuildVersion,
+    shell: &Shell,
+) -> Result<(Location, Store), Failure> {
+    let bucket = stage_bucket(ctx)?;
+    let store = open_store(runtime, &bucket)?;
+    if ctx.mode == Mode::NoMock {
+        return Ok((bucket, store));
+    }
+    let record = format!(
+        "{}/{}",
+        krel_release::layout::stage_dir(build_version),
+        krel_release::layout::STAGED
+    );
+    let has_stage = |location: &Location, store: &Store| {
+        runtime
+            .block_on(store.stat(&location.key(&record)))
+            .is_ok_and(|info| info.is_some())
+    };
+    if has_stage(&bucket, &store) {
+        return Ok((bucket, store));
+    }
+    let staged_for_real = ctx
+        .config
+        .release
+        .bucket
+        .to_string()
+        .parse::<Location>()
+        .ok()
+        .and_then(|release| {
+            let store = open_store(runtime, &release).ok()?;
+            has_stage(&release, &store).then_some((release, store))
+        });
+    match staged_for_real {
+        Some((release, release_store)) => {
+            shell.status(
+                "Mock",
+                format!(
+                    "{build_version} was staged with --nomock: reading {release}; nothing is written"
+                ),
+            );
+            Ok((release, release_store))
+        }
+        None => Ok((bucket, store)),
+    }
+}
+
 pub fn exec(ctx: &Context, args: &ReleaseArgs, shell: &Shell) -> Result<(), Failure> {
     let build_version = parse_build_version(&args.build_version)?;
     let key = public_key(ctx, args.public_key.as_ref())?;
@@ -108,20 +152,16 @@ pub fn exec(ctx: &Context, args: &ReleaseArgs, shell: &Shell) -> Result<(), Fail
         })?),
         None => None,
     };
-    let bucket = stage_bucket(ctx)?;
     let workspace_root = workspace_root(ctx, args.workspace.as_ref());
     let runtime = crate::commands::runtime()?;
-    let env = StoreEnv::from_env(|name| std::env::var(name).ok());
-    let store = runtime
-        .block_on(Store::open(&bucket, &env))
-        .map_err(storage_failure)?;
+    let (bucket, store) = release_bucket(ctx, &runtime, &build_version, shell)?;
     let github = if ctx.config.release.github_release {
         let mut config = GitHubConfig::new(&ctx.config.github.org, &ctx.config.github.repo);
         config.api_url = args.github_api_url.clone();
         config.token = ctx.credentials.token.clone();
         if ctx.mode == Mode::NoMock && config.token.is_none() {
             return Err(Failure::usage(anyhow::anyhow!(
-                "publishing the GitHub release needs a token, and GITHUB_TOKEN is not set"
+                "publishing the GitHub release needs a token, and neither GITHUB_TOKEN nor GH_TOKEN is set"
             ))
             .with_hint(Some(
                 "export GITHUB_TOKEN (contents: write on the repository), or set release.github_release: false".into(),
@@ -132,16 +172,8 @@ pub fn exec(ctx: &Context, args: &ReleaseArgs, shell: &Shell) -> Result<(), Fail
     } else {
         None
     };
-    let identity = ctx
-        .identity
-        .clone()
-        .or_else(krel_git::Identity::from_git_config)
-        .map(|identity| krel_git::Identity {
-            time: ctx.source_date_epoch,
-            ..identity
-        });
+    let identity = ctx.committer();
     let hook = fault_hook();
-    let report = ShellReport(shell);
     let prepared = prepare_release(
         &ReleaseSetup {
             config: &ctx.config,
@@ -155,7 +187,7 @@ pub fn exec(ctx: &Context, args: &ReleaseArgs, shell: &Shell) -> Result<(), Fail
             github: github.as_ref(),
             jobs: args.jobs.max(1),
             after_step: &hook,
-            report: &report,
+            report: shell,
         },
         &ReleaseRequest {
             release_type: args.release_type.into(),
@@ -204,14 +236,11 @@ pub fn exec(ctx: &Context, args: &ReleaseArgs, shell: &Shell) -> Result<(), Fail
         runtime: &runtime,
         github,
     });
-    let stop_after = std::env::var("KREL_TEST_ABORT_AFTER").ok();
     let after_action = |index: usize, action: &Action| {
         if text {
             shell.status("Done", format!("{index}. {action}"));
         }
-        if stop_after.as_deref() == Some(format!("action {index}").as_str()) {
-            std::process::abort();
-        }
+        hook(&format!("action {index}"));
     };
     let question = format!(
         "Publish {} ({} action(s) above)?",

@@ -14,7 +14,9 @@ history has release-1.9 (released) and release-1.10 (in code freeze, main ahead 
 
 Examples:
   krel sandbox create /tmp/krel-demo
-  cd /tmp/krel-demo && krel ff --repo-path clone && krel ff --repo-path clone --nomock";
+  cd /tmp/krel-demo && krel ff --repo-path clone && krel ff --repo-path clone --nomock
+  cd /tmp/krel-demo && krel stage --type alpha --branch main      # into mock-bucket/
+  krel rehearse /tmp/krel-rehearsal    # a sandbox plus a whole release cycle, for real";
 
 /// Runs `krel sandbox create`.
 pub fn create(dir: &Path, shell: &Shell) -> Result<(), Failure> {
@@ -30,7 +32,7 @@ pub fn create(dir: &Path, shell: &Shell) -> Result<(), Failure> {
     shell.data(format!("clone     {}", sandbox.clone.display()));
     shell.data(format!("config    {}", sandbox.config.display()));
     shell.note(format!(
-        "\nNext: cd {} && krel ff --repo-path clone",
+        "\nNext: cd {} && krel ff --repo-path clone   (or krel stage --type alpha --branch main)",
         sandbox.root.display()
     ));
     Ok(())

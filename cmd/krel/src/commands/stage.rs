@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use krel_plan::Mode;
 use krel_release::stage::{stage, StageRequest, StageSetup};
-use krel_release::{ReleaseError, Report};
+use krel_release::ReleaseError;
 use krel_sign::load_signing_key;
 use krel_storage::{Location, Store, StoreEnv};
 
@@ -54,15 +54,6 @@ Examples:
   krel stage --type official --branch release-1.30 --nomock
   krel stage --type rc --branch release-1.30 --build-version v1.30.1-rc.0.4+0123456789abcd";
 
-/// Reports stage progress on the shell.
-struct ShellReport<'a>(&'a Shell);
-
-impl Report for ShellReport<'_> {
-    fn status(&self, verb: &str, message: &str) {
-        self.0.status(verb, message);
-    }
-}
-
 pub(crate) fn release_failure(err: ReleaseError) -> Failure {
     let hint = err.hint();
     let failure = if err.is_usage() {
@@ -89,6 +80,17 @@ pub(crate) fn stage_bucket(ctx: &Context) -> Result<Location, Failure> {
             "set release.bucket / release.mock_bucket in krel.yaml (docs/configuration.md)".into(),
         ))
     })
+}
+
+/// Opens the store of `bucket` (no request is made for file://).
+pub(crate) fn open_store(
+    runtime: &tokio::runtime::Runtime,
+    bucket: &Location,
+) -> Result<Store, Failure> {
+    let env = StoreEnv::from_env(|name| std::env::var(name).ok());
+    runtime
+        .block_on(Store::open(bucket, &env))
+        .map_err(storage_failure)
 }
 
 /// The workspace root: the flag, release.workspace, or the data directory.
@@ -123,22 +125,9 @@ pub fn exec(ctx: &Context, args: &StageArgs, shell: &Shell) -> Result<(), Failur
     let bucket = stage_bucket(ctx)?;
     let workspace_root = workspace_root(ctx, args.workspace.as_ref());
     let runtime = crate::commands::runtime()?;
-    let env = StoreEnv::from_env(|name| std::env::var(name).ok());
-    let store = runtime
-        .block_on(Store::open(&bucket, &env))
-        .map_err(storage_failure)?;
-    // The workspace clone has no configuration of its own: the user's git configuration
-    // names the committer when the environment does not.
-    let identity = ctx
-        .identity
-        .clone()
-        .or_else(krel_git::Identity::from_git_config)
-        .map(|identity| krel_git::Identity {
-            time: ctx.source_date_epoch,
-            ..identity
-        });
+    let store = open_store(&runtime, &bucket)?;
+    let identity = ctx.committer();
     let hook = fault_hook();
-    let report = ShellReport(shell);
     if ctx.mode == Mode::Mock {
         shell.status(
             "Mock",
@@ -158,7 +147,7 @@ pub fn exec(ctx: &Context, args: &StageArgs, shell: &Shell) -> Result<(), Failur
             signer: &signer,
             jobs: args.jobs,
             after_step: &hook,
-            report: &report,
+            report: shell,
         },
         &StageRequest {
             release_type: args.release_type.into(),
