@@ -65,16 +65,12 @@ pub enum AttestError {
 }
 
 /// Hashes every regular file under `root` for which `include` returns true (given the
-/// relative path), sorted by path.
+/// relative path), sorted by path. Files are hashed on every core.
 pub fn describe_files(
     root: &Path,
     include: impl Fn(&str) -> bool,
 ) -> Result<Vec<FileEntry>, AttestError> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| AttestError::Io { path, source }
-    };
-    let mut entries = Vec::new();
+    let mut wanted = Vec::new();
     for entry in walkdir::WalkDir::new(root).sort_by_file_name() {
         let entry = entry.map_err(|err| AttestError::Io {
             path: err.path().unwrap_or(root).to_path_buf(),
@@ -91,30 +87,73 @@ pub fn describe_files(
             .map(|c| c.as_os_str().to_string_lossy().into_owned())
             .collect::<Vec<_>>()
             .join("/");
-        if !include(&relative) {
-            continue;
+        if include(&relative) {
+            wanted.push((relative, entry.into_path()));
         }
-        let mut file = std::fs::File::open(entry.path()).map_err(io(entry.path()))?;
-        let (mut sha1, mut sha256, mut size) = (Sha1::new(), Sha256::new(), 0u64);
-        let mut buffer = vec![0u8; 256 * 1024];
-        loop {
-            let n = file.read(&mut buffer).map_err(io(entry.path()))?;
-            if n == 0 {
-                break;
-            }
-            sha1.update(&buffer[..n]);
-            sha256.update(&buffer[..n]);
-            size += n as u64;
-        }
-        entries.push(FileEntry {
-            path: relative,
-            sha1: hex::encode(sha1.finalize()),
-            sha256: hex::encode(sha256.finalize()),
-            size,
+    }
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(wanted.len().max(1));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<Vec<(usize, Result<FileEntry, AttestError>)>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some((relative, path)) = wanted.get(index) else {
+                            break;
+                        };
+                        done.push((index, describe_file(relative, path)));
+                    }
+                    done
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|worker| worker.join().unwrap_or_default())
+            .collect()
+    });
+    let mut entries: Vec<(usize, FileEntry)> = Vec::with_capacity(wanted.len());
+    for (index, result) in results.into_iter().flatten() {
+        entries.push((index, result?));
+    }
+    if entries.len() != wanted.len() {
+        return Err(AttestError::Io {
+            path: root.to_path_buf(),
+            source: std::io::Error::other("a hashing thread stopped"),
         });
     }
-    entries.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(entries)
+    entries.sort_by(|a, b| a.1.path.cmp(&b.1.path));
+    Ok(entries.into_iter().map(|(_, entry)| entry).collect())
+}
+
+/// SHA-1, SHA-256 and size of one file, in one read.
+fn describe_file(relative: &str, path: &Path) -> Result<FileEntry, AttestError> {
+    let io = |source| AttestError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let (mut sha1, mut sha256, mut size) = (Sha1::new(), Sha256::new(), 0u64);
+    let mut buffer = vec![0u8; 256 * 1024];
+    loop {
+        let n = file.read(&mut buffer).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        sha1.update(&buffer[..n]);
+        sha256.update(&buffer[..n]);
+        size += n as u64;
+    }
+    Ok(FileEntry {
+        path: relative.to_string(),
+        sha1: hex::encode(sha1.finalize()),
+        sha256: hex::encode(sha256.finalize()),
+        size,
+    })
 }
 
 /// RFC 3339 UTC time, seconds precision, as SPDX and SLSA write it.

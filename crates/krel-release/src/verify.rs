@@ -14,7 +14,7 @@
 
 use std::path::{Path, PathBuf};
 
-use krel_attest::{describe_files, Statement};
+use krel_attest::{describe_files, FileEntry, Statement};
 use krel_sign::{verify_files, PublicKey};
 
 use crate::files::io;
@@ -86,7 +86,17 @@ pub fn verify_stage(
             _ => {
                 let text = std::fs::read(&provenance).map_err(io("reading", &provenance))?;
                 let statement = Statement::parse(&text, &provenance.display().to_string())?;
-                let staged = describe_files(&gcs, |_| true)?;
+                // The files of gcs-stage/<version>/, from the listing already made above.
+                let prefix = format!("{version}/gcs-stage/{version}/");
+                let staged: Vec<FileEntry> = files
+                    .iter()
+                    .filter_map(|f| {
+                        Some(FileEntry {
+                            path: f.path.strip_prefix(&prefix)?.to_string(),
+                            ..f.clone()
+                        })
+                    })
+                    .collect();
                 problems.extend(
                     statement
                         .check(&staged)
