@@ -1,0 +1,94 @@
+//! Architectures: Go/Kubernetes names (`amd64`, `arm64`, `ppc64le`, `s390x`) and what Debian and
+//! RPM call each one.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A Linux architecture krel builds packages for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Arch {
+    /// x86-64.
+    Amd64,
+    /// 64-bit ARM.
+    Arm64,
+    /// 64-bit POWER, little-endian.
+    Ppc64le,
+    /// IBM Z.
+    S390x,
+}
+
+impl Arch {
+    /// Every architecture, in the order Kubernetes lists them.
+    pub const ALL: [Arch; 4] = [Arch::Amd64, Arch::Arm64, Arch::Ppc64le, Arch::S390x];
+
+    /// The Go / Kubernetes name, used in release trees (`bin/linux/<go>/kubelet`).
+    pub fn go(self) -> &'static str {
+        match self {
+            Arch::Amd64 => "amd64",
+            Arch::Arm64 => "arm64",
+            Arch::Ppc64le => "ppc64le",
+            Arch::S390x => "s390x",
+        }
+    }
+
+    /// Debian's name (`Architecture:` field, `binary-<deb>` directories).
+    pub fn deb(self) -> &'static str {
+        match self {
+            Arch::Amd64 => "amd64",
+            Arch::Arm64 => "arm64",
+            Arch::Ppc64le => "ppc64el",
+            Arch::S390x => "s390x",
+        }
+    }
+
+    /// RPM's name (`Arch` tag, file names, repository directories).
+    pub fn rpm(self) -> &'static str {
+        match self {
+            Arch::Amd64 => "x86_64",
+            Arch::Arm64 => "aarch64",
+            Arch::Ppc64le => "ppc64le",
+            Arch::S390x => "s390x",
+        }
+    }
+}
+
+impl fmt::Display for Arch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.go())
+    }
+}
+
+/// An architecture name krel does not know.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("unknown architecture `{0}`: use amd64, arm64, ppc64le or s390x (Debian and RPM names are accepted too)")]
+pub struct UnknownArch(pub String);
+
+impl FromStr for Arch {
+    type Err = UnknownArch;
+
+    /// Accepts the Go, Debian and RPM names of each architecture.
+    fn from_str(name: &str) -> Result<Arch, UnknownArch> {
+        match name.trim() {
+            "amd64" | "x86_64" => Ok(Arch::Amd64),
+            "arm64" | "aarch64" => Ok(Arch::Arm64),
+            "ppc64le" | "ppc64el" => Ok(Arch::Ppc64le),
+            "s390x" => Ok(Arch::S390x),
+            other => Err(UnknownArch(other.to_string())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_map_to_each_format() {
+        let arch: Arch = "ppc64le".parse().expect("known");
+        assert_eq!((arch.deb(), arch.rpm()), ("ppc64el", "ppc64le"));
+        assert_eq!("x86_64".parse::<Arch>().expect("rpm name"), Arch::Amd64);
+        assert_eq!("aarch64".parse::<Arch>().expect("rpm name").deb(), "arm64");
+        let err = "i386".parse::<Arch>().expect_err("unknown");
+        assert!(err.to_string().contains("`i386`"), "{err}");
+    }
+}

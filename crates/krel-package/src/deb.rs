@@ -1,0 +1,233 @@
+//! Debian packages: `debian-binary`, `control.tar.*` (control, md5sums, conffiles, maintainer
+//! scripts) and `data.tar.*`, in an ar archive, written without dpkg-deb.
+//!
+//! Every entry is owned by root with the input's timestamp, in sorted order, so the same inputs
+//! give the same bytes.
+
+use std::collections::BTreeSet;
+use std::io::{self, Read, Write};
+
+use md5::{Digest, Md5};
+
+use crate::compression::Compression;
+use crate::spec::{Content, PackageInput};
+use crate::PackageError;
+
+/// Builds the `.deb` for `input` and returns its bytes.
+pub fn build_deb(input: &PackageInput, compression: Compression) -> Result<Vec<u8>, PackageError> {
+    let fail = |what: &str, err: io::Error| PackageError::Io {
+        package: input.file_name(),
+        what: what.to_string(),
+        source: err,
+    };
+    let docs = doc_files(input);
+    let mut md5sums = String::new();
+    let mut installed_bytes = 0u64;
+    let mut data = Vec::new();
+    {
+        let mut compressor = compression.writer(&mut data).map_err(|e| fail("compressing data.tar", e))?;
+        let mut tar = tar::Builder::new(&mut compressor);
+        for dir in directories(input) {
+            append_dir(&mut tar, &dir, input.mtime).map_err(|e| fail("writing data.tar", e))?;
+        }
+        let mut entries: Vec<(&str, u32, Entry<'_>)> = input
+            .files
+            .iter()
+            .map(|f| (f.dest.as_str(), f.mode, Entry::Spec(&f.content)))
+            .chain(docs.iter().map(|(dest, bytes)| (dest.as_str(), 0o644, Entry::Doc(bytes))))
+            .collect();
+        entries.sort_by(|a, b| a.0.cmp(b.0));
+        for (dest, mode, entry) in entries {
+            let (size, reader): (u64, Box<dyn Read>) = match entry {
+                Entry::Spec(Content::Path(path)) => {
+                    let file = std::fs::File::open(path).map_err(|e| fail(&format!("reading {}", path.display()), e))?;
+                    let size = file.metadata().map_err(|e| fail(&format!("reading {}", path.display()), e))?.len();
+                    (size, Box::new(file))
+                }
+                Entry::Spec(Content::Bytes(bytes)) => (bytes.len() as u64, Box::new(bytes.as_slice())),
+                Entry::Doc(bytes) => (bytes.len() as u64, Box::new(bytes)),
+            };
+            let mut hashing = HashingReader { inner: reader, md5: Md5::new() };
+            let mut header = header(tar::EntryType::Regular, mode, input.mtime);
+            header.set_size(size);
+            tar.append_data(&mut header, format!(".{dest}"), &mut hashing)
+                .map_err(|e| fail(&format!("adding {dest}"), e))?;
+            md5sums.push_str(&format!("{}  {}\n", hex(&hashing.md5.finalize()), &dest[1..]));
+            installed_bytes += size.div_ceil(1024) * 1024;
+        }
+        tar.into_inner().map_err(|e| fail("writing data.tar", e))?;
+        compressor.finish().map_err(|e| fail("compressing data.tar", e))?;
+    }
+
+    let mut control = Vec::new();
+    {
+        let mut compressor = compression.writer(&mut control).map_err(|e| fail("compressing control.tar", e))?;
+        let mut tar = tar::Builder::new(&mut compressor);
+        append_dir(&mut tar, "/", input.mtime).map_err(|e| fail("writing control.tar", e))?;
+        let mut members: Vec<(String, u32, Vec<u8>)> = vec![
+            ("control".into(), 0o644, control_file(input, installed_bytes / 1024).into_bytes()),
+            ("md5sums".into(), 0o644, md5sums.into_bytes()),
+        ];
+        let conffiles: String = input.files.iter().filter(|f| f.config).map(|f| format!("{}\n", f.dest)).collect();
+        if !conffiles.is_empty() {
+            members.push(("conffiles".into(), 0o644, conffiles.into_bytes()));
+        }
+        for (slot, script) in &input.scripts {
+            members.push((slot.to_string(), 0o755, script.clone().into_bytes()));
+        }
+        members.sort_by(|a, b| a.0.cmp(&b.0));
+        for (name, mode, bytes) in members {
+            let mut header = header(tar::EntryType::Regular, mode, input.mtime);
+            header.set_size(bytes.len() as u64);
+            tar.append_data(&mut header, format!("./{name}"), bytes.as_slice())
+                .map_err(|e| fail("writing control.tar", e))?;
+        }
+        tar.into_inner().map_err(|e| fail("writing control.tar", e))?;
+        compressor.finish().map_err(|e| fail("compressing control.tar", e))?;
+    }
+
+    let mut deb = Vec::with_capacity(data.len() + control.len() + 512);
+    {
+        let mut ar = ar::Builder::new(&mut deb);
+        let ext = compression.extension();
+        for (name, bytes) in [
+            ("debian-binary".to_string(), b"2.0\n".as_slice()),
+            (format!("control.tar.{ext}"), control.as_slice()),
+            (format!("data.tar.{ext}"), data.as_slice()),
+        ] {
+            let mut header = ar::Header::new(name.into_bytes(), bytes.len() as u64);
+            header.set_mtime(input.mtime);
+            header.set_mode(0o100644);
+            ar.append(&header, bytes).map_err(|e| fail("writing the ar archive", e))?;
+        }
+    }
+    Ok(deb)
+}
+
+enum Entry<'a> {
+    Spec(&'a Content),
+    Doc(&'a [u8]),
+}
+
+struct HashingReader<R> {
+    inner: R,
+    md5: Md5,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.md5.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn header(kind: tar::EntryType, mode: u32, mtime: u64) -> tar::Header {
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(kind);
+    header.set_mode(mode);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(mtime);
+    // Names are plain ASCII, so these cannot fail.
+    let _ = header.set_username("root");
+    let _ = header.set_groupname("root");
+    header.set_size(0);
+    header
+}
+
+fn append_dir<W: Write>(tar: &mut tar::Builder<W>, dir: &str, mtime: u64) -> io::Result<()> {
+    let mut header = header(tar::EntryType::Directory, 0o755, mtime);
+    let path = if dir == "/" { "./".to_string() } else { format!(".{dir}/") };
+    tar.append_data(&mut header, path, io::empty())
+}
+
+/// Every directory the payload needs, parents first: `/`, `/usr`, `/usr/bin`...
+fn directories(input: &PackageInput) -> BTreeSet<String> {
+    let mut dirs = BTreeSet::from(["/".to_string()]);
+    let doc_dir = format!("/usr/share/doc/{}/x", input.name);
+    let paths = input
+        .files
+        .iter()
+        .map(|f| f.dest.as_str())
+        .chain(std::iter::once(doc_dir.as_str()))
+        .map(|dest| dest.rsplit_once('/').map(|(parent, _)| parent).unwrap_or(""))
+        .chain(input.directories.iter().map(String::as_str));
+    for path in paths {
+        let mut current = String::new();
+        for part in path.split('/').filter(|p| !p.is_empty()) {
+            current.push('/');
+            current.push_str(part);
+            dirs.insert(current.clone());
+        }
+    }
+    dirs
+}
+
+/// `/usr/share/doc/<name>/copyright` and `changelog.Debian.gz`, which Debian policy asks of every package.
+fn doc_files(input: &PackageInput) -> Vec<(String, Vec<u8>)> {
+    let doc = format!("/usr/share/doc/{}", input.name);
+    let mut copyright = format!(
+        "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\nUpstream-Name: {}\n",
+        input.name
+    );
+    if let Some(homepage) = &input.homepage {
+        copyright.push_str(&format!("Source: {homepage}\n"));
+    }
+    copyright.push_str(&format!("\nFiles: *\nCopyright: {}\nLicense: {}\n", input.maintainer, input.license));
+    let common = format!("/usr/share/common-licenses/{}", input.license);
+    copyright.push_str(&format!(" On Debian systems, the license text is in {common}\n when it is a common license; see https://spdx.org/licenses/{}.html\n", input.license));
+    let date = chrono::DateTime::from_timestamp(i64::try_from(input.mtime).unwrap_or(0), 0)
+        .unwrap_or_default()
+        .to_rfc2822();
+    let changelog = format!(
+        "{} ({}) stable; urgency=medium\n\n  * Package of {} {}.\n\n -- {}  {}\n",
+        input.name,
+        input.version.deb(),
+        input.name,
+        input.version.semver(),
+        input.maintainer,
+        date
+    );
+    let mut gz = Vec::new();
+    {
+        let mut encoder = flate2::GzBuilder::new().mtime(0).write(&mut gz, flate2::Compression::best());
+        // Writing to a Vec cannot fail.
+        let _ = encoder.write_all(changelog.as_bytes());
+        let _ = encoder.finish();
+    }
+    vec![(format!("{doc}/changelog.Debian.gz"), gz), (format!("{doc}/copyright"), copyright.into_bytes())]
+}
+
+/// The `control` file.
+pub fn control_file(input: &PackageInput, installed_kib: u64) -> String {
+    let mut control = format!(
+        "Package: {}\nVersion: {}\nArchitecture: {}\nMaintainer: {}\nInstalled-Size: {}\n",
+        input.name,
+        input.version.deb(),
+        input.arch.deb(),
+        input.maintainer,
+        installed_kib.max(1)
+    );
+    if !input.depends.is_empty() {
+        let depends: Vec<String> = input.depends.iter().map(|d| d.deb()).collect();
+        control.push_str(&format!("Depends: {}\n", depends.join(", ")));
+    }
+    control.push_str(&format!("Section: {}\nPriority: optional\n", input.section));
+    if let Some(homepage) = &input.homepage {
+        control.push_str(&format!("Homepage: {homepage}\n"));
+    }
+    control.push_str(&format!("Description: {}\n", input.summary));
+    for line in input.description.lines() {
+        if line.trim().is_empty() {
+            control.push_str(" .\n");
+        } else {
+            control.push_str(&format!(" {line}\n"));
+        }
+    }
+    control
+}
