@@ -134,6 +134,11 @@ pub enum Command {
     #[command(long_about = crate::commands::push::LONG_ABOUT, after_help = crate::commands::push::EXAMPLES)]
     Push(PushArgs),
 
+    /// Build .deb and .rpm packages for several architectures, and signed apt/yum repositories.
+    #[command(long_about = crate::commands::kubepkg::LONG_ABOUT, after_help = crate::commands::kubepkg::EXAMPLES)]
+    #[command(disable_version_flag = true)]
+    Kubepkg(Box<KubepkgArgs>),
+
     /// Sign files with a cosign-compatible key, verify signatures, make a key pair.
     #[command(subcommand, after_help = crate::commands::sign::EXAMPLES)]
     Sign(SignCommand),
@@ -141,6 +146,84 @@ pub enum Command {
     /// Create throwaway projects to rehearse releases on.
     #[command(subcommand, after_help = crate::commands::sandbox::EXAMPLES)]
     Sandbox(SandboxCommand),
+}
+
+/// `krel kubepkg` arguments.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("spec_source").required(true).args(["spec", "kubernetes"])))]
+pub struct KubepkgArgs {
+    /// The package spec (YAML); see docs/commands/kubepkg.md.
+    #[arg(long, value_name = "FILE")]
+    pub spec: Option<PathBuf>,
+
+    /// Use the built-in spec: kubelet, kubeadm, kubectl, kubernetes-cni, cri-tools.
+    #[arg(long)]
+    pub kubernetes: bool,
+
+    /// Only these packages of the spec (comma-separated; default: all).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub packages: Vec<String>,
+
+    /// Component version, like 1.29.0 or v1.30.0-rc.1 (pre-releases get the ~ rule).
+    #[arg(long, value_name = "V")]
+    pub version: String,
+
+    /// Package revision, kept apart from the version: 1.29.0 + 1.1 gives 1.29.0-1.1.
+    #[arg(long, value_name = "R", default_value = "1.1")]
+    pub revision: String,
+
+    /// Version of one package when it is not --version (repeatable): kubernetes-cni=1.4.0.
+    #[arg(long = "package-version", value_name = "NAME=V")]
+    pub package_versions: Vec<String>,
+
+    /// Architectures (comma-separated): amd64, arm64, ppc64le, s390x.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "amd64,arm64,ppc64le,s390x")]
+    pub arch: Vec<String>,
+
+    /// Where binaries are: a release tree or directory, or a gs://, s3:// or file:// URL.
+    /// Repeatable; searched in order.
+    #[arg(long, value_name = "DIR-or-URL")]
+    pub source: Vec<String>,
+
+    /// Output directory.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// Formats (comma-separated): deb, rpm.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "deb,rpm")]
+    pub format: Vec<String>,
+
+    /// Payload compression: xz (default, read everywhere), gzip, or zstd (newer systems only).
+    #[arg(long, value_name = "ALG", default_value = "xz")]
+    pub compression: String,
+
+    /// ASCII-armored OpenPGP secret key: signs RPMs and the repository metadata.
+    /// A protected key's passphrase comes from KREL_PACKAGE_KEY_PASSPHRASE.
+    #[arg(long, value_name = "KEY", env = "KREL_PACKAGE_SIGN_KEY")]
+    pub sign_key: Option<PathBuf>,
+
+    /// Also write apt and yum repositories under OUT/<channel>/v<major.minor>/{deb,rpm}.
+    #[arg(long)]
+    pub repo: bool,
+
+    /// Repository channel (default: release for official versions, prerelease otherwise).
+    #[arg(long, value_enum, requires = "repo")]
+    pub channel: Option<ChannelArg>,
+
+    /// Packages built at once (default: the number of CPUs).
+    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
+}
+
+/// A repository channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ChannelArg {
+    /// Official releases.
+    Release,
+    /// alpha, beta and rc.
+    Prerelease,
+    /// Builds between releases.
+    Nightly,
 }
 
 /// `krel ff` arguments.

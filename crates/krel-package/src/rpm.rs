@@ -42,12 +42,18 @@ pub fn build_rpm(
         .description(&input.description)
         .packager(&input.maintainer)
         .vendor(&input.maintainer)
-        .group("Unspecified")
+        // rpmlint counts rpm's default group, "Unspecified", as missing.
+        .group("System Environment/Base")
         // The host name would make builds differ from machine to machine.
         .build_host("krel");
     if let Some(homepage) = &input.homepage {
         builder.url(homepage);
     }
+    builder.add_changelog_entry(
+        format!("{} - {}-{}", input.maintainer, input.version.upstream(), input.version.revision()),
+        format!("- Package of {} {}.", input.name, input.version.semver()),
+        mtime,
+    );
     for file in &input.files {
         let bytes = match &file.content {
             Content::Path(path) => std::fs::read(path).map_err(|err| PackageError::Io {

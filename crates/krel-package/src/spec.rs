@@ -112,6 +112,10 @@ pub struct PackageSpec {
     /// Dependencies chosen by a constraint on the package version; exactly one entry must match.
     #[serde(default)]
     pub dependencies: Vec<VersionedDependencies>,
+    /// lintian tags this package overrides, with the reason in a comment (deb only), such as
+    /// `dir-or-file-in-opt` for CNI plugins, which live in /opt/cni/bin by convention.
+    #[serde(default)]
+    pub lintian_overrides: Vec<String>,
 }
 
 /// A file: from the source tree or inline content, to an absolute destination.
@@ -408,6 +412,40 @@ impl Spec {
         Ok(())
     }
 
+    /// The source paths (templated, relative) a run needs: what to fetch from a bucket source.
+    /// Directory sources (ending in `/`) are left out: they must be local.
+    pub fn wanted_sources(&self, request: &Resolve<'_>) -> Result<Vec<String>, SpecError> {
+        let run_version = PackageVersion::new(request.version, request.revision)
+            .map_err(|err| self.error(None, "--version/--revision", &err.to_string()))?;
+        let mut wanted = BTreeSet::new();
+        for package in &self.document.packages {
+            if !request.packages.is_empty() && !request.packages.contains(&package.name) {
+                continue;
+            }
+            let resolver = PackageResolver {
+                spec: self,
+                package,
+                request,
+                run_version: &run_version,
+            };
+            let version = resolver.version()?;
+            let sources = package
+                .files
+                .iter()
+                .chain(&package.config_files)
+                .filter_map(|f| f.source.as_deref())
+                .chain(package.systemd_units.iter().filter_map(|u| u.source.as_deref()))
+                .chain(package.systemd_dropins.iter().filter_map(|d| d.source.as_deref()))
+                .filter(|s| !s.ends_with('/'));
+            for source in sources {
+                for arch in resolver.arches()? {
+                    wanted.insert(resolver.template(source, &version, arch));
+                }
+            }
+        }
+        Ok(wanted.into_iter().collect())
+    }
+
     /// Resolves the packages asked for, for every architecture and format. Checks everything
     /// (versions, sources, dependencies) before returning, so a bad spec writes nothing.
     pub fn resolve(&self, request: &Resolve<'_>) -> Result<Vec<PackageInput>, SpecError> {
@@ -594,6 +632,19 @@ impl PackageResolver<'_> {
                 dest: format!("{unit_dir}/{}.d/{}", dropin.unit, dropin.name),
                 mode: 0o644,
                 content,
+                config: false,
+            });
+        }
+        if format == Format::Deb && !package.lintian_overrides.is_empty() {
+            let overrides: String = package
+                .lintian_overrides
+                .iter()
+                .map(|tag| format!("{}: {}\n", package.name, tag.trim()))
+                .collect();
+            files.push(PayloadFile {
+                dest: format!("/usr/share/lintian/overrides/{}", package.name),
+                mode: 0o644,
+                content: Content::Bytes(overrides.into_bytes()),
                 config: false,
             });
         }

@@ -4,6 +4,7 @@
 pub mod changelog;
 pub mod checksum;
 pub mod ff;
+pub mod kubepkg;
 pub mod next_version;
 pub mod push;
 pub mod rehearse;
@@ -31,6 +32,7 @@ pub fn run(cli: &Cli, shell: &Shell) -> Result<(), Failure> {
         Command::Changelog(args) => changelog::exec(&Context::load(&cli.global)?, args, shell),
         Command::Sandbox(SandboxCommand::Create { dir }) => sandbox::create(dir, shell),
         Command::Sign(command) => sign::exec(command, shell),
+        Command::Kubepkg(args) => kubepkg::exec(args, shell),
         Command::Push(args) => push::exec(&Context::load(&cli.global)?, args, shell),
     }
 }

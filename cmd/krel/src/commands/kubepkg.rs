@@ -1,0 +1,264 @@
+//! `krel kubepkg`: .deb and .rpm packages for several architectures, and signed apt/yum repositories.
+
+use std::sync::Mutex;
+use std::time::Instant;
+
+use krel_kubepkg::{Channel, KubepkgError, KubepkgRequest, SourceRoot, SpecSource};
+use krel_package::{Arch, Compression, Format, PackageVersion, SigningKey};
+
+use crate::cli::{ChannelArg, KubepkgArgs, OutputFormat};
+use crate::failure::Failure;
+use crate::shell::Shell;
+
+pub const LONG_ABOUT: &str = "\
+Build Debian and RPM packages from a spec (--spec FILE) or the built-in Kubernetes spec
+(--kubernetes: kubelet with its systemd unit, kubeadm with the kubelet drop-in, kubectl,
+kubernetes-cni, cri-tools), for every architecture asked for, with no dpkg-deb or rpmbuild.
+
+The component version and the package revision stay apart: --version 1.29.0 --revision 1.1
+gives deb 1.29.0-1.1 and rpm Version 1.29.0, Release 1.1. Pre-releases take the tilde rule
+(1.30.0~rc.1) so that apt and dnf sort them before the final release.
+
+Binaries come from --source: a release tree (bin/linux/<arch>/kubelet, as `krel stage` writes
+under release/<version>/), any directory, or a gs://, s3:// or file:// URL; repeat it to search
+several. RPMs are signed with --sign-key (an ASCII-armored OpenPGP secret key). With
+SOURCE_DATE_EPOCH set, the same inputs give byte-identical packages.
+
+With --repo, the packages are filed into one apt and one yum repository per channel and minor
+version, as pkgs.k8s.io (OUT/<channel>/v1.29/deb and .../rpm), with Packages, Release,
+InRelease, Release.gpg and repodata/repomd.xml(.asc) written beside them. Packages already in
+the repository stay listed; a package whose name is already there with other bytes is refused.
+Push the tree with `krel push` and serve it as static files.
+
+Nothing is half-written: every package is built before any is moved into OUT.";
+
+pub const EXAMPLES: &str = "\
+Examples:
+  Kubernetes packages from a staged release, signed, as a repository:
+    krel kubepkg --kubernetes --version 1.29.0 --revision 1.1 \\
+      --source gs://my-bucket/release/v1.29.0 --source ./third-party \\
+      --sign-key release-key.asc --repo --out ./site
+    krel push ./site gs://my-packages --nomock
+
+  Use it (apt):
+    curl -fsSL https://packages.example.com/release/v1.29/deb/Release.key \\
+      | sudo gpg --dearmor -o /etc/apt/keyrings/kubernetes.gpg
+    echo 'deb [signed-by=/etc/apt/keyrings/kubernetes.gpg] https://packages.example.com/release/v1.29/deb release main' \\
+      | sudo tee /etc/apt/sources.list.d/kubernetes.list
+
+  Your own spec, amd64 only, debs only:
+    krel kubepkg --spec packaging/spec.yaml --version 2.3.0 --arch amd64 --format deb \\
+      --source _output --out dist";
+
+/// Runs `krel kubepkg`.
+pub fn exec(args: &KubepkgArgs, shell: &Shell) -> Result<(), Failure> {
+    let started = Instant::now();
+    let request = request(args)?;
+    let progress = Progress::new(shell);
+    let summary = krel_kubepkg::run(&request, &progress).map_err(kubepkg_failure)?;
+    progress.finish();
+    let changed = summary.packages.iter().filter(|p| !p.unchanged).count();
+    shell.status(
+        "Built",
+        format!(
+            "{} packages ({} new, {} already there) in {:.2?}",
+            summary.packages.len(),
+            changed,
+            summary.packages.len() - changed,
+            started.elapsed()
+        ),
+    );
+    match shell.output() {
+        OutputFormat::Text => {
+            for package in &summary.packages {
+                shell.data(package.path.display().to_string());
+            }
+            for repo in &summary.repositories {
+                shell.status(
+                    "Indexed",
+                    format!(
+                        "{} repository {} ({} packages, {})",
+                        repo.format,
+                        repo.root.display(),
+                        repo.packages,
+                        if repo.signed { "signed" } else { "UNSIGNED" }
+                    ),
+                );
+            }
+            if !summary.repositories.is_empty() && summary.fingerprint.is_none() {
+                shell.warn("the repositories are not signed: apt and dnf refuse them unless told to trust them; pass --sign-key");
+            }
+        }
+        OutputFormat::Json => shell.json(&summary),
+    }
+    Ok(())
+}
+
+fn request(args: &KubepkgArgs) -> Result<KubepkgRequest, Failure> {
+    let usage = |message: String| Failure::usage(anyhow::anyhow!(message));
+    let spec = match (&args.spec, args.kubernetes) {
+        (Some(path), false) => SpecSource::File(path.clone()),
+        (None, true) => SpecSource::Kubernetes,
+        _ => return Err(usage("give exactly one of --spec FILE and --kubernetes".into())),
+    };
+    let mut arches = Vec::new();
+    for name in &args.arch {
+        let arch = name.parse::<Arch>().map_err(|err| usage(format!("--arch: {err}")))?;
+        if !arches.contains(&arch) {
+            arches.push(arch);
+        }
+    }
+    let mut formats = Vec::new();
+    for name in &args.format {
+        let format = match name.trim() {
+            "deb" => Format::Deb,
+            "rpm" => Format::Rpm,
+            other => return Err(usage(format!("--format: unknown format `{other}`: use deb, rpm or deb,rpm"))),
+        };
+        if !formats.contains(&format) {
+            formats.push(format);
+        }
+    }
+    let compression: Compression = args.compression.parse().map_err(|err: String| usage(format!("--compression: {err}")))?;
+    let mut package_versions = Vec::new();
+    for pair in &args.package_versions {
+        let (name, version) = pair
+            .split_once('=')
+            .ok_or_else(|| usage(format!("--package-version {pair}: write NAME=VERSION, like kubernetes-cni=1.4.0")))?;
+        package_versions.push((name.trim().to_string(), version.trim().to_string()));
+    }
+    let version = PackageVersion::new(&args.version, &args.revision)
+        .map_err(|err| usage(format!("--version/--revision: {err}")))?;
+    let channel = args.repo.then(|| match args.channel {
+        Some(ChannelArg::Release) => Channel::Release,
+        Some(ChannelArg::Prerelease) => Channel::Prerelease,
+        Some(ChannelArg::Nightly) => Channel::Nightly,
+        None if version.is_prerelease() => Channel::Prerelease,
+        None => Channel::Release,
+    });
+    if channel == Some(Channel::Release) && version.is_prerelease() {
+        return Err(usage(format!(
+            "{} is a pre-release: it goes to the prerelease (or nightly) channel, not release",
+            args.version
+        )));
+    }
+    let mut sources = Vec::new();
+    for text in &args.source {
+        sources.push(SourceRoot::parse(text).map_err(|err| usage(err.to_string()))?);
+    }
+    let key = match &args.sign_key {
+        Some(path) => {
+            let passphrase = std::env::var("KREL_PACKAGE_KEY_PASSPHRASE").ok().filter(|p| !p.is_empty());
+            Some(SigningKey::load(path, passphrase).map_err(|err| {
+                Failure::usage(err).with_hint(Some(
+                    "--sign-key takes an ASCII-armored secret key: gpg --armor --export-secret-keys KEYID > key.asc".into(),
+                ))
+            })?)
+        }
+        None => None,
+    };
+    let mtime = match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(text) if !text.trim().is_empty() => text
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| usage(format!("SOURCE_DATE_EPOCH={text} is not a number of seconds since 1970")))?,
+        _ => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+    };
+    Ok(KubepkgRequest {
+        spec,
+        packages: args.packages.iter().map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect(),
+        version: args.version.clone(),
+        revision: args.revision.clone(),
+        arches,
+        formats,
+        package_versions,
+        sources,
+        out: args.out.clone(),
+        compression,
+        key,
+        repo: channel,
+        mtime,
+        jobs: args
+            .jobs
+            .map(usize::from)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+    })
+}
+
+fn kubepkg_failure(err: KubepkgError) -> Failure {
+    let hint = err.hint();
+    let failure = if err.is_refusal() {
+        Failure::refused(err)
+    } else if matches!(err, KubepkgError::Io { .. } | KubepkgError::Source { .. } | KubepkgError::Repo(_)) {
+        Failure::unexpected(err)
+    } else {
+        Failure::usage(err)
+    };
+    failure.with_hint(hint)
+}
+
+/// A package-count bar on a terminal; plain lines otherwise (unless --quiet).
+struct Progress<'a> {
+    shell: &'a Shell,
+    bar: Option<indicatif::ProgressBar>,
+    lines: Mutex<()>,
+}
+
+impl<'a> Progress<'a> {
+    fn new(shell: &'a Shell) -> Progress<'a> {
+        let bar = shell.progress_allowed().then(|| {
+            let bar = indicatif::ProgressBar::new(0);
+            let style = indicatif::ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} packages {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> ");
+            bar.set_style(style);
+            bar.set_prefix("Packaging");
+            bar
+        });
+        Progress {
+            shell,
+            bar,
+            lines: Mutex::new(()),
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl krel_kubepkg::Progress for Progress<'_> {
+    fn start(&self, total: usize) {
+        match &self.bar {
+            Some(bar) => bar.set_length(total as u64),
+            None => self.shell.status("Packaging", format!("{total} packages")),
+        }
+    }
+
+    fn built(&self, file_name: &str, bytes: u64) {
+        match &self.bar {
+            Some(bar) => {
+                bar.inc(1);
+                bar.set_message(file_name.to_string());
+            }
+            None => {
+                let _guard = self.lines.lock();
+                self.shell.status("Built", format!("{file_name} ({})", indicatif::HumanBytes(bytes)));
+            }
+        }
+    }
+
+    fn indexing(&self, what: &str) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!("indexing {what}"));
+        } else {
+            self.shell.status("Indexing", what);
+        }
+    }
+}
+

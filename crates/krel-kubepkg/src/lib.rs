@@ -1,0 +1,497 @@
+//! `krel kubepkg`: resolve a spec (a file, or the built-in Kubernetes spec) for a version, some
+//! architectures and formats; fetch binaries from local release trees or buckets; build every
+//! package in parallel; and, with a channel, file them into an apt and a yum repository with
+//! signed metadata.
+//!
+//! Nothing is half-written: packages are built in a scratch directory inside `out`, and moved
+//! into place only when every one of them built; a package already in a repository with other
+//! bytes is refused before anything moves (published files never change under one name).
+//!
+//! Repository layout (`--repo`), one repository per channel and minor version, as pkgs.k8s.io:
+//! ```text
+//! <out>/<channel>/v1.29/deb/{Release.key, pool/…, dists/<channel>/…}
+//! <out>/<channel>/v1.29/rpm/{<arch>/*.rpm, repodata/…}
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use krel_package::{Arch, Compression, Format, PackageInput, Resolve, SigningKey, Spec, SpecError};
+use krel_storage::{Location, Store, StoreEnv};
+use sha2::{Digest, Sha256};
+
+/// The built-in Kubernetes spec.
+pub const KUBERNETES_SPEC: &str = include_str!("kubernetes.yaml");
+
+/// Where the spec comes from.
+#[derive(Debug, Clone)]
+pub enum SpecSource {
+    /// A YAML file.
+    File(PathBuf),
+    /// The built-in Kubernetes spec.
+    Kubernetes,
+}
+
+impl SpecSource {
+    /// Reads and checks the spec.
+    pub fn load(&self) -> Result<Spec, SpecError> {
+        match self {
+            SpecSource::File(path) => Spec::load(path),
+            SpecSource::Kubernetes => Spec::parse(Path::new("<built-in kubernetes spec>"), KUBERNETES_SPEC),
+        }
+    }
+}
+
+/// A release channel: which repository of a minor version a package goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    /// Official releases.
+    Release,
+    /// alpha, beta and rc.
+    Prerelease,
+    /// Builds between releases.
+    Nightly,
+}
+
+impl Channel {
+    /// The channel's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Release => "release",
+            Channel::Prerelease => "prerelease",
+            Channel::Nightly => "nightly",
+        }
+    }
+}
+
+/// Where binaries come from: a local directory or a bucket URL (`gs://`, `s3://`, `file://`).
+#[derive(Debug, Clone)]
+pub enum SourceRoot {
+    /// A local directory.
+    Dir(PathBuf),
+    /// A bucket location.
+    Bucket(Location),
+}
+
+impl SourceRoot {
+    /// `gs://…`, `s3://…` and `file://…` are buckets; anything else is a directory.
+    pub fn parse(text: &str) -> Result<SourceRoot, KubepkgError> {
+        if text.contains("://") {
+            text.parse::<Location>()
+                .map(SourceRoot::Bucket)
+                .map_err(|err| KubepkgError::Usage(format!("--source {text}: {err}")))
+        } else {
+            Ok(SourceRoot::Dir(PathBuf::from(text)))
+        }
+    }
+}
+
+/// A `krel kubepkg` run.
+#[derive(Debug)]
+pub struct KubepkgRequest {
+    /// The spec.
+    pub spec: SpecSource,
+    /// Only these packages (empty: all).
+    pub packages: Vec<String>,
+    /// The component version.
+    pub version: String,
+    /// The package revision.
+    pub revision: String,
+    /// Architectures.
+    pub arches: Vec<Arch>,
+    /// Formats.
+    pub formats: Vec<Format>,
+    /// Per-package component versions.
+    pub package_versions: Vec<(String, String)>,
+    /// Where binaries come from, searched in order.
+    pub sources: Vec<SourceRoot>,
+    /// Output directory.
+    pub out: PathBuf,
+    /// Payload compression.
+    pub compression: Compression,
+    /// Signs RPMs and repository metadata.
+    pub key: Option<SigningKey>,
+    /// File the packages into repositories of this channel (`--repo`).
+    pub repo: Option<Channel>,
+    /// Timestamp of files and builds (`SOURCE_DATE_EPOCH`, else now).
+    pub mtime: u64,
+    /// Packages built at once.
+    pub jobs: usize,
+}
+
+/// What a run reports while it works (the binary draws it).
+pub trait Progress: Sync {
+    /// `total` packages are about to be built.
+    fn start(&self, total: usize);
+    /// One package is built.
+    fn built(&self, file_name: &str, bytes: u64);
+    /// Repository metadata is being written.
+    fn indexing(&self, what: &str);
+}
+
+/// One package written.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BuiltPackage {
+    /// Package name.
+    pub name: String,
+    /// Format.
+    pub format: &'static str,
+    /// Go architecture name.
+    pub arch: String,
+    /// Version as the format writes it.
+    pub version: String,
+    /// Path of the file.
+    pub path: PathBuf,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256 of the file.
+    pub sha256: String,
+    /// Whether an identical file was already there.
+    pub unchanged: bool,
+}
+
+/// One repository written.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RepoSummary {
+    /// `deb` or `rpm`.
+    pub format: &'static str,
+    /// The repository root.
+    pub root: PathBuf,
+    /// Packages it lists.
+    pub packages: usize,
+    /// Whether its metadata is signed.
+    pub signed: bool,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct KubepkgSummary {
+    /// Packages written.
+    pub packages: Vec<BuiltPackage>,
+    /// Repositories written (`--repo`).
+    pub repositories: Vec<RepoSummary>,
+    /// The key's fingerprint, when signed.
+    pub fingerprint: Option<String>,
+}
+
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum KubepkgError {
+    /// Bad arguments.
+    #[error("{0}")]
+    Usage(String),
+    /// The spec is wrong.
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    /// A package could not be built.
+    #[error(transparent)]
+    Package(#[from] krel_package::PackageError),
+    /// Repository metadata could not be written.
+    #[error(transparent)]
+    Repo(#[from] krel_pkgrepo::RepoError),
+    /// A bucket source could not be read.
+    #[error("reading {url}: {source}")]
+    Source {
+        /// The object.
+        url: String,
+        /// The cause.
+        #[source]
+        source: krel_storage::StorageError,
+    },
+    /// A package of the same name is in the repository with other content.
+    #[error("{} is already in the repository with other content (sha256 {existing}, this build {built})", path.display())]
+    Republish {
+        /// The file.
+        path: PathBuf,
+        /// Its digest.
+        existing: String,
+        /// This build's digest.
+        built: String,
+    },
+    /// A local file operation failed.
+    #[error("{what} {}: {source}", path.display())]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl KubepkgError {
+    /// Whether the state of the output says no (exit 1), rather than bad input (exit 2).
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, KubepkgError::Republish { .. })
+    }
+
+    /// What the user can do about it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            KubepkgError::Republish { .. } => Some(
+                "published packages never change under one name: bump --revision; or rebuild the same bytes with the SOURCE_DATE_EPOCH of the first build".into(),
+            ),
+            KubepkgError::Spec(err) if err.key.ends_with(".source") => Some(
+                "--source takes a release tree (bin/linux/<arch>/…), a directory or a bucket URL; repeat it to search several".into(),
+            ),
+            KubepkgError::Package(krel_package::PackageError::Key { .. }) => Some(
+                "--sign-key takes an ASCII-armored secret key: gpg --armor --export-secret-keys KEYID > key.asc".into(),
+            ),
+            _ => None,
+        }
+    }
+
+    fn io(what: &str, path: &Path) -> impl FnOnce(std::io::Error) -> KubepkgError {
+        let what = what.to_string();
+        let path = path.to_path_buf();
+        move |source| KubepkgError::Io { what, path, source }
+    }
+}
+
+/// Runs `krel kubepkg`.
+pub fn run(request: &KubepkgRequest, progress: &dyn Progress) -> Result<KubepkgSummary, KubepkgError> {
+    if request.arches.is_empty() || request.formats.is_empty() {
+        return Err(KubepkgError::Usage("give at least one architecture and one format".into()));
+    }
+    let spec = request.spec.load()?;
+    let empty_sources: Vec<PathBuf> = Vec::new();
+    let base = Resolve {
+        version: &request.version,
+        revision: &request.revision,
+        arches: &request.arches,
+        formats: &request.formats,
+        packages: &request.packages,
+        package_versions: &request.package_versions,
+        sources: &empty_sources,
+        mtime: request.mtime,
+    };
+    let wanted = spec.wanted_sources(&base)?;
+    // Bucket sources are copied to a temporary directory; `out` is not touched until the
+    // spec has resolved completely.
+    let downloads = tempfile::Builder::new()
+        .prefix("krel-kubepkg-sources-")
+        .tempdir()
+        .map_err(KubepkgError::io("creating a temporary directory in", &std::env::temp_dir()))?;
+    let roots = materialize_sources(&request.sources, &wanted, downloads.path())?;
+    let inputs = spec.resolve(&Resolve { sources: &roots, ..base })?;
+    if inputs.is_empty() {
+        return Err(KubepkgError::Usage(
+            "nothing to build: no package of the spec is built for the architectures asked for".into(),
+        ));
+    }
+    std::fs::create_dir_all(&request.out).map_err(KubepkgError::io("creating", &request.out))?;
+    // Scratch space inside `out`, so moves into place are renames on one file system.
+    let scratch = tempfile::Builder::new()
+        .prefix(".krel-kubepkg-")
+        .tempdir_in(&request.out)
+        .map_err(KubepkgError::io("creating a scratch directory in", &request.out))?;
+
+    let built_dir = scratch.path().join("built");
+    std::fs::create_dir_all(&built_dir).map_err(KubepkgError::io("creating", &built_dir))?;
+    progress.start(inputs.len());
+    let built = build_all(&inputs, request, &built_dir, progress)?;
+
+    // Where each package goes, and a check that nothing published would change.
+    let repo_roots = request.repo.map(|channel| {
+        let series = krel_package::PackageVersion::new(&request.version, &request.revision)
+            .map(|v| v.minor_series())
+            .unwrap_or_default();
+        request.out.join(channel.as_str()).join(series)
+    });
+    let mut placed = Vec::new();
+    for (input, (scratch_path, digest, size)) in inputs.iter().zip(&built) {
+        let dest = match (&repo_roots, input.format) {
+            (None, _) => request.out.join(input.file_name()),
+            (Some(root), Format::Deb) => root.join("deb").join(krel_pkgrepo::apt::pool_path(&input.name, &input.file_name())),
+            (Some(root), Format::Rpm) => root.join("rpm").join(input.arch.rpm()).join(input.file_name()),
+        };
+        let existing = if dest.is_file() { Some(sha256_file(&dest)?) } else { None };
+        if let (Some(existing), Some(_)) = (&existing, &repo_roots) {
+            if existing != digest {
+                return Err(KubepkgError::Republish {
+                    path: dest,
+                    existing: existing.clone(),
+                    built: digest.clone(),
+                });
+            }
+        }
+        let unchanged = existing.as_deref() == Some(digest.as_str());
+        placed.push((input, scratch_path, dest, digest.clone(), *size, unchanged));
+    }
+    let mut packages = Vec::new();
+    for (input, scratch_path, dest, sha256, size, unchanged) in placed {
+        if !unchanged {
+            if let Some(parent) = dest.parent() {
+                std::fs::create_dir_all(parent).map_err(KubepkgError::io("creating", parent))?;
+            }
+            std::fs::rename(scratch_path, &dest).map_err(KubepkgError::io("moving the package to", &dest))?;
+        }
+        packages.push(BuiltPackage {
+            name: input.name.clone(),
+            format: input.format.as_str(),
+            arch: input.arch.go().to_string(),
+            version: match input.format {
+                Format::Deb => input.version.deb(),
+                Format::Rpm => format!("{}-{}", input.version.upstream(), input.version.revision()),
+            },
+            path: dest,
+            size,
+            sha256,
+            unchanged,
+        });
+    }
+
+    let mut repositories = Vec::new();
+    if let (Some(root), Some(channel)) = (&repo_roots, request.repo) {
+        let date = request.mtime;
+        if request.formats.contains(&Format::Deb) {
+            let deb_root = root.join("deb");
+            progress.indexing(&format!("apt repository {}", deb_root.display()));
+            let debs: Vec<PathBuf> = packages
+                .iter()
+                .filter(|p| p.format == "deb")
+                .filter_map(|p| p.path.strip_prefix(&deb_root).ok().map(Path::to_path_buf))
+                .collect();
+            let summary = krel_pkgrepo::apt::write_apt_repo(&deb_root, channel.as_str(), &debs, request.key.as_ref(), date)?;
+            repositories.push(RepoSummary {
+                format: "deb",
+                root: deb_root,
+                packages: summary.packages,
+                signed: summary.signed,
+            });
+        }
+        if request.formats.contains(&Format::Rpm) {
+            let rpm_root = root.join("rpm");
+            progress.indexing(&format!("yum repository {}", rpm_root.display()));
+            let summary = krel_pkgrepo::yum::write_yum_repo(&rpm_root, request.key.as_ref(), date)?;
+            repositories.push(RepoSummary {
+                format: "rpm",
+                root: rpm_root,
+                packages: summary.packages,
+                signed: summary.signed,
+            });
+        }
+    }
+    Ok(KubepkgSummary {
+        packages,
+        repositories,
+        fingerprint: request.key.as_ref().map(SigningKey::fingerprint),
+    })
+}
+
+/// Builds every input with `request.jobs` threads; returns (scratch path, sha256, size) in input order.
+fn build_all(
+    inputs: &[PackageInput],
+    request: &KubepkgRequest,
+    dir: &Path,
+    progress: &dyn Progress,
+) -> Result<Vec<(PathBuf, String, u64)>, KubepkgError> {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<(PathBuf, String, u64), KubepkgError>>>> =
+        Mutex::new((0..inputs.len()).map(|_| None).collect());
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        for _ in 0..request.jobs.clamp(1, inputs.len()) {
+            scope.spawn(|| loop {
+                let index = next.fetch_add(1, Ordering::SeqCst);
+                if index >= inputs.len() || failed.load(Ordering::SeqCst) {
+                    break;
+                }
+                let input = &inputs[index];
+                let result = krel_package::build(input, request.compression, request.key.as_ref())
+                    .map_err(KubepkgError::from)
+                    .and_then(|bytes| {
+                        let path = dir.join(input.file_name());
+                        krel_fs::write_atomic(&path, &bytes, 0o644, krel_fs::Replace::Always)
+                            .map_err(KubepkgError::io("writing", &path))?;
+                        progress.built(&input.file_name(), bytes.len() as u64);
+                        Ok((path, hex(&Sha256::digest(&bytes)), bytes.len() as u64))
+                    });
+                if result.is_err() {
+                    failed.store(true, Ordering::SeqCst);
+                }
+                if let Ok(mut results) = results.lock() {
+                    results[index] = Some(result);
+                }
+            });
+        }
+    });
+    let results = results.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut built = Vec::with_capacity(inputs.len());
+    for result in results {
+        match result {
+            Some(Ok(entry)) => built.push(entry),
+            Some(Err(err)) => return Err(err),
+            None => {}
+        }
+    }
+    if built.len() != inputs.len() {
+        return Err(KubepkgError::Usage("a package build stopped early".into()));
+    }
+    Ok(built)
+}
+
+/// Local roots to search, in order: directories as given, buckets as scratch copies of the
+/// `wanted` files they hold.
+fn materialize_sources(sources: &[SourceRoot], wanted: &[String], cache: &Path) -> Result<Vec<PathBuf>, KubepkgError> {
+    let mut roots = Vec::new();
+    let mut runtime = None;
+    for (index, source) in sources.iter().enumerate() {
+        match source {
+            SourceRoot::Dir(dir) => {
+                if !dir.is_dir() {
+                    return Err(KubepkgError::Usage(format!(
+                        "--source {}: no such directory (a bucket source is a gs://, s3:// or file:// URL)",
+                        dir.display()
+                    )));
+                }
+                roots.push(dir.clone());
+            }
+            SourceRoot::Bucket(location) => {
+                let root = cache.join(index.to_string());
+                let rt = match &mut runtime {
+                    Some(rt) => rt,
+                    None => runtime.insert(
+                        tokio::runtime::Builder::new_multi_thread()
+                            .enable_all()
+                            .build()
+                            .map_err(KubepkgError::io("starting the I/O runtime for", &root))?,
+                    ),
+                };
+                rt.block_on(async {
+                    let env = StoreEnv::from_env(|name| std::env::var(name).ok());
+                    let store = Store::open(location, &env).await.map_err(|source| KubepkgError::Source {
+                        url: location.to_string(),
+                        source,
+                    })?;
+                    for rel in wanted {
+                        let key = location.key(rel);
+                        store
+                            .download(&key, &root.join(rel))
+                            .await
+                            .map_err(|source| KubepkgError::Source {
+                                url: location.object_url(&key),
+                                source,
+                            })?;
+                    }
+                    Ok::<(), KubepkgError>(())
+                })?;
+                roots.push(root);
+            }
+        }
+    }
+    Ok(roots)
+}
+
+fn sha256_file(path: &Path) -> Result<String, KubepkgError> {
+    let bytes = std::fs::read(path).map_err(KubepkgError::io("reading", path))?;
+    Ok(hex(&Sha256::digest(&bytes)))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
