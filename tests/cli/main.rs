@@ -8,6 +8,7 @@ mod changelog;
 mod checksum;
 mod cli;
 mod ff;
+mod kubepkg;
 mod next_version;
 mod push;
 mod rehearse;
@@ -16,7 +17,7 @@ mod sandbox;
 mod sign;
 mod stage;
 
-use krel_test_support::Krel;
+use krel_test_support::{Krel, Run};
 
 /// The binary under test, with a private HOME and a clean environment.
 pub fn krel() -> Krel {

@@ -177,7 +177,12 @@ pub struct KubepkgArgs {
     pub package_versions: Vec<String>,
 
     /// Architectures (comma-separated): amd64, arm64, ppc64le, s390x.
-    #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "amd64,arm64,ppc64le,s390x")]
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_delimiter = ',',
+        default_value = "amd64,arm64,ppc64le,s390x"
+    )]
     pub arch: Vec<String>,
 
     /// Where binaries are: a release tree or directory, or a gs://, s3:// or file:// URL.
@@ -190,7 +195,12 @@ pub struct KubepkgArgs {
     pub out: PathBuf,
 
     /// Formats (comma-separated): deb, rpm.
-    #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "deb,rpm")]
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_delimiter = ',',
+        default_value = "deb,rpm"
+    )]
     pub format: Vec<String>,
 
     /// Payload compression: xz (default, read everywhere), gzip, or zstd (newer systems only).

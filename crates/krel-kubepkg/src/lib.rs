@@ -38,7 +38,9 @@ impl SpecSource {
     pub fn load(&self) -> Result<Spec, SpecError> {
         match self {
             SpecSource::File(path) => Spec::load(path),
-            SpecSource::Kubernetes => Spec::parse(Path::new("<built-in kubernetes spec>"), KUBERNETES_SPEC),
+            SpecSource::Kubernetes => {
+                Spec::parse(Path::new("<built-in kubernetes spec>"), KUBERNETES_SPEC)
+            }
         }
     }
 }
@@ -233,7 +235,7 @@ impl KubepkgError {
     pub fn hint(&self) -> Option<String> {
         match self {
             KubepkgError::Republish { .. } => Some(
-                "published packages never change under one name: bump --revision; or rebuild the same bytes with the SOURCE_DATE_EPOCH of the first build".into(),
+                "published packages never change under one name: bump --revision, leave the package out with --packages when it did not change, or rebuild the same bytes with the SOURCE_DATE_EPOCH of the first build".into(),
             ),
             KubepkgError::Spec(err) if err.key.ends_with(".source") => Some(
                 "--source takes a release tree (bin/linux/<arch>/…), a directory or a bucket URL; repeat it to search several".into(),
@@ -253,9 +255,14 @@ impl KubepkgError {
 }
 
 /// Runs `krel kubepkg`.
-pub fn run(request: &KubepkgRequest, progress: &dyn Progress) -> Result<KubepkgSummary, KubepkgError> {
+pub fn run(
+    request: &KubepkgRequest,
+    progress: &dyn Progress,
+) -> Result<KubepkgSummary, KubepkgError> {
     if request.arches.is_empty() || request.formats.is_empty() {
-        return Err(KubepkgError::Usage("give at least one architecture and one format".into()));
+        return Err(KubepkgError::Usage(
+            "give at least one architecture and one format".into(),
+        ));
     }
     let spec = request.spec.load()?;
     let empty_sources: Vec<PathBuf> = Vec::new();
@@ -275,12 +282,19 @@ pub fn run(request: &KubepkgRequest, progress: &dyn Progress) -> Result<KubepkgS
     let downloads = tempfile::Builder::new()
         .prefix("krel-kubepkg-sources-")
         .tempdir()
-        .map_err(KubepkgError::io("creating a temporary directory in", &std::env::temp_dir()))?;
+        .map_err(KubepkgError::io(
+            "creating a temporary directory in",
+            &std::env::temp_dir(),
+        ))?;
     let roots = materialize_sources(&request.sources, &wanted, downloads.path())?;
-    let inputs = spec.resolve(&Resolve { sources: &roots, ..base })?;
+    let inputs = spec.resolve(&Resolve {
+        sources: &roots,
+        ..base
+    })?;
     if inputs.is_empty() {
         return Err(KubepkgError::Usage(
-            "nothing to build: no package of the spec is built for the architectures asked for".into(),
+            "nothing to build: no package of the spec is built for the architectures asked for"
+                .into(),
         ));
     }
     std::fs::create_dir_all(&request.out).map_err(KubepkgError::io("creating", &request.out))?;
@@ -288,7 +302,10 @@ pub fn run(request: &KubepkgRequest, progress: &dyn Progress) -> Result<KubepkgS
     let scratch = tempfile::Builder::new()
         .prefix(".krel-kubepkg-")
         .tempdir_in(&request.out)
-        .map_err(KubepkgError::io("creating a scratch directory in", &request.out))?;
+        .map_err(KubepkgError::io(
+            "creating a scratch directory in",
+            &request.out,
+        ))?;
 
     let built_dir = scratch.path().join("built");
     std::fs::create_dir_all(&built_dir).map_err(KubepkgError::io("creating", &built_dir))?;
@@ -306,10 +323,20 @@ pub fn run(request: &KubepkgRequest, progress: &dyn Progress) -> Result<KubepkgS
     for (input, (scratch_path, digest, size)) in inputs.iter().zip(&built) {
         let dest = match (&repo_roots, input.format) {
             (None, _) => request.out.join(input.file_name()),
-            (Some(root), Format::Deb) => root.join("deb").join(krel_pkgrepo::apt::pool_path(&input.name, &input.file_name())),
-            (Some(root), Format::Rpm) => root.join("rpm").join(input.arch.rpm()).join(input.file_name()),
+            (Some(root), Format::Deb) => root.join("deb").join(krel_pkgrepo::apt::pool_path(
+                &input.name,
+                &input.file_name(),
+            )),
+            (Some(root), Format::Rpm) => root
+                .join("rpm")
+                .join(input.arch.rpm())
+                .join(input.file_name()),
         };
-        let existing = if dest.is_file() { Some(sha256_file(&dest)?) } else { None };
+        let existing = if dest.is_file() {
+            Some(sha256_file(&dest)?)
+        } else {
+            None
+        };
         if let (Some(existing), Some(_)) = (&existing, &repo_roots) {
             if existing != digest {
                 return Err(KubepkgError::Republish {
@@ -328,7 +355,8 @@ pub fn run(request: &KubepkgRequest, progress: &dyn Progress) -> Result<KubepkgS
             if let Some(parent) = dest.parent() {
                 std::fs::create_dir_all(parent).map_err(KubepkgError::io("creating", parent))?;
             }
-            std::fs::rename(scratch_path, &dest).map_err(KubepkgError::io("moving the package to", &dest))?;
+            std::fs::rename(scratch_path, &dest)
+                .map_err(KubepkgError::io("moving the package to", &dest))?;
         }
         packages.push(BuiltPackage {
             name: input.name.clone(),
@@ -356,7 +384,13 @@ pub fn run(request: &KubepkgRequest, progress: &dyn Progress) -> Result<KubepkgS
                 .filter(|p| p.format == "deb")
                 .filter_map(|p| p.path.strip_prefix(&deb_root).ok().map(Path::to_path_buf))
                 .collect();
-            let summary = krel_pkgrepo::apt::write_apt_repo(&deb_root, channel.as_str(), &debs, request.key.as_ref(), date)?;
+            let summary = krel_pkgrepo::apt::write_apt_repo(
+                &deb_root,
+                channel.as_str(),
+                &debs,
+                request.key.as_ref(),
+                date,
+            )?;
             repositories.push(RepoSummary {
                 format: "deb",
                 root: deb_root,
@@ -383,15 +417,18 @@ pub fn run(request: &KubepkgRequest, progress: &dyn Progress) -> Result<KubepkgS
     })
 }
 
-/// Builds every input with `request.jobs` threads; returns (scratch path, sha256, size) in input order.
+/// A package built in the scratch directory: its path, SHA-256 and size.
+type Built = (PathBuf, String, u64);
+
+/// Builds every input with `request.jobs` threads; returns what was built, in input order.
 fn build_all(
     inputs: &[PackageInput],
     request: &KubepkgRequest,
     dir: &Path,
     progress: &dyn Progress,
-) -> Result<Vec<(PathBuf, String, u64)>, KubepkgError> {
+) -> Result<Vec<Built>, KubepkgError> {
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<(PathBuf, String, u64), KubepkgError>>>> =
+    let results: Mutex<Vec<Option<Result<Built, KubepkgError>>>> =
         Mutex::new((0..inputs.len()).map(|_| None).collect());
     let failed = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|scope| {
@@ -420,7 +457,9 @@ fn build_all(
             });
         }
     });
-    let results = results.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let results = results
+        .into_inner()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut built = Vec::with_capacity(inputs.len());
     for result in results {
         match result {
@@ -437,7 +476,11 @@ fn build_all(
 
 /// Local roots to search, in order: directories as given, buckets as scratch copies of the
 /// `wanted` files they hold.
-fn materialize_sources(sources: &[SourceRoot], wanted: &[String], cache: &Path) -> Result<Vec<PathBuf>, KubepkgError> {
+fn materialize_sources(
+    sources: &[SourceRoot],
+    wanted: &[String],
+    cache: &Path,
+) -> Result<Vec<PathBuf>, KubepkgError> {
     let mut roots = Vec::new();
     let mut runtime = None;
     for (index, source) in sources.iter().enumerate() {
@@ -464,9 +507,11 @@ fn materialize_sources(sources: &[SourceRoot], wanted: &[String], cache: &Path) 
                 };
                 rt.block_on(async {
                     let env = StoreEnv::from_env(|name| std::env::var(name).ok());
-                    let store = Store::open(location, &env).await.map_err(|source| KubepkgError::Source {
-                        url: location.to_string(),
-                        source,
+                    let store = Store::open(location, &env).await.map_err(|source| {
+                        KubepkgError::Source {
+                            url: location.to_string(),
+                            source,
+                        }
                     })?;
                     for rel in wanted {
                         let key = location.key(rel);

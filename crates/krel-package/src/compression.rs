@@ -29,7 +29,9 @@ impl Compression {
     /// Compresses everything written to the returned writer into `out`; call `finish`.
     pub fn writer<'a>(self, out: &'a mut Vec<u8>) -> io::Result<Compressor<'a>> {
         Ok(match self {
-            Compression::Gzip => Compressor::Gzip(flate2::GzBuilder::new().write(out, flate2::Compression::best())),
+            Compression::Gzip => {
+                Compressor::Gzip(flate2::GzBuilder::new().write(out, flate2::Compression::best()))
+            }
             Compression::Xz => Compressor::Xz(liblzma::write::XzEncoder::new(out, 6)),
             Compression::Zstd => Compressor::Zstd(zstd::stream::write::Encoder::new(out, 19)?),
         })
@@ -54,7 +56,9 @@ impl FromStr for Compression {
             "gzip" | "gz" => Ok(Compression::Gzip),
             "xz" => Ok(Compression::Xz),
             "zstd" | "zst" => Ok(Compression::Zstd),
-            other => Err(format!("unknown compression `{other}`: use gzip, xz or zstd")),
+            other => Err(format!(
+                "unknown compression `{other}`: use gzip, xz or zstd"
+            )),
         }
     }
 }

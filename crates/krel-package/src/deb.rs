@@ -25,7 +25,9 @@ pub fn build_deb(input: &PackageInput, compression: Compression) -> Result<Vec<u
     let mut installed_bytes = 0u64;
     let mut data = Vec::new();
     {
-        let mut compressor = compression.writer(&mut data).map_err(|e| fail("compressing data.tar", e))?;
+        let mut compressor = compression
+            .writer(&mut data)
+            .map_err(|e| fail("compressing data.tar", e))?;
         let mut tar = tar::Builder::new(&mut compressor);
         for dir in directories(input) {
             append_dir(&mut tar, &dir, input.mtime).map_err(|e| fail("writing data.tar", e))?;
@@ -34,41 +36,70 @@ pub fn build_deb(input: &PackageInput, compression: Compression) -> Result<Vec<u
             .files
             .iter()
             .map(|f| (f.dest.as_str(), f.mode, Entry::Spec(&f.content)))
-            .chain(docs.iter().map(|(dest, bytes)| (dest.as_str(), 0o644, Entry::Doc(bytes))))
+            .chain(
+                docs.iter()
+                    .map(|(dest, bytes)| (dest.as_str(), 0o644, Entry::Doc(bytes))),
+            )
             .collect();
         entries.sort_by(|a, b| a.0.cmp(b.0));
         for (dest, mode, entry) in entries {
             let (size, reader): (u64, Box<dyn Read>) = match entry {
                 Entry::Spec(Content::Path(path)) => {
-                    let file = std::fs::File::open(path).map_err(|e| fail(&format!("reading {}", path.display()), e))?;
-                    let size = file.metadata().map_err(|e| fail(&format!("reading {}", path.display()), e))?.len();
+                    let file = std::fs::File::open(path)
+                        .map_err(|e| fail(&format!("reading {}", path.display()), e))?;
+                    let size = file
+                        .metadata()
+                        .map_err(|e| fail(&format!("reading {}", path.display()), e))?
+                        .len();
                     (size, Box::new(file))
                 }
-                Entry::Spec(Content::Bytes(bytes)) => (bytes.len() as u64, Box::new(bytes.as_slice())),
+                Entry::Spec(Content::Bytes(bytes)) => {
+                    (bytes.len() as u64, Box::new(bytes.as_slice()))
+                }
                 Entry::Doc(bytes) => (bytes.len() as u64, Box::new(bytes)),
             };
-            let mut hashing = HashingReader { inner: reader, md5: Md5::new() };
+            let mut hashing = HashingReader {
+                inner: reader,
+                md5: Md5::new(),
+            };
             let mut header = header(tar::EntryType::Regular, mode, input.mtime);
             header.set_size(size);
             tar.append_data(&mut header, format!(".{dest}"), &mut hashing)
                 .map_err(|e| fail(&format!("adding {dest}"), e))?;
-            md5sums.push_str(&format!("{}  {}\n", hex(&hashing.md5.finalize()), &dest[1..]));
+            md5sums.push_str(&format!(
+                "{}  {}\n",
+                hex(&hashing.md5.finalize()),
+                &dest[1..]
+            ));
             installed_bytes += size.div_ceil(1024) * 1024;
         }
         tar.into_inner().map_err(|e| fail("writing data.tar", e))?;
-        compressor.finish().map_err(|e| fail("compressing data.tar", e))?;
+        compressor
+            .finish()
+            .map_err(|e| fail("compressing data.tar", e))?;
     }
 
     let mut control = Vec::new();
     {
-        let mut compressor = compression.writer(&mut control).map_err(|e| fail("compressing control.tar", e))?;
+        let mut compressor = compression
+            .writer(&mut control)
+            .map_err(|e| fail("compressing control.tar", e))?;
         let mut tar = tar::Builder::new(&mut compressor);
         append_dir(&mut tar, "/", input.mtime).map_err(|e| fail("writing control.tar", e))?;
         let mut members: Vec<(String, u32, Vec<u8>)> = vec![
-            ("control".into(), 0o644, control_file(input, installed_bytes / 1024).into_bytes()),
+            (
+                "control".into(),
+                0o644,
+                control_file(input, installed_bytes / 1024).into_bytes(),
+            ),
             ("md5sums".into(), 0o644, md5sums.into_bytes()),
         ];
-        let conffiles: String = input.files.iter().filter(|f| f.config).map(|f| format!("{}\n", f.dest)).collect();
+        let conffiles: String = input
+            .files
+            .iter()
+            .filter(|f| f.config)
+            .map(|f| format!("{}\n", f.dest))
+            .collect();
         if !conffiles.is_empty() {
             members.push(("conffiles".into(), 0o644, conffiles.into_bytes()));
         }
@@ -82,8 +113,11 @@ pub fn build_deb(input: &PackageInput, compression: Compression) -> Result<Vec<u
             tar.append_data(&mut header, format!("./{name}"), bytes.as_slice())
                 .map_err(|e| fail("writing control.tar", e))?;
         }
-        tar.into_inner().map_err(|e| fail("writing control.tar", e))?;
-        compressor.finish().map_err(|e| fail("compressing control.tar", e))?;
+        tar.into_inner()
+            .map_err(|e| fail("writing control.tar", e))?;
+        compressor
+            .finish()
+            .map_err(|e| fail("compressing control.tar", e))?;
     }
 
     let mut deb = Vec::with_capacity(data.len() + control.len() + 512);
@@ -98,7 +132,8 @@ pub fn build_deb(input: &PackageInput, compression: Compression) -> Result<Vec<u
             let mut header = ar::Header::new(name.into_bytes(), bytes.len() as u64);
             header.set_mtime(input.mtime);
             header.set_mode(0o100644);
-            ar.append(&header, bytes).map_err(|e| fail("writing the ar archive", e))?;
+            ar.append(&header, bytes)
+                .map_err(|e| fail("writing the ar archive", e))?;
         }
     }
     Ok(deb)
@@ -142,7 +177,11 @@ fn header(kind: tar::EntryType, mode: u32, mtime: u64) -> tar::Header {
 
 fn append_dir<W: Write>(tar: &mut tar::Builder<W>, dir: &str, mtime: u64) -> io::Result<()> {
     let mut header = header(tar::EntryType::Directory, 0o755, mtime);
-    let path = if dir == "/" { "./".to_string() } else { format!(".{dir}/") };
+    let path = if dir == "/" {
+        "./".to_string()
+    } else {
+        format!(".{dir}/")
+    };
     tar.append_data(&mut header, path, io::empty())
 }
 
@@ -155,7 +194,11 @@ fn directories(input: &PackageInput) -> BTreeSet<String> {
         .iter()
         .map(|f| f.dest.as_str())
         .chain(std::iter::once(doc_dir.as_str()))
-        .map(|dest| dest.rsplit_once('/').map(|(parent, _)| parent).unwrap_or(""))
+        .map(|dest| {
+            dest.rsplit_once('/')
+                .map(|(parent, _)| parent)
+                .unwrap_or("")
+        })
         .chain(input.directories.iter().map(String::as_str));
     for path in paths {
         let mut current = String::new();
@@ -178,7 +221,10 @@ fn doc_files(input: &PackageInput) -> Vec<(String, Vec<u8>)> {
     if let Some(homepage) = &input.homepage {
         copyright.push_str(&format!("Source: {homepage}\n"));
     }
-    copyright.push_str(&format!("\nFiles: *\nCopyright: {}\nLicense: {}\n", input.maintainer, input.license));
+    copyright.push_str(&format!(
+        "\nFiles: *\nCopyright: {}\nLicense: {}\n",
+        input.maintainer, input.license
+    ));
     let common = format!("/usr/share/common-licenses/{}", input.license);
     copyright.push_str(&format!(" On Debian systems, the license text is in {common}\n when it is a common license; see https://spdx.org/licenses/{}.html\n", input.license));
     let date = chrono::DateTime::from_timestamp(i64::try_from(input.mtime).unwrap_or(0), 0)
@@ -195,12 +241,17 @@ fn doc_files(input: &PackageInput) -> Vec<(String, Vec<u8>)> {
     );
     let mut gz = Vec::new();
     {
-        let mut encoder = flate2::GzBuilder::new().mtime(0).write(&mut gz, flate2::Compression::best());
+        let mut encoder = flate2::GzBuilder::new()
+            .mtime(0)
+            .write(&mut gz, flate2::Compression::best());
         // Writing to a Vec cannot fail.
         let _ = encoder.write_all(changelog.as_bytes());
         let _ = encoder.finish();
     }
-    vec![(format!("{doc}/changelog.Debian.gz"), gz), (format!("{doc}/copyright"), copyright.into_bytes())]
+    vec![
+        (format!("{doc}/changelog.Debian.gz"), gz),
+        (format!("{doc}/copyright"), copyright.into_bytes()),
+    ]
 }
 
 /// The `control` file.

@@ -72,7 +72,11 @@ pub enum PackageError {
 
 /// Builds one package in its format; RPMs are signed when `key` is given (debs are signed
 /// through the repository's `Release` file, as apt expects).
-pub fn build(input: &PackageInput, compression: Compression, key: Option<&SigningKey>) -> Result<Vec<u8>, PackageError> {
+pub fn build(
+    input: &PackageInput,
+    compression: Compression,
+    key: Option<&SigningKey>,
+) -> Result<Vec<u8>, PackageError> {
     match input.format {
         Format::Deb => deb::build_deb(input, compression),
         Format::Rpm => rpm::build_rpm(input, compression, key),

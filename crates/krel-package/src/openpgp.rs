@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use pgp::composed::{ArmorOptions, CleartextSignedMessage, Deserializable, DetachedSignature, SignedSecretKey};
+use pgp::composed::{
+    ArmorOptions, CleartextSignedMessage, Deserializable, DetachedSignature, SignedSecretKey,
+};
 use pgp::crypto::hash::HashAlgorithm;
 use pgp::types::{KeyDetails, Password};
 
@@ -19,7 +21,10 @@ pub struct SigningKey {
 
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SigningKey").field("path", &self.path).field("fingerprint", &self.fingerprint()).finish()
+        f.debug_struct("SigningKey")
+            .field("path", &self.path)
+            .field("fingerprint", &self.fingerprint())
+            .finish()
     }
 }
 
@@ -31,7 +36,8 @@ impl SigningKey {
             path: path.to_path_buf(),
             message,
         };
-        let armored = std::fs::read_to_string(path).map_err(|err| fail(format!("cannot read it: {err}")))?;
+        let armored =
+            std::fs::read_to_string(path).map_err(|err| fail(format!("cannot read it: {err}")))?;
         let (key, _) = SignedSecretKey::from_string(&armored).map_err(|err| {
             fail(format!(
                 "not an ASCII-armored OpenPGP secret key ({err}); export one with `gpg --armor --export-secret-keys KEYID`"
@@ -51,7 +57,10 @@ impl SigningKey {
     }
 
     fn password(&self) -> Password {
-        self.passphrase.as_deref().map(Password::from).unwrap_or_else(Password::empty)
+        self.passphrase
+            .as_deref()
+            .map(Password::from)
+            .unwrap_or_else(Password::empty)
     }
 
     fn sign_error(&self, err: impl std::fmt::Display) -> PackageError {
@@ -81,7 +90,8 @@ impl SigningKey {
 
     /// The signer the `rpm` crate takes.
     pub fn rpm_signer(&self) -> Result<rpm::signature::pgp::Signer, PackageError> {
-        let signer = rpm::signature::pgp::Signer::from_asc(&self.armored).map_err(|err| self.sign_error(err))?;
+        let signer = rpm::signature::pgp::Signer::from_asc(&self.armored)
+            .map_err(|err| self.sign_error(err))?;
         Ok(match &self.passphrase {
             Some(passphrase) => signer.with_key_passphrase(passphrase.clone()),
             None => signer,
@@ -92,7 +102,13 @@ impl SigningKey {
     pub fn detached(&self, data: &[u8]) -> Result<String, PackageError> {
         let rng = rand::thread_rng();
         let signature = match self.signing_subkey() {
-            Some(subkey) => DetachedSignature::sign_binary_data(rng, subkey, &self.password(), HashAlgorithm::Sha256, data),
+            Some(subkey) => DetachedSignature::sign_binary_data(
+                rng,
+                subkey,
+                &self.password(),
+                HashAlgorithm::Sha256,
+                data,
+            ),
             None => DetachedSignature::sign_binary_data(
                 rng,
                 &self.key.primary_key,
@@ -102,7 +118,9 @@ impl SigningKey {
             ),
         }
         .map_err(|err| self.sign_error(err))?;
-        signature.to_armored_string(ArmorOptions::default()).map_err(|err| self.sign_error(err))
+        signature
+            .to_armored_string(ArmorOptions::default())
+            .map_err(|err| self.sign_error(err))
     }
 
     /// `text` clear-signed (`InRelease`).
@@ -110,10 +128,14 @@ impl SigningKey {
         let rng = rand::thread_rng();
         let message = match self.signing_subkey() {
             Some(subkey) => CleartextSignedMessage::sign(rng, text, subkey, &self.password()),
-            None => CleartextSignedMessage::sign(rng, text, &self.key.primary_key, &self.password()),
+            None => {
+                CleartextSignedMessage::sign(rng, text, &self.key.primary_key, &self.password())
+            }
         }
         .map_err(|err| self.sign_error(err))?;
-        message.to_armored_string(ArmorOptions::default()).map_err(|err| self.sign_error(err))
+        message
+            .to_armored_string(ArmorOptions::default())
+            .map_err(|err| self.sign_error(err))
     }
 
     /// The first subkey flagged for signing, which gpg and apt prefer to the primary key.

@@ -50,7 +50,12 @@ pub fn build_rpm(
         builder.url(homepage);
     }
     builder.add_changelog_entry(
-        format!("{} - {}-{}", input.maintainer, input.version.upstream(), input.version.revision()),
+        format!(
+            "{} - {}-{}",
+            input.maintainer,
+            input.version.upstream(),
+            input.version.revision()
+        ),
         format!("- Package of {} {}.", input.name, input.version.semver()),
         mtime,
     );
@@ -106,6 +111,8 @@ pub fn build_rpm(
         None => builder.build().map_err(|err| fail("building", err))?,
     };
     let mut bytes = Vec::new();
-    package.write(&mut bytes).map_err(|err| fail("writing", err))?;
+    package
+        .write(&mut bytes)
+        .map_err(|err| fail("writing", err))?;
     Ok(bytes)
 }

@@ -311,7 +311,12 @@ impl PackageInput {
     /// The file name: `kubelet_1.29.0-1.1_amd64.deb` or `kubelet-1.29.0-1.1.x86_64.rpm`.
     pub fn file_name(&self) -> String {
         match self.format {
-            Format::Deb => format!("{}_{}_{}.deb", self.name, self.version.deb(), self.arch.deb()),
+            Format::Deb => format!(
+                "{}_{}_{}.deb",
+                self.name,
+                self.version.deb(),
+                self.arch.deb()
+            ),
             Format::Rpm => format!(
                 "{}-{}-{}.{}.rpm",
                 self.name,
@@ -360,7 +365,11 @@ impl Spec {
     pub fn parse(file: &Path, text: &str) -> Result<Spec, SpecError> {
         let document: SpecDocument = serde_yaml_ng::from_str(text).map_err(|err| {
             let message = err.to_string();
-            let message = message.split(" at line ").next().unwrap_or(&message).to_string();
+            let message = message
+                .split(" at line ")
+                .next()
+                .unwrap_or(&message)
+                .to_string();
             SpecError {
                 file: file.to_path_buf(),
                 line: err.location().map(|l| l.line()),
@@ -379,7 +388,11 @@ impl Spec {
 
     /// The names of every package, in order.
     pub fn package_names(&self) -> Vec<&str> {
-        self.document.packages.iter().map(|p| p.name.as_str()).collect()
+        self.document
+            .packages
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect()
     }
 
     fn check_names(&self) -> Result<(), SpecError> {
@@ -389,11 +402,12 @@ impl Spec {
         let mut seen = BTreeSet::new();
         for package in &self.document.packages {
             let valid = package.name.len() >= 2
-                && package.name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
                 && package
                     .name
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '+' | '.'));
+                    .starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+                && package.name.chars().all(|c| {
+                    c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '+' | '.')
+                });
             if !valid {
                 return Err(self.error(
                     Some(&package.name),
@@ -434,8 +448,18 @@ impl Spec {
                 .iter()
                 .chain(&package.config_files)
                 .filter_map(|f| f.source.as_deref())
-                .chain(package.systemd_units.iter().filter_map(|u| u.source.as_deref()))
-                .chain(package.systemd_dropins.iter().filter_map(|d| d.source.as_deref()))
+                .chain(
+                    package
+                        .systemd_units
+                        .iter()
+                        .filter_map(|u| u.source.as_deref()),
+                )
+                .chain(
+                    package
+                        .systemd_dropins
+                        .iter()
+                        .filter_map(|d| d.source.as_deref()),
+                )
                 .filter(|s| !s.ends_with('/'));
             for source in sources {
                 for arch in resolver.arches()? {
@@ -463,7 +487,11 @@ impl Spec {
         }
         for (name, _) in request.package_versions {
             if !self.document.packages.iter().any(|p| &p.name == name) {
-                return Err(self.error(None, "packages", &format!("a version is given for `{name}`, which the spec does not have")));
+                return Err(self.error(
+                    None,
+                    "packages",
+                    &format!("a version is given for `{name}`, which the spec does not have"),
+                ));
             }
         }
         let run_version = PackageVersion::new(request.version, request.revision)
@@ -496,13 +524,15 @@ impl Spec {
 
     /// The line of `name: <package>` (1-based).
     fn package_line(&self, name: &str) -> Option<usize> {
-        self.text.lines().position(|line| {
-            let line = line.trim_start().trim_start_matches("- ").trim();
-            line.strip_prefix("name:")
-                .map(|value| value.trim().trim_matches(['"', '\'']) == name)
-                .unwrap_or(false)
-        })
-        .map(|index| index + 1)
+        self.text
+            .lines()
+            .position(|line| {
+                let line = line.trim_start().trim_start_matches("- ").trim();
+                line.strip_prefix("name:")
+                    .map(|value| value.trim().trim_matches(['"', '\'']) == name)
+                    .unwrap_or(false)
+            })
+            .map(|index| index + 1)
     }
 
     /// The first line at or after the package's own that contains `needle`.
@@ -570,7 +600,13 @@ impl PackageResolver<'_> {
                     .map_err(|err| self.fail("architectures", Some(name), err.to_string()))?,
             );
         }
-        Ok(self.request.arches.iter().copied().filter(|a| allowed.contains(a)).collect())
+        Ok(self
+            .request
+            .arches
+            .iter()
+            .copied()
+            .filter(|a| allowed.contains(a))
+            .collect())
     }
 
     fn resolve(&self) -> Result<Vec<PackageInput>, SpecError> {
@@ -587,7 +623,11 @@ impl PackageResolver<'_> {
             }
         }
         if package.summary.contains('\n') {
-            return Err(self.fail("summary", None, "the summary is one line; put more in `description`".into()));
+            return Err(self.fail(
+                "summary",
+                None,
+                "the summary is one line; put more in `description`".into(),
+            ));
         }
         let mut inputs = Vec::new();
         for arch in self.arches()? {
@@ -598,14 +638,35 @@ impl PackageResolver<'_> {
         Ok(inputs)
     }
 
-    fn input(&self, version: &PackageVersion, arch: Arch, format: Format) -> Result<PackageInput, SpecError> {
+    fn input(
+        &self,
+        version: &PackageVersion,
+        arch: Arch,
+        format: Format,
+    ) -> Result<PackageInput, SpecError> {
         let package = self.package;
         let mut files = Vec::new();
         for (index, file) in package.files.iter().enumerate() {
-            self.add_file(&format!("files[{index}]"), file, false, version, arch, format, &mut files)?;
+            self.add_file(
+                &format!("files[{index}]"),
+                file,
+                false,
+                version,
+                arch,
+                format,
+                &mut files,
+            )?;
         }
         for (index, file) in package.config_files.iter().enumerate() {
-            self.add_file(&format!("config_files[{index}]"), file, true, version, arch, format, &mut files)?;
+            self.add_file(
+                &format!("config_files[{index}]"),
+                file,
+                true,
+                version,
+                arch,
+                format,
+                &mut files,
+            )?;
         }
         let unit_dir = match format {
             // Debian 12's lintian expects units under /lib; RPM distributions use /usr/lib.
@@ -615,7 +676,13 @@ impl PackageResolver<'_> {
         for (index, unit) in package.systemd_units.iter().enumerate() {
             let key = format!("systemd_units[{index}]");
             self.check_file_name(&key, &unit.name)?;
-            let content = self.content(&key, unit.source.as_deref(), unit.content.as_deref(), version, arch)?;
+            let content = self.content(
+                &key,
+                unit.source.as_deref(),
+                unit.content.as_deref(),
+                version,
+                arch,
+            )?;
             files.push(PayloadFile {
                 dest: format!("{unit_dir}/{}", unit.name),
                 mode: 0o644,
@@ -627,7 +694,13 @@ impl PackageResolver<'_> {
             let key = format!("systemd_dropins[{index}]");
             self.check_file_name(&key, &dropin.unit)?;
             self.check_file_name(&key, &dropin.name)?;
-            let content = self.content(&key, dropin.source.as_deref(), dropin.content.as_deref(), version, arch)?;
+            let content = self.content(
+                &key,
+                dropin.source.as_deref(),
+                dropin.content.as_deref(),
+                version,
+                arch,
+            )?;
             files.push(PayloadFile {
                 dest: format!("{unit_dir}/{}.d/{}", dropin.unit, dropin.name),
                 mode: 0o644,
@@ -651,12 +724,20 @@ impl PackageResolver<'_> {
         files.sort_by(|a, b| a.dest.cmp(&b.dest));
         for pair in files.windows(2) {
             if pair[0].dest == pair[1].dest {
-                return Err(self.fail("files", Some(&pair[0].dest), format!("`{}` is installed twice", pair[0].dest)));
+                return Err(self.fail(
+                    "files",
+                    Some(&pair[0].dest),
+                    format!("`{}` is installed twice", pair[0].dest),
+                ));
             }
         }
         let mut directories = Vec::new();
         for dir in &package.directories {
-            directories.push(self.dest("directories", dir)?.trim_end_matches('/').to_string());
+            directories.push(
+                self.dest("directories", dir)?
+                    .trim_end_matches('/')
+                    .to_string(),
+            );
         }
         let mut scripts = Vec::new();
         for (slot, script) in SCRIPT_NAMES.iter().zip([
@@ -695,14 +776,19 @@ impl PackageResolver<'_> {
         })
     }
 
-    fn depends(&self, version: &PackageVersion, format: Format) -> Result<Vec<Dependency>, SpecError> {
+    fn depends(
+        &self,
+        version: &PackageVersion,
+        format: Format,
+    ) -> Result<Vec<Dependency>, SpecError> {
         let package = self.package;
         let mut texts: Vec<&PerFormat> = package.depends.iter().collect();
         if !package.dependencies.is_empty() {
             let mut matching = Vec::new();
             for entry in &package.dependencies {
-                let constraint = Constraint::parse(&entry.versions)
-                    .map_err(|err| self.fail("dependencies", Some(&entry.versions), err.to_string()))?;
+                let constraint = Constraint::parse(&entry.versions).map_err(|err| {
+                    self.fail("dependencies", Some(&entry.versions), err.to_string())
+                })?;
                 if constraint.matches(version.semver()) {
                     matching.push(entry);
                 }
@@ -721,7 +807,11 @@ impl PackageResolver<'_> {
                     return Err(self.fail(
                         "dependencies",
                         Some("dependencies:"),
-                        format!("no entry matches version {}; the entries are {}: add one for it", version.semver(), ranges()),
+                        format!(
+                            "no entry matches version {}; the entries are {}: add one for it",
+                            version.semver(),
+                            ranges()
+                        ),
                     ))
                 }
                 several => {
@@ -732,7 +822,11 @@ impl PackageResolver<'_> {
                             "{} entries match version {} ({}): exactly one may match",
                             several.len(),
                             version.semver(),
-                            several.iter().map(|e| format!("`{}`", e.versions)).collect::<Vec<_>>().join(", ")
+                            several
+                                .iter()
+                                .map(|e| format!("`{}`", e.versions))
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         ),
                     ))
                 }
@@ -742,7 +836,8 @@ impl PackageResolver<'_> {
         for text in texts {
             if let Some(text) = text.get(format) {
                 depends.push(
-                    Dependency::parse(text).map_err(|err| self.fail("depends", Some(text), err.to_string()))?,
+                    Dependency::parse(text)
+                        .map_err(|err| self.fail("depends", Some(text), err.to_string()))?,
                 );
             }
         }
@@ -755,7 +850,11 @@ impl PackageResolver<'_> {
             || dest.contains("//")
             || dest == "/";
         if bad {
-            return Err(self.fail(key, Some(dest), format!("`{dest}` is not an absolute path like /usr/bin/kubectl")));
+            return Err(self.fail(
+                key,
+                Some(dest),
+                format!("`{dest}` is not an absolute path like /usr/bin/kubectl"),
+            ));
         }
         Ok(dest.to_string())
     }
@@ -787,13 +886,21 @@ impl PackageResolver<'_> {
                 Ok(Content::Path(self.find_source(key, source, &rel)?))
             }
             (None, Some(content)) => Ok(Content::Bytes(content.as_bytes().to_vec())),
-            _ => Err(self.fail(key, None, "give exactly one of `source` and `content`".into())),
+            _ => Err(self.fail(
+                key,
+                None,
+                "give exactly one of `source` and `content`".into(),
+            )),
         }
     }
 
     fn find_source(&self, key: &str, raw: &str, rel: &str) -> Result<PathBuf, SpecError> {
         if rel.split('/').any(|part| part == "..") || rel.starts_with('/') {
-            return Err(self.fail(&format!("{key}.source"), Some(raw), format!("`{rel}` must be a relative path inside a source")));
+            return Err(self.fail(
+                &format!("{key}.source"),
+                Some(raw),
+                format!("`{rel}` must be a relative path inside a source"),
+            ));
         }
         for root in self.request.sources {
             let candidate = root.join(rel.trim_end_matches('/'));
@@ -801,7 +908,12 @@ impl PackageResolver<'_> {
                 return Ok(candidate);
             }
         }
-        let searched: Vec<String> = self.request.sources.iter().map(|p| p.display().to_string()).collect();
+        let searched: Vec<String> = self
+            .request
+            .sources
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
         Err(self.fail(
             &format!("{key}.source"),
             Some(raw),
@@ -828,29 +940,55 @@ impl PackageResolver<'_> {
                 return Ok(());
             }
         }
-        let dest = self.dest(&format!("{key}.dest"), &self.template(&file.dest, version, arch))?;
+        let dest = self.dest(
+            &format!("{key}.dest"),
+            &self.template(&file.dest, version, arch),
+        )?;
         let mode = match &file.mode {
             None => None,
             Some(mode) => Some(parse_mode(mode).ok_or_else(|| {
-                self.fail(&format!("{key}.mode"), Some("mode"), "a mode is octal permission bits, quoted: \"0755\"".into())
+                self.fail(
+                    &format!("{key}.mode"),
+                    Some("mode"),
+                    "a mode is octal permission bits, quoted: \"0755\"".into(),
+                )
             })?),
         };
-        let default_mode = |dest: &str| if dest.contains("/bin/") || dest.contains("/sbin/") { 0o755 } else { 0o644 };
+        let default_mode = |dest: &str| {
+            if dest.contains("/bin/") || dest.contains("/sbin/") {
+                0o755
+            } else {
+                0o644
+            }
+        };
         let directory_source = file.source.as_deref().is_some_and(|s| s.ends_with('/'));
         if directory_source {
             let raw = file.source.as_deref().unwrap_or_default();
             let dir = self.find_source(key, raw, &self.template(raw, version, arch))?;
             let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)
-                .map_err(|err| self.fail(&format!("{key}.source"), Some(raw), format!("cannot list `{}`: {err}", dir.display())))?
+                .map_err(|err| {
+                    self.fail(
+                        &format!("{key}.source"),
+                        Some(raw),
+                        format!("cannot list `{}`: {err}", dir.display()),
+                    )
+                })?
                 .filter_map(|entry| entry.ok().map(|e| e.path()))
                 .filter(|path| path.is_file())
                 .collect();
             entries.sort();
             if entries.is_empty() {
-                return Err(self.fail(&format!("{key}.source"), Some(raw), format!("`{}` holds no files", dir.display())));
+                return Err(self.fail(
+                    &format!("{key}.source"),
+                    Some(raw),
+                    format!("`{}` holds no files", dir.display()),
+                ));
             }
             for path in entries {
-                let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let name = path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
                 let dest = format!("{}/{name}", dest.trim_end_matches('/'));
                 files.push(PayloadFile {
                     mode: mode.unwrap_or_else(|| default_mode(&dest)),
@@ -861,13 +999,22 @@ impl PackageResolver<'_> {
             }
             return Ok(());
         }
-        let content = self.content(key, file.source.as_deref(), file.content.as_deref(), version, arch)?;
+        let content = self.content(
+            key,
+            file.source.as_deref(),
+            file.content.as_deref(),
+            version,
+            arch,
+        )?;
         if let Content::Path(path) = &content {
             if !path.is_file() {
                 return Err(self.fail(
                     &format!("{key}.source"),
                     file.source.as_deref(),
-                    format!("`{}` is a directory: end the source with `/` to take every file in it", path.display()),
+                    format!(
+                        "`{}` is a directory: end the source with `/` to take every file in it",
+                        path.display()
+                    ),
                 ));
             }
         }
@@ -954,19 +1101,35 @@ packages:
         assert_eq!(deb.file_name(), "hello_1.2.3-1.1_amd64.deb");
         assert_eq!(inputs[1].file_name(), "hello-1.2.3-1.1.x86_64.rpm");
         assert_eq!(deb.files.len(), 3);
-        assert_eq!(inputs[1].files.len(), 2, "the /etc/default file is deb only");
+        assert_eq!(
+            inputs[1].files.len(),
+            2,
+            "the /etc/default file is deb only"
+        );
         let config = deb.files.iter().find(|f| f.config).expect("config file");
-        assert_eq!((config.dest.as_str(), config.mode), ("/etc/hello/config.yaml", 0o600));
-        let bin = deb.files.iter().find(|f| f.dest == "/usr/bin/hello").expect("binary");
+        assert_eq!(
+            (config.dest.as_str(), config.mode),
+            ("/etc/hello/config.yaml", 0o600)
+        );
+        let bin = deb
+            .files
+            .iter()
+            .find(|f| f.dest == "/usr/bin/hello")
+            .expect("binary");
         assert_eq!(bin.mode, 0o755);
-        assert_eq!(deb.depends.iter().map(|d| d.deb()).collect::<Vec<_>>(), ["libc6 (>= 2.17)", "iproute2"]);
+        assert_eq!(
+            deb.depends.iter().map(|d| d.deb()).collect::<Vec<_>>(),
+            ["libc6 (>= 2.17)", "iproute2"]
+        );
         assert_eq!(inputs[1].depends[1].name, "iproute");
     }
 
     #[test]
     fn a_missing_source_names_key_and_line() {
         let spec = Spec::parse(Path::new("spec.yaml"), SPEC).expect("valid spec");
-        let err = spec.resolve(&request("1.2.3", &[])).expect_err("no sources");
+        let err = spec
+            .resolve(&request("1.2.3", &[]))
+            .expect_err("no sources");
         assert_eq!(err.key, "packages[hello].files[0].source");
         assert_eq!(err.line, Some(10));
         assert!(err.to_string().starts_with("spec.yaml:10: "), "{err}");
@@ -976,37 +1139,66 @@ packages:
     fn dependency_entries_must_match_exactly_once() {
         let (_dir, roots) = sources();
         let spec = Spec::parse(Path::new("spec.yaml"), SPEC).expect("valid spec");
-        let err = spec.resolve(&request("0.9.0", &roots)).expect_err("none match");
-        assert!(err.message.contains("no entry matches version 0.9.0"), "{err}");
+        let err = spec
+            .resolve(&request("0.9.0", &roots))
+            .expect_err("none match");
+        assert!(
+            err.message.contains("no entry matches version 0.9.0"),
+            "{err}"
+        );
         let overlapping = SPEC.replace(">= 2.0.0", ">= 1.5.0");
         let spec = Spec::parse(Path::new("spec.yaml"), &overlapping).expect("valid spec");
-        let err = spec.resolve(&request("1.6.0", &roots)).expect_err("two match");
-        assert!(err.message.contains("2 entries match version 1.6.0"), "{err}");
+        let err = spec
+            .resolve(&request("1.6.0", &roots))
+            .expect_err("two match");
+        assert!(
+            err.message.contains("2 entries match version 1.6.0"),
+            "{err}"
+        );
         assert_eq!(err.line, Some(22));
     }
 
     #[test]
     fn yaml_problems_name_the_line() {
-        let err = Spec::parse(Path::new("s.yaml"), &SPEC.replace("license:", "licence:")).expect_err("unknown");
+        let err = Spec::parse(Path::new("s.yaml"), &SPEC.replace("license:", "licence:"))
+            .expect_err("unknown");
         assert!(err.message.contains("unknown field `licence`"), "{err}");
         assert_eq!(err.line, Some(7));
-        let err = Spec::parse(Path::new("s.yaml"), &SPEC.replace("    license: Apache-2.0\n", "")).expect_err("missing");
+        let err = Spec::parse(
+            Path::new("s.yaml"),
+            &SPEC.replace("    license: Apache-2.0\n", ""),
+        )
+        .expect_err("missing");
         assert!(err.message.contains("missing field `license`"), "{err}");
-        let err = Spec::parse(Path::new("s.yaml"), &SPEC.replace("name: hello", "name: Hello")).expect_err("bad name");
+        let err = Spec::parse(
+            Path::new("s.yaml"),
+            &SPEC.replace("name: hello", "name: Hello"),
+        )
+        .expect_err("bad name");
         assert_eq!(err.line, Some(2));
     }
 
     #[test]
     fn bad_values_are_refused() {
         let (_dir, roots) = sources();
-        let spec = Spec::parse(Path::new("s.yaml"), &SPEC.replace("/usr/bin/hello", "usr/bin/hello")).expect("parses");
-        let err = spec.resolve(&request("1.2.3", &roots)).expect_err("relative dest");
+        let spec = Spec::parse(
+            Path::new("s.yaml"),
+            &SPEC.replace("/usr/bin/hello", "usr/bin/hello"),
+        )
+        .expect("parses");
+        let err = spec
+            .resolve(&request("1.2.3", &roots))
+            .expect_err("relative dest");
         assert_eq!(err.key, "packages[hello].files[0].dest");
-        let spec = Spec::parse(Path::new("s.yaml"), &SPEC.replace("\"0600\"", "\"0900\"")).expect("parses");
+        let spec = Spec::parse(Path::new("s.yaml"), &SPEC.replace("\"0600\"", "\"0900\""))
+            .expect("parses");
         assert!(spec.resolve(&request("1.2.3", &roots)).is_err());
         let spec = Spec::parse(Path::new("s.yaml"), SPEC).expect("parses");
         let err = spec
-            .resolve(&Resolve { packages: &["nope".into()], ..request("1.2.3", &roots) })
+            .resolve(&Resolve {
+                packages: &["nope".into()],
+                ..request("1.2.3", &roots)
+            })
             .expect_err("unknown package");
         assert!(err.message.contains("no package `nope`"), "{err}");
         assert!(spec.resolve(&request("1.2", &roots)).is_err());

@@ -20,7 +20,9 @@ pub enum VersionError {
         reason: String,
     },
     /// A revision with characters neither deb nor rpm accept.
-    #[error("`{0}` is not a package revision: use digits, letters, `.`, `+` or `~` (like 1.1), no `-`")]
+    #[error(
+        "`{0}` is not a package revision: use digits, letters, `.`, `+` or `~` (like 1.1), no `-`"
+    )]
     Revision(String),
     /// A constraint that cannot be read.
     #[error("`{value}` is not a version constraint like `>= 1.28.0, < 1.30.0`: {reason}")]
@@ -202,8 +204,8 @@ impl Constraint {
         let mut clauses = Vec::new();
         for clause in text.split(',') {
             let clause = clause.trim();
-            let (op, version) =
-                Op::parse(clause).ok_or_else(|| fail(format!("`{clause}` lacks an operator (>=, >, <=, <, =)")))?;
+            let (op, version) = Op::parse(clause)
+                .ok_or_else(|| fail(format!("`{clause}` lacks an operator (>=, >, <=, <, =)")))?;
             let version = parse_semver(version).map_err(|err| fail(err.to_string()))?;
             clauses.push((op, version));
         }
@@ -265,7 +267,8 @@ impl Dependency {
                 version: None,
             });
         }
-        let (op, version) = Op::parse(rest).ok_or_else(|| fail("expected >=, >, <=, < or = after the name"))?;
+        let (op, version) =
+            Op::parse(rest).ok_or_else(|| fail("expected >=, >, <=, < or = after the name"))?;
         if version.is_empty() || version.contains(char::is_whitespace) {
             return Err(fail("expected one version after the operator"));
         }
@@ -291,7 +294,10 @@ mod tests {
     #[test]
     fn component_version_and_revision_stay_apart() {
         let v = PackageVersion::new("1.29.0", "1.1").expect("valid");
-        assert_eq!((v.deb().as_str(), v.upstream(), v.revision()), ("1.29.0-1.1", "1.29.0", "1.1"));
+        assert_eq!(
+            (v.deb().as_str(), v.upstream(), v.revision()),
+            ("1.29.0-1.1", "1.29.0", "1.1")
+        );
         assert_eq!(v.minor_series(), "v1.29");
     }
 
@@ -320,10 +326,15 @@ mod tests {
         let v = |s: &str| semver::Version::parse(s).expect("semver");
         assert!(c.matches(&v("1.28.0")));
         assert!(c.matches(&v("1.29.9")));
-        assert!(c.matches(&v("1.30.0-rc.1")), "a 1.30 pre-release sorts before 1.30.0");
+        assert!(
+            c.matches(&v("1.30.0-rc.1")),
+            "a 1.30 pre-release sorts before 1.30.0"
+        );
         assert!(!c.matches(&v("1.30.0")));
         assert!(!c.matches(&v("1.27.5")));
-        assert!(Constraint::parse(">=v1.28.0").expect("compact").matches(&v("1.28.0")));
+        assert!(Constraint::parse(">=v1.28.0")
+            .expect("compact")
+            .matches(&v("1.28.0")));
         let err = Constraint::parse("1.28.0").expect_err("no operator");
         assert!(err.to_string().contains("operator"), "{err}");
     }
@@ -333,9 +344,15 @@ mod tests {
         let d = Dependency::parse("kubelet >= 1.29.0").expect("valid");
         assert_eq!(d.deb(), "kubelet (>= 1.29.0)");
         let d = Dependency::parse("iptables (>= 1.4.21)").expect("valid");
-        assert_eq!((d.name.as_str(), d.version.clone()), ("iptables", Some((Op::GreaterEqual, "1.4.21".into()))));
+        assert_eq!(
+            (d.name.as_str(), d.version.clone()),
+            ("iptables", Some((Op::GreaterEqual, "1.4.21".into())))
+        );
         assert_eq!(Dependency::parse("socat").expect("bare").deb(), "socat");
-        assert_eq!(Dependency::parse("x > 1").expect("strict").deb(), "x (>> 1)");
+        assert_eq!(
+            Dependency::parse("x > 1").expect("strict").deb(),
+            "x (>> 1)"
+        );
         assert!(Dependency::parse(">= 1").is_err());
         assert!(Dependency::parse("x (>= 1").is_err());
     }

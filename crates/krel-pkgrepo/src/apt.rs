@@ -57,15 +57,20 @@ pub fn write_apt_repo(
     let mut by_arch: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     let component_dir = dist.join(COMPONENT);
     if component_dir.is_dir() {
-        for entry in std::fs::read_dir(&component_dir).map_err(RepoError::io("listing", &component_dir))? {
+        for entry in
+            std::fs::read_dir(&component_dir).map_err(RepoError::io("listing", &component_dir))?
+        {
             let entry = entry.map_err(RepoError::io("listing", &component_dir))?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            let Some(arch) = name.strip_prefix("binary-") else { continue };
+            let Some(arch) = name.strip_prefix("binary-") else {
+                continue;
+            };
             let packages = entry.path().join("Packages");
             if !packages.is_file() {
                 continue;
             }
-            let text = std::fs::read_to_string(&packages).map_err(RepoError::io("reading", &packages))?;
+            let text =
+                std::fs::read_to_string(&packages).map_err(RepoError::io("reading", &packages))?;
             let stanzas = by_arch.entry(arch.to_string()).or_default();
             for stanza in text.split("\n\n").map(str::trim).filter(|s| !s.is_empty()) {
                 let filename = field(stanza, "Filename").ok_or_else(|| RepoError::BadPackage {
@@ -119,14 +124,21 @@ pub fn write_apt_repo(
     write_file(&dist.join("Release"), release.as_bytes())?;
     let signed = if let Some(key) = key {
         write_file(&dist.join("InRelease"), key.clearsign(&release)?.as_bytes())?;
-        write_file(&dist.join("Release.gpg"), key.detached(release.as_bytes())?.as_bytes())?;
-        write_file(&root.join("Release.key"), key.public_key_armored()?.as_bytes())?;
+        write_file(
+            &dist.join("Release.gpg"),
+            key.detached(release.as_bytes())?.as_bytes(),
+        )?;
+        write_file(
+            &root.join("Release.key"),
+            key.public_key_armored()?.as_bytes(),
+        )?;
         true
     } else {
         for stale in ["InRelease", "Release.gpg"] {
             let path = dist.join(stale);
             if path.exists() {
-                std::fs::remove_file(&path).map_err(RepoError::io("removing the stale signature", &path))?;
+                std::fs::remove_file(&path)
+                    .map_err(RepoError::io("removing the stale signature", &path))?;
             }
         }
         false
@@ -138,7 +150,12 @@ pub fn write_apt_repo(
     })
 }
 
-fn release_file(channel: &str, architectures: &[String], index_files: &[(String, Vec<u8>)], date: u64) -> String {
+fn release_file(
+    channel: &str,
+    architectures: &[String],
+    index_files: &[(String, Vec<u8>)],
+    date: u64,
+) -> String {
     let date = chrono::DateTime::from_timestamp(i64::try_from(date).unwrap_or(0), 0)
         .unwrap_or_default()
         .format("%a, %d %b %Y %H:%M:%S UTC");
@@ -148,11 +165,19 @@ fn release_file(channel: &str, architectures: &[String], index_files: &[(String,
     );
     release.push_str("MD5Sum:\n");
     for (rel, bytes) in index_files {
-        release.push_str(&format!(" {} {:>16} {rel}\n", hex(&Md5::digest(bytes)), bytes.len()));
+        release.push_str(&format!(
+            " {} {:>16} {rel}\n",
+            hex(&Md5::digest(bytes)),
+            bytes.len()
+        ));
     }
     release.push_str("SHA256:\n");
     for (rel, bytes) in index_files {
-        release.push_str(&format!(" {} {:>16} {rel}\n", hex(&Sha256::digest(bytes)), bytes.len()));
+        release.push_str(&format!(
+            " {} {:>16} {rel}\n",
+            hex(&Sha256::digest(bytes)),
+            bytes.len()
+        ));
     }
     release
 }
@@ -175,7 +200,9 @@ pub fn read_control(path: &Path, bytes: &[u8]) -> Result<String, RepoError> {
     let mut archive = ar::Archive::new(bytes);
     while let Some(entry) = archive.next_entry() {
         let mut entry = entry.map_err(|err| bad(format!("not a Debian package: {err}")))?;
-        let name = String::from_utf8_lossy(entry.header().identifier()).trim_end_matches('/').to_string();
+        let name = String::from_utf8_lossy(entry.header().identifier())
+            .trim_end_matches('/')
+            .to_string();
         if !name.starts_with("control.tar") {
             continue;
         }
@@ -187,13 +214,17 @@ pub fn read_control(path: &Path, bytes: &[u8]) -> Result<String, RepoError> {
             "control.tar.gz" => Box::new(flate2::read::GzDecoder::new(compressed.as_slice())),
             "control.tar.xz" => Box::new(liblzma::read::XzDecoder::new(compressed.as_slice())),
             "control.tar.zst" => Box::new(
-                zstd::stream::read::Decoder::new(compressed.as_slice()).map_err(|err| bad(format!("reading {name}: {err}")))?,
+                zstd::stream::read::Decoder::new(compressed.as_slice())
+                    .map_err(|err| bad(format!("reading {name}: {err}")))?,
             ),
             "control.tar" => Box::new(compressed.as_slice()),
             other => return Err(bad(format!("unsupported member {other}"))),
         };
         let mut tar = tar::Archive::new(reader);
-        for file in tar.entries().map_err(|err| bad(format!("reading {name}: {err}")))? {
+        for file in tar
+            .entries()
+            .map_err(|err| bad(format!("reading {name}: {err}")))?
+        {
             let mut file = file.map_err(|err| bad(format!("reading {name}: {err}")))?;
             let is_control = file
                 .path()

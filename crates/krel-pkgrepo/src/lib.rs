@@ -47,7 +47,10 @@ pub enum RepoError {
 }
 
 impl RepoError {
-    pub(crate) fn io(what: &str, path: &std::path::Path) -> impl FnOnce(std::io::Error) -> RepoError {
+    pub(crate) fn io(
+        what: &str,
+        path: &std::path::Path,
+    ) -> impl FnOnce(std::io::Error) -> RepoError {
         let what = what.to_string();
         let path = path.to_path_buf();
         move |source| RepoError::Io { what, path, source }
@@ -59,7 +62,8 @@ pub(crate) fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<(), Rep
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(RepoError::io("creating", parent))?;
     }
-    krel_fs::write_atomic(path, bytes, 0o644, krel_fs::Replace::Always).map_err(RepoError::io("writing", path))
+    krel_fs::write_atomic(path, bytes, 0o644, krel_fs::Replace::Always)
+        .map_err(RepoError::io("writing", path))
 }
 
 /// Lower-case hex of `bytes`.
@@ -71,7 +75,9 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 pub(crate) fn gzip(bytes: &[u8]) -> Vec<u8> {
     use std::io::Write;
     let mut out = Vec::new();
-    let mut encoder = flate2::GzBuilder::new().mtime(0).write(&mut out, flate2::Compression::best());
+    let mut encoder = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(&mut out, flate2::Compression::best());
     // Writing into a Vec cannot fail.
     let _ = encoder.write_all(bytes);
     let _ = encoder.finish();

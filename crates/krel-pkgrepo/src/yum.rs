@@ -51,10 +51,11 @@ pub fn write_yum_repo(
     let mut entries = Vec::new();
     for path in rpms {
         let bytes = std::fs::read(&path).map_err(RepoError::io("reading", &path))?;
-        let meta = PackageMetadata::parse(&mut bytes.as_slice()).map_err(|err| RepoError::BadPackage {
-            path: path.clone(),
-            message: format!("not an RPM package: {err}"),
-        })?;
+        let meta =
+            PackageMetadata::parse(&mut bytes.as_slice()).map_err(|err| RepoError::BadPackage {
+                path: path.clone(),
+                message: format!("not an RPM package: {err}"),
+            })?;
         let href = path
             .strip_prefix(root)
             .unwrap_or(&path)
@@ -101,10 +102,17 @@ pub fn write_yum_repo(
             .signature
             .get_entry_data_as_u32(IndexSignatureTag::RPMSIGTAG_PAYLOADSIZE)
             .map(u64::from)
-            .or_else(|_| m.signature.get_entry_data_as_u64(IndexSignatureTag::RPMSIGTAG_LONGARCHIVESIZE))
+            .or_else(|_| {
+                m.signature
+                    .get_entry_data_as_u64(IndexSignatureTag::RPMSIGTAG_LONGARCHIVESIZE)
+            })
             .unwrap_or(0);
         let offsets = m.get_package_segment_offsets();
-        let nevr = format!("<version epoch=\"{epoch}\" ver=\"{}\" rel=\"{}\"/>", escape(version), escape(release));
+        let nevr = format!(
+            "<version epoch=\"{epoch}\" ver=\"{}\" rel=\"{}\"/>",
+            escape(version),
+            escape(release)
+        );
         let _ = write!(
             primary,
             "<package type=\"rpm\">\n  <name>{}</name>\n  <arch>{}</arch>\n  {nevr}\n  <checksum type=\"sha256\" pkgid=\"YES\">{}</checksum>\n  <summary>{}</summary>\n  <description>{}</description>\n  <packager>{}</packager>\n  <url>{}</url>\n  <time file=\"{date}\" build=\"{build_time}\"/>\n  <size package=\"{}\" installed=\"{installed}\" archive=\"{archive}\"/>\n  <location href=\"{}\"/>\n  <format>\n    <rpm:license>{}</rpm:license>\n    <rpm:vendor>{}</rpm:vendor>\n    <rpm:group>{}</rpm:group>\n    <rpm:buildhost>{}</rpm:buildhost>\n    <rpm:sourcerpm>{}</rpm:sourcerpm>\n    <rpm:header-range start=\"{}\" end=\"{}\"/>\n",
@@ -125,11 +133,16 @@ pub fn write_yum_repo(
             offsets.header,
             offsets.payload,
         );
-        for (tag, deps) in [("provides", m.get_provides()), ("requires", m.get_requires())] {
+        for (tag, deps) in [
+            ("provides", m.get_provides()),
+            ("requires", m.get_requires()),
+        ] {
             let deps: Vec<rpm::Dependency> = deps
                 .unwrap_or_default()
                 .into_iter()
-                .filter(|d| !d.name.starts_with("rpmlib(") && !d.flags.contains(DependencyFlags::RPMLIB))
+                .filter(|d| {
+                    !d.name.starts_with("rpmlib(") && !d.flags.contains(DependencyFlags::RPMLIB)
+                })
                 .collect();
             if deps.is_empty() {
                 continue;
@@ -177,11 +190,19 @@ pub fn write_yum_repo(
     other.push_str("</otherdata>\n");
 
     let repodata = root.join("repodata");
-    let mut keep = vec!["repomd.xml".to_string(), "repomd.xml.asc".to_string(), "repomd.xml.key".to_string()];
+    let mut keep = vec![
+        "repomd.xml".to_string(),
+        "repomd.xml.asc".to_string(),
+        "repomd.xml.key".to_string(),
+    ];
     let mut repomd = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<repomd xmlns=\"http://linux.duke.edu/metadata/repo\" xmlns:rpm=\"http://linux.duke.edu/metadata/rpm\">\n  <revision>{date}</revision>\n"
     );
-    for (kind, xml) in [("primary", &primary), ("filelists", &filelists), ("other", &other)] {
+    for (kind, xml) in [
+        ("primary", &primary),
+        ("filelists", &filelists),
+        ("other", &other),
+    ] {
         let compressed = gzip(xml.as_bytes());
         let digest = hex(&Sha256::digest(&compressed));
         let file = format!("{digest}-{kind}.xml.gz");
@@ -199,8 +220,14 @@ pub fn write_yum_repo(
     write_file(&repodata.join("repomd.xml"), repomd.as_bytes())?;
     let signed = match key {
         Some(key) => {
-            write_file(&repodata.join("repomd.xml.asc"), key.detached(repomd.as_bytes())?.as_bytes())?;
-            write_file(&repodata.join("repomd.xml.key"), key.public_key_armored()?.as_bytes())?;
+            write_file(
+                &repodata.join("repomd.xml.asc"),
+                key.detached(repomd.as_bytes())?.as_bytes(),
+            )?;
+            write_file(
+                &repodata.join("repomd.xml.key"),
+                key.public_key_armored()?.as_bytes(),
+            )?;
             true
         }
         None => false,
@@ -221,7 +248,8 @@ pub fn write_yum_repo(
 }
 
 fn dependency_entry(dep: &rpm::Dependency) -> String {
-    let flags = dep.flags & (DependencyFlags::LESS | DependencyFlags::GREATER | DependencyFlags::EQUAL);
+    let flags =
+        dep.flags & (DependencyFlags::LESS | DependencyFlags::GREATER | DependencyFlags::EQUAL);
     let flag = if flags == DependencyFlags::LESS | DependencyFlags::EQUAL {
         "LE"
     } else if flags == DependencyFlags::GREATER | DependencyFlags::EQUAL {

@@ -99,11 +99,17 @@ fn request(args: &KubepkgArgs) -> Result<KubepkgRequest, Failure> {
     let spec = match (&args.spec, args.kubernetes) {
         (Some(path), false) => SpecSource::File(path.clone()),
         (None, true) => SpecSource::Kubernetes,
-        _ => return Err(usage("give exactly one of --spec FILE and --kubernetes".into())),
+        _ => {
+            return Err(usage(
+                "give exactly one of --spec FILE and --kubernetes".into(),
+            ))
+        }
     };
     let mut arches = Vec::new();
     for name in &args.arch {
-        let arch = name.parse::<Arch>().map_err(|err| usage(format!("--arch: {err}")))?;
+        let arch = name
+            .parse::<Arch>()
+            .map_err(|err| usage(format!("--arch: {err}")))?;
         if !arches.contains(&arch) {
             arches.push(arch);
         }
@@ -113,18 +119,27 @@ fn request(args: &KubepkgArgs) -> Result<KubepkgRequest, Failure> {
         let format = match name.trim() {
             "deb" => Format::Deb,
             "rpm" => Format::Rpm,
-            other => return Err(usage(format!("--format: unknown format `{other}`: use deb, rpm or deb,rpm"))),
+            other => {
+                return Err(usage(format!(
+                    "--format: unknown format `{other}`: use deb, rpm or deb,rpm"
+                )))
+            }
         };
         if !formats.contains(&format) {
             formats.push(format);
         }
     }
-    let compression: Compression = args.compression.parse().map_err(|err: String| usage(format!("--compression: {err}")))?;
+    let compression: Compression = args
+        .compression
+        .parse()
+        .map_err(|err: String| usage(format!("--compression: {err}")))?;
     let mut package_versions = Vec::new();
     for pair in &args.package_versions {
-        let (name, version) = pair
-            .split_once('=')
-            .ok_or_else(|| usage(format!("--package-version {pair}: write NAME=VERSION, like kubernetes-cni=1.4.0")))?;
+        let (name, version) = pair.split_once('=').ok_or_else(|| {
+            usage(format!(
+                "--package-version {pair}: write NAME=VERSION, like kubernetes-cni=1.4.0"
+            ))
+        })?;
         package_versions.push((name.trim().to_string(), version.trim().to_string()));
     }
     let version = PackageVersion::new(&args.version, &args.revision)
@@ -148,7 +163,9 @@ fn request(args: &KubepkgArgs) -> Result<KubepkgRequest, Failure> {
     }
     let key = match &args.sign_key {
         Some(path) => {
-            let passphrase = std::env::var("KREL_PACKAGE_KEY_PASSPHRASE").ok().filter(|p| !p.is_empty());
+            let passphrase = std::env::var("KREL_PACKAGE_KEY_PASSPHRASE")
+                .ok()
+                .filter(|p| !p.is_empty());
             Some(SigningKey::load(path, passphrase).map_err(|err| {
                 Failure::usage(err).with_hint(Some(
                     "--sign-key takes an ASCII-armored secret key: gpg --armor --export-secret-keys KEYID > key.asc".into(),
@@ -158,10 +175,11 @@ fn request(args: &KubepkgArgs) -> Result<KubepkgRequest, Failure> {
         None => None,
     };
     let mtime = match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(text) if !text.trim().is_empty() => text
-            .trim()
-            .parse::<u64>()
-            .map_err(|_| usage(format!("SOURCE_DATE_EPOCH={text} is not a number of seconds since 1970")))?,
+        Ok(text) if !text.trim().is_empty() => text.trim().parse::<u64>().map_err(|_| {
+            usage(format!(
+                "SOURCE_DATE_EPOCH={text} is not a number of seconds since 1970"
+            ))
+        })?,
         _ => std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -169,7 +187,12 @@ fn request(args: &KubepkgArgs) -> Result<KubepkgRequest, Failure> {
     };
     Ok(KubepkgRequest {
         spec,
-        packages: args.packages.iter().map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect(),
+        packages: args
+            .packages
+            .iter()
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty())
+            .collect(),
         version: args.version.clone(),
         revision: args.revision.clone(),
         arches,
@@ -192,7 +215,10 @@ fn kubepkg_failure(err: KubepkgError) -> Failure {
     let hint = err.hint();
     let failure = if err.is_refusal() {
         Failure::refused(err)
-    } else if matches!(err, KubepkgError::Io { .. } | KubepkgError::Source { .. } | KubepkgError::Repo(_)) {
+    } else if matches!(
+        err,
+        KubepkgError::Io { .. } | KubepkgError::Source { .. } | KubepkgError::Repo(_)
+    ) {
         Failure::unexpected(err)
     } else {
         Failure::usage(err)
@@ -211,9 +237,11 @@ impl<'a> Progress<'a> {
     fn new(shell: &'a Shell) -> Progress<'a> {
         let bar = shell.progress_allowed().then(|| {
             let bar = indicatif::ProgressBar::new(0);
-            let style = indicatif::ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} packages {msg}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-                .progress_chars("=> ");
+            let style = indicatif::ProgressStyle::with_template(
+                "{prefix:>12} [{bar:30}] {pos}/{len} packages {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> ");
             bar.set_style(style);
             bar.set_prefix("Packaging");
             bar
@@ -248,7 +276,10 @@ impl krel_kubepkg::Progress for Progress<'_> {
             }
             None => {
                 let _guard = self.lines.lock();
-                self.shell.status("Built", format!("{file_name} ({})", indicatif::HumanBytes(bytes)));
+                self.shell.status(
+                    "Built",
+                    format!("{file_name} ({})", indicatif::HumanBytes(bytes)),
+                );
             }
         }
     }
@@ -261,4 +292,3 @@ impl krel_kubepkg::Progress for Progress<'_> {
         }
     }
 }
-

@@ -1,0 +1,787 @@
+//! `krel kubepkg` end to end: packages checked by dpkg-deb, lintian, rpm and rpmlint, and
+//! repositories installed from by apt-get and dnf with signature checking on.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use krel_test_support::{repo_root, tree};
+
+use crate::krel;
+
+/// The fake binaries for all four architectures.
+fn source() -> PathBuf {
+    repo_root().join("testdata/kubepkg/source")
+}
+
+/// A throwaway OpenPGP key made by gpg: (secret key file, public key file).
+fn gpg_key(dir: &Path, algorithm: &str) -> (PathBuf, PathBuf) {
+    let home = dir.join("gnupg");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let gpg = |args: &[&str]| {
+        let out = Command::new("gpg")
+            .env("GNUPGHOME", &home)
+            .args(["--batch", "--passphrase", ""])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "gpg {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    gpg(&[
+        "--quick-gen-key",
+        "krel test <krel@example.com>",
+        algorithm,
+        "sign",
+        "0",
+    ]);
+    let secret = dir.join("key.asc");
+    let public = dir.join("key.pub.asc");
+    std::fs::write(&secret, gpg(&["--armor", "--export-secret-keys"])).unwrap();
+    std::fs::write(&public, gpg(&["--armor", "--export"])).unwrap();
+    (secret, public)
+}
+
+fn run(program: &str, args: &[&str]) -> Output {
+    Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|err| {
+            panic!("{program} (install it with scripts/install-test-deps): {err}")
+        })
+}
+
+fn ok(program: &str, args: &[&str]) -> String {
+    let out = run(program, args);
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn s(path: &Path) -> String {
+    path.display().to_string()
+}
+
+/// Builds the Kubernetes packages 1.29.0 for every architecture into `out`, signed.
+fn kubernetes_repo(out: &Path, key: &Path, version: &str, epoch: &str) -> crate::Run {
+    krel().run_with_env(
+        out.parent().unwrap(),
+        &[
+            "kubepkg",
+            "--kubernetes",
+            "--version",
+            version,
+            "--revision",
+            "1.1",
+            "--source",
+            &s(&source()),
+            "--out",
+            &s(out),
+            "--sign-key",
+            &s(key),
+            "--repo",
+            "--output",
+            "json",
+        ],
+        &[("SOURCE_DATE_EPOCH", epoch)],
+    )
+}
+
+/// apt-get with its whole state under `root`, reading `sources` and installing into `root`.
+fn apt(root: &Path, sources: &str, args: &[&str]) -> Output {
+    for dir in [
+        "etc/apt/preferences.d",
+        "etc/apt/apt.conf.d",
+        "etc/apt/trusted.gpg.d",
+        "var/lib/apt/lists/partial",
+        "var/cache/apt/archives/partial",
+        "var/lib/dpkg/updates",
+        "var/lib/dpkg/info",
+        "var/log",
+    ] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    let status = root.join("var/lib/dpkg/status");
+    if !status.exists() {
+        std::fs::write(&status, "").unwrap();
+    }
+    std::fs::write(root.join("etc/apt/sources.list"), sources).unwrap();
+    let r = s(root);
+    let options = [
+        format!("Dir={r}"),
+        format!("Dir::State::status={r}/var/lib/dpkg/status"),
+        "Dir::Etc::trusted=/dev/null".into(),
+        format!("Dir::Etc::trustedparts={r}/etc/apt/trusted.gpg.d"),
+        format!("Dir::Log={r}/var/log"),
+        "APT::Architecture=amd64".into(),
+        "Debug::NoLocking=1".into(),
+        format!("DPkg::Options::=--root={r}"),
+        "DPkg::Options::=--force-not-root".into(),
+        "DPkg::Options::=--force-script-chrootless".into(),
+        format!("DPkg::Options::=--log={r}/var/log/dpkg.log"),
+    ];
+    let mut command = Command::new("apt-get");
+    for option in &options {
+        command.args(["-o", option]);
+    }
+    command
+        .args(args)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .output()
+        .expect("apt-get")
+}
+
+/// dnf installing into `root` from the yum repository at `repo`, checking signatures with `key`.
+fn dnf(root: &Path, repo: &Path, key: &Path, args: &[&str]) -> Output {
+    std::fs::create_dir_all(root).unwrap();
+    Command::new("dnf")
+        .args(["-y", "--installroot"])
+        .arg(root)
+        .args([
+            "--releasever=1",
+            "--setopt=reposdir=/dev/null",
+            "--setopt=install_weak_deps=0",
+        ])
+        .arg(format!("--setopt=cachedir={}/cache", s(root)))
+        .arg(format!("--repofrompath=krel,file://{}", s(repo)))
+        .args(["--setopt=krel.gpgcheck=1", "--setopt=krel.repo_gpgcheck=1"])
+        .arg(format!("--setopt=krel.gpgkey=file://{}", s(key)))
+        .args(args)
+        .output()
+        .expect("dnf")
+}
+
+/// An rpm database under `dir` holding `public`, and `--define` arguments that select it.
+fn rpm_db(dir: &Path, public: &Path) -> Vec<String> {
+    let db = dir.join("rpmdb");
+    std::fs::create_dir_all(&db).unwrap();
+    let define = vec!["--define".to_string(), format!("_dbpath {}", s(&db))];
+    let mut args: Vec<&str> = define.iter().map(String::as_str).collect();
+    let public = s(public);
+    args.extend(["--import", &public]);
+    ok("rpm", &args);
+    define
+}
+
+#[test]
+fn kubernetes_packages_pass_dpkg_lintian_rpm_and_rpmlint() {
+    let dir = tempfile::tempdir().unwrap();
+    let (secret, public) = gpg_key(dir.path(), "rsa3072");
+    let out = dir.path().join("site");
+    let result = kubernetes_repo(&out, &secret, "1.29.0", "1700000000");
+    result.assert_exit(0);
+    let summary = result.json();
+    assert_eq!(
+        summary["packages"].as_array().unwrap().len(),
+        40,
+        "5 packages x 4 arches x 2 formats"
+    );
+    let repo = out.join("release/v1.29");
+
+    // deb: fields, names per architecture, files, conffiles, the kubeadm drop-in.
+    let kubelet = repo.join("deb/pool/main/k/kubelet/kubelet_1.29.0-1.1_ppc64el.deb");
+    let info = ok("dpkg-deb", &["-I", &s(&kubelet)]);
+    for field in [
+        "Package: kubelet",
+        "Version: 1.29.0-1.1",
+        "Architecture: ppc64el",
+        "Depends: iptables (>= 1.4.21), iproute2,",
+        "kubernetes-cni (>= 1.2.0)",
+        "conffiles",
+    ] {
+        assert!(info.contains(field), "{field} missing from:\n{info}");
+    }
+    let contents = ok("dpkg-deb", &["-c", &s(&kubelet)]);
+    for path in [
+        "usr/bin/kubelet",
+        "lib/systemd/system/kubelet.service",
+        "etc/default/kubelet",
+        "etc/kubernetes/manifests/",
+    ] {
+        assert!(contents.contains(path), "{path} missing from:\n{contents}");
+    }
+    assert_eq!(
+        ok("dpkg-deb", &["-f", &s(&kubelet), "Version"]).trim(),
+        "1.29.0-1.1"
+    );
+    let kubeadm = repo.join("deb/pool/main/k/kubeadm/kubeadm_1.29.0-1.1_amd64.deb");
+    assert!(ok("dpkg-deb", &["-c", &s(&kubeadm)])
+        .contains(" lib/systemd/system/kubelet.service.d/10-kubeadm.conf"));
+    let depends = ok("dpkg-deb", &["-f", &s(&kubeadm), "Depends"]);
+    assert_eq!(depends.trim(), "kubelet (>= 1.19.0), kubectl (>= 1.19.0), kubernetes-cni (>= 1.2.0), cri-tools (>= 1.28.0)");
+    let cni = repo.join("deb/pool/main/k/kubernetes-cni/kubernetes-cni_1.4.0-1.1_arm64.deb");
+    assert!(ok("dpkg-deb", &["-c", &s(&cni)]).contains(" opt/cni/bin/bridge"));
+
+    // lintian: no errors on any package.
+    let debs: Vec<String> = tree(&repo.join("deb/pool"))
+        .keys()
+        .filter(|p| p.ends_with("_amd64.deb") || p.ends_with("_s390x.deb"))
+        .map(|p| s(&repo.join("deb/pool").join(p)))
+        .collect();
+    assert_eq!(debs.len(), 10);
+    let mut args = vec!["--no-tag-display-limit"];
+    args.extend(debs.iter().map(String::as_str));
+    let lint = run("lintian", &args);
+    let report = String::from_utf8_lossy(&lint.stdout);
+    assert!(
+        !report.lines().any(|l| l.starts_with("E:")),
+        "lintian errors:\n{report}"
+    );
+
+    // rpm: fields, arch names, requirements, scripts, signatures checked against the key.
+    let rpm_dir = repo.join("rpm");
+    let kubelet_rpm = rpm_dir.join("ppc64le/kubelet-1.29.0-1.1.ppc64le.rpm");
+    let info = ok("rpm", &["-qpi", &s(&kubelet_rpm)]);
+    for field in [
+        "Name        : kubelet",
+        "Version     : 1.29.0",
+        "Release     : 1.1",
+        "Architecture: ppc64le",
+        "Build Host  : krel",
+    ] {
+        assert!(info.contains(field), "{field} missing from:\n{info}");
+    }
+    let files = ok("rpm", &["-qpl", &s(&kubelet_rpm)]);
+    for path in [
+        "/usr/bin/kubelet",
+        "/usr/lib/systemd/system/kubelet.service",
+        "/etc/sysconfig/kubelet",
+        "/etc/kubernetes/manifests",
+    ] {
+        assert!(
+            files.lines().any(|l| l == path),
+            "{path} missing from:\n{files}"
+        );
+    }
+    let requires = ok(
+        "rpm",
+        &[
+            "-qpR",
+            &s(&rpm_dir.join("aarch64/kubeadm-1.29.0-1.1.aarch64.rpm")),
+        ],
+    );
+    for dep in ["kubelet >= 1.19.0", "cri-tools >= 1.28.0"] {
+        assert!(
+            requires.lines().any(|l| l.trim() == dep),
+            "{dep} missing from:\n{requires}"
+        );
+    }
+    assert!(ok("rpm", &["-qpR", &s(&kubelet_rpm)])
+        .lines()
+        .any(|l| l.trim() == "conntrack-tools"));
+    let define = rpm_db(dir.path(), &public);
+    let rpms: Vec<String> = tree(&rpm_dir)
+        .keys()
+        .filter(|p| p.ends_with(".rpm"))
+        .map(|p| s(&rpm_dir.join(p)))
+        .collect();
+    assert_eq!(rpms.len(), 20);
+    for rpm in &rpms {
+        let mut args: Vec<&str> = define.iter().map(String::as_str).collect();
+        args.extend(["-K", rpm]);
+        let checked = ok("rpm", &args);
+        assert!(
+            checked.trim_end().ends_with("digests signatures OK"),
+            "{checked}"
+        );
+    }
+
+    // rpmlint: no errors (filters only for the fake binaries and the CNI /opt convention).
+    let macros = dir.path().join("home");
+    std::fs::create_dir_all(&macros).unwrap();
+    std::fs::write(
+        macros.join(".rpmmacros"),
+        format!("%_dbpath {}/rpmdb\n", s(dir.path())),
+    )
+    .unwrap();
+    let rpmlintrc = s(&repo_root().join("testdata/kubepkg/rpmlintrc"));
+    let lint = Command::new("rpmlint")
+        .env("HOME", &macros)
+        .args(["-r", &rpmlintrc])
+        .args(
+            rpms.iter()
+                .filter(|p| p.contains("x86_64") || p.contains("s390x")),
+        )
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&lint.stdout);
+    assert!(
+        report.contains(" 0 errors"),
+        "rpmlint:\n{report}{}",
+        String::from_utf8_lossy(&lint.stderr)
+    );
+}
+
+#[test]
+fn apt_and_dnf_install_from_the_signed_repositories_and_refuse_a_wrong_key_or_tampering() {
+    let dir = tempfile::tempdir().unwrap();
+    let (secret, public) = gpg_key(dir.path(), "ed25519");
+    let (_, other_public) = gpg_key(&dir.path().join("other"), "ed25519");
+    let out = dir.path().join("site");
+    kubernetes_repo(&out, &secret, "1.29.0", "1700000000").assert_exit(0);
+    let deb_repo = out.join("release/v1.29/deb");
+    assert!(std::fs::read_to_string(deb_repo.join("Release.key"))
+        .unwrap()
+        .contains("BEGIN PGP PUBLIC KEY BLOCK"));
+
+    // apt, signature checking on: installs and the binary runs.
+    let line = |key: &Path| {
+        format!(
+            "deb [signed-by={}] file:{} release main\n",
+            s(key),
+            s(&deb_repo)
+        )
+    };
+    let root = dir.path().join("apt");
+    let update = apt(&root, &line(&public), &["update"]);
+    assert!(
+        update.status.success(),
+        "{}",
+        String::from_utf8_lossy(&update.stderr)
+    );
+    let install = apt(
+        &root,
+        &line(&public),
+        &["install", "-y", "kubectl", "cri-tools"],
+    );
+    assert!(
+        install.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&install.stdout),
+        String::from_utf8_lossy(&install.stderr)
+    );
+    assert_eq!(
+        ok(&s(&root.join("usr/bin/kubectl")), &[]).trim(),
+        "kubectl amd64"
+    );
+    assert!(root.join("usr/bin/crictl").is_file());
+
+    // The Release.key the repository publishes is what apt needs.
+    let root = dir.path().join("apt-release-key");
+    let published = deb_repo.join("Release.key");
+    assert!(apt(&root, &line(&published), &["update"]).status.success());
+
+    // apt with another key: refused.
+    let root = dir.path().join("apt-wrong-key");
+    let update = apt(&root, &line(&other_public), &["update"]);
+    let stderr = String::from_utf8_lossy(&update.stderr);
+    assert!(
+        stderr.contains("NO_PUBKEY") || stderr.contains("not signed"),
+        "{stderr}"
+    );
+    assert!(
+        !apt(&root, &line(&other_public), &["install", "-y", "kubectl"])
+            .status
+            .success()
+    );
+
+    // apt with a tampered index: refused.
+    let tampered = dir.path().join("tampered");
+    copy_tree(&deb_repo, &tampered);
+    let packages = tampered.join("dists/release/main/binary-amd64/Packages");
+    let text = std::fs::read_to_string(&packages).unwrap();
+    std::fs::write(
+        &packages,
+        text.replace("Version: 1.29.0-1.1", "Version: 1.29.9-1.1"),
+    )
+    .unwrap();
+    std::fs::remove_file(tampered.join("dists/release/main/binary-amd64/Packages.gz")).unwrap();
+    let root = dir.path().join("apt-tampered");
+    let tampered_line = format!(
+        "deb [signed-by={}] file:{} release main\n",
+        s(&public),
+        s(&tampered)
+    );
+    let update = apt(&root, &tampered_line, &["update"]);
+    let stderr = String::from_utf8_lossy(&update.stderr);
+    assert!(
+        !update.status.success()
+            || stderr.contains("Hash Sum mismatch")
+            || stderr.contains("File has unexpected size"),
+        "{stderr}"
+    );
+    assert!(!apt(&root, &tampered_line, &["install", "-y", "kubectl"])
+        .status
+        .success());
+
+    // dnf, gpgcheck and repo_gpgcheck on: installs.
+    let rpm_repo = out.join("release/v1.29/rpm");
+    let installed = dnf(
+        &dir.path().join("dnf"),
+        &rpm_repo,
+        &public,
+        &["install", "kubectl", "cri-tools"],
+    );
+    assert!(
+        installed.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&installed.stdout),
+        String::from_utf8_lossy(&installed.stderr)
+    );
+    assert!(dir.path().join("dnf/usr/bin/kubectl").is_file());
+    // dnf with another key: refused.
+    let refused = dnf(
+        &dir.path().join("dnf-wrong"),
+        &rpm_repo,
+        &other_public,
+        &["install", "kubectl"],
+    );
+    assert!(!refused.status.success());
+    assert!(!dir.path().join("dnf-wrong/usr/bin/kubectl").exists());
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    for (rel, bytes) in tree(from) {
+        let path = to.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+}
+
+#[test]
+fn same_inputs_and_source_date_epoch_give_identical_packages() {
+    let dir = tempfile::tempdir().unwrap();
+    let (secret, _) = gpg_key(dir.path(), "ed25519");
+    for name in ["one", "two"] {
+        krel()
+            .run_with_env(
+                dir.path(),
+                &[
+                    "kubepkg",
+                    "--kubernetes",
+                    "--packages",
+                    "kubelet,kubeadm",
+                    "--arch",
+                    "amd64,s390x",
+                    "--version",
+                    "1.29.3",
+                    "--source",
+                    &s(&source()),
+                    "--out",
+                    name,
+                    "--sign-key",
+                    &s(&secret),
+                ],
+                &[("SOURCE_DATE_EPOCH", "1700000000")],
+            )
+            .assert_exit(0);
+    }
+    let one = tree(&dir.path().join("one"));
+    assert_eq!(one.len(), 8);
+    assert_eq!(
+        one,
+        tree(&dir.path().join("two")),
+        "packages differ byte for byte"
+    );
+}
+
+#[test]
+fn a_new_version_joins_the_repository_and_published_packages_never_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let (secret, public) = gpg_key(dir.path(), "ed25519");
+    let out = dir.path().join("site");
+    kubernetes_repo(&out, &secret, "1.29.0", "1700000000").assert_exit(0);
+    let again = kubernetes_repo(&out, &secret, "1.29.0", "1700000000");
+    again
+        .assert_exit(0)
+        .assert_stderr_has("(0 new, 40 already there)");
+
+    // The same version built at another time has other bytes: refused, nothing changes.
+    let before = tree(&out);
+    kubernetes_repo(&out, &secret, "1.29.0", "1700000999")
+        .assert_exit(1)
+        .assert_stderr_has("already in the repository with other content")
+        .assert_stderr_has("bump --revision");
+    assert_eq!(tree(&out), before);
+
+    // A patch release: the Kubernetes packages only (kubernetes-cni and cri-tools keep their versions).
+    krel()
+        .run_with_env(
+            dir.path(),
+            &[
+                "kubepkg",
+                "--kubernetes",
+                "--packages",
+                "kubelet,kubeadm,kubectl",
+                "--version",
+                "1.29.1",
+                "--source",
+                &s(&source()),
+                "--out",
+                &s(&out),
+                "--sign-key",
+                &s(&secret),
+                "--repo",
+            ],
+            &[("SOURCE_DATE_EPOCH", "1700100000")],
+        )
+        .assert_exit(0);
+    let packages = std::fs::read_to_string(
+        out.join("release/v1.29/deb/dists/release/main/binary-amd64/Packages"),
+    )
+    .unwrap();
+    assert_eq!(
+        packages.matches("Version: 1.29.0-1.1").count(),
+        4,
+        "kubelet, kubeadm, kubectl, cri-tools:\n{packages}"
+    );
+    assert_eq!(
+        packages.matches("Version: 1.29.1-1.1").count(),
+        3,
+        "kubelet, kubeadm, kubectl:\n{packages}"
+    );
+    assert_eq!(packages.matches("Package: kubernetes-cni").count(), 1);
+    // apt sees both and installs the newest; the older one can be pinned.
+    let line = format!(
+        "deb [signed-by={}] file:{} release main\n",
+        s(&public),
+        s(&out.join("release/v1.29/deb"))
+    );
+    let root = dir.path().join("apt");
+    assert!(apt(&root, &line, &["update"]).status.success());
+    let install = apt(&root, &line, &["install", "-y", "kubectl=1.29.0-1.1"]);
+    assert!(
+        install.status.success(),
+        "{}",
+        String::from_utf8_lossy(&install.stderr)
+    );
+    let upgrade = apt(&root, &line, &["install", "-y", "kubectl"]);
+    assert!(
+        String::from_utf8_lossy(&upgrade.stdout).contains("1.29.1-1.1"),
+        "{}",
+        String::from_utf8_lossy(&upgrade.stdout)
+    );
+    // dnf lists both versions.
+    let listed = dnf(
+        &dir.path().join("dnf"),
+        &out.join("release/v1.29/rpm"),
+        &public,
+        &["list", "--showduplicates", "kubectl"],
+    );
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        listed.contains("1.29.0-1.1") && listed.contains("1.29.1-1.1"),
+        "{listed}"
+    );
+}
+
+#[test]
+fn prereleases_take_the_tilde_rule_and_sort_before_the_release() {
+    let dir = tempfile::tempdir().unwrap();
+    krel()
+        .run_in(
+            dir.path(),
+            &[
+                "kubepkg",
+                "--kubernetes",
+                "--packages",
+                "kubectl",
+                "--arch",
+                "amd64",
+                "--version",
+                "v1.30.0-rc.1",
+                "--source",
+                &s(&source()),
+                "--out",
+                "site",
+                "--repo",
+            ],
+        )
+        .assert_exit(0)
+        .assert_stderr_has("not signed");
+    let repo = dir.path().join("site/prerelease/v1.30");
+    let deb = repo.join("deb/pool/main/k/kubectl/kubectl_1.30.0~rc.1-1.1_amd64.deb");
+    assert!(
+        deb.is_file(),
+        "{:?}",
+        tree(&dir.path().join("site")).keys().collect::<Vec<_>>()
+    );
+    assert!(repo
+        .join("rpm/x86_64/kubectl-1.30.0~rc.1-1.1.x86_64.rpm")
+        .is_file());
+    assert!(run(
+        "dpkg",
+        &["--compare-versions", "1.30.0~rc.1-1.1", "lt", "1.30.0-1.1"]
+    )
+    .status
+    .success());
+    let vercmp = ok(
+        "rpm",
+        &[
+            "--eval",
+            "%{lua: print(rpm.vercmp('1.30.0~rc.1-1.1', '1.30.0-1.1'))}",
+        ],
+    );
+    assert_eq!(vercmp.trim(), "-1");
+    // A pre-release in the release channel is a mistake.
+    krel()
+        .run_in(
+            dir.path(),
+            &[
+                "kubepkg",
+                "--kubernetes",
+                "--version",
+                "1.30.0-rc.1",
+                "--source",
+                &s(&source()),
+                "--out",
+                "x",
+                "--repo",
+                "--channel",
+                "release",
+            ],
+        )
+        .assert_exit(2)
+        .assert_stderr_has("pre-release");
+}
+
+#[test]
+fn a_custom_spec_from_a_bucket_source_carries_scripts_units_and_dependencies() {
+    let dir = tempfile::tempdir().unwrap();
+    let (secret, public) = gpg_key(dir.path(), "ed25519");
+    let spec = repo_root().join("testdata/kubepkg/hello.yaml");
+    let bucket = format!("file://{}", s(&source()));
+    let result = krel().run_in(
+        dir.path(),
+        &[
+            "kubepkg",
+            "--spec",
+            &s(&spec),
+            "--version",
+            "2.1.0",
+            "--revision",
+            "3",
+            "--source",
+            &bucket,
+            "--out",
+            "dist",
+            "--sign-key",
+            &s(&secret),
+            "--output",
+            "json",
+        ],
+    );
+    result.assert_exit(0);
+    assert_eq!(
+        result.json()["packages"].as_array().unwrap().len(),
+        4,
+        "amd64 and arm64 only, as the spec says"
+    );
+    let deb = dir.path().join("dist/hello-agent_2.1.0-3_arm64.deb");
+    let info = ok("dpkg-deb", &["-I", &s(&deb)]);
+    for text in [
+        "postinst",
+        "postrm",
+        "conffiles",
+        "Depends: libc6 (>= 2.17), hello-tools (>= 2.0.0)",
+        "Section: admin",
+        "  It has a unit",
+    ] {
+        assert!(info.contains(text), "{text} missing from:\n{info}");
+    }
+    let control = dir.path().join("control");
+    ok("dpkg-deb", &["-e", &s(&deb), &s(&control)]);
+    assert_eq!(
+        std::fs::read_to_string(control.join("conffiles")).unwrap(),
+        "/etc/default/hello-agent\n"
+    );
+    assert!(std::fs::read_to_string(control.join("postrm"))
+        .unwrap()
+        .contains("removed ($1)"));
+    let listing = ok("dpkg-deb", &["-c", &s(&deb)]);
+    assert!(
+        listing.contains(" lib/systemd/system/hello-agent.service.d/10-loud.conf"),
+        "{listing}"
+    );
+    assert!(listing.contains(" var/lib/hello-agent/"), "{listing}");
+
+    let rpm = dir.path().join("dist/hello-agent-2.1.0-3.x86_64.rpm");
+    let scripts = ok("rpm", &["-qp", "--scripts", &s(&rpm)]);
+    assert!(
+        scripts.contains("postinstall scriptlet") && scripts.contains("hello-agent installed"),
+        "{scripts}"
+    );
+    assert!(scripts.contains("postuninstall scriptlet"), "{scripts}");
+    let requires = ok("rpm", &["-qpR", &s(&rpm)]);
+    assert!(
+        requires.contains("glibc >= 2.17") && requires.contains("hello-tools >= 2.0.0"),
+        "{requires}"
+    );
+    assert!(ok("rpm", &["-qpc", &s(&rpm)]).contains("/etc/sysconfig/hello-agent"));
+    let define = rpm_db(dir.path(), &public);
+    let mut args: Vec<&str> = define.iter().map(String::as_str).collect();
+    let rpm = s(&rpm);
+    args.extend(["-K", &rpm]);
+    assert!(ok("rpm", &args).contains("digests signatures OK"));
+}
+
+#[test]
+fn bad_specs_and_arguments_are_refused_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = std::fs::read_to_string(repo_root().join("testdata/kubepkg/hello.yaml")).unwrap();
+    let cases: Vec<(String, Vec<&str>, &str)> = vec![
+        (spec.replace("    license: Apache-2.0\n", ""), vec![], "missing field `license`"),
+        (spec.replace("bin/linux/{arch}/kubectl", "bin/linux/{arch}/missing"), vec![], "bad.yaml:16: packages[hello-agent].files[0].source: `bin/linux/amd64/missing` is in no source"),
+        (spec.clone(), vec!["--version", "2.1"], "`2.1` is not a version"),
+        (spec.clone(), vec!["--arch", "amd64,i386"], "unknown architecture `i386`"),
+        (spec.replace("[amd64, arm64]", "[amd64, sparc]"), vec![], "packages[hello-agent].architectures: unknown architecture `sparc`"),
+        (spec.replace(">= 3.0.0\"", ">= 2.1.0\""), vec![], "2 entries match version 2.1.0"),
+        (spec.replace("mode: \"0755\"", "mode: \"rwx\""), vec![], "packages[hello-agent].files[0].mode"),
+        (spec.replace("dest: /usr/bin/hello-agent", "dest: usr/bin/hello-agent"), vec![], "is not an absolute path"),
+    ];
+    for (index, (text, extra, expected)) in cases.into_iter().enumerate() {
+        let spec_path = dir.path().join("bad.yaml");
+        std::fs::write(&spec_path, &text).unwrap();
+        let out = dir.path().join(format!("out-{index}"));
+        let mut args = vec!["kubepkg", "--spec", "bad.yaml", "--source"];
+        let src = s(&source());
+        args.push(&src);
+        let out_arg = s(&out);
+        args.extend(["--out", &out_arg]);
+        if !extra.contains(&"--version") {
+            args.extend(["--version", "2.1.0"]);
+        }
+        args.extend(extra.iter().copied());
+        krel()
+            .run_in(dir.path(), &args)
+            .assert_exit(2)
+            .assert_stderr_has(expected);
+        assert!(
+            !out.exists(),
+            "case {index} ({expected}) wrote {}",
+            out.display()
+        );
+    }
+    // A key that is not an OpenPGP secret key.
+    std::fs::write(dir.path().join("bad.yaml"), &spec).unwrap();
+    std::fs::write(dir.path().join("key.asc"), "not a key").unwrap();
+    krel()
+        .run_in(
+            dir.path(),
+            &[
+                "kubepkg",
+                "--spec",
+                "bad.yaml",
+                "--version",
+                "2.1.0",
+                "--source",
+                &s(&source()),
+                "--out",
+                "o",
+                "--sign-key",
+                "key.asc",
+            ],
+        )
+        .assert_exit(2)
+        .assert_stderr_has("not an ASCII-armored OpenPGP secret key")
+        .assert_stderr_has("gpg --armor --export-secret-keys");
+    assert!(!dir.path().join("o").exists());
+}
