@@ -9,7 +9,8 @@ const ABOUT: &str = "Release engineering for Kubernetes-style projects";
 const LONG_ABOUT: &str = "\
 Release engineering for Kubernetes-style projects: compute versions, fast-forward release
 branches, stage (build, checksum, sign, attest), verify and publish releases, write release
-notes, and rehearse a whole release cycle on local stand-ins.
+notes, build .deb and .rpm packages with signed apt and yum repositories, and rehearse a whole
+release cycle on local stand-ins.
 
 Anything that changes a remote (git push, bucket upload, GitHub release) runs in mock mode by
 default: krel does every read and check, prints the plan, and changes nothing remote. Pass
