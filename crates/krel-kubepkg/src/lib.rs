@@ -446,7 +446,11 @@ fn build_all(
                         krel_fs::write_atomic(&path, &bytes, 0o644, krel_fs::Replace::Always)
                             .map_err(KubepkgError::io("writing", &path))?;
                         progress.built(&input.file_name(), bytes.len() as u64);
-                        Ok((path, hex(&Sha256::digest(&bytes)), bytes.len() as u64))
+                        Ok((
+                            path,
+                            hex::encode(Sha256::digest(&bytes)),
+                            bytes.len() as u64,
+                        ))
                     });
                 if result.is_err() {
                     failed.store(true, Ordering::SeqCst);
@@ -534,9 +538,5 @@ fn materialize_sources(
 
 fn sha256_file(path: &Path) -> Result<String, KubepkgError> {
     let bytes = std::fs::read(path).map_err(KubepkgError::io("reading", path))?;
-    Ok(hex(&Sha256::digest(&bytes)))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    Ok(hex::encode(Sha256::digest(&bytes)))
 }

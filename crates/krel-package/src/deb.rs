@@ -68,7 +68,7 @@ pub fn build_deb(input: &PackageInput, compression: Compression) -> Result<Vec<u
                 .map_err(|e| fail(&format!("adding {dest}"), e))?;
             md5sums.push_str(&format!(
                 "{}  {}\n",
-                hex(&hashing.md5.finalize()),
+                hex::encode(hashing.md5.finalize()),
                 &dest[1..]
             ));
             installed_bytes += size.div_ceil(1024) * 1024;
@@ -155,10 +155,6 @@ impl<R: Read> Read for HashingReader<R> {
         self.md5.update(&buf[..n]);
         Ok(n)
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn header(kind: tar::EntryType, mode: u32, mtime: u64) -> tar::Header {

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use md5::{Digest as _, Md5};
 use sha2::Sha256;
 
-use crate::{gzip, hex, write_file, RepoError};
+use crate::{gzip, write_file, RepoError};
 
 /// The component every package goes in.
 pub const COMPONENT: &str = "main";
@@ -96,8 +96,8 @@ pub fn write_apt_repo(
             "{}\nFilename: {filename}\nSize: {}\nMD5sum: {}\nSHA256: {}\n",
             control.trim_end(),
             bytes.len(),
-            hex(&Md5::digest(&bytes)),
-            hex(&Sha256::digest(&bytes)),
+            hex::encode(Md5::digest(&bytes)),
+            hex::encode(Sha256::digest(&bytes)),
         );
         by_arch.entry(arch).or_default().insert(filename, stanza);
     }
@@ -167,7 +167,7 @@ fn release_file(
     for (rel, bytes) in index_files {
         release.push_str(&format!(
             " {} {:>16} {rel}\n",
-            hex(&Md5::digest(bytes)),
+            hex::encode(Md5::digest(bytes)),
             bytes.len()
         ));
     }
@@ -175,7 +175,7 @@ fn release_file(
     for (rel, bytes) in index_files {
         release.push_str(&format!(
             " {} {:>16} {rel}\n",
-            hex(&Sha256::digest(bytes)),
+            hex::encode(Sha256::digest(bytes)),
             bytes.len()
         ));
     }

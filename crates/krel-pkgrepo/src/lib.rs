@@ -66,11 +66,6 @@ pub(crate) fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<(), Rep
         .map_err(RepoError::io("writing", path))
 }
 
-/// Lower-case hex of `bytes`.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// gzip at the best level, with no name and no time, so the same input gives the same bytes.
 pub(crate) fn gzip(bytes: &[u8]) -> Vec<u8> {
     use std::io::Write;

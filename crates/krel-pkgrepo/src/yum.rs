@@ -16,7 +16,7 @@ use quick_xml::escape::escape;
 use rpm::{DependencyFlags, FileType, IndexSignatureTag, PackageMetadata};
 use sha2::{Digest, Sha256};
 
-use crate::{gzip, hex, write_file, RepoError};
+use crate::{gzip, write_file, RepoError};
 
 /// What [`write_yum_repo`] wrote.
 #[derive(Debug, Clone, Default)]
@@ -63,7 +63,7 @@ pub fn write_yum_repo(
             .replace('\\', "/");
         entries.push(Entry {
             href,
-            sha256: hex(&Sha256::digest(&bytes)),
+            sha256: hex::encode(Sha256::digest(&bytes)),
             size: bytes.len() as u64,
             meta,
         });
@@ -204,13 +204,13 @@ pub fn write_yum_repo(
         ("other", &other),
     ] {
         let compressed = gzip(xml.as_bytes());
-        let digest = hex(&Sha256::digest(&compressed));
+        let digest = hex::encode(Sha256::digest(&compressed));
         let file = format!("{digest}-{kind}.xml.gz");
         write_file(&repodata.join(&file), &compressed)?;
         let _ = write!(
             repomd,
             "  <data type=\"{kind}\">\n    <checksum type=\"sha256\">{digest}</checksum>\n    <open-checksum type=\"sha256\">{}</open-checksum>\n    <location href=\"repodata/{file}\"/>\n    <timestamp>{date}</timestamp>\n    <size>{}</size>\n    <open-size>{}</open-size>\n  </data>\n",
-            hex(&Sha256::digest(xml.as_bytes())),
+            hex::encode(Sha256::digest(xml.as_bytes())),
             compressed.len(),
             xml.len()
         );
