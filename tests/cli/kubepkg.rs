@@ -785,3 +785,74 @@ fn bad_specs_and_arguments_are_refused_and_nothing_is_written() {
         .assert_stderr_has("gpg --armor --export-secret-keys");
     assert!(!dir.path().join("o").exists());
 }
+
+#[test]
+fn a_run_stopped_before_its_indexes_is_finished_by_the_next_and_two_runs_never_overlap() {
+    let dir = tempfile::tempdir().unwrap();
+    let (secret, public) = gpg_key(dir.path(), "ed25519");
+    let out = dir.path().join("site");
+    kubernetes_repo(&out, &secret, "1.29.0", "1700000000").assert_exit(0);
+
+    // What a run killed after moving its packages leaves: kubectl 1.29.5 in the pool and in
+    // rpm/, listed in no index.
+    let build = |out: &str, epoch: &str, repo: bool| {
+        let mut args = vec![
+            "kubepkg",
+            "--kubernetes",
+            "--packages",
+            "kubectl",
+            "--version",
+            "1.29.5",
+        ];
+        let src = s(&source());
+        let key = s(&secret);
+        args.extend(["--source", &src, "--sign-key", &key, "--out", out]);
+        if repo {
+            args.push("--repo");
+        }
+        krel().run_with_env(dir.path(), &args, &[("SOURCE_DATE_EPOCH", epoch)])
+    };
+    build("killed", "1700000500", false).assert_exit(0);
+    let repo = out.join("release/v1.29");
+    for (name, dest) in [
+        ("kubectl_1.29.5-1.1_amd64.deb", "deb/pool/main/k/kubectl"),
+        ("kubectl-1.29.5-1.1.x86_64.rpm", "rpm/x86_64"),
+    ] {
+        std::fs::copy(
+            dir.path().join("killed").join(name),
+            repo.join(dest).join(name),
+        )
+        .unwrap();
+    }
+    // The rerun builds other bytes (another time): the orphans are replaced, then listed.
+    let rerun = build(&s(&out), "1700000900", true);
+    rerun
+        .assert_exit(0)
+        .assert_stderr_has("in no index (left by an interrupted run): replaced");
+    let packages =
+        std::fs::read_to_string(repo.join("deb/dists/release/main/binary-amd64/Packages")).unwrap();
+    assert!(
+        packages.contains("Filename: pool/main/k/kubectl/kubectl_1.29.5-1.1_amd64.deb"),
+        "{packages}"
+    );
+    let listed = dnf(
+        &dir.path().join("dnf"),
+        &repo.join("rpm"),
+        &public,
+        &["list", "--showduplicates", "kubectl"],
+    );
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("1.29.5-1.1"));
+    // Once listed, it is published: other bytes are refused.
+    build(&s(&out), "1700001000", true)
+        .assert_exit(1)
+        .assert_stderr_has("already in the repository with other content");
+
+    // A second run while one holds the output's lock: refused, nothing written.
+    let lock = std::fs::File::open(&out).unwrap();
+    lock.lock().unwrap();
+    let before = tree(&out);
+    build(&s(&out), "1700000900", true)
+        .assert_exit(1)
+        .assert_stderr_has("another `krel kubepkg` is writing to this output");
+    assert_eq!(tree(&out), before);
+}

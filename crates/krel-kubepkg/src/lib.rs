@@ -4,8 +4,10 @@
 //! signed metadata.
 //!
 //! Nothing is half-written: packages are built in a scratch directory inside `out`, and moved
-//! into place only when every one of them built; a package already in a repository with other
-//! bytes is refused before anything moves (published files never change under one name).
+//! into place only when every one of them built; a package listed in a repository's indexes
+//! with other bytes is refused before anything moves (published files never change under one
+//! name), while an unlisted one, left by a run stopped before its indexes, is replaced. One run
+//! at a time holds the output directory's lock.
 //!
 //! Repository layout (`--repo`), one repository per channel and minor version, as pkgs.k8s.io:
 //! ```text
@@ -152,6 +154,8 @@ pub struct BuiltPackage {
     pub sha256: String,
     /// Whether an identical file was already there.
     pub unchanged: bool,
+    /// Whether it replaced an unlisted package of an interrupted run.
+    pub replaced_orphan: bool,
 }
 
 /// One repository written.
@@ -212,6 +216,9 @@ pub enum KubepkgError {
         /// This build's digest.
         built: String,
     },
+    /// Another run holds the output's lock.
+    #[error("another `krel kubepkg` is writing to this output ({}): it holds the directory's lock", .0.display())]
+    Busy(PathBuf),
     /// A local file operation failed.
     #[error("{what} {}: {source}", path.display())]
     Io {
@@ -228,7 +235,7 @@ pub enum KubepkgError {
 impl KubepkgError {
     /// Whether the state of the output says no (exit 1), rather than bad input (exit 2).
     pub fn is_refusal(&self) -> bool {
-        matches!(self, KubepkgError::Republish { .. })
+        matches!(self, KubepkgError::Republish { .. } | KubepkgError::Busy(_))
     }
 
     /// What the user can do about it.
@@ -237,6 +244,7 @@ impl KubepkgError {
             KubepkgError::Republish { .. } => Some(
                 "published packages never change under one name: bump --revision, leave the package out with --packages when it did not change, or rebuild the same bytes with the SOURCE_DATE_EPOCH of the first build".into(),
             ),
+            KubepkgError::Busy(_) => Some("wait for it to finish, then run again".into()),
             KubepkgError::Spec(err) if err.key.ends_with(".source") => Some(
                 "--source takes a release tree (bin/linux/<arch>/…), a directory or a bucket URL; repeat it to search several".into(),
             ),
@@ -265,6 +273,8 @@ pub fn run(
         ));
     }
     let spec = request.spec.load()?;
+    let run_version = krel_package::PackageVersion::new(&request.version, &request.revision)
+        .map_err(|err| KubepkgError::Usage(format!("--version/--revision: {err}")))?;
     let empty_sources: Vec<PathBuf> = Vec::new();
     let base = Resolve {
         version: &request.version,
@@ -298,6 +308,7 @@ pub fn run(
         ));
     }
     std::fs::create_dir_all(&request.out).map_err(KubepkgError::io("creating", &request.out))?;
+    let _lock = lock_out(&request.out)?;
     // Scratch space inside `out`, so moves into place are renames on one file system.
     let scratch = tempfile::Builder::new()
         .prefix(".krel-kubepkg-")
@@ -314,10 +325,10 @@ pub fn run(
 
     // Where each package goes, and a check that nothing published would change.
     let repo_roots = request.repo.map(|channel| {
-        let series = krel_package::PackageVersion::new(&request.version, &request.revision)
-            .map(|v| v.minor_series())
-            .unwrap_or_default();
-        request.out.join(channel.as_str()).join(series)
+        request
+            .out
+            .join(channel.as_str())
+            .join(run_version.minor_series())
     });
     let mut placed = Vec::new();
     for (input, (scratch_path, digest, size)) in inputs.iter().zip(&built) {
@@ -337,20 +348,34 @@ pub fn run(
         } else {
             None
         };
-        if let (Some(existing), Some(_)) = (&existing, &repo_roots) {
+        let mut replaced_orphan = false;
+        if let (Some(existing), Some(root)) = (&existing, &repo_roots) {
             if existing != digest {
-                return Err(KubepkgError::Republish {
-                    path: dest,
-                    existing: existing.clone(),
-                    built: digest.clone(),
-                });
+                // Published (listed in an index): never changes. Not listed: left by a run
+                // stopped between moving its packages and writing the indexes; replace it.
+                if is_published(root, input.format, &dest)? {
+                    return Err(KubepkgError::Republish {
+                        path: dest,
+                        existing: existing.clone(),
+                        built: digest.clone(),
+                    });
+                }
+                replaced_orphan = true;
             }
         }
         let unchanged = existing.as_deref() == Some(digest.as_str());
-        placed.push((input, scratch_path, dest, digest.clone(), *size, unchanged));
+        placed.push((
+            input,
+            scratch_path,
+            dest,
+            digest.clone(),
+            *size,
+            unchanged,
+            replaced_orphan,
+        ));
     }
     let mut packages = Vec::new();
-    for (input, scratch_path, dest, sha256, size, unchanged) in placed {
+    for (input, scratch_path, dest, sha256, size, unchanged, replaced_orphan) in placed {
         if !unchanged {
             if let Some(parent) = dest.parent() {
                 std::fs::create_dir_all(parent).map_err(KubepkgError::io("creating", parent))?;
@@ -370,6 +395,7 @@ pub fn run(
             size,
             sha256,
             unchanged,
+            replaced_orphan,
         });
     }
 
@@ -419,6 +445,31 @@ pub fn run(
 
 /// A package built in the scratch directory: its path, SHA-256 and size.
 type Built = (PathBuf, String, u64);
+
+/// Whether the package at `dest` is listed in its repository's metadata.
+fn is_published(root: &Path, format: Format, dest: &Path) -> Result<bool, KubepkgError> {
+    let format_root = root.join(format.as_str());
+    let rel = dest
+        .strip_prefix(&format_root)
+        .map(|p| p.to_string_lossy().replace('\\', "/"))
+        .unwrap_or_default();
+    Ok(match format {
+        Format::Deb => krel_pkgrepo::apt::is_listed(&format_root, &rel)?,
+        Format::Rpm => krel_pkgrepo::yum::is_listed(&format_root, &rel)?,
+    })
+}
+
+/// Holds a lock on the `out` directory itself (flock on its descriptor) for the run, so two
+/// runs never write one output, or one repository's indexes, at once. Nothing is left in the
+/// tree that `krel push` would upload.
+fn lock_out(out: &Path) -> Result<std::fs::File, KubepkgError> {
+    let lock = std::fs::File::open(out).map_err(KubepkgError::io("opening", out))?;
+    match lock.try_lock() {
+        Ok(()) => Ok(lock),
+        Err(std::fs::TryLockError::WouldBlock) => Err(KubepkgError::Busy(out.to_path_buf())),
+        Err(std::fs::TryLockError::Error(err)) => Err(KubepkgError::io("locking", out)(err)),
+    }
+}
 
 /// Builds every input with `request.jobs` threads; returns what was built, in input order.
 fn build_all(
@@ -518,6 +569,12 @@ fn materialize_sources(
                         }
                     })?;
                     for rel in wanted {
+                        if roots
+                            .iter()
+                            .any(|earlier: &PathBuf| earlier.join(rel).is_file())
+                        {
+                            continue;
+                        }
                         let key = location.key(rel);
                         store
                             .download(&key, &root.join(rel))

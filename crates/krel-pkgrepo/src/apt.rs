@@ -182,6 +182,30 @@ fn release_file(
     release
 }
 
+/// Whether any channel's index under `root` lists `rel` (`pool/main/k/kubelet/…deb`): a
+/// published package, as opposed to one left by a run stopped before its indexes were written.
+pub fn is_listed(root: &Path, rel: &str) -> Result<bool, RepoError> {
+    let dists = root.join("dists");
+    if !dists.is_dir() {
+        return Ok(false);
+    }
+    let wanted = format!("Filename: {rel}");
+    for entry in walkdir::WalkDir::new(&dists)
+        .into_iter()
+        .filter_map(Result::ok)
+    {
+        if entry.file_name() != "Packages" {
+            continue;
+        }
+        let text = std::fs::read_to_string(entry.path())
+            .map_err(RepoError::io("reading", entry.path()))?;
+        if text.lines().any(|line| line.trim_end() == wanted) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// The value of `name` in a deb822 stanza (single-line fields).
 pub fn field<'a>(stanza: &'a str, name: &str) -> Option<&'a str> {
     stanza.lines().find_map(|line| {

@@ -247,6 +247,34 @@ pub fn write_yum_repo(
     })
 }
 
+/// Whether the repository's current `primary` metadata lists `href` (`x86_64/…rpm`): a
+/// published package, as opposed to one left by a run stopped before the metadata was written.
+pub fn is_listed(root: &Path, href: &str) -> Result<bool, RepoError> {
+    use std::io::Read;
+    let repomd_path = root.join("repodata/repomd.xml");
+    let repomd = match std::fs::read_to_string(&repomd_path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(err) => return Err(RepoError::io("reading", &repomd_path)(err)),
+    };
+    let primary = repomd
+        .split("<data type=\"primary\">")
+        .nth(1)
+        .and_then(|data| data.split("<location href=\"").nth(1))
+        .and_then(|rest| rest.split('"').next())
+        .ok_or_else(|| RepoError::BadPackage {
+            path: repomd_path.clone(),
+            message: "it names no primary metadata: fix or remove repodata/".into(),
+        })?;
+    let path = root.join(primary);
+    let compressed = std::fs::read(&path).map_err(RepoError::io("reading", &path))?;
+    let mut xml = String::new();
+    flate2::read::GzDecoder::new(compressed.as_slice())
+        .read_to_string(&mut xml)
+        .map_err(RepoError::io("decompressing", &path))?;
+    Ok(xml.contains(&format!("<location href=\"{}\"/>", escape(href))))
+}
+
 fn dependency_entry(dep: &rpm::Dependency) -> String {
     let flags =
         dep.flags & (DependencyFlags::LESS | DependencyFlags::GREATER | DependencyFlags::EQUAL);

@@ -1,6 +1,5 @@
 //! `krel kubepkg`: .deb and .rpm packages for several architectures, and signed apt/yum repositories.
 
-use std::sync::Mutex;
 use std::time::Instant;
 
 use krel_kubepkg::{Channel, KubepkgError, KubepkgRequest, SourceRoot, SpecSource};
@@ -27,10 +26,12 @@ SOURCE_DATE_EPOCH set, the same inputs give byte-identical packages.
 With --repo, the packages are filed into one apt and one yum repository per channel and minor
 version, as pkgs.k8s.io (OUT/<channel>/v1.29/deb and .../rpm), with Packages, Release,
 InRelease, Release.gpg and repodata/repomd.xml(.asc) written beside them. Packages already in
-the repository stay listed; a package whose name is already there with other bytes is refused.
+the repository stay listed; a listed package whose name is already there with other bytes is
+refused (one no index lists, left by an interrupted run, is replaced).
 Push the tree with `krel push` and serve it as static files.
 
-Nothing is half-written: every package is built before any is moved into OUT.";
+Nothing is half-written: every package is built before any is moved into OUT, and one run at a
+time holds OUT (a second is refused with exit 1).";
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -57,6 +58,12 @@ pub fn exec(args: &KubepkgArgs, shell: &Shell) -> Result<(), Failure> {
     let progress = Progress::new(shell);
     let summary = krel_kubepkg::run(&request, &progress).map_err(kubepkg_failure)?;
     progress.finish();
+    for package in summary.packages.iter().filter(|p| p.replaced_orphan) {
+        shell.warn(&format!(
+            "{} was in the repository but in no index (left by an interrupted run): replaced",
+            package.path.display()
+        ));
+    }
     let changed = summary.packages.iter().filter(|p| !p.unchanged).count();
     shell.status(
         "Built",
@@ -142,6 +149,7 @@ fn request(args: &KubepkgArgs) -> Result<KubepkgRequest, Failure> {
         })?;
         package_versions.push((name.trim().to_string(), version.trim().to_string()));
     }
+    // Checked here too, because the default channel depends on it.
     let version = PackageVersion::new(&args.version, &args.revision)
         .map_err(|err| usage(format!("--version/--revision: {err}")))?;
     let channel = args.repo.then(|| match args.channel {
@@ -230,7 +238,6 @@ fn kubepkg_failure(err: KubepkgError) -> Failure {
 struct Progress<'a> {
     shell: &'a Shell,
     bar: Option<indicatif::ProgressBar>,
-    lines: Mutex<()>,
 }
 
 impl<'a> Progress<'a> {
@@ -246,11 +253,7 @@ impl<'a> Progress<'a> {
             bar.set_prefix("Packaging");
             bar
         });
-        Progress {
-            shell,
-            bar,
-            lines: Mutex::new(()),
-        }
+        Progress { shell, bar }
     }
 
     fn finish(&self) {
@@ -275,7 +278,6 @@ impl krel_kubepkg::Progress for Progress<'_> {
                 bar.set_message(file_name.to_string());
             }
             None => {
-                let _guard = self.lines.lock();
                 self.shell.status(
                     "Built",
                     format!("{file_name} ({})", indicatif::HumanBytes(bytes)),
