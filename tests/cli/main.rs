@@ -15,6 +15,7 @@ mod rehearse;
 mod release;
 mod sandbox;
 mod sign;
+mod split;
 mod stage;
 
 use krel_test_support::{Krel, Run};

@@ -17,7 +17,7 @@ fn stager() -> Krel {
     krel().env("SOURCE_DATE_EPOCH", EPOCH)
 }
 
-fn build_version(s: &Sandbox, branch: &str) -> String {
+pub(crate) fn build_version(s: &Sandbox, branch: &str) -> String {
     let described = s
         .remote_git(&["describe", "--tags", "--long", "--abbrev=14", branch])
         .unwrap();

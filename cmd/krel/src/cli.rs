@@ -111,7 +111,12 @@ pub enum Command {
     NextVersion(NextVersionArgs),
 
     /// Build, checksum, sign and attest a release, and upload it to the stage area of a bucket.
-    #[command(long_about = crate::commands::stage::LONG_ABOUT, after_help = crate::commands::stage::EXAMPLES)]
+    #[command(
+        long_about = crate::commands::stage::LONG_ABOUT,
+        after_help = crate::commands::stage::EXAMPLES,
+        args_conflicts_with_subcommands = true,
+        subcommand_negates_reqs = true
+    )]
     Stage(StageArgs),
 
     /// Verify a stage and publish it: bucket, version markers, git tags and branch, GitHub release.
@@ -279,14 +284,28 @@ pub enum ReleaseTypeArg {
 /// `krel stage` arguments.
 #[derive(Debug, Args)]
 pub struct StageArgs {
+    #[command(subcommand)]
+    pub command: Option<StageCommand>,
+
     /// Release type.
-    #[arg(long = "type", value_enum, value_name = "TYPE")]
-    pub release_type: ReleaseTypeArg,
+    #[arg(long = "type", value_enum, value_name = "TYPE", required = true)]
+    pub release_type: Option<ReleaseTypeArg>,
 
     /// The main branch, or a release branch (cut from the main branch when the remote does
     /// not have it yet).
-    #[arg(long, value_name = "BRANCH")]
-    pub branch: String,
+    #[arg(long, value_name = "BRANCH", required = true)]
+    pub branch: Option<String>,
+
+    /// Build this platform only (OS/ARCH, one of build.platforms), for one job of a split
+    /// stage; needs --split.
+    #[arg(long, value_name = "OS/ARCH", requires = "split")]
+    pub platform: Option<String>,
+
+    /// Upload the build of --platform as a partial stage (stage-partial/<bv>/<os>-<arch>/)
+    /// for `krel stage merge`, instead of staging the release. Needs --build-version, so
+    /// that every job builds the same commit.
+    #[arg(long, requires_all = ["platform", "build_version"])]
+    pub split: bool,
 
     /// The commit to release, in `git describe` form (default: the head of the branch, or of
     /// the main branch for a branch cut, described).
@@ -299,6 +318,32 @@ pub struct StageArgs {
     pub workspace: Option<PathBuf>,
 
     /// Threads for hashing and signing, and uploads at once.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub jobs: usize,
+}
+
+/// `krel stage` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum StageCommand {
+    /// Stage the whole release from the partial stages of a split stage: check that every
+    /// platform in build.platforms arrived, then checksum, attest, sign and upload all of it.
+    #[command(long_about = crate::commands::stage::MERGE_LONG_ABOUT, after_help = crate::commands::stage::MERGE_EXAMPLES)]
+    Merge(StageMergeArgs),
+}
+
+/// `krel stage merge` arguments.
+#[derive(Debug, Args)]
+pub struct StageMergeArgs {
+    /// The build version the platform jobs staged.
+    #[arg(long, value_name = "BV")]
+    pub build_version: String,
+
+    /// Where clones and journals are kept (default: release.workspace, else
+    /// ~/.local/share/krel/workspace).
+    #[arg(long, value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
+
+    /// Threads for hashing and signing, and transfers at once.
     #[arg(long, value_name = "N", default_value_t = 8)]
     pub jobs: usize,
 }

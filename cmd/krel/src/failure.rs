@@ -56,9 +56,18 @@ impl Failure {
         self
     }
 
-    /// Prints `error:`, each cause, then `hint:`; returns the exit status.
-    pub fn report(self, shell: &Shell) -> ExitCode {
+    /// Prints `error:`, each cause, then `hint:` (in a GitHub Actions workflow also an
+    /// `::error::` annotation of all three); returns the exit status.
+    pub fn report(self, shell: &Shell, command: &str) -> ExitCode {
         tracing::debug!(kind = ?self.kind, error = ?self.error, "command failed");
+        let mut annotation = self.error.to_string();
+        for cause in self.error.chain().skip(1) {
+            annotation.push_str(&format!("\n  caused by: {cause}"));
+        }
+        if let Some(hint) = &self.hint {
+            annotation.push_str(&format!("\nhint: {hint}"));
+        }
+        crate::ci::annotate_error(command, &annotation);
         shell.error(&self.error.to_string());
         for cause in self.error.chain().skip(1) {
             shell.error_detail("  caused by:", &cause.to_string());

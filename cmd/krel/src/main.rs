@@ -2,6 +2,7 @@
 //!
 //! Everything else lives in the library crates under `crates/`.
 
+mod ci;
 mod cli;
 mod commands;
 mod context;
@@ -20,6 +21,6 @@ fn main() -> ExitCode {
     logging::init(&cli.global);
     match commands::run(&cli, &shell) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(failure) => failure.report(&shell),
+        Err(failure) => failure.report(&shell, commands::name(&cli.command)),
     }
 }

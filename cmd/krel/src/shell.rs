@@ -38,7 +38,8 @@ impl Shell {
 
     /// True when progress bars may be drawn.
     pub fn progress_allowed(&self) -> bool {
-        !self.quiet && self.stderr_is_terminal
+        // A workflow's log is not a terminal, whatever the runner's pseudo-terminal says.
+        !self.quiet && self.stderr_is_terminal && crate::ci::actions().is_none()
     }
 
     /// A result line on stdout.

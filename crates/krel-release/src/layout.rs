@@ -12,6 +12,9 @@
 //!   <version>/provenance.json, provenance.json.sig      SLSA v1: every file above as subject
 //!   STAGED.json, STAGED.json.sig                        completion record, uploaded last
 //!   RELEASED.json                                       written by `krel release`, last
+//! stage-partial/<build-version>/<os>-<arch>/             a split stage's platform job:
+//!   <version>/<artifacts of that platform>              what its build collected
+//!   PARTIAL.json, PARTIAL.json.sig                       its record, uploaded last
 //! release/<version>/                                     gcs-stage/<version>/ + provenance
 //! release/latest[-X[.Y]].txt, stable[-X[.Y]].txt         version markers
 //! ```
@@ -22,12 +25,20 @@ use krel_version::{BuildVersion, Version};
 pub const STAGED: &str = "STAGED.json";
 /// The provenance statement of one version.
 pub const PROVENANCE: &str = "provenance.json";
+/// The record of one platform's partial stage.
+pub const PARTIAL: &str = "PARTIAL.json";
 /// The source archive.
 pub const SOURCE_ARCHIVE: &str = "src.tar.gz";
 
 /// `stage/<build-version>`.
 pub fn stage_dir(build: &BuildVersion) -> String {
     format!("stage/{build}")
+}
+
+/// `stage-partial/<build-version>`: the platform jobs of a split stage, one directory each.
+/// Apart from `stage/`, so that a merged stage is the same as a one-machine stage.
+pub fn partial_root(build: &BuildVersion) -> String {
+    format!("stage-partial/{build}")
 }
 
 /// `<version>/gcs-stage/<version>`, relative to the stage directory.

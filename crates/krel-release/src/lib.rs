@@ -12,6 +12,9 @@
 //! with its tags, and plans the publication: git branch and tags, `release/<version>/`,
 //! version markers, GitHub releases. The binary executes the plan with `--nomock`.
 //!
+//! A large build can be split ([`split`]): one job per platform uploads a partial stage, and
+//! one merge gathers them and stages the whole release, the same as one machine would.
+//!
 //! Both keep a [`journal::Journal`] of completed steps in their workspace, so that running the
 //! same command again after a failure or a kill continues where it stopped.
 
@@ -21,6 +24,7 @@ pub mod journal;
 pub mod layout;
 pub mod release;
 pub mod source;
+pub mod split;
 pub mod stage;
 pub mod verify;
 
@@ -142,6 +146,16 @@ pub enum ReleaseError {
         /// The conflicting paths.
         conflicts: Vec<String>,
     },
+    /// A split stage's merge found platforms whose job has not uploaded its partial stage.
+    #[error("the partial stages of {build_version} are incomplete: {} not arrived (arrived: {})", missing.join(", "), if arrived.is_empty() { "none".to_string() } else { arrived.join(", ") })]
+    PartialsMissing {
+        /// The build version.
+        build_version: String,
+        /// Platforms in build.platforms without a partial stage.
+        missing: Vec<String>,
+        /// Platforms whose partial stage is there.
+        arrived: Vec<String>,
+    },
     /// There is no completed stage where one was expected.
     #[error("no completed stage at {url}")]
     NotStaged {
@@ -158,7 +172,8 @@ impl ReleaseError {
             ReleaseError::TagOnRemote { .. }
             | ReleaseError::Verification { .. }
             | ReleaseError::BranchDiverged { .. }
-            | ReleaseError::NotStaged { .. } => true,
+            | ReleaseError::NotStaged { .. }
+            | ReleaseError::PartialsMissing { .. } => true,
             ReleaseError::Git { source, .. } => source.is_refusal(),
             ReleaseError::Storage { source, .. } => source.is_refusal(),
             ReleaseError::GitHub { source, .. } => source.is_refusal(),
@@ -196,6 +211,10 @@ impl ReleaseError {
             ),
             ReleaseError::BranchDiverged { branch, .. } => Some(format!(
                 "nothing was published: merge the remote's {branch} into the release commit by hand, or stage a newer build version of {branch}"
+            )),
+            ReleaseError::PartialsMissing { build_version, missing, .. } => Some(format!(
+                "run `krel stage --split --platform P --build-version {build_version}` (same type, branch and --nomock choice) for {}, then merge again; nothing was staged",
+                missing.join(", ")
             )),
             ReleaseError::NotStaged { .. } => Some(
                 "run `krel stage` for this build version first (with the same --nomock choice), or check --build-version".into(),
@@ -252,6 +271,16 @@ pub(crate) fn storage(
         context,
         source: Box::new(source),
     }
+}
+
+/// Whether an upload may replace an object that holds other bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum StageOverwrite {
+    /// A stage is written once: other bytes under its name are a refusal.
+    Refused,
+    /// A platform job's partial stage may be rewritten by a rerun of that job (its record,
+    /// uploaded last, says what the merge is to find).
+    Allowed,
 }
 
 /// Progress and findings, for the person running the release.

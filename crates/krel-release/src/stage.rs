@@ -23,7 +23,7 @@ use krel_attest::{
     describe_files, provenance_statement, spdx_document, FileEntry, ProvenanceInput, Resource,
     SbomInput,
 };
-use krel_config::Config;
+use krel_config::{Config, Platform};
 use krel_git::{CommitId, Credentials, Identity, NoProgress, Repo};
 use krel_sign::Signer;
 use krel_storage::{
@@ -39,6 +39,10 @@ use crate::files::{copy_tree, hex_sha256, io, relative_files, remove_dir, write_
 use crate::journal::Journal;
 use crate::layout::{self, slug};
 use crate::source::write_source_archive;
+use crate::split::{
+    gather_version, partial_location, platform_dir_name, write_partial_record, PartialRecord,
+};
+use crate::StageOverwrite;
 use crate::{git, sign, storage, ReleaseError, Report};
 
 /// What to stage.
@@ -52,6 +56,21 @@ pub struct StageRequest {
     /// The commit to release, as a build version; default: the branch's head (the main
     /// branch's head for a branch cut), described.
     pub build_version: Option<BuildVersion>,
+    /// The whole release, one platform of a split stage, or the merge of a split stage.
+    pub scope: StageScope,
+}
+
+/// How much of a stage one run does.
+#[derive(Clone, Debug, Default)]
+pub enum StageScope {
+    /// Build every platform and stage the whole release.
+    #[default]
+    Whole,
+    /// Build one platform and upload it as a partial stage ([`crate::split`]).
+    Platform(Platform),
+    /// Stage the whole release from the partial stages of every platform, read and checked
+    /// by [`crate::split::read_partials`].
+    Merge(Vec<PartialRecord>),
 }
 
 /// Everything stage uses from outside: configuration, places and side-effect doors.
@@ -110,6 +129,8 @@ pub struct StagedRecord {
 pub struct StageOutcome {
     /// The build version staged.
     pub build_version: String,
+    /// alpha, beta, rc or official.
+    pub release_type: String,
     /// The versions, prime first.
     pub versions: Vec<String>,
     /// The branch.
@@ -126,6 +147,10 @@ pub struct StageOutcome {
     pub unchanged: usize,
     /// The local workspace.
     pub workspace: PathBuf,
+    /// The platform, for one platform's job of a split stage (its partial stage is at
+    /// `location`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
 }
 
 /// Runs a stage; see the module documentation for the steps.
@@ -213,6 +238,40 @@ pub fn stage(setup: &StageSetup<'_>, request: &StageRequest) -> Result<StageOutc
             hint: "pass a build version from the branch being released".into(),
         });
     }
+    if let StageScope::Platform(platform) = &request.scope {
+        if !config.build.platforms.contains(platform) {
+            return Err(ReleaseError::Config {
+                message: format!("{platform} is not in build.platforms"),
+                hint: format!(
+                    "--platform is one of {}",
+                    config
+                        .build
+                        .platforms
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            });
+        }
+    }
+    // A split stage's jobs run on other machines at other times: they share one time, so that
+    // each makes the same release commit and writes the same bytes. It is SOURCE_DATE_EPOCH
+    // when set, else the build commit's time; the merge takes the one its platforms used.
+    let fixed_epoch = match &request.scope {
+        StageScope::Whole => setup.source_date_epoch,
+        StageScope::Platform(_) => Some(match setup.source_date_epoch {
+            Some(epoch) => epoch,
+            None => mirror
+                .commit_time(build_commit)
+                .map_err(git("reading the build commit's time"))?,
+        }),
+        StageScope::Merge(records) => records.first().map(|r| r.source_date_epoch),
+    };
+    let identity = &Identity {
+        time: fixed_epoch.or(identity.time),
+        ..identity.clone()
+    };
     let versions = next_versions(request.release_type, &build_version, &branch, cut_branch)?;
     let ordered: Vec<Version> = versions.ordered().into_iter().cloned().collect();
     for version in &ordered {
@@ -239,11 +298,17 @@ pub fn stage(setup: &StageSetup<'_>, request: &StageRequest) -> Result<StageOutc
     );
 
     // The workspace of this build version.
+    let workspace_name = match &request.scope {
+        StageScope::Platform(platform) => {
+            format!("{build_version}.{}", platform_dir_name(platform))
+        }
+        _ => build_version.to_string(),
+    };
     let workspace = setup
         .workspace_root
         .join("stage")
         .join(&project_slug)
-        .join(build_version.to_string());
+        .join(workspace_name);
     std::fs::create_dir_all(&workspace).map_err(io("creating the workspace", &workspace))?;
     let mut journal = Journal::open(
         &workspace.join("journal.json"),
@@ -384,18 +449,29 @@ pub fn stage(setup: &StageSetup<'_>, request: &StageRequest) -> Result<StageOutc
         tags.insert(version.to_string(), commit);
     }
 
-    let source_date_epoch = match setup.source_date_epoch {
+    if let StageScope::Merge(records) = &request.scope {
+        check_merged_tags(records, &tags, release_branch_commit.as_deref())?;
+    }
+    let source_date_epoch = match fixed_epoch {
         Some(epoch) => epoch,
         None => repo
             .commit_time(build_commit)
             .map_err(git("reading the build commit's time"))?,
     };
-    let now = || setup.source_date_epoch.unwrap_or_else(unix_now);
+    let now = || fixed_epoch.unwrap_or_else(unix_now);
     let started = now();
 
-    // 3. Builds.
+    // 3. Builds (or, for a merge, the files the platform jobs built).
+    let platforms = match &request.scope {
+        StageScope::Platform(platform) => std::slice::from_ref(platform),
+        _ => config.build.platforms.as_slice(),
+    };
+    let whole = !matches!(request.scope, StageScope::Platform(_));
     for version in &ordered {
-        let step = format!("build {version}");
+        let step = match request.scope {
+            StageScope::Merge(_) => format!("gather {version}"),
+            _ => format!("build {version}"),
+        };
         if done(&journal, &step) {
             continue;
         }
@@ -406,44 +482,126 @@ pub fn stage(setup: &StageSetup<'_>, request: &StageRequest) -> Result<StageOutc
         remove_dir(&artifacts)?;
         repo.export_tree(commit, &tree)
             .map_err(git(format!("writing the tree of {version}")))?;
-        let source_files = describe_files(&tree, |_| true)?;
-        let download = format!("git+{url}@refs/tags/{version}");
-        let source_sbom = spdx_document(&SbomInput {
-            name: &format!("{project_slug}-source"),
-            version: &version.to_string(),
-            download_location: &download,
-            creator: &format!("Organization: {}", config.github.org),
-            created: now(),
-            files: &source_files,
-        });
-        report.status(
-            "Building",
-            &format!("{version} with `{}`", config.build.command),
-        );
-        run_build(&BuildRun {
-            command: &config.build.command,
-            tree: &tree,
-            version: &version.to_string(),
-            build_version: &build_version.to_string(),
-            platforms: &config.build.platforms,
-            source_date_epoch,
-            log: &workspace.join(format!("build-{version}.log")),
-        })?;
-        let count = collect_artifacts(
-            &version.to_string(),
-            &tree,
-            &config.build.artifacts,
-            &config.build.platforms,
-            &artifacts,
-        )?;
-        write_file(
-            &artifacts.join(format!("{project_slug}-source.spdx.json")),
-            &source_sbom,
-        )?;
+        // The source SBOM belongs to the whole stage: a platform job leaves it to the merge.
+        let source_sbom = if whole {
+            let source_files = describe_files(&tree, |_| true)?;
+            let download = format!("git+{url}@refs/tags/{version}");
+            Some(spdx_document(&SbomInput {
+                name: &format!("{project_slug}-source"),
+                version: &version.to_string(),
+                download_location: &download,
+                creator: &format!("Organization: {}", config.github.org),
+                created: now(),
+                files: &source_files,
+            }))
+        } else {
+            None
+        };
+        let count = if let StageScope::Merge(records) = &request.scope {
+            gather_version(
+                setup,
+                records,
+                &build_version,
+                &version.to_string(),
+                &artifacts,
+            )?
+        } else {
+            report.status(
+                "Building",
+                &format!(
+                    "{version} for {} with `{}`",
+                    platforms
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    config.build.command
+                ),
+            );
+            run_build(&BuildRun {
+                command: &config.build.command,
+                tree: &tree,
+                version: &version.to_string(),
+                build_version: &build_version.to_string(),
+                platforms,
+                source_date_epoch,
+                log: &workspace.join(format!("build-{version}.log")),
+            })?;
+            collect_artifacts(
+                &version.to_string(),
+                &tree,
+                &config.build.artifacts,
+                platforms,
+                &artifacts,
+            )?
+        };
+        if let Some(source_sbom) = source_sbom {
+            write_file(
+                &artifacts.join(format!("{project_slug}-source.spdx.json")),
+                &source_sbom,
+            )?;
+        }
         remove_dir(&tree)?;
         journal.record(&step, count.to_string())?;
-        report.status("Built", &format!("{version}: {count} artifact(s)"));
+        let verb = match request.scope {
+            StageScope::Merge(_) => "Gathered",
+            _ => "Built",
+        };
+        report.status(verb, &format!("{version}: {count} artifact(s)"));
         (setup.after_step)(&step);
+    }
+
+    if let StageScope::Platform(platform) = &request.scope {
+        let record = PartialRecord {
+            project: config.project.clone(),
+            build_version: build_version.to_string(),
+            release_type: type_name(release_type).into(),
+            branch: request.branch.clone(),
+            cut_branch,
+            versions: ordered.iter().map(ToString::to_string).collect(),
+            tags: tags
+                .iter()
+                .map(|(v, c)| (v.clone(), c.to_string()))
+                .collect(),
+            release_branch_commit: release_branch_commit.clone(),
+            source_date_epoch,
+            platform: platform.to_string(),
+            files: describe_files(&workspace.join("artifacts"), |_| true)?
+                .into_iter()
+                .map(|f| (f.path, f.sha256))
+                .collect(),
+        };
+        let record_dir = workspace.join("partial-record");
+        remove_dir(&record_dir)?;
+        write_partial_record(setup, &record, &record_dir)?;
+        let location = partial_location(setup.bucket, &build_version, platform);
+        let (uploaded, unchanged) = upload_dirs(
+            setup,
+            &location,
+            &[
+                (&workspace.join("artifacts"), "the partial stage"),
+                (&record_dir, "its record"),
+            ],
+            StageOverwrite::Allowed,
+        )?;
+        journal.record(&format!("upload {platform}"), location.to_string())?;
+        report.status(
+            "Staged",
+            &format!("{platform} of {build_version} at {location}"),
+        );
+        return Ok(StageOutcome {
+            build_version: build_version.to_string(),
+            release_type: type_name(release_type).into(),
+            versions: ordered.iter().map(ToString::to_string).collect(),
+            branch: request.branch.clone(),
+            cut_branch,
+            location: location.to_string(),
+            files: record.files.len() + 2,
+            uploaded,
+            unchanged,
+            workspace,
+            platform: Some(platform.to_string()),
+        });
     }
 
     // 4. The staged directory of each version, assembled afresh.
@@ -575,16 +733,78 @@ pub fn stage(setup: &StageSetup<'_>, request: &StageRequest) -> Result<StageOutc
 
     // 7. Upload: the files, then the record.
     let location = setup.bucket.join(&stage_dir);
+    let (uploaded, unchanged) = upload_dirs(
+        setup,
+        &location,
+        &[(&out, "the stage"), (&record_dir, "the completion record")],
+        StageOverwrite::Refused,
+    )?;
+    journal.record("upload", location.to_string())?;
+    report.status("Staged", &format!("{build_version} at {location}"));
+
+    Ok(StageOutcome {
+        build_version: build_version.to_string(),
+        release_type: type_name(release_type).into(),
+        versions: ordered.iter().map(ToString::to_string).collect(),
+        branch: request.branch.clone(),
+        cut_branch,
+        location: location.to_string(),
+        files: files.len() + 2,
+        uploaded,
+        unchanged,
+        workspace,
+        platform: None,
+    })
+}
+
+/// A merge makes the tags itself; they must be the ones its platforms were built from.
+fn check_merged_tags(
+    records: &[PartialRecord],
+    tags: &std::collections::BTreeMap<String, CommitId>,
+    release_branch_commit: Option<&str>,
+) -> Result<(), ReleaseError> {
+    let made: std::collections::BTreeMap<String, String> = tags
+        .iter()
+        .map(|(v, c)| (v.clone(), c.to_string()))
+        .collect();
+    let mut problems = Vec::new();
+    for record in records {
+        if record.tags != made || record.release_branch_commit.as_deref() != release_branch_commit {
+            problems.push(format!(
+                "{} was built from tags {:?}; the merge made {:?}",
+                record.platform, record.tags, made
+            ));
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    problems.push("the jobs and the merge must run with the same committer (GIT_COMMITTER_NAME, GIT_COMMITTER_EMAIL)".into());
+    Err(ReleaseError::Verification {
+        what: "the merge's release commits and tags".into(),
+        problems,
+    })
+}
+
+/// Uploads each directory to `location`, in order, skipping objects already there; returns
+/// (uploaded, already there).
+fn upload_dirs(
+    setup: &StageSetup<'_>,
+    location: &Location,
+    dirs: &[(&Path, &str)],
+    overwrite: StageOverwrite,
+) -> Result<(usize, usize), ReleaseError> {
+    let report = setup.report;
     let options = PushOptions {
-        allow_overwrite: false,
+        allow_overwrite: overwrite == StageOverwrite::Allowed,
         jobs: setup.jobs.max(1),
     };
     let mut uploaded = 0;
     let mut unchanged = 0;
-    for (dir, what) in [(&out, "the stage"), (&record_dir, "the completion record")] {
+    for &(dir, what) in dirs {
         let plan = setup
             .runtime
-            .block_on(plan_push(dir, &location, setup.store, &options))
+            .block_on(plan_push(dir, location, setup.store, &options))
             .map_err(storage(format!(
                 "planning the upload of {what} to {location}"
             )))?;
@@ -610,20 +830,7 @@ pub fn stage(setup: &StageSetup<'_>, request: &StageRequest) -> Result<StageOutc
         uploaded += pushed.uploaded.len();
         (setup.after_step)(&format!("upload {what}"));
     }
-    journal.record("upload", location.to_string())?;
-    report.status("Staged", &format!("{build_version} at {location}"));
-
-    Ok(StageOutcome {
-        build_version: build_version.to_string(),
-        versions: ordered.iter().map(ToString::to_string).collect(),
-        branch: request.branch.clone(),
-        cut_branch,
-        location: location.to_string(),
-        files: files.len() + 2,
-        uploaded,
-        unchanged,
-        workspace,
-    })
+    Ok((uploaded, unchanged))
 }
 
 /// `alpha`, `beta`, `rc` or `official`.

@@ -49,6 +49,7 @@ fn run_stage(sandbox: &krel_sandbox::Sandbox, time: i64) -> StageOutcome {
             release_type: ReleaseType::Rc,
             branch: "release-1.10".into(),
             build_version: None,
+            scope: Default::default(),
         },
     )
     .unwrap()

@@ -37,6 +37,23 @@ pub fn run(cli: &Cli, shell: &Shell) -> Result<(), Failure> {
     }
 }
 
+/// The command's name, for messages (`stage`, `release`, …).
+pub fn name(command: &Command) -> &'static str {
+    match command {
+        Command::Ff(_) => "ff",
+        Command::NextVersion(_) => "next-version",
+        Command::Checksum(_) => "checksum",
+        Command::Stage(_) => "stage",
+        Command::Rehearse(_) => "rehearse",
+        Command::Release(_) => "release",
+        Command::Changelog(_) => "changelog",
+        Command::Sandbox(_) => "sandbox",
+        Command::Sign(_) => "sign",
+        Command::Kubepkg(_) => "kubepkg",
+        Command::Push(_) => "push",
+    }
+}
+
 /// A multi-threaded Tokio runtime for commands that talk to stores or GitHub.
 pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_multi_thread()

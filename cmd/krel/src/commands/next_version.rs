@@ -17,7 +17,9 @@ upstream krel does:
   - rc on an existing release-X.Y: vX.Y.P-rc.(N+1) (patch + 1 and rc.1 after an official tag)
   - official on release-X.Y: vX.Y.P (patch + 1 after an official tag)
 The release branch must be for the same vX.Y as the build version. Without --build-version,
-krel describes --rev (default HEAD) in --repo-path (default the current directory).";
+krel describes --rev (default HEAD) in --repo-path (default the current directory).
+In a GitHub Actions workflow (GITHUB_ACTIONS=true) it also sets the step outputs version,
+versions and build-version, which the split-stage workflow passes to its platform jobs.";
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -60,6 +62,7 @@ pub fn exec(ctx: &Context, args: &NextVersionArgs, shell: &Shell) -> Result<(), 
             };
             failure.with_hint(hint)
         })?;
+    crate::ci::next_version_outputs(&build, &versions);
     match shell.output() {
         OutputFormat::Text => {
             for version in versions.ordered() {
@@ -69,11 +72,13 @@ pub fn exec(ctx: &Context, args: &NextVersionArgs, shell: &Shell) -> Result<(), 
         OutputFormat::Json => {
             #[derive(serde::Serialize)]
             struct Report<'a> {
+                build_version: String,
                 ordered: Vec<&'a krel_version::Version>,
                 #[serde(flatten)]
                 versions: &'a krel_version::ReleaseVersions,
             }
             shell.json(&Report {
+                build_version: build.to_string(),
                 ordered: versions.ordered(),
                 versions: &versions,
             });

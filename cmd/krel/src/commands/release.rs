@@ -274,6 +274,7 @@ pub fn exec(ctx: &Context, args: &ReleaseArgs, shell: &Shell) -> Result<(), Fail
         }
         Outcome::Planned { .. } => prepared.summary,
     };
+    crate::ci::release_summary(ctx, &summary, matches!(outcome, Outcome::Executed { .. }));
     match shell.output() {
         OutputFormat::Text => {
             if let Outcome::Executed { .. } = outcome {

@@ -2,13 +2,15 @@
 
 use std::path::PathBuf;
 
+use krel_config::Platform;
 use krel_plan::Mode;
-use krel_release::stage::{stage, StageRequest, StageSetup};
+use krel_release::split::merge;
+use krel_release::stage::{stage, StageOutcome, StageRequest, StageScope, StageSetup};
 use krel_release::ReleaseError;
 use krel_sign::load_signing_key;
 use krel_storage::{Location, Store, StoreEnv};
 
-use crate::cli::{OutputFormat, StageArgs};
+use crate::cli::{OutputFormat, StageArgs, StageCommand, StageMergeArgs};
 use crate::commands::next_version::parse_build_version;
 use crate::commands::push::storage_failure;
 use crate::commands::sign::{password, read_key_file, sign_failure};
@@ -45,14 +47,54 @@ another type is refused (stage a newer commit instead).
 The signing key is release.signing_key (password from KREL_SIGNING_PASSWORD, or asked on a
 terminal). SOURCE_DATE_EPOCH fixes every time written (commits, tags, documents), so the same
 inputs give the same bytes.
-`krel release` then verifies the stage and publishes it.";
+`krel release` then verifies the stage and publishes it.
+
+A large build can be split over machines (one CI job per platform): each job runs
+  krel stage --type T --branch B --build-version BV --split --platform OS/ARCH
+which clones, tags and builds that platform only (KREL_PLATFORMS=OS/ARCH), then uploads what
+build.artifacts collected to stage-partial/<bv>/<os>-<arch>/ with a signed PARTIAL.json last.
+Every job uses one time for commits, tags and documents: SOURCE_DATE_EPOCH, else the build
+commit's time, so all of them make the same release commit. Then one job runs
+  krel stage merge --build-version BV
+(see `krel stage merge --help`); the result is the same, file for file, as a one-machine stage
+with that SOURCE_DATE_EPOCH. In a GitHub Actions workflow (GITHUB_ACTIONS=true) krel writes a
+summary to $GITHUB_STEP_SUMMARY and outputs version, versions, build-version, release-type,
+branch, stage-location (and platform) to $GITHUB_OUTPUT.";
+
+pub const MERGE_LONG_ABOUT: &str = "\
+Stage the whole release from the partial stages that `krel stage --split --platform P` jobs
+uploaded for one build version.
+
+krel reads stage-partial/<bv>/<os>-<arch>/PARTIAL.json of every platform in build.platforms
+from the bucket (the mock bucket, or release.bucket with --nomock) and verifies its signature
+with the public half of release.signing_key. It refuses (exit 1, nothing staged) when a
+platform has not arrived, naming it, or when the records disagree (type, branch, versions,
+tags, time). Then it makes the same release commits and tags itself and checks them against
+the records, downloads every file of every platform and checks its SHA-256 (the same path from
+two platforms must hold the same bytes), writes the source SBOM, and continues as `krel stage`
+does: release SBOM, checksums, signatures, provenance, the source archive, the upload of
+stage/<bv>/ and STAGED.json last. The type and branch come from the records.
+
+Like stage, merge is journaled: run it again after a failure and it continues. The partial
+stages are left in place (a bucket lifecycle rule on stage-partial/ can expire them).";
+
+pub const MERGE_EXAMPLES: &str = "\
+Examples:
+  # one job per platform (a CI matrix), the same build version in each:
+  krel stage --type rc --branch release-1.31 --build-version v1.31.0-rc.0.5+0123456789abcd \\
+    --split --platform linux/arm64 --nomock
+  # then, once:
+  krel stage merge --build-version v1.31.0-rc.0.5+0123456789abcd --nomock";
 
 pub const EXAMPLES: &str = "\
 Examples:
   krel stage --type alpha --branch master                 # mock: into the mock bucket
   krel stage --type rc --branch release-1.31              # cuts release-1.31 when it is new
   krel stage --type official --branch release-1.30 --nomock
-  krel stage --type rc --branch release-1.30 --build-version v1.30.1-rc.0.4+0123456789abcd";
+  krel stage --type rc --branch release-1.30 --build-version v1.30.1-rc.0.4+0123456789abcd
+  krel stage --type rc --branch release-1.30 --build-version v1.30.1-rc.0.4+0123456789abcd \\
+    --split --platform linux/arm64                       # one job of a split stage
+  krel stage merge --build-version v1.30.1-rc.0.4+0123456789abcd";
 
 pub(crate) fn release_failure(err: ReleaseError) -> Failure {
     let hint = err.hint();
@@ -111,55 +153,125 @@ pub(crate) fn fault_hook() -> impl Fn(&str) {
 }
 
 pub fn exec(ctx: &Context, args: &StageArgs, shell: &Shell) -> Result<(), Failure> {
-    let key_path = ctx.config.release.signing_key.as_ref().ok_or_else(|| {
-        Failure::usage(anyhow::anyhow!("no signing key: release.signing_key is not set")).with_hint(Some(
-            "set release.signing_key in krel.yaml (or KREL_SIGNING_KEY); make one with `krel sign generate-key`".into(),
-        ))
-    })?;
-    let signer = load_signing_key(&read_key_file(key_path)?, &password).map_err(sign_failure)?;
+    if let Some(StageCommand::Merge(merge)) = &args.command {
+        return exec_merge(ctx, merge, shell);
+    }
+    let (Some(release_type), Some(branch)) = (args.release_type, args.branch.clone()) else {
+        return Err(Failure::usage(anyhow::anyhow!(
+            "--type and --branch are needed to stage"
+        )));
+    };
+    let scope = match (&args.platform, args.split) {
+        (Some(platform), true) => StageScope::Platform(
+            Platform::parse(platform)
+                .map_err(|err| Failure::usage(anyhow::anyhow!("--platform: {err}")))?,
+        ),
+        _ => StageScope::Whole,
+    };
     let build_version = args
         .build_version
         .as_deref()
         .map(parse_build_version)
         .transpose()?;
-    let bucket = stage_bucket(ctx)?;
-    let workspace_root = workspace_root(ctx, args.workspace.as_ref());
-    let runtime = crate::commands::runtime()?;
-    let store = open_store(&runtime, &bucket)?;
-    let identity = ctx.committer();
-    let hook = fault_hook();
-    if ctx.mode == Mode::Mock {
-        shell.status(
-            "Mock",
-            format!("staging into the mock bucket {bucket}; nothing is written to any remote"),
-        );
+    let request = StageRequest {
+        release_type: release_type.into(),
+        branch,
+        build_version,
+        scope,
+    };
+    let staging = Staging::open(ctx, args.workspace.as_ref(), shell)?;
+    let outcome = staging
+        .run(ctx, args.jobs, shell, |setup| stage(setup, &request))
+        .map_err(release_failure)?;
+    report_outcome(ctx, shell, &outcome)
+}
+
+fn exec_merge(ctx: &Context, args: &StageMergeArgs, shell: &Shell) -> Result<(), Failure> {
+    let build_version = parse_build_version(&args.build_version)?;
+    let staging = Staging::open(ctx, args.workspace.as_ref(), shell)?;
+    let public_key = staging.signer.public_key();
+    let outcome = staging
+        .run(ctx, args.jobs, shell, |setup| {
+            merge(setup, &build_version, &public_key)
+        })
+        .map_err(release_failure)?;
+    report_outcome(ctx, shell, &outcome)
+}
+
+/// What every stage run needs: the signing key, the bucket and its store, the workspace.
+struct Staging {
+    signer: krel_sign::KeySigner,
+    bucket: Location,
+    workspace_root: PathBuf,
+    runtime: tokio::runtime::Runtime,
+    store: Store,
+}
+
+impl Staging {
+    fn open(ctx: &Context, workspace: Option<&PathBuf>, shell: &Shell) -> Result<Staging, Failure> {
+        let key_path = ctx.config.release.signing_key.as_ref().ok_or_else(|| {
+            Failure::usage(anyhow::anyhow!("no signing key: release.signing_key is not set")).with_hint(Some(
+                "set release.signing_key in krel.yaml (or KREL_SIGNING_KEY); make one with `krel sign generate-key`".into(),
+            ))
+        })?;
+        let signer =
+            load_signing_key(&read_key_file(key_path)?, &password).map_err(sign_failure)?;
+        let bucket = stage_bucket(ctx)?;
+        let workspace_root = workspace_root(ctx, workspace);
+        let runtime = crate::commands::runtime()?;
+        let store = open_store(&runtime, &bucket)?;
+        if ctx.mode == Mode::Mock {
+            shell.status(
+                "Mock",
+                format!("staging into the mock bucket {bucket}; nothing is written to any remote"),
+            );
+        }
+        Ok(Staging {
+            signer,
+            bucket,
+            workspace_root,
+            runtime,
+            store,
+        })
     }
-    let outcome = stage(
-        &StageSetup {
+
+    fn run<T>(
+        &self,
+        ctx: &Context,
+        jobs: usize,
+        shell: &Shell,
+        body: impl FnOnce(&StageSetup<'_>) -> Result<T, ReleaseError>,
+    ) -> Result<T, ReleaseError> {
+        let identity = ctx.committer();
+        let hook = fault_hook();
+        body(&StageSetup {
             config: &ctx.config,
-            workspace_root: &workspace_root,
-            bucket: &bucket,
-            store: &store,
-            runtime: &runtime,
+            workspace_root: &self.workspace_root,
+            bucket: &self.bucket,
+            store: &self.store,
+            runtime: &self.runtime,
             credentials: &ctx.credentials,
             identity: identity.as_ref(),
             source_date_epoch: ctx.source_date_epoch,
-            signer: &signer,
-            jobs: args.jobs,
+            signer: &self.signer,
+            jobs,
             after_step: &hook,
             report: shell,
-        },
-        &StageRequest {
-            release_type: args.release_type.into(),
-            branch: args.branch.clone(),
-            build_version,
-        },
-    )
-    .map_err(release_failure)?;
+        })
+    }
+}
+
+fn report_outcome(ctx: &Context, shell: &Shell, outcome: &StageOutcome) -> Result<(), Failure> {
+    let release_type = &outcome.release_type;
+    let nomock = if ctx.mode == Mode::NoMock {
+        " --nomock"
+    } else {
+        ""
+    };
     match shell.output() {
-        OutputFormat::Text => {
-            shell.note(format!(
-                "\nStaged {} from build version {} ({} files, {} uploaded, {} already there)\n  at {}\n  workspace {}\nNext: krel release --type {} --branch {} --build-version {}{}",
+        OutputFormat::Text => match &outcome.platform {
+            Some(platform) => shell.note(format!(
+                "\nStaged {platform} of {} from build version {} ({} files, {} uploaded, {} already there)\n  at {}\n  workspace {}\nNext: when every platform of build.platforms is staged, krel stage merge --build-version {}{nomock}",
                 outcome.versions.join(" and "),
                 outcome.build_version,
                 outcome.files,
@@ -167,16 +279,26 @@ pub fn exec(ctx: &Context, args: &StageArgs, shell: &Shell) -> Result<(), Failur
                 outcome.unchanged,
                 outcome.location,
                 outcome.workspace.display(),
-                krel_release::stage::type_name(args.release_type.into()),
+                outcome.build_version,
+            )),
+            None => shell.note(format!(
+                "\nStaged {} from build version {} ({} files, {} uploaded, {} already there)\n  at {}\n  workspace {}\nNext: krel release --type {release_type} --branch {} --build-version {}{nomock}",
+                outcome.versions.join(" and "),
+                outcome.build_version,
+                outcome.files,
+                outcome.uploaded,
+                outcome.unchanged,
+                outcome.location,
+                outcome.workspace.display(),
                 outcome.branch,
                 outcome.build_version,
-                if ctx.mode == Mode::NoMock { " --nomock" } else { "" },
-            ));
-        }
+            )),
+        },
         OutputFormat::Json => shell.json(&serde_json::json!({
             "mode": ctx.mode,
             "stage": outcome,
         })),
     }
+    crate::ci::stage_summary(ctx, outcome);
     Ok(())
 }

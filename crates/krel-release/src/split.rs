@@ -1,0 +1,404 @@
+//! Split stages: one build job per platform, then one merge that stages the whole release.
+//!
+//! A platform job (`krel stage --platform OS/ARCH --split`) runs stage's first steps (clone,
+//! tags, build) for its platform only, and uploads what its build collected under
+//! `stage-partial/<build-version>/<os>-<arch>/`, with its signed record `PARTIAL.json` last.
+//!
+//! The merge (`krel stage merge --build-version BV`) reads the record of every platform in
+//! `build.platforms`, refuses when one is missing or when two disagree, makes the same tags
+//! itself (a record carries the time its job used, so the release commit is the same commit),
+//! downloads every file and checks its digest, and then continues exactly as a one-machine
+//! stage does: checksums, SBOMs, signatures and provenance over the whole set. What lands
+//! under `stage/<build-version>/` is the same, file for file, as a one-machine stage of the
+//! same commit with the same `SOURCE_DATE_EPOCH`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use futures_util::StreamExt;
+use krel_config::Platform;
+use krel_sign::PublicKey;
+use krel_storage::{Location, Store};
+use krel_version::BuildVersion;
+use serde::{Deserialize, Serialize};
+
+use crate::files::{create_parent, io};
+use crate::layout;
+use crate::layout::slug;
+use crate::stage::{stage, StageOutcome, StageRequest, StageScope, StageSetup};
+use crate::{storage, ReleaseError, Report};
+
+/// The record of one platform's partial stage, `PARTIAL.json`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartialRecord {
+    /// The project.
+    pub project: String,
+    /// The build version.
+    pub build_version: String,
+    /// alpha, beta, rc or official.
+    pub release_type: String,
+    /// The branch released from.
+    pub branch: String,
+    /// True when this release cuts the branch.
+    pub cut_branch: bool,
+    /// The versions, prime first.
+    pub versions: Vec<String>,
+    /// Version → the commit its tag points at.
+    pub tags: BTreeMap<String, String>,
+    /// Where the release branch is to point (release branches only).
+    pub release_branch_commit: Option<String>,
+    /// The time used for commits, tags, documents and the build (`SOURCE_DATE_EPOCH`).
+    pub source_date_epoch: i64,
+    /// The platform built, `os/arch`.
+    pub platform: String,
+    /// Every file (`<version>/<path>`, relative to the partial directory) → SHA-256.
+    pub files: BTreeMap<String, String>,
+}
+
+impl PartialRecord {
+    /// Everything but the platform and its files: what every platform's record must share.
+    fn release(&self) -> String {
+        format!(
+            "{} {} {} from {} of {}{} (tags {}, time {})",
+            self.project,
+            self.release_type,
+            self.versions.join(" and "),
+            self.branch,
+            self.build_version,
+            if self.cut_branch { ", branch cut" } else { "" },
+            self.tags
+                .iter()
+                .map(|(tag, commit)| format!("{tag}={}", &commit[..commit.len().min(12)]))
+                .collect::<Vec<_>>()
+                .join(" "),
+            self.source_date_epoch,
+        )
+    }
+}
+
+/// `<os>-<arch>`, the platform's directory name.
+pub fn platform_dir_name(platform: &Platform) -> String {
+    format!("{}-{}", platform.os, platform.arch)
+}
+
+/// `krel stage merge`: checks that every platform's partial stage of `build_version` arrived
+/// and agrees, then stages the whole release from them (see the module documentation).
+/// `public_key` verifies the partial records (the key the platform jobs signed with).
+pub fn merge(
+    setup: &StageSetup<'_>,
+    build_version: &BuildVersion,
+    public_key: &PublicKey,
+) -> Result<StageOutcome, ReleaseError> {
+    let local = setup
+        .workspace_root
+        .join("stage")
+        .join(slug(&setup.config.project))
+        .join(format!("{build_version}.partials"));
+    let records = read_partials(setup, build_version, public_key, &local)?;
+    let Some(first) = records.first() else {
+        return Err(ReleaseError::Config {
+            message: "build.platforms is empty: there is nothing to merge".into(),
+            hint: "list the platforms in build.platforms (krel.yaml)".into(),
+        });
+    };
+    report_arrivals(setup.report, &records);
+    let release_type =
+        first
+            .release_type
+            .parse()
+            .map_err(|reason: String| ReleaseError::Verification {
+                what: format!("the partial stages of {build_version}"),
+                problems: vec![reason],
+            })?;
+    let request = StageRequest {
+        release_type,
+        branch: first.branch.clone(),
+        build_version: Some(build_version.clone()),
+        scope: StageScope::Merge(records.clone()),
+    };
+    stage(setup, &request)
+}
+
+/// Reads and checks the partial record of every platform in `build.platforms` from the bucket.
+/// Refuses, naming them, when platforms have not arrived; refuses when a record's signature
+/// does not verify with `public_key` or when the records describe different releases.
+pub fn read_partials(
+    setup: &StageSetup<'_>,
+    build_version: &BuildVersion,
+    public_key: &PublicKey,
+    local: &Path,
+) -> Result<Vec<PartialRecord>, ReleaseError> {
+    let config = setup.config;
+    let root = setup.bucket.join(&layout::partial_root(build_version));
+    let mut missing = Vec::new();
+    let mut arrived = Vec::new();
+    let mut problems = Vec::new();
+    let mut records = Vec::new();
+    for platform in &config.build.platforms {
+        let name = platform_dir_name(platform);
+        let dir = local.join(&name);
+        let mut found = true;
+        for file in [
+            layout::PARTIAL.to_string(),
+            format!("{}.sig", layout::PARTIAL),
+        ] {
+            let key = root.key(&format!("{name}/{file}"));
+            found &= setup
+                .runtime
+                .block_on(setup.store.download(&key, &dir.join(&file)))
+                .map_err(storage(format!("downloading {name}/{file} from {root}")))?;
+        }
+        if !found {
+            missing.push(platform.to_string());
+            continue;
+        }
+        arrived.push(platform.to_string());
+        let path = dir.join(layout::PARTIAL);
+        if let Err(err) = krel_sign::verify_file(public_key, &path) {
+            problems.push(format!("{name}/{}: {err}", layout::PARTIAL));
+            continue;
+        }
+        let bytes = std::fs::read(&path).map_err(io("reading", &path))?;
+        match serde_json::from_slice::<PartialRecord>(&bytes) {
+            Ok(record) if record.platform != platform.to_string() => problems.push(format!(
+                "{name}/{} is the record of {}",
+                layout::PARTIAL,
+                record.platform
+            )),
+            Ok(record) => records.push(record),
+            Err(err) => problems.push(format!(
+                "{name}/{} is not a partial stage record: {err}",
+                layout::PARTIAL
+            )),
+        }
+    }
+    if !missing.is_empty() {
+        return Err(ReleaseError::PartialsMissing {
+            build_version: build_version.to_string(),
+            missing,
+            arrived,
+        });
+    }
+    if let Some(first) = records.first() {
+        if first.project != config.project || first.build_version != build_version.to_string() {
+            problems.push(format!(
+                "the records are of {} {}, not {} {build_version}",
+                first.project, first.build_version, config.project
+            ));
+        }
+        for record in &records[1..] {
+            if record.release() != first.release() {
+                problems.push(format!(
+                    "{} staged {}; {} staged {}",
+                    first.platform,
+                    first.release(),
+                    record.platform,
+                    record.release()
+                ));
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(ReleaseError::Verification {
+            what: format!("the partial stages at {root}"),
+            problems,
+        });
+    }
+    Ok(records)
+}
+
+/// Downloads the files every platform built for `version` into `dest`, checking each against
+/// its record. The same path from two platforms must hold the same bytes. Returns the number
+/// of files.
+pub(crate) fn gather_version(
+    setup: &StageSetup<'_>,
+    records: &[PartialRecord],
+    build_version: &BuildVersion,
+    version: &str,
+    dest: &Path,
+) -> Result<usize, ReleaseError> {
+    let root = setup.bucket.join(&layout::partial_root(build_version));
+    let prefix = format!("{version}/");
+    // Path in the version → (platform directory, digest), decided before any download.
+    let mut wanted: BTreeMap<String, (String, String)> = BTreeMap::new();
+    let mut problems = Vec::new();
+    for record in records {
+        let Ok(platform) = Platform::parse(&record.platform) else {
+            problems.push(format!("`{}` is not a platform", record.platform));
+            continue;
+        };
+        let dir = platform_dir_name(&platform);
+        for (name, sha256) in &record.files {
+            let Some(relative) = name.strip_prefix(&prefix) else {
+                continue;
+            };
+            if relative
+                .split('/')
+                .any(|part| part.is_empty() || part == ".." || part == ".")
+            {
+                problems.push(format!(
+                    "{dir}/{} lists a bad path `{name}`",
+                    layout::PARTIAL
+                ));
+                continue;
+            }
+            match wanted.get(relative) {
+                Some((other, digest)) if digest != sha256 => problems.push(format!(
+                    "{version}/{relative} differs between {other} and {dir}: the build must write the same bytes on every platform, or put the file under a per-platform path"
+                )),
+                Some(_) => {}
+                None => {
+                    wanted.insert(relative.to_string(), (dir.clone(), sha256.clone()));
+                }
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(ReleaseError::Verification {
+            what: format!("the partial stages at {root}"),
+            problems,
+        });
+    }
+    setup.report.status(
+        "Gathering",
+        &format!(
+            "{} file(s) of {version} from {} platform(s) at {root}",
+            wanted.len(),
+            records.len()
+        ),
+    );
+    let downloads = wanted.iter().map(|(relative, (dir, _))| {
+        let key = root.key(&format!("{dir}/{prefix}{relative}"));
+        let path = dest.join(relative);
+        fetch(setup.store, key, path, relative.clone())
+    });
+    let results = setup.runtime.block_on(
+        futures_util::stream::iter(downloads)
+            .buffer_unordered(setup.jobs.max(1))
+            .collect::<Vec<_>>(),
+    );
+    for result in results {
+        let (relative, path, found) =
+            result.map_err(storage(format!("downloading the partial stages at {root}")))?;
+        let (dir, sha256) = &wanted[&relative];
+        if !found {
+            problems.push(format!(
+                "{dir}/{prefix}{relative}: in its record but not in the bucket"
+            ));
+            continue;
+        }
+        let have = krel_sign::sha256_file(&path).map_err(io("reading", &path))?;
+        if hex::encode(have) != *sha256 {
+            problems.push(format!(
+                "{dir}/{prefix}{relative}: its SHA-256 is not the one its record lists"
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        problems.sort();
+        return Err(ReleaseError::Verification {
+            what: format!("the partial stages at {root}"),
+            problems,
+        });
+    }
+    Ok(wanted.len())
+}
+
+async fn fetch(
+    store: &Store,
+    key: String,
+    path: PathBuf,
+    relative: String,
+) -> Result<(String, PathBuf, bool), krel_storage::StorageError> {
+    if let Some(parent) = path.parent() {
+        tokio::fs::create_dir_all(parent).await.map_err(|source| {
+            krel_storage::StorageError::Io {
+                action: "creating",
+                path: parent.to_path_buf(),
+                source,
+            }
+        })?;
+    }
+    let found = store.download(&key, &path).await?;
+    Ok((relative, path, found))
+}
+
+/// Where the partial stage of `platform` goes.
+pub fn partial_location(
+    bucket: &Location,
+    build_version: &BuildVersion,
+    platform: &Platform,
+) -> Location {
+    bucket
+        .join(&layout::partial_root(build_version))
+        .join(&platform_dir_name(platform))
+}
+
+/// Writes `PARTIAL.json` for `record` into `dir`, signed.
+pub(crate) fn write_partial_record(
+    setup: &StageSetup<'_>,
+    record: &PartialRecord,
+    dir: &Path,
+) -> Result<(), ReleaseError> {
+    let mut bytes = serde_json::to_vec_pretty(record).unwrap_or_default();
+    bytes.push(b'\n');
+    let path = dir.join(layout::PARTIAL);
+    create_parent(&path)?;
+    crate::files::write_file(&path, &bytes)?;
+    krel_sign::sign_file(setup.signer, &path)
+        .map_err(crate::sign("signing the partial stage record"))?;
+    Ok(())
+}
+
+/// Says which platforms a merge gathers.
+fn report_arrivals(report: &dyn Report, records: &[PartialRecord]) {
+    report.status(
+        "Merging",
+        &format!(
+            "{} platform(s): {}",
+            records.len(),
+            records
+                .iter()
+                .map(|r| r.platform.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(platform: &str) -> PartialRecord {
+        PartialRecord {
+            project: "widget".into(),
+            build_version: "v1.0.0-alpha.0.3+abc".into(),
+            release_type: "alpha".into(),
+            branch: "main".into(),
+            cut_branch: false,
+            versions: vec!["v1.0.0-alpha.1".into()],
+            tags: [("v1.0.0-alpha.1".to_string(), "0123456789abcdef".to_string())].into(),
+            release_branch_commit: None,
+            source_date_epoch: 1_700_000_000,
+            platform: platform.into(),
+            files: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn records_of_one_release_describe_it_alike_whatever_the_platform() {
+        let amd = record("linux/amd64");
+        let mut arm = record("linux/arm64");
+        arm.files.insert("v1.0.0-alpha.1/x".into(), "00".into());
+        assert_eq!(amd.release(), arm.release());
+        let mut other_time = record("linux/arm64");
+        other_time.source_date_epoch += 1;
+        assert_ne!(amd.release(), other_time.release());
+        let mut other_tag = record("linux/arm64");
+        other_tag
+            .tags
+            .insert("v1.0.0-alpha.1".into(), "fedcba9876543210".into());
+        assert_ne!(amd.release(), other_tag.release());
+    }
+}
