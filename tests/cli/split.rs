@@ -205,6 +205,15 @@ fn a_merge_refuses_jobs_that_disagree_or_are_not_configured() {
     let krel = krel();
     let s = krel.sandbox();
     let bv = build_version(&s, "main");
+    // A platform job never loads the signing key: it runs without one.
+    on_runner(
+        &krel,
+        &s,
+        "keyless",
+        &strs(&split_job(&bv, "linux/amd64"))[1..],
+        &[("KREL_SIGNING_KEY", "/nonexistent/signing.key")],
+    )
+    .assert_exit(0);
     // Two jobs with different clocks make different release commits.
     for (platform, epoch) in [
         ("linux/amd64", "1700000000"),

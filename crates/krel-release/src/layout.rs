@@ -14,7 +14,7 @@
 //!   RELEASED.json                                       written by `krel release`, last
 //! stage-partial/<build-version>/<os>-<arch>/             a split stage's platform job:
 //!   <version>/<artifacts of that platform>              what its build collected
-//!   PARTIAL.json, PARTIAL.json.sig                       its record, uploaded last
+//!   PARTIAL.json                                         its record, uploaded last
 //! release/<version>/                                     gcs-stage/<version>/ + provenance
 //! release/latest[-X[.Y]].txt, stable[-X[.Y]].txt         version markers
 //! ```

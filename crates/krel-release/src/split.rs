@@ -2,7 +2,9 @@
 //!
 //! A platform job (`krel stage --platform OS/ARCH --split`) runs stage's first steps (clone,
 //! tags, build) for its platform only, and uploads what its build collected under
-//! `stage-partial/<build-version>/<os>-<arch>/`, with its signed record `PARTIAL.json` last.
+//! `stage-partial/<build-version>/<os>-<arch>/`, with its record `PARTIAL.json` last. A
+//! platform job needs no signing key: build jobs run the project's build scripts, and the key
+//! stays with the merge, which signs everything it stages.
 //!
 //! The merge (`krel stage merge --build-version BV`) reads the record of every platform in
 //! `build.platforms`, refuses when one is missing or when two disagree, makes the same tags
@@ -17,7 +19,6 @@ use std::path::{Path, PathBuf};
 
 use futures_util::StreamExt;
 use krel_config::Platform;
-use krel_sign::PublicKey;
 use krel_storage::{Location, Store};
 use krel_version::BuildVersion;
 use serde::{Deserialize, Serialize};
@@ -83,18 +84,20 @@ pub fn platform_dir_name(platform: &Platform) -> String {
 
 /// `krel stage merge`: checks that every platform's partial stage of `build_version` arrived
 /// and agrees, then stages the whole release from them (see the module documentation).
-/// `public_key` verifies the partial records (the key the platform jobs signed with).
+///
+/// The partial stages are not signed: the build jobs never hold the signing key. What protects
+/// them is who may write to the bucket; the merge checks every file against its record, and
+/// signs only what it staged itself.
 pub fn merge(
     setup: &StageSetup<'_>,
     build_version: &BuildVersion,
-    public_key: &PublicKey,
 ) -> Result<StageOutcome, ReleaseError> {
     let local = setup
         .workspace_root
         .join("stage")
         .join(slug(&setup.config.project))
         .join(format!("{build_version}.partials"));
-    let records = read_partials(setup, build_version, public_key, &local)?;
+    let records = read_partials(setup, build_version, &local)?;
     let Some(first) = records.first() else {
         return Err(ReleaseError::Config {
             message: "build.platforms is empty: there is nothing to merge".into(),
@@ -120,12 +123,11 @@ pub fn merge(
 }
 
 /// Reads and checks the partial record of every platform in `build.platforms` from the bucket.
-/// Refuses, naming them, when platforms have not arrived; refuses when a record's signature
-/// does not verify with `public_key` or when the records describe different releases.
+/// Refuses, naming them, when platforms have not arrived, or when the records describe
+/// different releases.
 pub fn read_partials(
     setup: &StageSetup<'_>,
     build_version: &BuildVersion,
-    public_key: &PublicKey,
     local: &Path,
 ) -> Result<Vec<PartialRecord>, ReleaseError> {
     let config = setup.config;
@@ -138,26 +140,18 @@ pub fn read_partials(
         let name = platform_dir_name(platform);
         let dir = local.join(&name);
         let mut found = true;
-        for file in [
-            layout::PARTIAL.to_string(),
-            format!("{}.sig", layout::PARTIAL),
-        ] {
-            let key = root.key(&format!("{name}/{file}"));
-            found &= setup
-                .runtime
-                .block_on(setup.store.download(&key, &dir.join(&file)))
-                .map_err(storage(format!("downloading {name}/{file} from {root}")))?;
-        }
+        let file = layout::PARTIAL;
+        let key = root.key(&format!("{name}/{file}"));
+        found &= setup
+            .runtime
+            .block_on(setup.store.download(&key, &dir.join(file)))
+            .map_err(storage(format!("downloading {name}/{file} from {root}")))?;
         if !found {
             missing.push(platform.to_string());
             continue;
         }
         arrived.push(platform.to_string());
         let path = dir.join(layout::PARTIAL);
-        if let Err(err) = krel_sign::verify_file(public_key, &path) {
-            problems.push(format!("{name}/{}: {err}", layout::PARTIAL));
-            continue;
-        }
         let bytes = std::fs::read(&path).map_err(io("reading", &path))?;
         match serde_json::from_slice::<PartialRecord>(&bytes) {
             Ok(record) if record.platform != platform.to_string() => problems.push(format!(
@@ -334,20 +328,13 @@ pub fn partial_location(
         .join(&platform_dir_name(platform))
 }
 
-/// Writes `PARTIAL.json` for `record` into `dir`, signed.
-pub(crate) fn write_partial_record(
-    setup: &StageSetup<'_>,
-    record: &PartialRecord,
-    dir: &Path,
-) -> Result<(), ReleaseError> {
+/// Writes `PARTIAL.json` for `record` into `dir`.
+pub(crate) fn write_partial_record(record: &PartialRecord, dir: &Path) -> Result<(), ReleaseError> {
     let mut bytes = serde_json::to_vec_pretty(record).unwrap_or_default();
     bytes.push(b'\n');
     let path = dir.join(layout::PARTIAL);
     create_parent(&path)?;
-    crate::files::write_file(&path, &bytes)?;
-    krel_sign::sign_file(setup.signer, &path)
-        .map_err(crate::sign("signing the partial stage record"))?;
-    Ok(())
+    crate::files::write_file(&path, &bytes)
 }
 
 /// Says which platforms a merge gathers.

@@ -91,8 +91,9 @@ pub struct StageSetup<'a> {
     pub identity: Option<&'a Identity>,
     /// SOURCE_DATE_EPOCH, when set.
     pub source_date_epoch: Option<i64>,
-    /// Signs every staged file.
-    pub signer: &'a dyn Signer,
+    /// Signs every staged file. A platform job of a split stage signs nothing and needs none:
+    /// the build jobs, which run the project's build scripts, never hold the signing key.
+    pub signer: Option<&'a dyn Signer>,
     /// Threads for hashing and signing, requests at once for uploads.
     pub jobs: usize,
     /// Called after each step is journaled (used by tests to stop a run at a given step).
@@ -255,6 +256,16 @@ pub fn stage(setup: &StageSetup<'_>, request: &StageRequest) -> Result<StageOutc
             });
         }
     }
+    let signer = match (&request.scope, setup.signer) {
+        (StageScope::Platform(_), _) => None,
+        (_, Some(signer)) => Some(signer),
+        (_, None) => {
+            return Err(ReleaseError::Config {
+                message: "no signing key: a stage signs every file it stages".into(),
+                hint: "set release.signing_key in krel.yaml (or KREL_SIGNING_KEY); make one with `krel sign generate-key`".into(),
+            })
+        }
+    };
     // A split stage's jobs run on other machines at other times: they share one time, so that
     // each makes the same release commit and writes the same bytes. It is SOURCE_DATE_EPOCH
     // when set, else the build commit's time; the merge takes the one its platforms used.
@@ -573,7 +584,7 @@ pub fn stage(setup: &StageSetup<'_>, request: &StageRequest) -> Result<StageOutc
         };
         let record_dir = workspace.join("partial-record");
         remove_dir(&record_dir)?;
-        write_partial_record(setup, &record, &record_dir)?;
+        write_partial_record(&record, &record_dir)?;
         let location = partial_location(setup.bucket, &build_version, platform);
         let (uploaded, unchanged) = upload_dirs(
             setup,
@@ -604,6 +615,14 @@ pub fn stage(setup: &StageSetup<'_>, request: &StageRequest) -> Result<StageOutc
         });
     }
 
+    // Only a platform job has no signer, and it has returned above.
+    let Some(signer) = signer else {
+        return Err(ReleaseError::Config {
+            message: "no signing key".into(),
+            hint: "set release.signing_key".into(),
+        });
+    };
+
     // 4. The staged directory of each version, assembled afresh.
     for version in &ordered {
         let step = format!("attest {version}");
@@ -632,7 +651,7 @@ pub fn stage(setup: &StageSetup<'_>, request: &StageRequest) -> Result<StageOutc
             .into_iter()
             .map(|(_, path)| path)
             .collect();
-        krel_sign::sign_files(setup.signer, &unsigned, setup.jobs)
+        krel_sign::sign_files(signer, &unsigned, setup.jobs)
             .map_err(sign(format!("signing the files of {version}")))?;
         let subjects = describe_files(&gcs, |_| true)?;
         let commit = tags[&version.to_string()];
@@ -664,7 +683,7 @@ pub fn stage(setup: &StageSetup<'_>, request: &StageRequest) -> Result<StageOutc
         });
         let provenance = version_dir.join(layout::PROVENANCE);
         write_file(&provenance, &statement)?;
-        krel_sign::sign_file(setup.signer, &provenance)
+        krel_sign::sign_file(signer, &provenance)
             .map_err(sign(format!("signing the provenance of {version}")))?;
         journal.record(&step, hex_sha256(&statement))?;
         report.status(
@@ -687,7 +706,7 @@ pub fn stage(setup: &StageSetup<'_>, request: &StageRequest) -> Result<StageOutc
         let digests = krel_checksum::hash_file(&archive).map_err(io("reading", &archive))?;
         let digest_file = krel_checksum::with_extension(&archive, "sha256");
         write_file(&digest_file, digests.sha256.as_bytes())?;
-        krel_sign::sign_files(setup.signer, &[archive.clone(), digest_file], 2)
+        krel_sign::sign_files(signer, &[archive.clone(), digest_file], 2)
             .map_err(sign("signing the source archive"))?;
         journal.record("source", digests.sha256)?;
         report.status(
@@ -726,7 +745,7 @@ pub fn stage(setup: &StageSetup<'_>, request: &StageRequest) -> Result<StageOutc
         bytes.push(b'\n');
         let path = record_dir.join(layout::STAGED);
         write_file(&path, &bytes)?;
-        krel_sign::sign_file(setup.signer, &path).map_err(sign("signing the completion record"))?;
+        krel_sign::sign_file(signer, &path).map_err(sign("signing the completion record"))?;
         journal.record("record", hex_sha256(&bytes))?;
         (setup.after_step)("record");
     }

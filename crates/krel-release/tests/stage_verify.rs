@@ -40,7 +40,7 @@ fn run_stage(sandbox: &krel_sandbox::Sandbox, time: i64) -> StageOutcome {
             credentials: &Default::default(),
             identity: Some(&identity),
             source_date_epoch: Some(1_700_000_000),
-            signer: &signer,
+            signer: Some(&signer),
             jobs: 2,
             after_step: &|_| {},
             report: &Quiet,

@@ -52,7 +52,8 @@ inputs give the same bytes.
 A large build can be split over machines (one CI job per platform): each job runs
   krel stage --type T --branch B --build-version BV --split --platform OS/ARCH
 which clones, tags and builds that platform only (KREL_PLATFORMS=OS/ARCH), then uploads what
-build.artifacts collected to stage-partial/<bv>/<os>-<arch>/ with a signed PARTIAL.json last.
+build.artifacts collected to stage-partial/<bv>/<os>-<arch>/ with PARTIAL.json last. A platform
+job needs no signing key (build jobs run the project's scripts; the key stays with the merge).
 Every job uses one time for commits, tags and documents: SOURCE_DATE_EPOCH, else the build
 commit's time, so all of them make the same release commit. Then one job runs
   krel stage merge --build-version BV
@@ -66,10 +67,10 @@ Stage the whole release from the partial stages that `krel stage --split --platf
 uploaded for one build version.
 
 krel reads stage-partial/<bv>/<os>-<arch>/PARTIAL.json of every platform in build.platforms
-from the bucket (the mock bucket, or release.bucket with --nomock) and verifies its signature
-with the public half of release.signing_key. It refuses (exit 1, nothing staged) when a
+from the bucket (the mock bucket, or release.bucket with --nomock). It refuses (exit 1, nothing staged) when a
 platform has not arrived, naming it, or when the records disagree (type, branch, versions,
-tags, time). Then it makes the same release commits and tags itself and checks them against
+tags, time). The records are not signed: the bucket's write permission protects them, and
+every file is checked against its record. Then it makes the same release commits and tags itself and checks them against
 the records, downloads every file of every platform and checks its SHA-256 (the same path from
 two platforms must hold the same bytes), writes the source SBOM, and continues as `krel stage`
 does: release SBOM, checksums, signatures, provenance, the source archive, the upload of
@@ -179,7 +180,9 @@ pub fn exec(ctx: &Context, args: &StageArgs, shell: &Shell) -> Result<(), Failur
         build_version,
         scope,
     };
-    let staging = Staging::open(ctx, args.workspace.as_ref(), shell)?;
+    // A platform job runs the project's build and signs nothing: it never loads the key.
+    let sign = !matches!(request.scope, StageScope::Platform(_));
+    let staging = Staging::open(ctx, args.workspace.as_ref(), shell, sign)?;
     let outcome = staging
         .run(ctx, args.jobs, shell, |setup| stage(setup, &request))
         .map_err(release_failure)?;
@@ -188,19 +191,16 @@ pub fn exec(ctx: &Context, args: &StageArgs, shell: &Shell) -> Result<(), Failur
 
 fn exec_merge(ctx: &Context, args: &StageMergeArgs, shell: &Shell) -> Result<(), Failure> {
     let build_version = parse_build_version(&args.build_version)?;
-    let staging = Staging::open(ctx, args.workspace.as_ref(), shell)?;
-    let public_key = staging.signer.public_key();
+    let staging = Staging::open(ctx, args.workspace.as_ref(), shell, true)?;
     let outcome = staging
-        .run(ctx, args.jobs, shell, |setup| {
-            merge(setup, &build_version, &public_key)
-        })
+        .run(ctx, args.jobs, shell, |setup| merge(setup, &build_version))
         .map_err(release_failure)?;
     report_outcome(ctx, shell, &outcome)
 }
 
 /// What every stage run needs: the signing key, the bucket and its store, the workspace.
 struct Staging {
-    signer: krel_sign::KeySigner,
+    signer: Option<krel_sign::KeySigner>,
     bucket: Location,
     workspace_root: PathBuf,
     runtime: tokio::runtime::Runtime,
@@ -208,14 +208,23 @@ struct Staging {
 }
 
 impl Staging {
-    fn open(ctx: &Context, workspace: Option<&PathBuf>, shell: &Shell) -> Result<Staging, Failure> {
-        let key_path = ctx.config.release.signing_key.as_ref().ok_or_else(|| {
-            Failure::usage(anyhow::anyhow!("no signing key: release.signing_key is not set")).with_hint(Some(
-                "set release.signing_key in krel.yaml (or KREL_SIGNING_KEY); make one with `krel sign generate-key`".into(),
-            ))
-        })?;
-        let signer =
-            load_signing_key(&read_key_file(key_path)?, &password).map_err(sign_failure)?;
+    /// `sign`: load release.signing_key (every run but a split stage's platform job).
+    fn open(
+        ctx: &Context,
+        workspace: Option<&PathBuf>,
+        shell: &Shell,
+        sign: bool,
+    ) -> Result<Staging, Failure> {
+        let signer = if sign {
+            let key_path = ctx.config.release.signing_key.as_ref().ok_or_else(|| {
+                Failure::usage(anyhow::anyhow!("no signing key: release.signing_key is not set")).with_hint(Some(
+                    "set release.signing_key in krel.yaml (or KREL_SIGNING_KEY); make one with `krel sign generate-key`".into(),
+                ))
+            })?;
+            Some(load_signing_key(&read_key_file(key_path)?, &password).map_err(sign_failure)?)
+        } else {
+            None
+        };
         let bucket = stage_bucket(ctx)?;
         let workspace_root = workspace_root(ctx, workspace);
         let runtime = crate::commands::runtime()?;
@@ -253,7 +262,7 @@ impl Staging {
             credentials: &ctx.credentials,
             identity: identity.as_ref(),
             source_date_epoch: ctx.source_date_epoch,
-            signer: &self.signer,
+            signer: self.signer.as_ref().map(|s| s as &dyn krel_sign::Signer),
             jobs,
             after_step: &hook,
             report: shell,
