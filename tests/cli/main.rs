@@ -17,6 +17,7 @@ mod sandbox;
 mod sign;
 mod split;
 mod stage;
+mod workflows;
 
 use krel_test_support::{Krel, Run};
 
