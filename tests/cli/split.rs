@@ -241,6 +241,31 @@ fn a_merge_refuses_jobs_that_disagree_or_are_not_configured() {
     .assert_stderr_has("time 1700000001");
     assert!(!s.root.join(format!("mock-bucket/stage/{bv}")).exists());
 
+    // A merge by another committer makes another release commit: refused, with what to do.
+    let amd = split_job(&bv, "linux/arm64");
+    on_runner(
+        &krel,
+        &s,
+        "arm2",
+        &strs(&amd)[1..],
+        &[("SOURCE_DATE_EPOCH", "1700000000")],
+    )
+    .assert_exit(0);
+    on_runner(
+        &krel,
+        &s,
+        "merge-other",
+        &["stage", "merge", "--build-version", &bv],
+        &[
+            ("GIT_COMMITTER_NAME", "Someone Else"),
+            ("GIT_COMMITTER_EMAIL", "else@test.example"),
+        ],
+    )
+    .assert_exit(2)
+    .assert_stderr_has("other release commits or tags than its platform jobs")
+    .assert_stderr_has("a fresh --workspace");
+    assert!(!s.root.join(format!("mock-bucket/stage/{bv}")).exists());
+
     on_runner(
         &krel,
         &s,

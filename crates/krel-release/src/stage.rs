@@ -798,10 +798,12 @@ fn check_merged_tags(
     if problems.is_empty() {
         return Ok(());
     }
-    problems.push("the jobs and the merge must run with the same committer (GIT_COMMITTER_NAME, GIT_COMMITTER_EMAIL)".into());
-    Err(ReleaseError::Verification {
-        what: "the merge's release commits and tags".into(),
-        problems,
+    Err(ReleaseError::Config {
+        message: format!(
+            "the merge made other release commits or tags than its platform jobs:\n  - {}",
+            problems.join("\n  - ")
+        ),
+        hint: "run the merge with the committer the platform jobs used (GIT_COMMITTER_NAME, GIT_COMMITTER_EMAIL) and a fresh --workspace: this one holds the tags it made".into(),
     })
 }
 
