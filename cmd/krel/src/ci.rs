@@ -106,16 +106,13 @@ pub fn release_summary(ctx: &Context, summary: &ReleaseSummary, published: bool)
             summary
                 .tags
                 .iter()
-                .map(|(v, c)| format!("`{v}` at `{}`", &c[..c.len().min(12)]))
+                .map(|(v, c)| format!("`{v}` at `{}`", short(c)))
                 .collect::<Vec<_>>()
                 .join(", "),
         ),
     ];
     if let Some((branch, commit)) = &summary.branch {
-        rows.push((
-            "Branch",
-            format!("`{branch}` at `{}`", &commit[..commit.len().min(12)]),
-        ));
+        rows.push(("Branch", format!("`{branch}` at `{}`", short(commit))));
     }
     rows.push(("Actions", summary.actions.to_string()));
     warn(actions.append_summary(&summary_table(&title, &rows)));
@@ -142,6 +139,11 @@ pub fn next_version_outputs(
         ("versions", ordered.join(" ")),
         ("build-version", build.to_string()),
     ]));
+}
+
+/// The first 12 characters of a commit id.
+fn short(commit: &str) -> String {
+    commit.chars().take(12).collect()
 }
 
 /// An error as an annotation, on stderr (the runner reads workflow commands from both

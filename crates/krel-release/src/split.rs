@@ -69,7 +69,10 @@ impl PartialRecord {
             if self.cut_branch { ", branch cut" } else { "" },
             self.tags
                 .iter()
-                .map(|(tag, commit)| format!("{tag}={}", &commit[..commit.len().min(12)]))
+                .map(|(tag, commit)| format!(
+                    "{tag}={}",
+                    commit.chars().take(12).collect::<String>()
+                ))
                 .collect::<Vec<_>>()
                 .join(" "),
             self.source_date_epoch,
