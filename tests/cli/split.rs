@@ -470,3 +470,57 @@ fn in_github_actions_krel_writes_annotations_a_summary_and_outputs() {
         .assert_exit(0);
     assert!(!elsewhere.exists());
 }
+
+#[test]
+fn a_merge_never_overwrites_a_stage_already_made_of_its_build_version() {
+    let krel = krel();
+    let s = krel.sandbox();
+    let bv = build_version(&s, "main");
+    // A one-machine stage first, at today's time: its documents carry another time than the
+    // split jobs' (the build commit's).
+    krel.run_in(
+        &s.root,
+        &[
+            "stage",
+            "--type",
+            "alpha",
+            "--branch",
+            "main",
+            "--build-version",
+            &bv,
+        ],
+    )
+    .assert_exit(0);
+    let stage = s.root.join(format!("mock-bucket/stage/{bv}"));
+    let before = krel_test_support::tree(&stage);
+    for platform in PLATFORMS {
+        krel.run_in(
+            &s.root,
+            &[
+                "stage",
+                "--type",
+                "alpha",
+                "--branch",
+                "main",
+                "--build-version",
+                &bv,
+                "--split",
+                "--platform",
+                platform,
+            ],
+        )
+        .assert_exit(0);
+    }
+    // The merge stages from the platforms (its own workspace, not the finished one's) and is
+    // refused before it writes anything: a stage is written once.
+    krel.run_in(&s.root, &["stage", "merge", "--build-version", &bv])
+        .assert_exit(1)
+        .assert_stderr_has("Gathered v1.11.0-alpha.1")
+        .assert_stderr_has("already holds a stage of this build version with other content")
+        .assert_stderr_has("a build version is staged once");
+    assert_eq!(
+        krel_test_support::tree(&stage),
+        before,
+        "the stage is untouched"
+    );
+}

@@ -156,6 +156,14 @@ pub enum ReleaseError {
         /// Platforms whose partial stage is there.
         arrived: Vec<String>,
     },
+    /// The bucket holds a stage of this build version with other content.
+    #[error("{location} already holds a stage of this build version with other content ({objects} object(s) differ); nothing was uploaded")]
+    StagedBefore {
+        /// Where the stage is.
+        location: String,
+        /// How many objects differ.
+        objects: usize,
+    },
     /// There is no completed stage where one was expected.
     #[error("no completed stage at {url}")]
     NotStaged {
@@ -173,7 +181,8 @@ impl ReleaseError {
             | ReleaseError::Verification { .. }
             | ReleaseError::BranchDiverged { .. }
             | ReleaseError::NotStaged { .. }
-            | ReleaseError::PartialsMissing { .. } => true,
+            | ReleaseError::PartialsMissing { .. }
+            | ReleaseError::StagedBefore { .. } => true,
             ReleaseError::Git { source, .. } => source.is_refusal(),
             ReleaseError::Storage { source, .. } => source.is_refusal(),
             ReleaseError::GitHub { source, .. } => source.is_refusal(),
@@ -216,6 +225,9 @@ impl ReleaseError {
                 "run `krel stage --split --platform P --build-version {build_version}` (same type, branch and --nomock choice) for {}, then merge again; nothing was staged",
                 missing.join(", ")
             )),
+            ReleaseError::StagedBefore { .. } => Some(
+                "a build version is staged once: release the stage that is there, or stage a newer commit (--build-version). To remake the same stage byte for byte, run with the SOURCE_DATE_EPOCH the first stage used".into(),
+            ),
             ReleaseError::NotStaged { .. } => Some(
                 "run `krel stage` for this build version first (with the same --nomock choice), or check --build-version".into(),
             ),

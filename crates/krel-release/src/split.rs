@@ -26,48 +26,47 @@ use serde::{Deserialize, Serialize};
 use crate::files::{create_parent, io};
 use crate::layout;
 use crate::layout::slug;
-use crate::stage::{stage, StageOutcome, StageRequest, StageScope, StageSetup};
+use crate::stage::{stage, StageOutcome, StageRequest, StageScope, StageSetup, StagedRecord};
 use crate::{storage, ReleaseError, Report};
 
-/// The record of one platform's partial stage, `PARTIAL.json`.
+/// The record of one platform's partial stage, `PARTIAL.json`: the stage record this release
+/// will have (`STAGED.json`'s fields), listing this platform's files, plus the platform and
+/// the time its job used.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartialRecord {
-    /// The project.
-    pub project: String,
-    /// The build version.
-    pub build_version: String,
-    /// alpha, beta, rc or official.
-    pub release_type: String,
-    /// The branch released from.
-    pub branch: String,
-    /// True when this release cuts the branch.
-    pub cut_branch: bool,
-    /// The versions, prime first.
-    pub versions: Vec<String>,
-    /// Version → the commit its tag points at.
-    pub tags: BTreeMap<String, String>,
-    /// Where the release branch is to point (release branches only).
-    pub release_branch_commit: Option<String>,
+    /// Project, build version, type, branch, versions, tags; `files` are this platform's
+    /// (`<version>/<path>`, relative to the partial directory) → SHA-256.
+    #[serde(flatten)]
+    pub stage: StagedRecord,
     /// The time used for commits, tags, documents and the build (`SOURCE_DATE_EPOCH`).
     pub source_date_epoch: i64,
     /// The platform built, `os/arch`.
     pub platform: String,
-    /// Every file (`<version>/<path>`, relative to the partial directory) → SHA-256.
-    pub files: BTreeMap<String, String>,
 }
 
 impl PartialRecord {
     /// Everything but the platform and its files: what every platform's record must share.
-    fn release(&self) -> String {
+    fn release(&self) -> (StagedRecord, i64) {
+        let stage = StagedRecord {
+            files: BTreeMap::new(),
+            ..self.stage.clone()
+        };
+        (stage, self.source_date_epoch)
+    }
+
+    /// [`PartialRecord::release`], for messages.
+    fn describe(&self) -> String {
+        let stage = &self.stage;
         format!(
             "{} {} {} from {} of {}{} (tags {}, time {})",
-            self.project,
-            self.release_type,
-            self.versions.join(" and "),
-            self.branch,
-            self.build_version,
-            if self.cut_branch { ", branch cut" } else { "" },
-            self.tags
+            stage.project,
+            stage.release_type,
+            stage.versions.join(" and "),
+            stage.branch,
+            stage.build_version,
+            if stage.cut_branch { ", branch cut" } else { "" },
+            stage
+                .tags
                 .iter()
                 .map(|(tag, commit)| format!(
                     "{tag}={}",
@@ -110,6 +109,7 @@ pub fn merge(
     report_arrivals(setup.report, &records);
     let release_type =
         first
+            .stage
             .release_type
             .parse()
             .map_err(|reason: String| ReleaseError::Verification {
@@ -118,7 +118,7 @@ pub fn merge(
             })?;
     let request = StageRequest {
         release_type,
-        branch: first.branch.clone(),
+        branch: first.stage.branch.clone(),
         build_version: Some(build_version.clone()),
         scope: StageScope::Merge(records.clone()),
     };
@@ -142,10 +142,9 @@ pub fn read_partials(
     for platform in &config.build.platforms {
         let name = platform_dir_name(platform);
         let dir = local.join(&name);
-        let mut found = true;
         let file = layout::PARTIAL;
         let key = root.key(&format!("{name}/{file}"));
-        found &= setup
+        let found = setup
             .runtime
             .block_on(setup.store.download(&key, &dir.join(file)))
             .map_err(storage(format!("downloading {name}/{file} from {root}")))?;
@@ -177,10 +176,11 @@ pub fn read_partials(
         });
     }
     if let Some(first) = records.first() {
-        if first.project != config.project || first.build_version != build_version.to_string() {
+        let stage = &first.stage;
+        if stage.project != config.project || stage.build_version != build_version.to_string() {
             problems.push(format!(
                 "the records are of {} {}, not {} {build_version}",
-                first.project, first.build_version, config.project
+                stage.project, stage.build_version, config.project
             ));
         }
         for record in &records[1..] {
@@ -188,9 +188,9 @@ pub fn read_partials(
                 problems.push(format!(
                     "{} staged {}; {} staged {}",
                     first.platform,
-                    first.release(),
+                    first.describe(),
                     record.platform,
-                    record.release()
+                    record.describe()
                 ));
             }
         }
@@ -225,7 +225,7 @@ pub(crate) fn gather_version(
             continue;
         };
         let dir = platform_dir_name(&platform);
-        for (name, sha256) in &record.files {
+        for (name, sha256) in &record.stage.files {
             let Some(relative) = name.strip_prefix(&prefix) else {
                 continue;
             };
@@ -362,17 +362,19 @@ mod tests {
 
     fn record(platform: &str) -> PartialRecord {
         PartialRecord {
-            project: "widget".into(),
-            build_version: "v1.0.0-alpha.0.3+abc".into(),
-            release_type: "alpha".into(),
-            branch: "main".into(),
-            cut_branch: false,
-            versions: vec!["v1.0.0-alpha.1".into()],
-            tags: [("v1.0.0-alpha.1".to_string(), "0123456789abcdef".to_string())].into(),
-            release_branch_commit: None,
+            stage: StagedRecord {
+                project: "widget".into(),
+                build_version: "v1.0.0-alpha.0.3+abc".into(),
+                release_type: "alpha".into(),
+                branch: "main".into(),
+                cut_branch: false,
+                versions: vec!["v1.0.0-alpha.1".into()],
+                tags: [("v1.0.0-alpha.1".to_string(), "0123456789abcdef".to_string())].into(),
+                release_branch_commit: None,
+                files: BTreeMap::new(),
+            },
             source_date_epoch: 1_700_000_000,
             platform: platform.into(),
-            files: BTreeMap::new(),
         }
     }
 
@@ -380,13 +382,16 @@ mod tests {
     fn records_of_one_release_describe_it_alike_whatever_the_platform() {
         let amd = record("linux/amd64");
         let mut arm = record("linux/arm64");
-        arm.files.insert("v1.0.0-alpha.1/x".into(), "00".into());
+        arm.stage
+            .files
+            .insert("v1.0.0-alpha.1/x".into(), "00".into());
         assert_eq!(amd.release(), arm.release());
         let mut other_time = record("linux/arm64");
         other_time.source_date_epoch += 1;
         assert_ne!(amd.release(), other_time.release());
         let mut other_tag = record("linux/arm64");
         other_tag
+            .stage
             .tags
             .insert("v1.0.0-alpha.1".into(), "fedcba9876543210".into());
         assert_ne!(amd.release(), other_tag.release());

@@ -309,11 +309,14 @@ pub fn stage(setup: &StageSetup<'_>, request: &StageRequest) -> Result<StageOutc
     );
 
     // The workspace of this build version.
+    // A merge works apart from a one-machine stage of the same build version: it must stage
+    // what its platforms built, not find the other's finished steps in the journal.
     let workspace_name = match &request.scope {
         StageScope::Platform(platform) => {
             format!("{build_version}.{}", platform_dir_name(platform))
         }
-        _ => build_version.to_string(),
+        StageScope::Merge(_) => format!("{build_version}.merge"),
+        StageScope::Whole => build_version.to_string(),
     };
     let workspace = setup
         .workspace_root
@@ -562,25 +565,28 @@ pub fn stage(setup: &StageSetup<'_>, request: &StageRequest) -> Result<StageOutc
         (setup.after_step)(&step);
     }
 
+    // The record of what this release is, with `files`: STAGED.json, or a platform's
+    // PARTIAL.json.
+    let record_of = |files: Vec<FileEntry>| StagedRecord {
+        project: config.project.clone(),
+        build_version: build_version.to_string(),
+        release_type: type_name(release_type).into(),
+        branch: request.branch.clone(),
+        cut_branch,
+        versions: ordered.iter().map(ToString::to_string).collect(),
+        tags: tags
+            .iter()
+            .map(|(v, c)| (v.clone(), c.to_string()))
+            .collect(),
+        release_branch_commit: release_branch_commit.clone(),
+        files: files.into_iter().map(|f| (f.path, f.sha256)).collect(),
+    };
+
     if let StageScope::Platform(platform) = &request.scope {
         let record = PartialRecord {
-            project: config.project.clone(),
-            build_version: build_version.to_string(),
-            release_type: type_name(release_type).into(),
-            branch: request.branch.clone(),
-            cut_branch,
-            versions: ordered.iter().map(ToString::to_string).collect(),
-            tags: tags
-                .iter()
-                .map(|(v, c)| (v.clone(), c.to_string()))
-                .collect(),
-            release_branch_commit: release_branch_commit.clone(),
+            stage: record_of(describe_files(&workspace.join("artifacts"), |_| true)?),
             source_date_epoch,
             platform: platform.to_string(),
-            files: describe_files(&workspace.join("artifacts"), |_| true)?
-                .into_iter()
-                .map(|f| (f.path, f.sha256))
-                .collect(),
         };
         let record_dir = workspace.join("partial-record");
         remove_dir(&record_dir)?;
@@ -607,7 +613,7 @@ pub fn stage(setup: &StageSetup<'_>, request: &StageRequest) -> Result<StageOutc
             branch: request.branch.clone(),
             cut_branch,
             location: location.to_string(),
-            files: record.files.len() + 2,
+            files: record.stage.files.len() + 2,
             uploaded,
             unchanged,
             workspace,
@@ -724,23 +730,7 @@ pub fn stage(setup: &StageSetup<'_>, request: &StageRequest) -> Result<StageOutc
     let files = describe_files(&out, |_| true)?;
     if !done(&journal, "record") {
         remove_dir(&record_dir)?;
-        let record = StagedRecord {
-            project: config.project.clone(),
-            build_version: build_version.to_string(),
-            release_type: type_name(release_type).into(),
-            branch: request.branch.clone(),
-            cut_branch,
-            versions: ordered.iter().map(ToString::to_string).collect(),
-            tags: tags
-                .iter()
-                .map(|(v, c)| (v.clone(), c.to_string()))
-                .collect(),
-            release_branch_commit: release_branch_commit.clone(),
-            files: files
-                .iter()
-                .map(|f: &FileEntry| (f.path.clone(), f.sha256.clone()))
-                .collect(),
-        };
+        let record = record_of(files.clone());
         let mut bytes = serde_json::to_vec_pretty(&record).unwrap_or_default();
         bytes.push(b'\n');
         let path = record_dir.join(layout::STAGED);
@@ -786,29 +776,25 @@ fn check_merged_tags(
         .iter()
         .map(|(v, c)| (v.clone(), c.to_string()))
         .collect();
-    let mut problems = Vec::new();
-    for record in records {
-        if record.tags != made || record.release_branch_commit.as_deref() != release_branch_commit {
-            problems.push(format!(
-                "{} was built from tags {:?}; the merge made {:?}",
-                record.platform, record.tags, made
-            ));
-        }
-    }
-    if problems.is_empty() {
+    // The records agree with each other (read_partials): the first speaks for all.
+    let Some(built) = records.first().map(|r| &r.stage) else {
+        return Ok(());
+    };
+    if built.tags == made && built.release_branch_commit.as_deref() == release_branch_commit {
         return Ok(());
     }
     Err(ReleaseError::Config {
         message: format!(
-            "the merge made other release commits or tags than its platform jobs:\n  - {}",
-            problems.join("\n  - ")
+            "the merge made other release commits or tags than its platform jobs:\n  - the platforms were built from {:?} (branch at {:?})\n  - the merge made {:?} (branch at {:?})",
+            built.tags, built.release_branch_commit, made, release_branch_commit
         ),
         hint: "run the merge with the committer the platform jobs used (GIT_COMMITTER_NAME, GIT_COMMITTER_EMAIL) and a fresh --workspace: this one holds the tags it made".into(),
     })
 }
 
 /// Uploads each directory to `location`, in order, skipping objects already there; returns
-/// (uploaded, already there).
+/// (uploaded, already there). Every directory is planned before anything is uploaded, so an
+/// object that would be overwritten (a stage written once) stops the run with nothing written.
 fn upload_dirs(
     setup: &StageSetup<'_>,
     location: &Location,
@@ -820,15 +806,30 @@ fn upload_dirs(
         allow_overwrite: overwrite == StageOverwrite::Allowed,
         jobs: setup.jobs.max(1),
     };
-    let mut uploaded = 0;
-    let mut unchanged = 0;
+    let mut plans = Vec::new();
     for &(dir, what) in dirs {
-        let plan = setup
+        let plan = match setup
             .runtime
             .block_on(plan_push(dir, location, setup.store, &options))
-            .map_err(storage(format!(
-                "planning the upload of {what} to {location}"
-            )))?;
+        {
+            Ok(plan) => plan,
+            Err(krel_storage::StorageError::WouldOverwrite { keys }) => {
+                return Err(ReleaseError::StagedBefore {
+                    location: location.to_string(),
+                    objects: keys.len(),
+                })
+            }
+            Err(err) => {
+                return Err(storage(format!(
+                    "planning the upload of {what} to {location}"
+                ))(err))
+            }
+        };
+        plans.push((plan, what));
+    }
+    let mut uploaded = 0;
+    let mut unchanged = 0;
+    for (plan, what) in plans {
         unchanged += plan.unchanged.len();
         if !plan.uploads.is_empty() {
             report.status(

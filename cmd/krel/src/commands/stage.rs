@@ -67,16 +67,19 @@ Stage the whole release from the partial stages that `krel stage --split --platf
 uploaded for one build version.
 
 krel reads stage-partial/<bv>/<os>-<arch>/PARTIAL.json of every platform in build.platforms
-from the bucket (the mock bucket, or release.bucket with --nomock). It refuses (exit 1, nothing staged) when a
-platform has not arrived, naming it, or when the records disagree (type, branch, versions,
-tags, time). The records are not signed: the bucket's write permission protects them, and
-every file is checked against its record. Then it makes the same release commits and tags itself and checks them against
-the records, downloads every file of every platform and checks its SHA-256 (the same path from
-two platforms must hold the same bytes), writes the source SBOM, and continues as `krel stage`
-does: release SBOM, checksums, signatures, provenance, the source archive, the upload of
-stage/<bv>/ and STAGED.json last. The type and branch come from the records.
+from the bucket (the mock bucket, or release.bucket with --nomock). It refuses (exit 1, nothing
+staged) when a platform has not arrived, naming it, or when the records disagree (type, branch,
+versions, tags, time). The records are not signed: the bucket's write permission protects them,
+and every file is checked against its record. Then it makes the same release commits and tags
+itself and checks them against the records, downloads every file of every platform and checks
+its SHA-256 (the same path from two platforms must hold the same bytes), writes the source SBOM,
+and continues as `krel stage` does: release SBOM, checksums, signatures, provenance, the source
+archive, the upload of stage/<bv>/ and STAGED.json last. The type and branch come from the
+records.
 
-Like stage, merge is journaled: run it again after a failure and it continues. The partial
+Like stage, merge is journaled (in its own workspace, <bv>.merge): run it again after a failure
+and it continues. It plans the whole upload before writing anything: a bucket that already holds
+a stage of this build version with other bytes stops it (exit 1), nothing uploaded. The partial
 stages are left in place (a bucket lifecycle rule on stage-partial/ can expire them).";
 
 pub const MERGE_EXAMPLES: &str = "\
@@ -278,31 +281,28 @@ fn report_outcome(ctx: &Context, shell: &Shell, outcome: &StageOutcome) -> Resul
         ""
     };
     match shell.output() {
-        OutputFormat::Text => match &outcome.platform {
-            Some(platform) => shell.note(format!(
-                "\nStaged {platform} of {} from build version {} ({} files, {} uploaded, {} already there)\n  at {}\n  workspace {}\nNext: when every platform of build.platforms is staged, krel stage merge --build-version {}{nomock}",
-                outcome.versions.join(" and "),
-                outcome.build_version,
+        OutputFormat::Text => {
+            let versions = outcome.versions.join(" and ");
+            let bv = &outcome.build_version;
+            let (what, next) = match &outcome.platform {
+                Some(platform) => (
+                    format!("{platform} of {versions}"),
+                    format!("when every platform of build.platforms is staged, krel stage merge --build-version {bv}{nomock}"),
+                ),
+                None => (
+                    versions,
+                    format!("krel release --type {release_type} --branch {} --build-version {bv}{nomock}", outcome.branch),
+                ),
+            };
+            shell.note(format!(
+                "\nStaged {what} from build version {bv} ({} files, {} uploaded, {} already there)\n  at {}\n  workspace {}\nNext: {next}",
                 outcome.files,
                 outcome.uploaded,
                 outcome.unchanged,
                 outcome.location,
                 outcome.workspace.display(),
-                outcome.build_version,
-            )),
-            None => shell.note(format!(
-                "\nStaged {} from build version {} ({} files, {} uploaded, {} already there)\n  at {}\n  workspace {}\nNext: krel release --type {release_type} --branch {} --build-version {}{nomock}",
-                outcome.versions.join(" and "),
-                outcome.build_version,
-                outcome.files,
-                outcome.uploaded,
-                outcome.unchanged,
-                outcome.location,
-                outcome.workspace.display(),
-                outcome.branch,
-                outcome.build_version,
-            )),
-        },
+            ));
+        }
         OutputFormat::Json => shell.json(&serde_json::json!({
             "mode": ctx.mode,
             "stage": outcome,
