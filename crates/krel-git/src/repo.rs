@@ -44,6 +44,19 @@ impl serde::Serialize for CommitId {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for CommitId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<CommitId, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        // Full ids only: an abbreviated id in a record would be ambiguous.
+        if text.len() != 40 {
+            return Err(serde::de::Error::custom(format!(
+                "`{text}` is not a full commit id (40 hex digits)"
+            )));
+        }
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// One commit, as listed in a plan.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct CommitSummary {

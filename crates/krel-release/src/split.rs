@@ -17,67 +17,16 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::files::io;
+use crate::layout;
+use crate::layout::slug;
+use crate::records::PartialRecord;
+use crate::stage::{stage, StageOutcome, StageRequest, StageScope, StageSetup};
+use crate::{storage, ReleaseError, Report};
 use futures_util::StreamExt;
 use krel_config::Platform;
 use krel_storage::{Location, Store};
 use krel_version::BuildVersion;
-use serde::{Deserialize, Serialize};
-
-use crate::files::{create_parent, io};
-use crate::layout;
-use crate::layout::slug;
-use crate::stage::{stage, StageOutcome, StageRequest, StageScope, StageSetup, StagedRecord};
-use crate::{storage, ReleaseError, Report};
-
-/// The record of one platform's partial stage, `PARTIAL.json`: the stage record this release
-/// will have (`STAGED.json`'s fields), listing this platform's files, plus the platform and
-/// the time its job used.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PartialRecord {
-    /// Project, build version, type, branch, versions, tags; `files` are this platform's
-    /// (`<version>/<path>`, relative to the partial directory) → SHA-256.
-    #[serde(flatten)]
-    pub stage: StagedRecord,
-    /// The time used for commits, tags, documents and the build (`SOURCE_DATE_EPOCH`).
-    pub source_date_epoch: i64,
-    /// The platform built, `os/arch`.
-    pub platform: String,
-}
-
-impl PartialRecord {
-    /// Everything but the platform and its files: what every platform's record must share.
-    fn release(&self) -> (StagedRecord, i64) {
-        let stage = StagedRecord {
-            files: BTreeMap::new(),
-            ..self.stage.clone()
-        };
-        (stage, self.source_date_epoch)
-    }
-
-    /// [`PartialRecord::release`], for messages.
-    fn describe(&self) -> String {
-        let stage = &self.stage;
-        format!(
-            "{} {} {} from {} of {}{} (tags {}, time {})",
-            stage.project,
-            stage.release_type,
-            stage.versions.join(" and "),
-            stage.branch,
-            stage.build_version,
-            if stage.cut_branch { ", branch cut" } else { "" },
-            stage
-                .tags
-                .iter()
-                .map(|(tag, commit)| format!(
-                    "{tag}={}",
-                    commit.chars().take(12).collect::<String>()
-                ))
-                .collect::<Vec<_>>()
-                .join(" "),
-            self.source_date_epoch,
-        )
-    }
-}
 
 /// `<os>-<arch>`, the platform's directory name.
 pub fn platform_dir_name(platform: &Platform) -> String {
@@ -107,17 +56,8 @@ pub fn merge(
         });
     };
     report_arrivals(setup.report, &records);
-    let release_type =
-        first
-            .stage
-            .release_type
-            .parse()
-            .map_err(|reason: String| ReleaseError::Verification {
-                what: format!("the partial stages of {build_version}"),
-                problems: vec![reason],
-            })?;
     let request = StageRequest {
-        release_type,
+        release_type: first.stage.release_type,
         branch: first.stage.branch.clone(),
         build_version: Some(build_version.clone()),
         scope: StageScope::Merge(records.clone()),
@@ -161,6 +101,13 @@ pub fn read_partials(
                 layout::PARTIAL,
                 record.platform
             )),
+            Ok(record) if !record.stage.problems().is_empty() => problems.extend(
+                record
+                    .stage
+                    .problems()
+                    .into_iter()
+                    .map(|p| format!("{name}/{}: {p}", layout::PARTIAL)),
+            ),
             Ok(record) => records.push(record),
             Err(err) => problems.push(format!(
                 "{name}/{} is not a partial stage record: {err}",
@@ -177,7 +124,7 @@ pub fn read_partials(
     }
     if let Some(first) = records.first() {
         let stage = &first.stage;
-        if stage.project != config.project || stage.build_version != build_version.to_string() {
+        if stage.project != config.project || stage.build_version != *build_version {
             problems.push(format!(
                 "the records are of {} {}, not {} {build_version}",
                 stage.project, stage.build_version, config.project
@@ -331,15 +278,6 @@ pub fn partial_location(
         .join(&platform_dir_name(platform))
 }
 
-/// Writes `PARTIAL.json` for `record` into `dir`.
-pub(crate) fn write_partial_record(record: &PartialRecord, dir: &Path) -> Result<(), ReleaseError> {
-    let mut bytes = serde_json::to_vec_pretty(record).unwrap_or_default();
-    bytes.push(b'\n');
-    let path = dir.join(layout::PARTIAL);
-    create_parent(&path)?;
-    crate::files::write_file(&path, &bytes)
-}
-
 /// Says which platforms a merge gathers.
 fn report_arrivals(report: &dyn Report, records: &[PartialRecord]) {
     report.status(
@@ -354,46 +292,4 @@ fn report_arrivals(report: &dyn Report, records: &[PartialRecord]) {
                 .join(", ")
         ),
     );
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn record(platform: &str) -> PartialRecord {
-        PartialRecord {
-            stage: StagedRecord {
-                project: "widget".into(),
-                build_version: "v1.0.0-alpha.0.3+abc".into(),
-                release_type: "alpha".into(),
-                branch: "main".into(),
-                cut_branch: false,
-                versions: vec!["v1.0.0-alpha.1".into()],
-                tags: [("v1.0.0-alpha.1".to_string(), "0123456789abcdef".to_string())].into(),
-                release_branch_commit: None,
-                files: BTreeMap::new(),
-            },
-            source_date_epoch: 1_700_000_000,
-            platform: platform.into(),
-        }
-    }
-
-    #[test]
-    fn records_of_one_release_describe_it_alike_whatever_the_platform() {
-        let amd = record("linux/amd64");
-        let mut arm = record("linux/arm64");
-        arm.stage
-            .files
-            .insert("v1.0.0-alpha.1/x".into(), "00".into());
-        assert_eq!(amd.release(), arm.release());
-        let mut other_time = record("linux/arm64");
-        other_time.source_date_epoch += 1;
-        assert_ne!(amd.release(), other_time.release());
-        let mut other_tag = record("linux/arm64");
-        other_tag
-            .stage
-            .tags
-            .insert("v1.0.0-alpha.1".into(), "fedcba9876543210".into());
-        assert_ne!(amd.release(), other_tag.release());
-    }
 }

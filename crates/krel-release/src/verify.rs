@@ -19,7 +19,7 @@ use krel_sign::{verify_files, PublicKey};
 
 use crate::files::io;
 use crate::layout;
-use crate::stage::StagedRecord;
+use crate::records::StagedRecord;
 use crate::ReleaseError;
 
 /// Verifies the stage in `dir` (a local copy of `stage/<build-version>/`) with `key`, and
@@ -46,12 +46,7 @@ pub fn verify_stage(
         return Err(fail(vec![format!("{}: {err}", layout::STAGED)]));
     }
     let bytes = std::fs::read(&record_path).map_err(io("reading", &record_path))?;
-    let record: StagedRecord = serde_json::from_slice(&bytes).map_err(|err| {
-        fail(vec![format!(
-            "{} is not a stage record: {err}",
-            layout::STAGED
-        )])
-    })?;
+    let record = StagedRecord::parse(&bytes, &what)?;
     let mut problems = Vec::new();
     let files = describe_files(dir, |path| {
         path != layout::STAGED && path != format!("{}.sig", layout::STAGED)
@@ -79,8 +74,8 @@ pub fn verify_stage(
 
     // 2. Provenance of each version.
     for version in &record.versions {
-        let provenance = dir.join(version).join(layout::PROVENANCE);
-        let gcs = dir.join(version).join("gcs-stage").join(version);
+        let provenance = dir.join(layout::provenance(version));
+        let gcs = dir.join(layout::gcs_stage(version));
         match verify_files(key, std::slice::from_ref(&provenance), 1).pop() {
             Some(Err(err)) => problems.push(format!("{version}/{}: {err}", layout::PROVENANCE)),
             _ => {

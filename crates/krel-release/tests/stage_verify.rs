@@ -111,10 +111,10 @@ fn problems(dir: &Path, key: &PublicKey) -> Vec<String> {
 fn a_stage_verifies_and_every_kind_of_tampering_is_caught() {
     let (_dir, stage, key) = staged();
     let record = verify_stage(&stage, &key, 2).unwrap();
-    assert_eq!(record.versions, ["v1.10.0-rc.1"]);
+    assert_eq!(record.versions, ["v1.10.0-rc.1".parse().unwrap()]);
     assert_eq!(
-        record.release_branch_commit.as_deref(),
-        Some(record.tags["v1.10.0-rc.1"].as_str())
+        record.release_branch_commit,
+        Some(record.tags["v1.10.0-rc.1"])
     );
 
     let gcs = stage.join("v1.10.0-rc.1/gcs-stage/v1.10.0-rc.1");

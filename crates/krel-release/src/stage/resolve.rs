@@ -1,0 +1,376 @@
+//! Resolving a stage once: branch, build version, versions, signer, time and workspace.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use krel_config::Config;
+use krel_git::{CommitId, Credentials, Identity, NoProgress, RemoteRefs, Repo};
+use krel_sign::Signer;
+use krel_version::{next_versions, Branch, BuildVersion, Version};
+
+use super::{StageRequest, StageRun, StageScope, StageSetup};
+use crate::files::{io, remove_dir};
+use crate::journal::Journal;
+use crate::layout::{self, slug};
+use crate::records::join;
+use crate::split::platform_dir_name;
+use crate::{git, ReleaseError};
+
+/// The remote's state as the mirror sees it, and what it decides.
+struct Source {
+    url: String,
+    remote: String,
+    mirror_path: PathBuf,
+    mirror: Repo,
+    refs: RemoteRefs,
+    branch: Branch,
+    cut_branch: bool,
+    source_branch: String,
+}
+
+/// Fetches the remote and decides everything the steps need; see the module documentation.
+pub(super) fn resolve<'a>(
+    setup: &'a StageSetup<'a>,
+    request: &'a StageRequest,
+) -> Result<StageRun<'a>, ReleaseError> {
+    let config = setup.config;
+    let branch = parse_branch(config, &request.branch)?;
+    let identity = setup.identity.ok_or_else(|| ReleaseError::Config {
+        message: "no identity for the release commits and tags".into(),
+        hint:
+            "set GIT_COMMITTER_NAME and GIT_COMMITTER_EMAIL, or git config user.name and user.email"
+                .into(),
+    })?;
+    let source = fetch_source(setup, branch, &request.branch)?;
+    let build_version = build_version(&source, request)?;
+    let build_commit = build_commit(&source, &build_version)?;
+    check_platform(config, &request.scope)?;
+    let signer = signer(&request.scope, setup.signer)?;
+    let fixed_epoch = fixed_epoch(setup, &request.scope, &source.mirror, build_commit)?;
+    let versions = next_versions(
+        request.release_type,
+        &build_version,
+        &source.branch,
+        source.cut_branch,
+    )?;
+    let ordered: Vec<Version> = versions.ordered().into_iter().cloned().collect();
+    check_tags_absent(&source.refs, &ordered)?;
+    setup.report.status(
+        "Staging",
+        &format!(
+            "{} from {build_version} on {}{}",
+            join(&ordered, " and "),
+            request.branch,
+            if source.cut_branch {
+                " (branch cut)"
+            } else {
+                ""
+            }
+        ),
+    );
+    let source_date_epoch = match fixed_epoch {
+        Some(epoch) => epoch,
+        None => source
+            .mirror
+            .commit_time(build_commit)
+            .map_err(git("reading the build commit's time"))?,
+    };
+    let workspace = workspace(setup, request, &build_version)?;
+    let journal = open_journal(&workspace, request, &build_version, &ordered)?;
+    let now = fixed_epoch.unwrap_or_else(unix_now);
+    Ok(StageRun {
+        setup,
+        request,
+        url: source.url,
+        mirror_path: source.mirror_path,
+        branch: source.branch,
+        cut_branch: source.cut_branch,
+        out: workspace
+            .join("out")
+            .join(layout::stage_dir(&build_version)),
+        build_version,
+        build_commit,
+        prime: versions.prime,
+        ordered,
+        signer,
+        identity: Identity {
+            time: fixed_epoch.or(identity.time),
+            ..identity.clone()
+        },
+        fixed_epoch,
+        source_date_epoch,
+        started: now,
+        project_slug: slug(&config.project),
+        workspace,
+        journal,
+        repo: None,
+        tags: BTreeMap::new(),
+        release_branch_commit: None,
+    })
+}
+
+fn parse_branch(config: &Config, name: &str) -> Result<Branch, ReleaseError> {
+    Branch::parse(name, &config.git.main_branch, &config.git.release_branch).map_err(|err| {
+        ReleaseError::Config {
+            message: err.to_string(),
+            hint: format!(
+                "--branch is the main branch (`{}`) or a release branch (`{}`)",
+                config.git.main_branch,
+                config.git.release_branch.template()
+            ),
+        }
+    })
+}
+
+/// The mirror, fetched every run so the versions are computed from the remote's state.
+fn fetch_source(
+    setup: &StageSetup<'_>,
+    branch: Branch,
+    requested: &str,
+) -> Result<Source, ReleaseError> {
+    let config = setup.config;
+    let url = config.git_url();
+    let mirror_path = setup
+        .workspace_root
+        .join("mirror")
+        .join(format!("{}.git", slug(&config.project)));
+    setup.report.status("Fetching", &url);
+    let mirror = open_or_clone(&mirror_path, &url, &config.git.remote, setup.credentials)?;
+    let refs = mirror
+        .list_remote(&config.git.remote, setup.credentials)
+        .map_err(git(format!("listing the branches and tags of {url}")))?;
+    let cut_branch =
+        matches!(&branch, Branch::Release { name, .. } if !refs.heads.contains_key(name));
+    let source_branch = if cut_branch {
+        config.git.main_branch.clone()
+    } else {
+        requested.to_string()
+    };
+    if !refs.heads.contains_key(&source_branch) {
+        return Err(ReleaseError::Config {
+            message: format!("the remote {url} has no branch `{source_branch}`"),
+            hint: "check --branch and git.main_branch in krel.yaml".into(),
+        });
+    }
+    Ok(Source {
+        url,
+        remote: config.git.remote.clone(),
+        mirror_path,
+        mirror,
+        refs,
+        branch,
+        cut_branch,
+        source_branch,
+    })
+}
+
+impl Source {
+    /// The source branch as the mirror has it.
+    fn source_ref(&self) -> String {
+        format!("refs/remotes/{}/{}", self.remote, self.source_branch)
+    }
+}
+
+/// The requested build version, or the source branch's head described.
+fn build_version(source: &Source, request: &StageRequest) -> Result<BuildVersion, ReleaseError> {
+    let build_version = match &request.build_version {
+        Some(build) => build.clone(),
+        None => source
+            .mirror
+            .build_version(&source.source_ref())
+            .map_err(git(format!(
+                "describing the head of `{}`",
+                source.source_branch
+            )))?,
+    };
+    if build_version.dirty {
+        return Err(ReleaseError::Config {
+            message: format!("{build_version} is a dirty build version"),
+            hint: "a release is built from a commit: drop -dirty".into(),
+        });
+    }
+    Ok(build_version)
+}
+
+/// The build version's commit, which must be on the source branch.
+fn build_commit(source: &Source, build_version: &BuildVersion) -> Result<CommitId, ReleaseError> {
+    let mirror = &source.mirror;
+    let build_commit = match &build_version.commit {
+        Some(commit) => mirror.resolve(commit),
+        None => mirror.resolve(&format!("refs/tags/{}", build_version.tag)),
+    }
+    .map_err(git(format!(
+        "finding the commit of build version {build_version}"
+    )))?;
+    let head = mirror
+        .resolve(&source.source_ref())
+        .map_err(git("reading the branch head"))?;
+    if !mirror
+        .is_ancestor(build_commit, head)
+        .map_err(git("checking the build version's commit"))?
+    {
+        return Err(ReleaseError::Config {
+            message: format!(
+                "build version {build_version} ({}) is not on `{}` of {}",
+                build_commit.short(),
+                source.source_branch,
+                source.url
+            ),
+            hint: "pass a build version from the branch being released".into(),
+        });
+    }
+    Ok(build_commit)
+}
+
+fn check_platform(config: &Config, scope: &StageScope) -> Result<(), ReleaseError> {
+    let StageScope::Platform(platform) = scope else {
+        return Ok(());
+    };
+    if config.build.platforms.contains(platform) {
+        return Ok(());
+    }
+    Err(ReleaseError::Config {
+        message: format!("{platform} is not in build.platforms"),
+        hint: format!(
+            "--platform is one of {}",
+            config
+                .build
+                .platforms
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    })
+}
+
+/// Every scope signs but a platform job's.
+fn signer<'a>(
+    scope: &StageScope,
+    signer: Option<&'a dyn Signer>,
+) -> Result<Option<&'a dyn Signer>, ReleaseError> {
+    match (scope, signer) {
+        (StageScope::Platform(_), _) => Ok(None),
+        (_, Some(signer)) => Ok(Some(signer)),
+        (_, None) => Err(ReleaseError::Config {
+            message: "no signing key: a stage signs every file it stages".into(),
+            hint: "set release.signing_key in krel.yaml (or KREL_SIGNING_KEY); make one with `krel sign generate-key`".into(),
+        }),
+    }
+}
+
+/// A split stage's jobs run on other machines at other times: they share one time, so that
+/// each makes the same release commit and writes the same bytes. It is SOURCE_DATE_EPOCH when
+/// set, else the build commit's time; the merge takes the one its platforms used.
+fn fixed_epoch(
+    setup: &StageSetup<'_>,
+    scope: &StageScope,
+    mirror: &Repo,
+    build_commit: CommitId,
+) -> Result<Option<i64>, ReleaseError> {
+    Ok(match scope {
+        StageScope::Whole => setup.source_date_epoch,
+        StageScope::Platform(_) => Some(match setup.source_date_epoch {
+            Some(epoch) => epoch,
+            None => mirror
+                .commit_time(build_commit)
+                .map_err(git("reading the build commit's time"))?,
+        }),
+        StageScope::Merge(records) => records.first().map(|r| r.source_date_epoch),
+    })
+}
+
+fn check_tags_absent(refs: &RemoteRefs, versions: &[Version]) -> Result<(), ReleaseError> {
+    for version in versions {
+        if let Some(commit) = refs.tags.get(&version.to_string()) {
+            return Err(ReleaseError::TagOnRemote {
+                tag: version.to_string(),
+                version: version.to_string(),
+                commit: commit.short(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The workspace of this build version and scope. A merge works apart from a one-machine
+/// stage of the same build version: it must stage what its platforms built, not find the
+/// other's finished steps in the journal.
+fn workspace(
+    setup: &StageSetup<'_>,
+    request: &StageRequest,
+    build_version: &BuildVersion,
+) -> Result<PathBuf, ReleaseError> {
+    let name = match &request.scope {
+        StageScope::Platform(platform) => {
+            format!("{build_version}.{}", platform_dir_name(platform))
+        }
+        StageScope::Merge(_) => format!("{build_version}.merge"),
+        StageScope::Whole => build_version.to_string(),
+    };
+    let workspace = setup
+        .workspace_root
+        .join("stage")
+        .join(slug(&setup.config.project))
+        .join(name);
+    std::fs::create_dir_all(&workspace).map_err(io("creating the workspace", &workspace))?;
+    Ok(workspace)
+}
+
+/// The journal, which also holds what this build version is staged as: one build version is
+/// one stage, so `stage/<bv>/` holds one completion record.
+fn open_journal(
+    workspace: &Path,
+    request: &StageRequest,
+    build_version: &BuildVersion,
+    ordered: &[Version],
+) -> Result<Journal, ReleaseError> {
+    let mut journal = Journal::open(
+        &workspace.join("journal.json"),
+        "stage",
+        &build_version.to_string(),
+    )?;
+    let staging = format!("{} {}", request.release_type, join(ordered, " "));
+    match journal.get("versions") {
+        Some(earlier) if earlier != staging => Err(ReleaseError::Config {
+            message: format!(
+                "build version {build_version} was already staged as `{earlier}`; this run would stage `{staging}`"
+            ),
+            hint: "a build version is staged once: release that stage, or stage a newer commit (--build-version)".into(),
+        }),
+        Some(_) => Ok(journal),
+        None => {
+            journal.record("versions", staging)?;
+            Ok(journal)
+        }
+    }
+}
+
+fn open_or_clone(
+    path: &Path,
+    url: &str,
+    remote: &str,
+    credentials: &Credentials,
+) -> Result<Repo, ReleaseError> {
+    if path.join("HEAD").is_file() {
+        let repo = Repo::open(path).map_err(git("opening the mirror"))?;
+        repo.set_remote_url(remote, url)
+            .map_err(git("pointing the mirror at the remote"))?;
+        repo.fetch(remote, credentials, &NoProgress)
+            .map_err(git(format!("fetching {url}")))?;
+        return Ok(repo);
+    }
+    remove_dir(path)?;
+    let repo = Repo::clone_bare(url, path, remote, credentials, &NoProgress)
+        .map_err(git(format!("cloning {url}")))?;
+    repo.fetch(remote, credentials, &NoProgress)
+        .map_err(git(format!("fetching the tags of {url}")))?;
+    Ok(repo)
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,530 @@
+//! [`StageRun`]: a resolved stage and its one journaled loop over the steps.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use krel_attest::{
+    describe_files, provenance_statement, spdx_document, FileEntry, ProvenanceInput, Resource,
+    SbomInput,
+};
+use krel_git::{CommitId, Credentials, Identity, NoProgress, Repo};
+use krel_sign::Signer;
+use krel_version::{Branch, BuildVersion, Version};
+use serde_json::json;
+
+use super::steps::Step;
+use super::{StageRequest, StageScope, StageSetup};
+use crate::build::{collect_artifacts, run_build, BuildRun};
+use crate::files::{copy_tree, hex_sha256, relative_files, remove_dir, write_file};
+use crate::journal::Journal;
+use crate::layout;
+use crate::records::{PartialRecord, StagedRecord};
+use crate::source::write_source_archive;
+use crate::split::gather_version;
+use crate::{git, sign, ReleaseError};
+
+/// A stage, resolved: what every step reads, and what the steps made so far.
+pub struct StageRun<'a> {
+    pub(super) setup: &'a StageSetup<'a>,
+    pub(super) request: &'a StageRequest,
+    pub(super) url: String,
+    pub(super) mirror_path: PathBuf,
+    pub(super) branch: Branch,
+    pub(super) cut_branch: bool,
+    pub(super) build_version: BuildVersion,
+    pub(super) build_commit: CommitId,
+    /// The headline version; its tag's tree is the source archive.
+    pub(super) prime: Version,
+    /// The versions, prime first.
+    pub(super) ordered: Vec<Version>,
+    pub(super) signer: Option<&'a dyn Signer>,
+    /// The committer, dated with the fixed time when there is one.
+    pub(super) identity: Identity,
+    /// The time every document carries, when fixed (SOURCE_DATE_EPOCH, or a split stage's).
+    pub(super) fixed_epoch: Option<i64>,
+    /// SOURCE_DATE_EPOCH for the build: the fixed time, else the build commit's.
+    pub(super) source_date_epoch: i64,
+    pub(super) started: i64,
+    pub(super) project_slug: String,
+    pub(super) workspace: PathBuf,
+    pub(super) journal: Journal,
+    /// `stage/<bv>/` as it will be uploaded.
+    pub(super) out: PathBuf,
+    pub(super) repo: Option<Repo>,
+    pub(super) tags: BTreeMap<String, CommitId>,
+    pub(super) release_branch_commit: Option<CommitId>,
+}
+
+impl StageRun<'_> {
+    /// Runs one step: skipped with "Resumed" when the journal records it (its recorded value
+    /// restores what it made), else carried out, journaled, and the step hook called.
+    pub fn run_step(&mut self, step: &Step) -> Result<(), ReleaseError> {
+        let Some(name) = step.journal_name() else {
+            return self.execute(step).map(|_| ());
+        };
+        if let Some(value) = self.journal.get(&name).map(str::to_owned) {
+            self.setup.report.resumed(&name);
+            return self.resume(step, &name, &value);
+        }
+        let value = self.execute(step)?;
+        self.journal.record(&name, value)?;
+        self.finished(step);
+        (self.setup.after_step)(&name);
+        Ok(())
+    }
+
+    /// Restores what a journaled step made.
+    fn resume(&mut self, step: &Step, name: &str, value: &str) -> Result<(), ReleaseError> {
+        match step {
+            Step::Clone => {
+                let repo =
+                    Repo::open(&self.src_git()).map_err(git("opening the workspace clone"))?;
+                self.repo = Some(repo);
+            }
+            Step::Tag(version) => {
+                let commit = value
+                    .parse::<CommitId>()
+                    .map_err(|_| ReleaseError::Workspace {
+                        path: self.journal.path().to_path_buf(),
+                        reason: format!("step `{name}` recorded `{value}`, not a commit"),
+                    })?;
+                self.tagged(version, commit);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Carries out a step; returns what the journal records for it.
+    fn execute(&mut self, step: &Step) -> Result<String, ReleaseError> {
+        match step {
+            Step::Clone => self.clone_mirror(),
+            Step::Tag(version) => self.tag(version),
+            Step::MatchPlatformTags => self.match_platform_tags().map(|()| String::new()),
+            Step::Build(version) | Step::Gather(version) => self.build(version),
+            Step::Attest(version) => self.attest(version),
+            Step::Source => self.source(),
+            Step::Record => self.record(),
+            Step::PartialRecord => self.partial_record().map(|()| String::new()),
+        }
+    }
+
+    /// Says what a step made.
+    fn finished(&self, step: &Step) {
+        let report = self.setup.report;
+        match step {
+            Step::Tag(version) => report.status(
+                "Tagged",
+                &format!("{version} at {}", self.tags[&version.to_string()].short()),
+            ),
+            Step::Build(version) | Step::Gather(version) => {
+                let verb = if matches!(step, Step::Gather(_)) {
+                    "Gathered"
+                } else {
+                    "Built"
+                };
+                let count = self
+                    .journal
+                    .get(&step.journal_name().unwrap_or_default())
+                    .unwrap_or("0")
+                    .to_string();
+                report.status(verb, &format!("{version}: {count} artifact(s)"));
+            }
+            Step::Attest(version) => report.status(
+                "Attested",
+                &format!("{version}: checksums, SBOMs, signatures and provenance"),
+            ),
+            Step::Source => report.status(
+                "Archived",
+                &format!(
+                    "the source with its git objects ({})",
+                    layout::SOURCE_ARCHIVE
+                ),
+            ),
+            _ => {}
+        }
+    }
+
+    pub(super) fn src_git(&self) -> PathBuf {
+        self.workspace.join("src.git")
+    }
+
+    fn repo(&self) -> Result<&Repo, ReleaseError> {
+        self.repo.as_ref().ok_or_else(|| ReleaseError::Workspace {
+            path: self.src_git(),
+            reason: "the workspace clone is not open (the clone step did not run)".into(),
+        })
+    }
+
+    fn signer(&self) -> Result<&dyn Signer, ReleaseError> {
+        self.signer.ok_or_else(|| ReleaseError::Config {
+            message: "no signing key".into(),
+            hint: "set release.signing_key".into(),
+        })
+    }
+
+    fn now(&self) -> i64 {
+        self.fixed_epoch.unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0)
+        })
+    }
+
+    fn tagged(&mut self, version: &Version, commit: CommitId) {
+        if self.on_release_branch(version) {
+            self.release_branch_commit = Some(commit);
+        }
+        self.tags.insert(version.to_string(), commit);
+    }
+
+    fn on_release_branch(&self, version: &Version) -> bool {
+        matches!(&self.branch, Branch::Release { .. }) && *version == self.prime
+    }
+
+    /// Step 1: the workspace clone, from the mirror.
+    fn clone_mirror(&mut self) -> Result<String, ReleaseError> {
+        let src_git = self.src_git();
+        remove_dir(&src_git)?;
+        let repo = Repo::clone_bare(
+            &self.mirror_path.display().to_string(),
+            &src_git,
+            &self.setup.config.git.remote,
+            &Credentials::default(),
+            &NoProgress,
+        )
+        .map_err(git("cloning the mirror into the workspace"))?;
+        repo.set_remote_url(&self.setup.config.git.remote, &self.url)
+            .map_err(git("pointing the workspace clone at the remote"))?;
+        self.repo = Some(repo);
+        Ok(self.build_commit.to_string())
+    }
+
+    /// Step 2: the release commit (on a release branch) and the tag of `version`.
+    fn tag(&mut self, version: &Version) -> Result<String, ReleaseError> {
+        let on_release_branch = self.on_release_branch(version);
+        let target = match self.existing_tag(version)? {
+            Some(existing) => existing,
+            None if on_release_branch => self
+                .repo()?
+                .commit_empty(
+                    self.build_commit,
+                    &format!("Release commit for {} {version}", self.setup.config.project),
+                    Some(&self.identity),
+                )
+                .map_err(git(format!("making the release commit for {version}")))?,
+            None => self.build_commit,
+        };
+        let repo = self.repo()?;
+        repo.create_tag(
+            &version.to_string(),
+            target,
+            &format!(
+                "{} {} release {version}",
+                self.setup.config.project, self.request.release_type
+            ),
+            Some(&self.identity),
+        )
+        .map_err(git(format!("tagging {version}")))?;
+        if on_release_branch {
+            repo.set_reference(
+                &format!("refs/heads/{}", self.request.branch),
+                target,
+                "krel stage: release commit",
+            )
+            .map_err(git("moving the release branch in the workspace"))?;
+        }
+        self.tagged(version, target);
+        Ok(target.to_string())
+    }
+
+    /// A run killed after tagging but before journaling left the tag: it is kept (a new
+    /// release commit would have another time, so another id) if it is what the step makes.
+    fn existing_tag(&self, version: &Version) -> Result<Option<CommitId>, ReleaseError> {
+        let repo = self.repo()?;
+        let Ok(existing) = repo.resolve(&format!("refs/tags/{version}^{{commit}}")) else {
+            return Ok(None);
+        };
+        let expected = if self.on_release_branch(version) {
+            repo.parents(existing)
+                .map_err(git(format!("reading the commit of tag {version}")))?
+                == [self.build_commit]
+        } else {
+            existing == self.build_commit
+        };
+        if !expected {
+            return Err(ReleaseError::Workspace {
+                path: self.src_git(),
+                reason: format!(
+                    "tag {version} there points at {}, which is not on build version {}",
+                    existing.short(),
+                    self.build_version
+                ),
+            });
+        }
+        Ok(Some(existing))
+    }
+
+    /// A merge makes the tags itself; they must be the ones its platforms were built from.
+    fn match_platform_tags(&self) -> Result<(), ReleaseError> {
+        let StageScope::Merge(records) = &self.request.scope else {
+            return Ok(());
+        };
+        // The records agree with each other (read_partials): the first speaks for all.
+        let Some(built) = records.first().map(|r| &r.stage) else {
+            return Ok(());
+        };
+        if built.tags == self.tags && built.release_branch_commit == self.release_branch_commit {
+            return Ok(());
+        }
+        let show = |tags: &BTreeMap<String, CommitId>, branch: Option<CommitId>| {
+            let tags: BTreeMap<&String, String> =
+                tags.iter().map(|(v, c)| (v, c.to_string())).collect();
+            format!("{tags:?} (branch at {:?})", branch.map(|c| c.to_string()))
+        };
+        Err(ReleaseError::Config {
+            message: format!(
+                "the merge made other release commits or tags than its platform jobs:\n  - the platforms were built from {}\n  - the merge made {}",
+                show(&built.tags, built.release_branch_commit),
+                show(&self.tags, self.release_branch_commit)
+            ),
+            hint: "run the merge with the committer the platform jobs used (GIT_COMMITTER_NAME, GIT_COMMITTER_EMAIL) and a fresh --workspace: this one holds the tags it made".into(),
+        })
+    }
+
+    /// Step 3: the build of `version` (a merge: the platforms' files gathered) into
+    /// `artifacts/<version>/`, with the source SBOM; returns the number of artifacts.
+    fn build(&mut self, version: &Version) -> Result<String, ReleaseError> {
+        let commit = self.tags[&version.to_string()];
+        let tree = self.workspace.join("build").join(version.to_string());
+        let artifacts = self.workspace.join("artifacts").join(version.to_string());
+        remove_dir(&tree)?;
+        remove_dir(&artifacts)?;
+        self.repo()?
+            .export_tree(commit, &tree)
+            .map_err(git(format!("writing the tree of {version}")))?;
+        // The source SBOM belongs to the whole stage: a platform job leaves it to the merge.
+        let source_sbom = match self.request.scope {
+            StageScope::Platform(_) => None,
+            _ => Some(self.source_sbom(version, &tree)?),
+        };
+        let count = match &self.request.scope {
+            StageScope::Merge(records) => gather_version(
+                self.setup,
+                records,
+                &self.build_version,
+                &version.to_string(),
+                &artifacts,
+            )?,
+            _ => self.run_build(version, &tree, &artifacts)?,
+        };
+        if let Some(source_sbom) = source_sbom {
+            let name = format!("{}-source.spdx.json", self.project_slug);
+            write_file(&artifacts.join(name), &source_sbom)?;
+        }
+        remove_dir(&tree)?;
+        Ok(count.to_string())
+    }
+
+    fn source_sbom(&self, version: &Version, tree: &Path) -> Result<Vec<u8>, ReleaseError> {
+        let source_files = describe_files(tree, |_| true)?;
+        let download = format!("git+{}@refs/tags/{version}", self.url);
+        Ok(spdx_document(&SbomInput {
+            name: &format!("{}-source", self.project_slug),
+            version: &version.to_string(),
+            download_location: &download,
+            creator: &format!("Organization: {}", self.setup.config.github.org),
+            created: self.now(),
+            files: &source_files,
+        }))
+    }
+
+    fn run_build(
+        &self,
+        version: &Version,
+        tree: &Path,
+        artifacts: &Path,
+    ) -> Result<usize, ReleaseError> {
+        let config = self.setup.config;
+        let platforms = match &self.request.scope {
+            StageScope::Platform(platform) => std::slice::from_ref(platform),
+            _ => config.build.platforms.as_slice(),
+        };
+        self.setup.report.status(
+            "Building",
+            &format!(
+                "{version} for {} with `{}`",
+                platforms
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                config.build.command
+            ),
+        );
+        run_build(&BuildRun {
+            command: &config.build.command,
+            tree,
+            version: &version.to_string(),
+            build_version: &self.build_version.to_string(),
+            platforms,
+            source_date_epoch: self.source_date_epoch,
+            log: &self.workspace.join(format!("build-{version}.log")),
+        })?;
+        collect_artifacts(
+            &version.to_string(),
+            tree,
+            &config.build.artifacts,
+            platforms,
+            artifacts,
+        )
+    }
+
+    /// Step 4: the staged directory of `version`, assembled afresh from its artifacts:
+    /// release SBOM, checksums, signatures, then the signed provenance over all of them.
+    fn attest(&mut self, version: &Version) -> Result<String, ReleaseError> {
+        let signer = self.signer()?;
+        let version_dir = self.out.join(version.to_string());
+        let gcs = self.out.join(layout::gcs_stage(version));
+        remove_dir(&version_dir)?;
+        copy_tree(
+            &self.workspace.join("artifacts").join(version.to_string()),
+            &gcs,
+        )?;
+        let artifacts = describe_files(&gcs, |path| !path.ends_with(".spdx.json"))?;
+        let sbom = spdx_document(&SbomInput {
+            name: &self.project_slug,
+            version: &version.to_string(),
+            download_location: "NOASSERTION",
+            creator: &format!("Organization: {}", self.setup.config.github.org),
+            created: self.now(),
+            files: &artifacts,
+        });
+        write_file(
+            &gcs.join(format!("{}-release.spdx.json", self.project_slug)),
+            &sbom,
+        )?;
+        krel_checksum::write_checksums(&gcs, self.setup.jobs, &krel_checksum::NoProgress)?;
+        let unsigned: Vec<PathBuf> = relative_files(&gcs)?
+            .into_iter()
+            .map(|(_, path)| path)
+            .collect();
+        krel_sign::sign_files(signer, &unsigned, self.setup.jobs)
+            .map_err(sign(format!("signing the files of {version}")))?;
+        let statement = self.provenance(version, describe_files(&gcs, |_| true)?);
+        let provenance = version_dir.join(layout::PROVENANCE);
+        write_file(&provenance, &statement)?;
+        krel_sign::sign_file(signer, &provenance)
+            .map_err(sign(format!("signing the provenance of {version}")))?;
+        Ok(hex_sha256(&statement))
+    }
+
+    /// The SLSA v1 provenance statement of `version`, with `subjects`.
+    fn provenance(&self, version: &Version, subjects: Vec<FileEntry>) -> Vec<u8> {
+        let config = self.setup.config;
+        let release_type = self.request.release_type.as_str();
+        provenance_statement(&ProvenanceInput {
+            subjects,
+            build_type: "https://github.com/krel-dev/krel/stage/v1".into(),
+            external_parameters: json!({
+                "type": release_type,
+                "branch": self.request.branch,
+                "buildVersion": self.build_version.to_string(),
+                "version": version.to_string(),
+            }),
+            internal_parameters: json!({
+                "command": config.build.command,
+                "platforms": config.build.platforms.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "sourceDateEpoch": self.source_date_epoch,
+            }),
+            dependencies: vec![Resource {
+                uri: format!("git+{}@refs/tags/{version}", self.url),
+                digest: [(
+                    "gitCommit".to_string(),
+                    self.tags[&version.to_string()].to_string(),
+                )]
+                .into(),
+            }],
+            builder_id: format!(
+                "https://github.com/krel-dev/krel@v{}",
+                env!("CARGO_PKG_VERSION")
+            ),
+            invocation_id: format!("{}/{version}", self.build_version),
+            started: self.started,
+            finished: self.now(),
+        })
+    }
+
+    /// Step 5: the source archive of the prime version's tag, with its digest and signatures.
+    fn source(&mut self) -> Result<String, ReleaseError> {
+        let signer = self.signer()?;
+        let tree = self.workspace.join("archive-tree");
+        remove_dir(&tree)?;
+        self.repo()?
+            .export_tree(self.tags[&self.prime.to_string()], &tree)
+            .map_err(git("writing the source tree"))?;
+        let archive = self.out.join(layout::SOURCE_ARCHIVE);
+        write_source_archive(&archive, &self.project_slug, &tree, &self.src_git())?;
+        remove_dir(&tree)?;
+        let digests =
+            krel_checksum::hash_file(&archive).map_err(crate::files::io("reading", &archive))?;
+        let digest_file = krel_checksum::with_extension(&archive, "sha256");
+        write_file(&digest_file, digests.sha256.as_bytes())?;
+        krel_sign::sign_files(signer, &[archive.clone(), digest_file], 2)
+            .map_err(sign("signing the source archive"))?;
+        Ok(digests.sha256)
+    }
+
+    /// The record of this release, listing `files`: STAGED.json, or a platform's PARTIAL.json.
+    pub(super) fn record_of(&self, files: Vec<FileEntry>) -> StagedRecord {
+        StagedRecord {
+            project: self.setup.config.project.clone(),
+            build_version: self.build_version.clone(),
+            release_type: self.request.release_type,
+            branch: self.request.branch.clone(),
+            cut_branch: self.cut_branch,
+            versions: self.ordered.clone(),
+            tags: self.tags.clone(),
+            release_branch_commit: self.release_branch_commit,
+            files: files.into_iter().map(|f| (f.path, f.sha256)).collect(),
+        }
+    }
+
+    /// The directory holding the record, uploaded after everything else.
+    pub(super) fn record_dir(&self) -> PathBuf {
+        match self.request.scope {
+            StageScope::Platform(_) => self.workspace.join("partial-record"),
+            _ => self.workspace.join("record"),
+        }
+    }
+
+    /// Step 6: the completion record, signed, kept apart so it is uploaded last.
+    fn record(&mut self) -> Result<String, ReleaseError> {
+        let signer = self.signer()?;
+        let record_dir = self.record_dir();
+        remove_dir(&record_dir)?;
+        let bytes = self
+            .record_of(describe_files(&self.out, |_| true)?)
+            .to_bytes();
+        let path = record_dir.join(layout::STAGED);
+        write_file(&path, &bytes)?;
+        krel_sign::sign_file(signer, &path).map_err(sign("signing the completion record"))?;
+        Ok(hex_sha256(&bytes))
+    }
+
+    /// A platform job's record, `PARTIAL.json`, of what its build collected.
+    fn partial_record(&mut self) -> Result<(), ReleaseError> {
+        let StageScope::Platform(platform) = &self.request.scope else {
+            return Ok(());
+        };
+        let record = PartialRecord {
+            stage: self.record_of(describe_files(&self.workspace.join("artifacts"), |_| true)?),
+            source_date_epoch: self.source_date_epoch,
+            platform: platform.to_string(),
+        };
+        let record_dir = self.record_dir();
+        remove_dir(&record_dir)?;
+        record.write(&record_dir)
+    }
+}
