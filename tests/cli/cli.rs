@@ -138,7 +138,7 @@ fn json_logs_on_stderr_keep_stdout_clean() {
     );
     run.assert_exit(0);
     let json = run.json();
-    assert_eq!(json["branch"], "release-1.10");
+    assert_eq!(json["result"]["branch"], "release-1.10");
     let log_lines: Vec<&str> = run.stderr.lines().filter(|l| l.starts_with('{')).collect();
     assert!(!log_lines.is_empty(), "no JSON log lines:\n{}", run.stderr);
     for line in log_lines {

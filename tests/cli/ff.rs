@@ -208,7 +208,7 @@ fn picks_the_newest_release_branch_by_version_not_by_name() {
     // "release-1.9" sorts after "release-1.10" by name; 1.10 is the newer line.
     let run = krel.run_in(&s.root, &["ff", "--repo-path", "clone", "--output", "json"]);
     run.assert_exit(0);
-    assert_eq!(run.json()["branch"], "release-1.10");
+    assert_eq!(run.json()["result"]["branch"], "release-1.10");
 }
 
 #[test]
@@ -267,14 +267,14 @@ fn json_output_describes_the_plan() {
     let json = run.json();
     assert_eq!(json["mode"], "mock");
     assert_eq!(json["outcome"]["outcome"], "planned");
-    assert_eq!(json["merge"], "merge");
-    assert_eq!(json["old"], rev(&s, "release-1.10"));
-    assert_eq!(json["commits"].as_array().map(Vec::len), Some(4));
+    assert_eq!(json["result"]["merge"], "merge");
+    assert_eq!(json["result"]["old"], rev(&s, "release-1.10"));
+    assert_eq!(json["result"]["commits"].as_array().map(Vec::len), Some(4));
     let action = &json["plan"]["actions"][0];
     assert_eq!(action["action"], "push-ref");
     assert_eq!(action["destination"], "refs/heads/release-1.10");
-    assert_eq!(action["commit"], json["new"]);
-    assert_eq!(action["expected"], json["old"]);
+    assert_eq!(action["commit"], json["result"]["new"]);
+    assert_eq!(action["expected"], json["result"]["old"]);
 }
 
 #[test]

@@ -15,6 +15,7 @@ mod rehearse;
 mod release;
 mod sandbox;
 mod sign;
+mod snapshots;
 mod split;
 mod stage;
 mod workflows;

@@ -101,7 +101,7 @@ fn file_store_mock_nomock_rerun_and_refused_change() {
     push(&krel, src.path(), &dest, &[])
         .assert_exit(0)
         .assert_stdout_has("7 to upload")
-        .assert_stdout_has("Plan (mock: nothing will be uploaded)");
+        .assert_stdout_has("Plan (mock: nothing will be changed)");
     assert_eq!(
         std::fs::read_dir(bucket.path()).unwrap().count(),
         0,
@@ -120,7 +120,7 @@ fn file_store_mock_nomock_rerun_and_refused_change() {
     run.assert_exit(0)
         .assert_stderr_has("already holds all 7 object(s)");
     assert_eq!(
-        run.json()["uploads"].as_array().unwrap().len(),
+        run.json()["result"]["uploads"].as_array().unwrap().len(),
         0,
         "a rerun uploads nothing"
     );
@@ -275,7 +275,7 @@ fn gcs_push_reads_back_identically_with_googles_client() {
     let run = push(&krel, src.path(), &dest, &["--nomock", "--output", "json"]);
     run.assert_exit(0);
     assert_eq!(
-        run.json()["unchanged"].as_array().unwrap().len(),
+        run.json()["result"]["unchanged"].as_array().unwrap().len(),
         9,
         "a rerun uploads 0 objects"
     );
@@ -523,7 +523,7 @@ fn a_killed_push_leaves_no_partial_object_and_a_rerun_completes_it() {
     );
     run.assert_exit(0);
     assert_eq!(
-        run.json()["unchanged"].as_array().unwrap().len(),
+        run.json()["result"]["unchanged"].as_array().unwrap().len(),
         partial.len(),
         "what arrived is skipped"
     );

@@ -50,7 +50,7 @@ impl Stand {
             "--output", "json", "stage", "--type", kind, "--branch", branch, "--nomock",
         ]);
         run.assert_exit(0);
-        run.json()["stage"]["build_version"]
+        run.json()["result"]["build_version"]
             .as_str()
             .unwrap()
             .to_string()
@@ -277,9 +277,9 @@ fn a_mock_release_plans_everything_and_changes_nothing() {
         &bv,
     ]);
     run.assert_exit(0)
-        .assert_stderr_has("push c6f656598083 to refs/tags/v1.11.0-alpha.1")
-        .assert_stderr_has("release/latest.txt to v1.11.0-alpha.1 (now absent)")
-        .assert_stderr_has("publish the GitHub pre-release v1.11.0-alpha.1 of krel-sandbox/widget")
+        .assert_stdout_has("push c6f656598083 to refs/tags/v1.11.0-alpha.1")
+        .assert_stdout_has("release/latest.txt to v1.11.0-alpha.1 (now absent)")
+        .assert_stdout_has("publish the GitHub pre-release v1.11.0-alpha.1 of krel-sandbox/widget")
         .assert_stderr_has("Mock run: 7 action(s) planned");
     assert_eq!(RemoteSnapshot::take(&s.remote), remote);
     assert!(!s.root.join("mock-bucket/release").exists());
@@ -459,7 +459,7 @@ fn markers_follow_official_releases_and_never_move_back() {
     t.run(&mock)
         .assert_exit(0)
         .assert_stderr_has("was staged with --nomock")
-        .assert_stderr_has("stable-1.9.txt to v1.9.1 (now absent)")
+        .assert_stdout_has("stable-1.9.txt to v1.9.1 (now absent)")
         .assert_stderr_has("Mock run:");
     assert_eq!(t.marker("stable-1.9.txt"), None);
     t.run(&t.release_args("official", "release-1.9", &bv))

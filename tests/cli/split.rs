@@ -197,7 +197,7 @@ fn a_split_stage_merges_into_what_one_machine_stages() {
         &env,
     )
     .assert_exit(0)
-    .assert_stderr_has("Plan");
+    .assert_stdout_has("Plan");
 }
 
 #[test]
@@ -425,7 +425,7 @@ fn in_github_actions_krel_writes_annotations_a_summary_and_outputs() {
     );
     run.assert_exit(0);
     assert_eq!(
-        run.json()["stage"]["build_version"],
+        run.json()["result"]["build_version"],
         bv.as_str(),
         "stdout is still JSON"
     );

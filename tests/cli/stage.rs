@@ -188,7 +188,7 @@ fn nomock_branch_cut_stages_two_versions_on_a_release_commit() {
     run.assert_exit(0).assert_stderr_has("(branch cut)");
     let report = run.json();
     assert_eq!(report["mode"], "nomock");
-    let stage = &report["stage"];
+    let stage = &report["result"];
     assert_eq!(stage["versions"][0], "v1.11.0-rc.0");
     assert_eq!(stage["versions"][1], "v1.12.0-alpha.0");
     assert_eq!(stage["cut_branch"], true);

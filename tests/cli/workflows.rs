@@ -43,6 +43,7 @@ fn adopting_project(files: &[PathBuf]) -> tempfile::TempDir {
     project
 }
 
+#[allow(clippy::disallowed_methods)] // the test hands its PATH to actionlint
 fn actionlint(project: &Path) -> std::process::Output {
     let bin = test_python().parent().unwrap().to_path_buf();
     let path = format!(

@@ -2,17 +2,12 @@
 //! annotations, a step summary of what was staged or released, and step outputs. The format
 //! lives in `krel-ci`; this module only picks what to say.
 
-use krel_ci::{summary_table, Actions};
+use krel_ci::summary_table;
 use krel_plan::Mode;
 use krel_release::release::ReleaseSummary;
 use krel_release::stage::StageOutcome;
 
 use crate::context::Context;
-
-/// The workflow krel runs in, if any.
-pub fn actions() -> Option<Actions> {
-    Actions::from_env(|name| std::env::var(name).ok())
-}
 
 /// A failed write to the runner's files is worth a warning, not a failed release.
 fn warn(result: std::io::Result<()>) {
@@ -32,7 +27,7 @@ fn mode(ctx: &Context) -> String {
 /// `version`, `versions`, `build-version`, `release-type`, `branch`, `stage-location`, and
 /// `platform` for a platform job.
 pub fn stage_summary(ctx: &Context, outcome: &StageOutcome) {
-    let Some(actions) = actions() else {
+    let Some(actions) = ctx.actions() else {
         return;
     };
     let prime = outcome.versions.first().cloned().unwrap_or_default();
@@ -87,7 +82,7 @@ pub fn stage_summary(ctx: &Context, outcome: &StageOutcome) {
 /// `release-location` (`<bucket>/release/<version>`), `published` (`true` when this run
 /// published, `false` for a plan).
 pub fn release_summary(ctx: &Context, summary: &ReleaseSummary, published: bool) {
-    let Some(actions) = actions() else {
+    let Some(actions) = ctx.actions() else {
         return;
     };
     let prime = summary.versions.first().cloned().unwrap_or_default();
@@ -127,10 +122,11 @@ pub fn release_summary(ctx: &Context, summary: &ReleaseSummary, published: bool)
 
 /// After `krel next-version`: outputs `version`, `versions` and `build-version`.
 pub fn next_version_outputs(
+    ctx: &Context,
     build: &krel_version::BuildVersion,
     versions: &krel_version::ReleaseVersions,
 ) {
-    let Some(actions) = actions() else {
+    let Some(actions) = ctx.actions() else {
         return;
     };
     let ordered: Vec<String> = versions.ordered().iter().map(ToString::to_string).collect();
@@ -149,9 +145,7 @@ fn short(commit: &str) -> String {
 /// An error as an annotation, on stderr (the runner reads workflow commands from both
 /// streams; stdout stays clean for `--output json`).
 pub fn annotate_error(command: &str, message: &str) {
-    if actions().is_some() {
-        use std::io::Write;
-        let line = krel_ci::error_command(&format!("krel {command} failed"), message);
-        let _ = writeln!(std::io::stderr().lock(), "{line}");
-    }
+    use std::io::Write;
+    let line = krel_ci::error_command(&format!("krel {command} failed"), message);
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }

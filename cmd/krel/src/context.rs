@@ -1,126 +1,258 @@
-//! What every command starts from: configuration, identity and credentials, read once from
-//! flags, the environment and krel.yaml. Besides clap's `env =` flags, the only other
-//! environment reads are NO_COLOR (shell.rs) and KREL_LOG (logging.rs).
+//! What every command starts from: the environment snapshot, the mode, and the shared doors
+//! to the outside (configuration, credentials, identity, buckets, runtime, GitHub, the signing
+//! key, the test fault hook). Commands take what they need from here and never from each
+//! other; nothing here is read before a command asks for it, so a command that needs no
+//! configuration is not stopped by a broken krel.yaml.
 
+use std::cell::OnceCell;
 use std::path::PathBuf;
 
+use krel_ci::Actions;
 use krel_config::Config;
 use krel_git::{Credentials, Identity};
+use krel_github::{GitHub, GitHubConfig};
 use krel_plan::Mode;
 use krel_secret::Secret;
+use krel_sign::{KeySigner, SignError};
+use krel_storage::{Location, Store, StoreEnv};
 
+use crate::args::{GitHubApiArg, WorkspaceArg};
 use crate::cli::GlobalArgs;
+use crate::env::Env;
 use crate::failure::Failure;
 
-/// The resolved global settings.
+/// The resolved global settings and shared helpers.
 pub struct Context {
-    /// Project configuration (flag > env > file > default, except per-command flags).
-    pub config: Config,
+    /// The environment, read once.
+    pub env: Env,
     /// Mock (default) or --nomock.
     pub mode: Mode,
-    /// Credentials for git remotes (GITHUB_TOKEN or GH_TOKEN).
-    pub credentials: Credentials,
-    /// Committer identity from GIT_COMMITTER_NAME/GIT_COMMITTER_EMAIL, else git config.
-    pub identity: Option<Identity>,
-    /// Where krel keeps clones between runs.
-    pub cache_dir: PathBuf,
-    /// SOURCE_DATE_EPOCH, when set: the time of commits, tags and generated documents.
-    pub source_date_epoch: Option<i64>,
+    config_flag: Option<PathBuf>,
+    config: OnceCell<Config>,
 }
 
 impl Context {
-    /// Reads configuration and environment.
-    pub fn load(global: &GlobalArgs) -> Result<Context, Failure> {
+    /// The context of one run.
+    pub fn new(global: &GlobalArgs, env: Env) -> Context {
+        Context {
+            env,
+            mode: Mode::from_nomock(global.nomock && !global.mock),
+            config_flag: global.config.clone(),
+            config: OnceCell::new(),
+        }
+    }
+
+    /// The project configuration: flag > `KREL_*` > krel.yaml > default (read on first use).
+    pub fn config(&self) -> Result<&Config, Failure> {
+        if let Some(config) = self.config.get() {
+            return Ok(config);
+        }
         let cwd = std::env::current_dir().map_err(|err| {
             Failure::unexpected(anyhow::Error::new(err).context("reading the current directory"))
         })?;
-        let config = Config::load(global.config.as_deref(), &cwd, |name| {
-            std::env::var(name).ok()
-        })
-        .map_err(|err| {
-            let hint = Some(err.hint());
-            Failure::usage(err).with_hint(hint)
-        })?;
-        let token = std::env::var("GITHUB_TOKEN")
-            .ok()
-            .or_else(|| std::env::var("GH_TOKEN").ok());
-        let source_date_epoch = source_date_epoch()?;
-        let identity = match (
-            std::env::var("GIT_COMMITTER_NAME"),
-            std::env::var("GIT_COMMITTER_EMAIL"),
-        ) {
-            (Ok(name), Ok(email)) if !name.is_empty() && !email.is_empty() => Some(Identity {
-                name,
-                email,
-                time: None,
-            }),
-            // Otherwise each repository's own git configuration decides, as git does.
-            _ => None,
+        let config = Config::load(self.config_flag.as_deref(), &cwd, self.env.lookup())?;
+        Ok(self.config.get_or_init(|| config))
+    }
+
+    /// Credentials for git remotes and GitHub: GITHUB_TOKEN, else GH_TOKEN.
+    pub fn credentials(&self) -> Credentials {
+        let token = self
+            .env
+            .non_empty("GITHUB_TOKEN")
+            .or_else(|| self.env.non_empty("GH_TOKEN"));
+        Credentials {
+            token: Secret::from_optional(token),
+            ..Credentials::default()
         }
-        .map(|identity| Identity {
-            time: source_date_epoch,
-            ..identity
-        });
-        let cache_dir = std::env::var_os("XDG_CACHE_HOME")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
-            .unwrap_or_else(std::env::temp_dir)
-            .join("krel");
-        Ok(Context {
-            config,
-            mode: Mode::from_nomock(global.nomock && !global.mock),
-            credentials: Credentials {
-                token: Secret::from_optional(token),
-                ..Credentials::default()
-            },
-            identity,
-            cache_dir,
-            source_date_epoch,
+    }
+
+    /// `SOURCE_DATE_EPOCH`: the time written into commits, tags, archives and documents, so
+    /// that the same inputs give the same bytes. Unset or empty means "now".
+    pub fn source_date_epoch(&self) -> Result<Option<i64>, Failure> {
+        let Some(value) = self.env.non_empty("SOURCE_DATE_EPOCH") else {
+            return Ok(None);
+        };
+        if value.trim().is_empty() {
+            return Ok(None);
+        }
+        value.trim().parse::<i64>().map(Some).map_err(|_| {
+            Failure::usage(anyhow::anyhow!(
+                "SOURCE_DATE_EPOCH is `{value}`, not a number of seconds since 1970"
+            ))
+            .with_hint(Some(
+                "set it to an integer such as `date +%s`, or unset it".into(),
+            ))
         })
+    }
+
+    /// The committer named by GIT_COMMITTER_NAME and GIT_COMMITTER_EMAIL, dated
+    /// SOURCE_DATE_EPOCH when set; `None` lets each repository's git configuration decide.
+    pub fn identity(&self) -> Result<Option<Identity>, Failure> {
+        let time = self.source_date_epoch()?;
+        Ok(
+            match (
+                self.env.non_empty("GIT_COMMITTER_NAME"),
+                self.env.non_empty("GIT_COMMITTER_EMAIL"),
+            ) {
+                (Some(name), Some(email)) => Some(Identity { name, email, time }),
+                _ => None,
+            },
+        )
     }
 
     /// Who makes release commits, tags and merges in a workspace clone: the environment's
     /// committer, else the user's git configuration (a workspace clone has none of its own),
     /// dated SOURCE_DATE_EPOCH when it is set.
-    pub fn committer(&self) -> Option<Identity> {
-        self.identity
-            .clone()
+    pub fn committer(&self) -> Result<Option<Identity>, Failure> {
+        let time = self.source_date_epoch()?;
+        Ok(self
+            .identity()?
             .or_else(Identity::from_git_config)
-            .map(|identity| Identity {
-                time: self.source_date_epoch,
-                ..identity
+            .map(|identity| Identity { time, ..identity }))
+    }
+
+    fn home_dir(&self, xdg: &str, fallback: &str) -> PathBuf {
+        self.env
+            .non_empty(xdg)
+            .map(PathBuf::from)
+            .or_else(|| {
+                self.env
+                    .var("HOME")
+                    .map(|home| PathBuf::from(home).join(fallback))
             })
+            .unwrap_or_else(std::env::temp_dir)
+            .join("krel")
+    }
+
+    /// Where krel keeps clones between runs (`$XDG_CACHE_HOME/krel`, else `~/.cache/krel`).
+    pub fn cache_dir(&self) -> PathBuf {
+        self.home_dir("XDG_CACHE_HOME", ".cache")
     }
 
     /// Where krel keeps data that outlives a run: the mock bucket and release workspaces
     /// (`$XDG_DATA_HOME/krel`, else `~/.local/share/krel`).
     pub fn data_dir(&self) -> PathBuf {
-        std::env::var_os("XDG_DATA_HOME")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| {
-                std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share"))
-            })
-            .unwrap_or_else(std::env::temp_dir)
-            .join("krel")
+        self.home_dir("XDG_DATA_HOME", ".local/share")
     }
-}
 
-/// `SOURCE_DATE_EPOCH`: the time written into commits, tags, archives and documents, so that
-/// the same inputs give the same bytes. Unset or empty means "now".
-fn source_date_epoch() -> Result<Option<i64>, Failure> {
-    match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(value) if !value.trim().is_empty() => {
-            value.trim().parse::<i64>().map(Some).map_err(|_| {
-                Failure::usage(anyhow::anyhow!(
-                    "SOURCE_DATE_EPOCH is `{value}`, not a number of seconds since 1970"
-                ))
-                .with_hint(Some(
-                    "set it to an integer such as `date +%s`, or unset it".into(),
-                ))
+    /// The workspace root: the flag, release.workspace, or the data directory.
+    pub fn workspace_root(&self, arg: &WorkspaceArg) -> Result<PathBuf, Failure> {
+        Ok(match &arg.workspace {
+            Some(dir) => dir.clone(),
+            None => match &self.config()?.release.workspace {
+                Some(dir) => dir.clone(),
+                None => self.data_dir().join("workspace"),
+            },
+        })
+    }
+
+    /// A multi-threaded Tokio runtime for commands that talk to stores or GitHub.
+    pub fn runtime(&self) -> Result<tokio::runtime::Runtime, Failure> {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|err| {
+                Failure::unexpected(anyhow::Error::new(err).context("starting the async runtime"))
             })
+    }
+
+    /// Endpoints and credentials of the stores (STORAGE_EMULATOR_HOST, AWS_*, …).
+    pub fn store_env(&self) -> StoreEnv {
+        StoreEnv::from_env(self.env.lookup())
+    }
+
+    /// Opens the store of `location` (no request is made for file://).
+    pub fn open_store(
+        &self,
+        runtime: &tokio::runtime::Runtime,
+        location: &Location,
+    ) -> Result<Store, Failure> {
+        Ok(runtime.block_on(Store::open(location, &self.store_env()))?)
+    }
+
+    /// The bucket stage writes to and release reads from: the mock bucket (local, default
+    /// `~/.local/share/krel/mock-bucket`) or, with --nomock, release.bucket.
+    pub fn stage_bucket(&self) -> Result<Location, Failure> {
+        let config = self.config()?;
+        let url = match self.mode {
+            Mode::NoMock => config.release.bucket.to_string(),
+            Mode::Mock => match &config.release.mock_bucket {
+                Some(bucket) => bucket.to_string(),
+                None => format!("file://{}", self.data_dir().join("mock-bucket").display()),
+            },
+        };
+        url.parse().map_err(|err: krel_storage::StorageError| {
+            Failure::usage(err).with_hint(Some(
+                "set release.bucket / release.mock_bucket in krel.yaml (docs/configuration.md)"
+                    .into(),
+            ))
+        })
+    }
+
+    /// The GitHub client of the configured repository (call with the runtime it will run on).
+    pub fn github(
+        &self,
+        runtime: &tokio::runtime::Runtime,
+        api: &GitHubApiArg,
+    ) -> Result<GitHub, Failure> {
+        let config = self.config()?;
+        let mut github = GitHubConfig::new(&config.github.org, &config.github.repo);
+        github.api_url = api.github_api_url.clone();
+        github.token = self.credentials().token;
+        let _guard = runtime.enter();
+        Ok(GitHub::new(github)?)
+    }
+
+    /// The password of a cosign key: KREL_SIGNING_PASSWORD when set (even empty), else a
+    /// prompt on a terminal.
+    pub fn signing_password(&self) -> Result<Secret, SignError> {
+        use std::io::IsTerminal;
+        if let Some(value) = self.env.var_os("KREL_SIGNING_PASSWORD") {
+            return Ok(Secret::new(value.to_string_lossy()));
         }
-        _ => Ok(None),
+        if !std::io::stdin().is_terminal() {
+            return Err(SignError::NoPassword);
+        }
+        rpassword::prompt_password("Password for the signing key: ")
+            .map(Secret::new)
+            .map_err(|_| SignError::NoPassword)
+    }
+
+    /// The private key at `path`, opened with [`Context::signing_password`].
+    pub fn signer(&self, path: &std::path::Path) -> Result<KeySigner, Failure> {
+        let pem = std::fs::read_to_string(path).map_err(|err| {
+            Failure::usage(
+                anyhow::Error::new(err).context(format!("reading key {}", path.display())),
+            )
+        })?;
+        Ok(krel_sign::load_signing_key(&pem, &|| {
+            self.signing_password()
+        })?)
+    }
+
+    /// The release signing key (release.signing_key).
+    pub fn release_signer(&self) -> Result<KeySigner, Failure> {
+        let path = self.config()?.release.signing_key.as_ref().ok_or_else(|| {
+            Failure::usage(anyhow::anyhow!("no signing key: release.signing_key is not set")).with_hint(Some(
+                "set release.signing_key in krel.yaml (or KREL_SIGNING_KEY); make one with `krel sign generate-key`".into(),
+            ))
+        })?;
+        self.signer(path)
+    }
+
+    /// Stops the process abruptly after the named step (`KREL_TEST_ABORT_AFTER`): how tests
+    /// kill a run at a chosen point.
+    pub fn fault_hook(&self) -> impl Fn(&str) {
+        let stop_after = self.env.non_empty("KREL_TEST_ABORT_AFTER");
+        move |step: &str| {
+            if stop_after.as_deref() == Some(step) {
+                std::process::abort();
+            }
+        }
+    }
+
+    /// The GitHub Actions workflow krel runs in, if any (`GITHUB_ACTIONS=true`).
+    pub fn actions(&self) -> Option<Actions> {
+        Actions::from_env(self.env.lookup())
     }
 }

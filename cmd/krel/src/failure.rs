@@ -1,31 +1,37 @@
 //! How a command fails: the error with its causes, a hint, and the exit status.
+//!
+//! Any library error converts into a [`Failure`] through [`krel_error::Diagnose`]: its kind
+//! decides the exit status and its hint is printed, so `?` is all a command writes. A command
+//! adds its own hint or kind only where it knows more than the library (`with_hint`).
 
 use std::process::ExitCode;
 
-use crate::shell::Shell;
+use krel_error::{Diagnose, ErrorKind};
 
-/// Why the command did not succeed, which decides the exit status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// The repository's state says no (not fast-forwardable, final tag exists...): exit 1.
-    Refused,
-    /// Bad arguments or configuration: exit 2.
-    Usage,
-    /// Something failed that should have worked (I/O, network, git): exit 2.
-    Unexpected,
-}
+use crate::shell::Shell;
 
 /// A failed command.
 #[derive(Debug)]
 pub struct Failure {
-    kind: Kind,
+    kind: ErrorKind,
     error: anyhow::Error,
     hint: Option<String>,
 }
 
+impl<E: Diagnose> From<E> for Failure {
+    fn from(err: E) -> Failure {
+        let (kind, hint) = (err.kind(), err.hint());
+        Failure {
+            kind,
+            error: anyhow::Error::new(err),
+            hint,
+        }
+    }
+}
+
 impl Failure {
     /// A failure of the given kind.
-    pub fn new(kind: Kind, error: impl Into<anyhow::Error>) -> Failure {
+    pub fn new(kind: ErrorKind, error: impl Into<anyhow::Error>) -> Failure {
         Failure {
             kind,
             error: error.into(),
@@ -35,20 +41,20 @@ impl Failure {
 
     /// A refusal (exit 1).
     pub fn refused(error: impl Into<anyhow::Error>) -> Failure {
-        Failure::new(Kind::Refused, error)
+        Failure::new(ErrorKind::Refused, error)
     }
 
     /// A usage error (exit 2).
     pub fn usage(error: impl Into<anyhow::Error>) -> Failure {
-        Failure::new(Kind::Usage, error)
+        Failure::new(ErrorKind::Usage, error)
     }
 
     /// An unexpected failure (exit 2).
     pub fn unexpected(error: impl Into<anyhow::Error>) -> Failure {
-        Failure::new(Kind::Unexpected, error)
+        Failure::new(ErrorKind::Unexpected, error)
     }
 
-    /// Adds what the user can do about it.
+    /// Adds (or replaces) what the user can do about it.
     pub fn with_hint(mut self, hint: Option<String>) -> Failure {
         if hint.is_some() {
             self.hint = hint;
@@ -56,18 +62,30 @@ impl Failure {
         self
     }
 
-    /// Prints `error:`, each cause, then `hint:` (in a GitHub Actions workflow also an
-    /// `::error::` annotation of all three); returns the exit status.
-    pub fn report(self, shell: &Shell, command: &str) -> ExitCode {
-        tracing::debug!(kind = ?self.kind, error = ?self.error, "command failed");
-        let mut annotation = self.error.to_string();
+    /// The error, each cause and the hint as text.
+    fn text(&self) -> String {
+        let mut text = self.error.to_string();
         for cause in self.error.chain().skip(1) {
-            annotation.push_str(&format!("\n  caused by: {cause}"));
+            text.push_str(&format!("\n  caused by: {cause}"));
         }
         if let Some(hint) = &self.hint {
-            annotation.push_str(&format!("\nhint: {hint}"));
+            text.push_str(&format!("\nhint: {hint}"));
         }
-        crate::ci::annotate_error(command, &annotation);
+        text
+    }
+
+    /// Prints `error:`, each cause, then `hint:` (in a GitHub Actions workflow also an
+    /// `::error::` annotation of all three); returns the exit status.
+    pub fn report(
+        self,
+        shell: &Shell,
+        command: &str,
+        actions: Option<&krel_ci::Actions>,
+    ) -> ExitCode {
+        tracing::debug!(kind = ?self.kind, error = ?self.error, "command failed");
+        if actions.is_some() {
+            crate::ci::annotate_error(command, &self.text());
+        }
         shell.error(&self.error.to_string());
         for cause in self.error.chain().skip(1) {
             shell.error_detail("  caused by:", &cause.to_string());
@@ -75,9 +93,6 @@ impl Failure {
         if let Some(hint) = &self.hint {
             shell.error_detail("hint:", hint);
         }
-        match self.kind {
-            Kind::Refused => ExitCode::from(1),
-            Kind::Usage | Kind::Unexpected => ExitCode::from(2),
-        }
+        ExitCode::from(self.kind.exit_code())
     }
 }

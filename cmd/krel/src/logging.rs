@@ -5,7 +5,7 @@ use tracing_subscriber::EnvFilter;
 use crate::cli::{GlobalArgs, LogFormat};
 
 /// Installs the subscriber. `KREL_LOG` (an env-filter such as `krel_git=debug`) wins over -v.
-pub fn init(global: &GlobalArgs) {
+pub fn init(global: &GlobalArgs, krel_log: Option<String>) {
     let level = match (global.quiet, global.verbose) {
         (true, _) => "error",
         (false, 0) => "warn",
@@ -13,8 +13,7 @@ pub fn init(global: &GlobalArgs) {
         (false, 2) => "debug",
         (false, _) => "trace",
     };
-    let filter = std::env::var("KREL_LOG")
-        .ok()
+    let filter = krel_log
         .and_then(|spec| EnvFilter::try_new(spec).ok())
         .unwrap_or_else(|| EnvFilter::new(level));
     let builder = tracing_subscriber::fmt()

@@ -1,13 +1,17 @@
-//! The `krel` binary: parses arguments, builds the context, runs one command, reports.
+//! The `krel` binary: parses arguments, reads the environment once into the context, runs one
+//! command, reports.
 //!
 //! Everything else lives in the library crates under `crates/`.
 
+mod args;
 mod ci;
 mod cli;
 mod commands;
 mod context;
+mod env;
 mod failure;
 mod logging;
+mod output;
 mod progress;
 mod shell;
 
@@ -17,10 +21,13 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    let shell = shell::Shell::new(cli.global.quiet, cli.global.output);
-    logging::init(&cli.global);
-    match commands::run(&cli, &shell) {
+    let env = env::Env::capture();
+    let actions = krel_ci::Actions::from_env(env.lookup());
+    let shell = shell::Shell::new(cli.global.quiet, cli.global.output, &env);
+    logging::init(&cli.global, env.var("KREL_LOG"));
+    let ctx = context::Context::new(&cli.global, env);
+    match commands::run(&cli, &ctx, &shell) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(failure) => failure.report(&shell, commands::name(&cli.command)),
+        Err(failure) => failure.report(&shell, cli.command.name(), actions.as_ref()),
     }
 }

@@ -16,18 +16,20 @@ pub struct Shell {
     output: OutputFormat,
     color: bool,
     stderr_is_terminal: bool,
+    in_workflow: bool,
 }
 
 impl Shell {
     /// A shell honouring `--quiet`, `--output` and `NO_COLOR`.
-    pub fn new(quiet: bool, output: OutputFormat) -> Shell {
+    pub fn new(quiet: bool, output: OutputFormat, env: &crate::env::Env) -> Shell {
         let stderr_is_terminal = std::io::stderr().is_terminal();
-        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let no_color = env.non_empty("NO_COLOR").is_some();
         Shell {
             quiet,
             output,
             color: stderr_is_terminal && !no_color,
             stderr_is_terminal,
+            in_workflow: krel_ci::Actions::from_env(env.lookup()).is_some(),
         }
     }
 
@@ -39,7 +41,7 @@ impl Shell {
     /// True when progress bars may be drawn.
     pub fn progress_allowed(&self) -> bool {
         // A workflow's log is not a terminal, whatever the runner's pseudo-terminal says.
-        !self.quiet && self.stderr_is_terminal && crate::ci::actions().is_none()
+        !self.quiet && self.stderr_is_terminal && !self.in_workflow
     }
 
     /// A result line on stdout.

@@ -192,3 +192,36 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ChecksumErro
         }
     })
 }
+
+impl krel_error::Diagnose for ChecksumError {
+    /// Usage when the directory given is not a release directory; else unexpected.
+    fn kind(&self) -> krel_error::ErrorKind {
+        match self {
+            ChecksumError::NotADirectory { .. } | ChecksumError::Empty { .. } => {
+                krel_error::ErrorKind::Usage
+            }
+            _ => krel_error::ErrorKind::Unexpected,
+        }
+    }
+
+    fn hint(&self) -> Option<String> {
+        match self {
+            ChecksumError::NotADirectory { .. } | ChecksumError::Empty { .. } => {
+                Some("pass the directory that holds the release artifacts".to_string())
+            }
+            ChecksumError::BadName { .. } => Some(
+                "rename the file: SUMS files cannot list names with newlines or backslashes"
+                    .to_string(),
+            ),
+            ChecksumError::BadLink { .. } => {
+                Some("replace the link with the file it should be, or remove it".to_string())
+            }
+            ChecksumError::Read { path, .. }
+                if path.ends_with("SHA256SUMS") || path.ends_with("SHA512SUMS") =>
+            {
+                Some("write them first with `krel checksum DIR`".to_string())
+            }
+            _ => None,
+        }
+    }
+}

@@ -158,7 +158,7 @@ pub fn parse_platforms(text: &str) -> Result<Vec<Platform>, String> {
 /// One rule of `build.artifacts`: copy the files in `from` (a directory of the build tree)
 /// to `to` (a directory of the staged release; empty for its top). When either contains
 /// `{os}` or `{arch}`, the rule applies once per platform.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ArtifactRule {
     /// A directory in the build tree.
@@ -253,24 +253,83 @@ impl fmt::Display for BucketUrl {
     }
 }
 
-/// The file's `build:` section.
-#[derive(Debug, Default, Deserialize)]
+/// How a release is built and what it is made of.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct FileBuild {
+    /// The build, run with `sh -c` at the top of a clean tree of the release tag, with
+    /// KREL_VERSION, KREL_BUILD_VERSION, KREL_PLATFORMS and SOURCE_DATE_EPOCH set (default:
+    /// Kubernetes' `make quick-release`).
     pub(crate) command: Option<String>,
+    /// The platforms to build, `os/arch` (default: linux/amd64, linux/arm64, linux/ppc64le,
+    /// linux/s390x).
     pub(crate) platforms: Option<Vec<Platform>>,
+    /// Which files of the build tree are staged, and where (default: Kubernetes' layout).
     pub(crate) artifacts: Option<Vec<ArtifactRule>>,
 }
 
-/// The file's `release:` section.
-#[derive(Debug, Default, Deserialize)]
+/// Where releases go and what signs them.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct FileRelease {
+    /// The bucket stages and releases go to with --nomock (gs://, s3:// or file:///).
     pub(crate) bucket: Option<BucketUrl>,
+    /// The bucket a mock stage writes to: a file:// URL (default
+    /// ~/.local/share/krel/mock-bucket).
     pub(crate) mock_bucket: Option<BucketUrl>,
+    /// Where clones, builds and journals are kept (relative to this file; default
+    /// ~/.local/share/krel/workspace).
     pub(crate) workspace: Option<PathBuf>,
+    /// The cosign-compatible private key that signs every staged file (relative to this
+    /// file); its password comes from KREL_SIGNING_PASSWORD.
     pub(crate) signing_key: Option<PathBuf>,
+    /// Publish a GitHub release per version (default true).
     pub(crate) github_release: Option<bool>,
+}
+
+/// A string schema with a pattern and a description, for types read from strings.
+fn string_schema(pattern: &str, description: &str) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "string",
+        "pattern": pattern,
+        "description": description,
+    })
+}
+
+impl schemars::JsonSchema for Platform {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Platform".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        string_schema(
+            "^[a-z0-9]+/[a-z0-9]+$",
+            "os/arch, as Go names them: linux/amd64",
+        )
+    }
+}
+
+impl schemars::JsonSchema for RelativePath {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "RelativePath".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        string_schema(
+            "^(?!/)(?!.*(^|/)\\.\\.(/|$)).*$",
+            "a relative path with / separators, without `..`; {os} and {arch} expand per platform",
+        )
+    }
+}
+
+impl schemars::JsonSchema for BucketUrl {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "BucketUrl".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        string_schema(
+            "^(gs://|s3://|file:///).+",
+            "gs://BUCKET[/PREFIX], s3://BUCKET[/PREFIX] or file:///ABSOLUTE/PATH",
+        )
+    }
 }
 
 #[cfg(test)]

@@ -21,12 +21,14 @@
 use std::path::{Path, PathBuf};
 
 mod build;
+mod explain;
 
 use krel_version::ReleaseBranchPattern;
 use serde::Deserialize;
 
 pub use build::{parse_platforms, ArtifactRule, BucketUrl, Build, Platform, RelativePath, Release};
 use build::{FileBuild, FileRelease};
+pub use explain::{Origin, Setting, KEYS};
 
 /// The file name looked for in the current directory when no `--config` is given.
 pub const DEFAULT_FILE_NAME: &str = "krel.yaml";
@@ -342,35 +344,55 @@ fn without_location(message: &str) -> String {
     }
 }
 
-/// The file's shape: every key optional, unknown keys refused.
-#[derive(Debug, Default, Deserialize)]
+/// krel.yaml: the project krel releases. Every key is optional; unknown keys are errors.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "krel.yaml")]
 struct FileConfig {
+    /// The GitHub repository releases are published to.
     #[serde(default)]
     github: FileGitHub,
+    /// The git repository releases are cut from.
     #[serde(default)]
     git: FileGit,
+    /// The project's name in release commits and messages (default `Kubernetes`).
     project: Option<String>,
+    /// How a release is built and what it is made of.
     #[serde(default)]
     build: FileBuild,
+    /// Where releases go and what signs them.
     #[serde(default)]
     release: FileRelease,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// The GitHub repository releases are published to.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct FileGitHub {
+    /// Organisation or user owning the repository (default `kubernetes`).
     org: Option<String>,
+    /// Repository name (default `kubernetes`).
     repo: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// The git repository releases are cut from.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct FileGit {
+    /// The remote URL to clone and push (default `https://github.com/<org>/<repo>.git`).
     url: Option<String>,
+    /// The remote's name in a local clone (default `origin`).
     remote: Option<String>,
+    /// The main development branch (default `master`).
     main_branch: Option<String>,
+    /// How release branches are named, with `{major}` and `{minor}` (default
+    /// `release-{major}.{minor}`).
     release_branch: Option<String>,
+}
+
+/// The JSON Schema of krel.yaml, made from the types the file is read with.
+pub fn schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(FileConfig)).unwrap_or_default()
 }
 
 /// Why the configuration could not be loaded.
@@ -416,9 +438,20 @@ pub enum ConfigError {
     },
 }
 
-impl ConfigError {
+impl krel_error::Diagnose for ConfigError {
+    /// A configuration that cannot be read or used is always a usage error.
+    fn kind(&self) -> krel_error::ErrorKind {
+        krel_error::ErrorKind::Usage
+    }
+
     /// What to do about it.
-    pub fn hint(&self) -> String {
+    fn hint(&self) -> Option<String> {
+        Some(self.advice())
+    }
+}
+
+impl ConfigError {
+    fn advice(&self) -> String {
         match self {
             ConfigError::Read { .. } => {
                 "check the --config path (or KREL_CONFIG); without either, krel reads ./krel.yaml when it exists".into()
@@ -548,6 +581,8 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(err, ConfigError::Read { .. }));
-        assert!(err.hint().contains("--config"));
+        assert!(krel_error::Diagnose::hint(&err)
+            .unwrap()
+            .contains("--config"));
     }
 }

@@ -180,15 +180,17 @@ fn list(conflicts: &[Conflict]) -> String {
         .collect()
 }
 
-impl FastForwardError {
-    /// True when krel refuses on purpose (the state of the repository says no), as opposed to
-    /// failing to do what it meant to.
-    pub fn is_refusal(&self) -> bool {
-        !matches!(self, FastForwardError::Git(_))
+impl krel_error::Diagnose for FastForwardError {
+    /// Refused when the repository's state says no; a git failure keeps its own kind.
+    fn kind(&self) -> krel_error::ErrorKind {
+        match self {
+            FastForwardError::Git(err) => err.kind(),
+            _ => krel_error::ErrorKind::Refused,
+        }
     }
 
     /// What a release manager can do about it.
-    pub fn hint(&self) -> Option<String> {
+    fn hint(&self) -> Option<String> {
         match self {
             FastForwardError::Git(err) => err.hint(),
             FastForwardError::NotAReleaseBranch { .. } | FastForwardError::BranchNotOnRemote { .. } => {

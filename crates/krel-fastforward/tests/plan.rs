@@ -3,6 +3,7 @@
 // In tests a panic is the assertion: unwrap freely.
 #![allow(clippy::unwrap_used)]
 
+use krel_error::Diagnose;
 use krel_fastforward::{plan, FastForwardError, FastForwardRequest, MergeKind};
 use krel_git::{Credentials, Identity, NoProgress, Repo};
 use krel_plan::Action;

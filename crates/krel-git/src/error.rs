@@ -109,17 +109,6 @@ impl GitError {
         move |source| GitError::Operation { action, source }
     }
 
-    /// True when the remote's state says no (it moved, a tag differs, it rejected the
-    /// update), as opposed to a failure to reach or talk to it.
-    pub fn is_refusal(&self) -> bool {
-        matches!(
-            self,
-            GitError::RemoteMoved { .. }
-                | GitError::TagExists { .. }
-                | GitError::PushRejected { .. }
-        )
-    }
-
     /// True when a remote refused to let us in (authentication or permissions).
     pub fn is_auth(&self) -> bool {
         match self {
@@ -127,9 +116,25 @@ impl GitError {
             _ => false,
         }
     }
+}
 
-    /// What a user can do about it, when there is something to say.
-    pub fn hint(&self) -> Option<String> {
+impl krel_error::Diagnose for GitError {
+    /// Refused when the remote's state says no (it moved, a tag differs, it rejected the
+    /// update); usage when krel was pointed at the wrong place; else unexpected.
+    fn kind(&self) -> krel_error::ErrorKind {
+        match self {
+            GitError::RemoteMoved { .. }
+            | GitError::TagExists { .. }
+            | GitError::PushRejected { .. } => krel_error::ErrorKind::Refused,
+            GitError::NotARepository { .. }
+            | GitError::NoSuchRemote { .. }
+            | GitError::NoIdentity { .. }
+            | GitError::NotOwned { .. } => krel_error::ErrorKind::Usage,
+            _ => krel_error::ErrorKind::Unexpected,
+        }
+    }
+
+    fn hint(&self) -> Option<String> {
         match self {
             GitError::NoIdentity { .. } => Some(
                 "set `git config user.name` and `git config user.email`, or GIT_COMMITTER_NAME and GIT_COMMITTER_EMAIL".into(),

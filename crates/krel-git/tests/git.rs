@@ -3,6 +3,7 @@
 // In tests a panic is the assertion: unwrap freely.
 #![allow(clippy::unwrap_used)]
 
+use krel_error::Diagnose;
 use krel_git::{
     CommitId, ConflictKind, Credentials, Git2Pusher, GitError, Identity, MergeOutcome, NoProgress,
     RefPusher, RefUpdate, Repo,

@@ -123,31 +123,6 @@ pub enum GitHubError {
     },
 }
 
-impl GitHubError {
-    /// True when GitHub's state refused (as opposed to an outage).
-    pub fn is_refusal(&self) -> bool {
-        matches!(
-            self,
-            GitHubError::ReleaseIncomplete { .. }
-                | GitHubError::Request {
-                    status: Some(403 | 404 | 409 | 422),
-                    ..
-                }
-        )
-    }
-
-    /// What to do about it.
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            GitHubError::Request { status: Some(401), .. } => Some("set GITHUB_TOKEN to a token that can read the repository".into()),
-            GitHubError::ReleaseIncomplete { .. } => Some("GitHub does not accept uploads to a published immutable release: attach the files by hand if the release is mutable, or cut the next version".into()),
-            GitHubError::RateLimited { .. } => Some("wait for the reset, or use a token with a higher limit (GITHUB_TOKEN); fetched PRs are cached, so a rerun continues where this one stopped".into()),
-            GitHubError::Request { .. } => Some("check --github-api-url (KREL_GITHUB_API_URL), GITHUB_TOKEN and the network; rerunning repeats only what is missing".into()),
-            _ => None,
-        }
-    }
-}
-
 /// A GitHub client for one repository.
 pub struct GitHub {
     pub(crate) octocrab: Octocrab,
@@ -520,6 +495,39 @@ fn from_graphql(node: &Value) -> Result<PullRequest, GitHubError> {
         merged_at: node["mergedAt"].as_str().map(str::to_string),
         head,
     })
+}
+
+impl krel_error::Diagnose for GitHubError {
+    fn kind(&self) -> krel_error::ErrorKind {
+        if self.is_refusal() {
+            krel_error::ErrorKind::Refused
+        } else {
+            krel_error::ErrorKind::Unexpected
+        }
+    }
+
+    /// True when the state of the world says no, as opposed to a failure to do the work.
+    fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            GitHubError::ReleaseIncomplete { .. }
+                | GitHubError::Request {
+                    status: Some(403 | 404 | 409 | 422),
+                    ..
+                }
+        )
+    }
+
+    /// What a user can do about it.
+    fn hint(&self) -> Option<String> {
+        match self {
+            GitHubError::Request { status: Some(401), .. } => Some("set GITHUB_TOKEN to a token that can read the repository".into()),
+            GitHubError::ReleaseIncomplete { .. } => Some("GitHub does not accept uploads to a published immutable release: attach the files by hand if the release is mutable, or cut the next version".into()),
+            GitHubError::RateLimited { .. } => Some("wait for the reset, or use a token with a higher limit (GITHUB_TOKEN); fetched PRs are cached, so a rerun continues where this one stopped".into()),
+            GitHubError::Request { .. } => Some("check --github-api-url (KREL_GITHUB_API_URL), GITHUB_TOKEN and the network; rerunning repeats only what is missing".into()),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 // In tests a panic is the assertion: unwrap freely.
 #![allow(clippy::unwrap_used)]
 
+use krel_error::Diagnose;
 use krel_github::{AssetFile, GitHub, GitHubConfig, GitHubError, ReleaseSpec};
 use krel_github_standin::{GitHubStandIn, StandInOptions};
 

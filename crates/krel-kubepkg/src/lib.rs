@@ -233,28 +233,6 @@ pub enum KubepkgError {
 }
 
 impl KubepkgError {
-    /// Whether the state of the output says no (exit 1), rather than bad input (exit 2).
-    pub fn is_refusal(&self) -> bool {
-        matches!(self, KubepkgError::Republish { .. } | KubepkgError::Busy(_))
-    }
-
-    /// What the user can do about it.
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            KubepkgError::Republish { .. } => Some(
-                "published packages never change under one name: bump --revision, leave the package out with --packages when it did not change, or rebuild the same bytes with the SOURCE_DATE_EPOCH of the first build".into(),
-            ),
-            KubepkgError::Busy(_) => Some("wait for it to finish, then run again".into()),
-            KubepkgError::Spec(err) if err.key.ends_with(".source") => Some(
-                "--source takes a release tree (bin/linux/<arch>/…), a directory or a bucket URL; repeat it to search several".into(),
-            ),
-            KubepkgError::Package(krel_package::PackageError::Key { .. }) => Some(
-                "--sign-key takes an ASCII-armored secret key: gpg --armor --export-secret-keys KEYID > key.asc".into(),
-            ),
-            _ => None,
-        }
-    }
-
     fn io(what: &str, path: &Path) -> impl FnOnce(std::io::Error) -> KubepkgError {
         let what = what.to_string();
         let path = path.to_path_buf();
@@ -262,9 +240,20 @@ impl KubepkgError {
     }
 }
 
+/// What a run takes from outside besides its request: the runtime bucket sources are
+/// downloaded on, and the credentials and endpoints of those buckets. The caller (the binary)
+/// builds both once; the library reads no environment.
+pub struct Effects<'a> {
+    /// The async runtime for bucket downloads.
+    pub runtime: &'a tokio::runtime::Runtime,
+    /// Credentials and endpoints for gs:// and s3:// sources.
+    pub store_env: &'a StoreEnv,
+}
+
 /// Runs `krel kubepkg`.
 pub fn run(
     request: &KubepkgRequest,
+    effects: &Effects<'_>,
     progress: &dyn Progress,
 ) -> Result<KubepkgSummary, KubepkgError> {
     if request.arches.is_empty() || request.formats.is_empty() {
@@ -296,7 +285,7 @@ pub fn run(
             "creating a temporary directory in",
             &std::env::temp_dir(),
         ))?;
-    let roots = materialize_sources(&request.sources, &wanted, downloads.path())?;
+    let roots = materialize_sources(&request.sources, &wanted, downloads.path(), effects)?;
     let inputs = spec.resolve(&Resolve {
         sources: &roots,
         ..base
@@ -535,9 +524,9 @@ fn materialize_sources(
     sources: &[SourceRoot],
     wanted: &[String],
     cache: &Path,
+    effects: &Effects<'_>,
 ) -> Result<Vec<PathBuf>, KubepkgError> {
     let mut roots = Vec::new();
-    let mut runtime = None;
     for (index, source) in sources.iter().enumerate() {
         match source {
             SourceRoot::Dir(dir) => {
@@ -551,23 +540,14 @@ fn materialize_sources(
             }
             SourceRoot::Bucket(location) => {
                 let root = cache.join(index.to_string());
-                let rt = match &mut runtime {
-                    Some(rt) => rt,
-                    None => runtime.insert(
-                        tokio::runtime::Builder::new_multi_thread()
-                            .enable_all()
-                            .build()
-                            .map_err(KubepkgError::io("starting the I/O runtime for", &root))?,
-                    ),
-                };
-                rt.block_on(async {
-                    let env = StoreEnv::from_env(|name| std::env::var(name).ok());
-                    let store = Store::open(location, &env).await.map_err(|source| {
-                        KubepkgError::Source {
-                            url: location.to_string(),
-                            source,
-                        }
-                    })?;
+                effects.runtime.block_on(async {
+                    let store =
+                        Store::open(location, effects.store_env)
+                            .await
+                            .map_err(|source| KubepkgError::Source {
+                                url: location.to_string(),
+                                source,
+                            })?;
                     for rel in wanted {
                         if roots
                             .iter()
@@ -596,4 +576,41 @@ fn materialize_sources(
 fn sha256_file(path: &Path) -> Result<String, KubepkgError> {
     let bytes = std::fs::read(path).map_err(KubepkgError::io("reading", path))?;
     Ok(hex::encode(Sha256::digest(&bytes)))
+}
+
+impl krel_error::Diagnose for KubepkgError {
+    fn kind(&self) -> krel_error::ErrorKind {
+        if self.is_refusal() {
+            krel_error::ErrorKind::Refused
+        } else if !matches!(
+            self,
+            KubepkgError::Io { .. } | KubepkgError::Source { .. } | KubepkgError::Repo(_)
+        ) {
+            krel_error::ErrorKind::Usage
+        } else {
+            krel_error::ErrorKind::Unexpected
+        }
+    }
+
+    /// True when the state of the world says no, as opposed to a failure to do the work.
+    fn is_refusal(&self) -> bool {
+        matches!(self, KubepkgError::Republish { .. } | KubepkgError::Busy(_))
+    }
+
+    /// What a user can do about it.
+    fn hint(&self) -> Option<String> {
+        match self {
+            KubepkgError::Republish { .. } => Some(
+                "published packages never change under one name: bump --revision, leave the package out with --packages when it did not change, or rebuild the same bytes with the SOURCE_DATE_EPOCH of the first build".into(),
+            ),
+            KubepkgError::Busy(_) => Some("wait for it to finish, then run again".into()),
+            KubepkgError::Spec(err) if err.key.ends_with(".source") => Some(
+                "--source takes a release tree (bin/linux/<arch>/…), a directory or a bucket URL; repeat it to search several".into(),
+            ),
+            KubepkgError::Package(krel_package::PackageError::Key { .. }) => Some(
+                "--sign-key takes an ASCII-armored secret key: gpg --armor --export-secret-keys KEYID > key.asc".into(),
+            ),
+            _ => None,
+        }
+    }
 }

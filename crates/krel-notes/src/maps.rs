@@ -86,6 +86,17 @@ pub enum MapError {
     },
 }
 
+impl krel_error::Diagnose for MapError {
+    /// A map file that cannot be read or used is a usage error.
+    fn kind(&self) -> krel_error::ErrorKind {
+        krel_error::ErrorKind::Usage
+    }
+
+    fn hint(&self) -> Option<String> {
+        Some("map files hold pr and releasenote {text, author, sigs, kinds, areas, feature, action_required, do_not_publish}".into())
+    }
+}
+
 /// Reads every map under `dir` (sorted by path; within a file, in order), with the file and
 /// the line of each document for messages.
 pub fn read_maps(dir: &Path) -> Result<Vec<(NoteMap, PathBuf, usize)>, MapError> {

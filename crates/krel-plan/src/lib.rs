@@ -24,6 +24,7 @@
 
 use std::fmt;
 
+use krel_error::{Diagnose, ErrorKind};
 use krel_git::{GitError, RefPusher, RefUpdate};
 use krel_github::{GitHubError, ReleasePublisher, ReleaseSpec};
 use krel_storage::{MarkerUpdate, MarkerWriter, StorageError, UploadBatch, Uploader};
@@ -204,25 +205,37 @@ pub enum ActionError {
     NoExecutor(&'static str),
 }
 
-impl ActionError {
-    /// True when the remote's state refused the action (as opposed to an outage).
-    pub fn is_refusal(&self) -> bool {
+impl Diagnose for ActionError {
+    /// The kind of the remote's error: refused when its state said no.
+    fn kind(&self) -> ErrorKind {
         match self {
-            ActionError::Git(err) => err.is_refusal(),
-            ActionError::Storage(err) => err.is_refusal(),
-            ActionError::GitHub(err) => err.is_refusal(),
-            ActionError::NoExecutor(_) => false,
+            ActionError::Git(err) => err.kind(),
+            ActionError::Storage(err) => err.kind(),
+            ActionError::GitHub(err) => err.kind(),
+            ActionError::NoExecutor(_) => ErrorKind::Unexpected,
         }
     }
 
     /// What a user can do about it.
-    pub fn hint(&self) -> Option<String> {
+    fn hint(&self) -> Option<String> {
         match self {
             ActionError::Git(err) => err.hint(),
             ActionError::Storage(err) => err.hint(),
             ActionError::GitHub(err) => err.hint(),
             ActionError::NoExecutor(_) => None,
         }
+    }
+}
+
+impl Diagnose for ExecuteError {
+    /// The failed action's kind.
+    fn kind(&self) -> ErrorKind {
+        self.source.kind()
+    }
+
+    /// The failed action's hint.
+    fn hint(&self) -> Option<String> {
+        self.source.hint()
     }
 }
 

@@ -17,6 +17,7 @@
 //! their assets. Nothing goes beyond loopback.
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -55,6 +56,25 @@ pub enum RehearseError {
         /// Each failed check.
         problems: Vec<String>,
     },
+}
+
+impl krel_error::Diagnose for RehearseError {
+    /// Refused when what was published fails the checks; the sandbox's own kind; else
+    /// unexpected.
+    fn kind(&self) -> krel_error::ErrorKind {
+        match self {
+            RehearseError::Checks { .. } => krel_error::ErrorKind::Refused,
+            RehearseError::Sandbox(err) => err.kind(),
+            _ => krel_error::ErrorKind::Unexpected,
+        }
+    }
+
+    fn hint(&self) -> Option<String> {
+        match self {
+            RehearseError::Sandbox(err) => err.hint(),
+            _ => None,
+        }
+    }
 }
 
 /// One step of the rehearsal, for the summary.
@@ -98,15 +118,18 @@ pub trait Progress {
 }
 
 /// Runs the rehearsal in `root` (a new or empty directory) with the krel binary at `krel`.
+/// `caller_env` is the caller's environment: the runs are sealed from it (see [`Runner`]).
 pub fn rehearse(
     krel: &Path,
     root: &Path,
+    caller_env: &[(OsString, OsString)],
     progress: &dyn Progress,
 ) -> Result<Rehearsal, RehearseError> {
     let sandbox = Sandbox::create(root)?;
     let github = GitHubStandIn::start(Vec::new(), StandInOptions::default());
     let runner = Runner {
         krel,
+        caller_env,
         sandbox: &sandbox,
         github: &github,
         progress,
@@ -178,6 +201,7 @@ pub fn rehearse(
 
 struct Runner<'a> {
     krel: &'a Path,
+    caller_env: &'a [(OsString, OsString)],
     sandbox: &'a Sandbox,
     github: &'a GitHubStandIn,
     progress: &'a dyn Progress,
@@ -199,7 +223,7 @@ impl Runner<'_> {
         // KREL_GIT_URL or KREL_RELEASE_BUCKET) or reach real services must not leak into
         // `--nomock` runs (every override in `krel_config::ENV_VARS` starts with KREL_).
         // Everything comes from the sandbox's krel.yaml and the stand-ins.
-        for (var, _) in std::env::vars_os() {
+        for (var, _) in self.caller_env {
             let name = var.to_string_lossy();
             if name.starts_with("KREL_")
                 || name.starts_with("AWS_")
@@ -210,7 +234,7 @@ impl Runner<'_> {
                     "STORAGE_EMULATOR_HOST" | "GITHUB_TOKEN" | "GH_TOKEN" | "SOURCE_DATE_EPOCH"
                 )
             {
-                command.env_remove(&var);
+                command.env_remove(var);
             }
         }
         command
@@ -219,7 +243,10 @@ impl Runner<'_> {
             .env("KREL_GITHUB_API_URL", &self.github.url)
             .env("GITHUB_TOKEN", "rehearsal-token-for-the-stand-in");
         // The rehearsal makes release commits: name a committer when git knows none.
-        if std::env::var_os("GIT_COMMITTER_NAME").is_none()
+        if !self
+            .caller_env
+            .iter()
+            .any(|(k, _)| k == "GIT_COMMITTER_NAME")
             && krel_git::Identity::from_git_config().is_none()
         {
             command
@@ -261,12 +288,12 @@ impl Runner<'_> {
             "staged",
         )?;
         let parsed: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
-        let bv = parsed["stage"]["build_version"]
+        let bv = parsed["result"]["build_version"]
             .as_str()
             .unwrap_or_default()
             .to_string();
         if let Some(step) = steps.last_mut() {
-            let versions: Vec<&str> = parsed["stage"]["versions"]
+            let versions: Vec<&str> = parsed["result"]["versions"]
                 .as_array()
                 .map(|v| v.iter().filter_map(|v| v.as_str()).collect())
                 .unwrap_or_default();
@@ -304,8 +331,8 @@ impl Runner<'_> {
         if let Some(step) = steps.last_mut() {
             step.result = format!(
                 "verified {} staged files; published {} ({} actions)",
-                parsed["release"]["verified"],
-                parsed["release"]["versions"]
+                parsed["result"]["verified"],
+                parsed["result"]["versions"]
                     .as_array()
                     .map(|v| v
                         .iter()
@@ -313,7 +340,7 @@ impl Runner<'_> {
                         .collect::<Vec<_>>()
                         .join(" and "))
                     .unwrap_or_default(),
-                parsed["release"]["actions"]
+                parsed["result"]["actions"]
             );
             self.progress.finished(&step.command, &step.result);
         }

@@ -34,6 +34,8 @@ pub mod verify;
 
 use std::path::PathBuf;
 
+use krel_error::{Diagnose, ErrorKind};
+
 /// Why a stage or release stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ReleaseError {
@@ -176,10 +178,21 @@ pub enum ReleaseError {
     },
 }
 
-impl ReleaseError {
-    /// True when the state of the world says no (a tag exists, a file was tampered with), as
-    /// opposed to a tool or network failure.
-    pub fn is_refusal(&self) -> bool {
+impl Diagnose for ReleaseError {
+    /// Usage when the request or configuration does not allow the run; refused when the state
+    /// of the world says no (a tag exists, a file was tampered with); else unexpected.
+    fn kind(&self) -> ErrorKind {
+        if matches!(self, ReleaseError::Config { .. } | ReleaseError::Version(_)) {
+            ErrorKind::Usage
+        } else if self.is_refusal() {
+            ErrorKind::Refused
+        } else {
+            ErrorKind::Unexpected
+        }
+    }
+
+    /// True when the state of the world says no.
+    fn is_refusal(&self) -> bool {
         match self {
             ReleaseError::TagOnRemote { .. }
             | ReleaseError::Verification { .. }
@@ -194,16 +207,11 @@ impl ReleaseError {
         }
     }
 
-    /// True when the user asked for something that cannot be done as asked.
-    pub fn is_usage(&self) -> bool {
-        matches!(self, ReleaseError::Config { .. } | ReleaseError::Version(_))
-    }
-
     /// What a user can do about it.
-    pub fn hint(&self) -> Option<String> {
+    fn hint(&self) -> Option<String> {
         match self {
             ReleaseError::Config { hint, .. } => Some(hint.clone()),
-            ReleaseError::Version(err) => Some(err.hint()),
+            ReleaseError::Version(err) => err.hint(),
             ReleaseError::Git { source, .. } => source.hint(),
             ReleaseError::Storage { source, .. } => source.hint(),
             ReleaseError::GitHub { source, .. } => source.hint(),

@@ -21,7 +21,7 @@ use crate::files::io;
 use crate::layout;
 use crate::layout::slug;
 use crate::records::PartialRecord;
-use crate::stage::{stage, StageOutcome, StageRequest, StageScope, StageSetup};
+use crate::stage::{prepare_stage, PreparedStage, StageRequest, StageScope, StageSetup};
 use crate::{storage, ReleaseError, Report};
 use futures_util::StreamExt;
 use krel_config::Platform;
@@ -39,10 +39,10 @@ pub fn platform_dir_name(platform: &Platform) -> String {
 /// The partial stages are not signed: the build jobs never hold the signing key. What protects
 /// them is who may write to the bucket; the merge checks every file against its record, and
 /// signs only what it staged itself.
-pub fn merge(
+pub fn prepare_merge(
     setup: &StageSetup<'_>,
     build_version: &BuildVersion,
-) -> Result<StageOutcome, ReleaseError> {
+) -> Result<PreparedStage, ReleaseError> {
     let local = setup
         .workspace_root
         .join("stage")
@@ -62,7 +62,7 @@ pub fn merge(
         build_version: Some(build_version.clone()),
         scope: StageScope::Merge(records.clone()),
     };
-    stage(setup, &request)
+    prepare_stage(setup, &request)
 }
 
 /// Reads and checks the partial record of every platform in `build.platforms` from the bucket.

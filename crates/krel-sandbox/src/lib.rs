@@ -206,3 +206,20 @@ impl Sandbox {
 pub const SANDBOX_KEY: &str = include_str!("../../../testdata/sandbox/keys/sandbox.key");
 /// Its public key.
 pub const SANDBOX_PUB: &str = include_str!("../../../testdata/sandbox/keys/sandbox.pub");
+
+impl krel_error::Diagnose for SandboxError {
+    /// Usage when the directory is taken; else unexpected.
+    fn kind(&self) -> krel_error::ErrorKind {
+        match self {
+            SandboxError::NotEmpty { .. } => krel_error::ErrorKind::Usage,
+            _ => krel_error::ErrorKind::Unexpected,
+        }
+    }
+
+    fn hint(&self) -> Option<String> {
+        match self {
+            SandboxError::NotEmpty { .. } => Some("choose a new or empty directory".into()),
+            _ => None,
+        }
+    }
+}

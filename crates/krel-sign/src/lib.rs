@@ -131,6 +131,29 @@ pub enum SignError {
     },
 }
 
+impl krel_error::Diagnose for SignError {
+    /// Usage when the key, its password or the output place is wrong; else unexpected.
+    fn kind(&self) -> krel_error::ErrorKind {
+        match self {
+            SignError::NoPassword
+            | SignError::WrongPassword
+            | SignError::BadKey { .. }
+            | SignError::Exists { .. } => krel_error::ErrorKind::Usage,
+            _ => krel_error::ErrorKind::Unexpected,
+        }
+    }
+
+    fn hint(&self) -> Option<String> {
+        match self {
+            SignError::NoPassword => Some("set KREL_SIGNING_PASSWORD (empty for a key without password), or run on a terminal to be asked".into()),
+            SignError::WrongPassword => Some("check KREL_SIGNING_PASSWORD; the key file is unchanged".into()),
+            SignError::BadKey { .. } => Some("use a cosign key (krel sign generate-key) or `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256`".into()),
+            SignError::Exists { .. } => Some("choose another --output-prefix, or move the old key away first".into()),
+            _ => None,
+        }
+    }
+}
+
 /// Why a signature did not verify.
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {

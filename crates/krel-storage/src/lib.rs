@@ -350,9 +350,21 @@ impl StorageError {
             source,
         }
     }
+}
 
-    /// True when the store's state refused (conflict, would overwrite, verification).
-    pub fn is_refusal(&self) -> bool {
+impl krel_error::Diagnose for StorageError {
+    fn kind(&self) -> krel_error::ErrorKind {
+        if self.is_refusal() {
+            krel_error::ErrorKind::Refused
+        } else if matches!(self, StorageError::BadLocation { .. }) {
+            krel_error::ErrorKind::Usage
+        } else {
+            krel_error::ErrorKind::Unexpected
+        }
+    }
+
+    /// True when the state of the world says no, as opposed to a failure to do the work.
+    fn is_refusal(&self) -> bool {
         match self {
             StorageError::Conflict { .. }
             | StorageError::WouldOverwrite { .. }
@@ -364,8 +376,8 @@ impl StorageError {
         }
     }
 
-    /// What to do about it.
-    pub fn hint(&self) -> Option<String> {
+    /// What a user can do about it.
+    fn hint(&self) -> Option<String> {
         match self {
             StorageError::BadLocation { .. } => Some("write gs://BUCKET/PREFIX, s3://BUCKET/PREFIX or file:///ABSOLUTE/PATH".into()),
             StorageError::CannotCompare { .. } => Some("check those objects by hand (`krel push --allow-overwrite` replaces them)".into()),

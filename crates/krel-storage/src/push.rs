@@ -1,5 +1,6 @@
 //! Pushing a directory tree: plan (all reads), then upload (only with --nomock).
 
+use krel_error::Diagnose;
 use std::path::{Path, PathBuf};
 
 use futures_util::stream::{self, StreamExt};

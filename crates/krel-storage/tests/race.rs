@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+use krel_error::Diagnose;
 use krel_storage::{
     execute_push, plan_push, Location, NoProgress, PushOptions, StorageError, Store, StoreEnv,
 };

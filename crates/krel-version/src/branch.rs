@@ -30,6 +30,17 @@ pub enum BranchError {
     },
 }
 
+impl krel_error::Diagnose for BranchError {
+    /// A branch or pattern that does not fit is a usage error.
+    fn kind(&self) -> krel_error::ErrorKind {
+        krel_error::ErrorKind::Usage
+    }
+
+    fn hint(&self) -> Option<String> {
+        Some("--branch is the main branch (git.main_branch) or a release branch (git.release_branch)".into())
+    }
+}
+
 impl ReleaseBranchPattern {
     /// Reads a pattern with `{major}` and `{minor}` placeholders.
     pub fn new(template: &str) -> Result<ReleaseBranchPattern, BranchError> {

@@ -158,9 +158,25 @@ pub enum NextVersionError {
     },
 }
 
-impl NextVersionError {
+impl krel_error::Diagnose for NextVersionError {
+    /// Refused when the history says no (an alpha after a beta, a beta after the branch
+    /// cut); otherwise the request does not fit the branch or the build version.
+    fn kind(&self) -> krel_error::ErrorKind {
+        match self {
+            NextVersionError::AlphaAfterNonAlpha { .. }
+            | NextVersionError::BetaAfterNonPreview { .. } => krel_error::ErrorKind::Refused,
+            _ => krel_error::ErrorKind::Usage,
+        }
+    }
+
     /// What a release manager can do about it.
-    pub fn hint(&self) -> String {
+    fn hint(&self) -> Option<String> {
+        Some(self.advice())
+    }
+}
+
+impl NextVersionError {
+    fn advice(&self) -> String {
         match self {
             NextVersionError::AlphaAfterNonAlpha { .. } => {
                 "cut a beta instead (--type beta), or an alpha of the next minor after its branch cut".into()
@@ -316,6 +332,7 @@ pub fn next_versions(
 mod tests {
     use super::*;
     use crate::ReleaseBranchPattern;
+    use krel_error::Diagnose;
 
     fn run(
         release_type: ReleaseType,
@@ -461,7 +478,7 @@ mod tests {
                 matches!(err, NextVersionError::TypeDoesNotFitBranch { .. }),
                 "{t} {branch}"
             );
-            assert!(!err.hint().is_empty());
+            assert!(!err.hint().unwrap_or_default().is_empty());
         }
         let err = run(ReleaseType::Rc, "v1.18.0-beta.1.2+3ff0", "master", true).unwrap_err();
         assert!(matches!(err, NextVersionError::BranchCutFromMain { .. }));

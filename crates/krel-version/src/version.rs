@@ -116,6 +116,13 @@ impl VersionError {
     }
 }
 
+impl krel_error::Diagnose for VersionError {
+    /// A version that does not parse is a usage error.
+    fn kind(&self) -> krel_error::ErrorKind {
+        krel_error::ErrorKind::Usage
+    }
+}
+
 /// Parses a decimal number without sign or leading zeros (as semver requires).
 pub(crate) fn parse_number(input: &str, part: &str, what: &str) -> Result<u64, VersionError> {
     if part.is_empty() {

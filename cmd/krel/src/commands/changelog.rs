@@ -1,7 +1,7 @@
 //! `krel changelog`: release notes from pull requests, rendered as a Kubernetes CHANGELOG.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use krel_github::{GitHub, GitHubConfig, PullRequest, User};
 use krel_notes::{
@@ -9,10 +9,94 @@ use krel_notes::{
     Document, DownloadFile,
 };
 
-use crate::cli::{ChangelogArgs, ChangelogCommand, NotesArgs, NotesFormat};
+use crate::args::GitHubApiArg;
 use crate::context::Context;
 use crate::failure::Failure;
 use crate::shell::Shell;
+
+/// `krel changelog` arguments.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub notes: NotesArgs,
+
+    /// markdown (a CHANGELOG section) or json (notes keyed by PR number).
+    #[arg(long, value_enum, default_value_t = NotesFormat::Markdown)]
+    pub format: NotesFormat,
+
+    /// Write here instead of stdout (`--output` is the global text/json switch).
+    #[arg(long, value_name = "FILE")]
+    pub output_file: Option<PathBuf>,
+}
+
+/// `krel changelog` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Write or update CHANGELOG/CHANGELOG-X.Y.md with this release's section on top.
+    Update {
+        /// The release being documented.
+        #[arg(long, value_name = "vX.Y.Z")]
+        tag: String,
+        /// Where the CHANGELOG files live (default: <repo-path>/CHANGELOG).
+        #[arg(long, value_name = "DIR")]
+        changelog_dir: Option<PathBuf>,
+        #[command(flatten)]
+        notes: NotesArgs,
+    },
+}
+
+/// Output formats of `krel changelog`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum NotesFormat {
+    /// A Kubernetes CHANGELOG section.
+    Markdown,
+    /// Notes keyed by PR number.
+    Json,
+}
+
+/// Where the notes come from.
+#[derive(Debug, clap::Args)]
+pub struct NotesArgs {
+    /// The previous release (exclusive), a tag or commit.
+    #[arg(long, value_name = "REV")]
+    pub start_rev: Option<String>,
+    /// The new release's revision.
+    #[arg(long, value_name = "REV")]
+    pub end_rev: Option<String>,
+    /// The repository to read the history from.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub repo_path: PathBuf,
+    /// GitHub organisation (default: github.org from krel.yaml).
+    #[arg(long, value_name = "ORG")]
+    pub github_org: Option<String>,
+    /// GitHub repository (default: github.repo from krel.yaml).
+    #[arg(long, value_name = "REPO")]
+    pub github_repo: Option<String>,
+    #[command(flatten)]
+    pub github: GitHubApiArg,
+    /// Offline: a JSON array of pull requests in GitHub's REST shape; exactly these PRs are used.
+    #[arg(long, value_name = "FILE")]
+    pub prs: Option<PathBuf>,
+    /// A directory of YAML map files overriding notes per PR.
+    #[arg(long, value_name = "DIR")]
+    pub map: Option<PathBuf>,
+    /// The release's title (default: --end-rev).
+    #[arg(long = "release-version", value_name = "vX.Y.Z")]
+    pub release_version: Option<String>,
+    /// The release's files for the Downloads tables: a directory (its archives are hashed),
+    /// or a bucket URL (gs://, s3://, file://) whose SHA512SUMS lists them.
+    #[arg(long, value_name = "DIR|URL")]
+    pub downloads: Option<String>,
+    /// Where the downloads are served from.
+    #[arg(long, value_name = "URL", default_value = "https://dl.k8s.io")]
+    pub downloads_url: String,
+    /// Ignore cached pull requests and fetch them again (edited release notes).
+    #[arg(long)]
+    pub refresh: bool,
+}
 
 pub const LONG_ABOUT: &str = "\
 Release notes from the pull requests merged between two revisions, as Kubernetes publishes them.
@@ -41,7 +125,7 @@ Examples:
     --downloads _output/release-tars";
 
 /// Runs `krel changelog` and `krel changelog update`.
-pub fn exec(ctx: &Context, args: &ChangelogArgs, shell: &Shell) -> Result<(), Failure> {
+pub fn exec(ctx: &Context, args: &Args, shell: &Shell) -> Result<(), Failure> {
     match &args.command {
         None => {
             let document = build(ctx, &args.notes, None, shell)?;
@@ -58,7 +142,7 @@ pub fn exec(ctx: &Context, args: &ChangelogArgs, shell: &Shell) -> Result<(), Fa
             }
             Ok(())
         }
-        Some(ChangelogCommand::Update {
+        Some(Command::Update {
             tag,
             changelog_dir,
             notes,
@@ -143,7 +227,9 @@ fn build(
         .or_else(|| args.end_rev.clone())
         .unwrap_or_else(|| "Unreleased".to_string());
     let downloads = match &args.downloads {
-        Some(source) => downloads_section(&version, &args.downloads_url, &download_files(source)?),
+        Some(source) => {
+            downloads_section(&version, &args.downloads_url, &download_files(ctx, source)?)
+        }
         None => None,
     };
     let dependencies = match (&repo, &args.start_rev, &args.end_rev) {
@@ -175,13 +261,9 @@ fn fetch(ctx: &Context, args: &NotesArgs, shell: &Shell) -> Result<Fetched, Fail
             "or pass --prs FILE with the pull requests to use".into(),
         )));
     };
-    let git_failure = |err: krel_git::GitError| {
-        let hint = err.hint();
-        Failure::usage(err).with_hint(hint)
-    };
-    let repo = krel_git::Repo::open(&args.repo_path).map_err(git_failure)?;
+    let repo = krel_git::Repo::open(&args.repo_path)?;
     let walk = std::time::Instant::now();
-    let numbers = pr_commits(&repo, start, end).map_err(git_failure)?;
+    let numbers = pr_commits(&repo, start, end)?;
     shell.status(
         "History",
         format!(
@@ -191,40 +273,33 @@ fn fetch(ctx: &Context, args: &NotesArgs, shell: &Shell) -> Result<Fetched, Fail
         ),
     );
     let commits: BTreeMap<u64, String> = numbers.iter().cloned().collect();
+    let project = ctx.config()?;
     let mut config = GitHubConfig::new(
-        args.github_org.as_deref().unwrap_or(&ctx.config.github.org),
-        args.github_repo
-            .as_deref()
-            .unwrap_or(&ctx.config.github.repo),
+        args.github_org.as_deref().unwrap_or(&project.github.org),
+        args.github_repo.as_deref().unwrap_or(&project.github.repo),
     );
-    config.api_url = args.github_api_url.clone();
-    config.token = ctx.credentials.token.clone();
-    config.cache_dir = (!args.refresh).then(|| ctx.cache_dir.join("github"));
-    let runtime = crate::commands::runtime()?;
-    let github_failure = |err: krel_github::GitHubError| {
-        let hint = err.hint();
-        Failure::unexpected(err).with_hint(hint)
-    };
-    let (prs, originals, stats) = runtime
-        .block_on(async {
-            let github = GitHub::new(config)?;
-            let wanted: Vec<u64> = numbers.iter().map(|(n, _)| *n).collect();
-            let (prs, mut stats) = github.pull_requests(&wanted).await?;
-            // Robot cherry-picks: fetch the originals to credit their authors.
-            let origins: Vec<u64> = prs
-                .iter()
-                .filter_map(krel_notes::cherry_pick_origin)
-                .collect();
-            let mut originals = BTreeMap::new();
-            if !origins.is_empty() {
-                let (found, more) = github.pull_requests(&origins).await?;
-                stats.requests += more.requests;
-                stats.cached += more.cached;
-                originals = found.into_iter().map(|pr| (pr.number, pr.user)).collect();
-            }
-            Ok::<_, krel_github::GitHubError>((prs, originals, stats))
-        })
-        .map_err(github_failure)?;
+    config.api_url = args.github.github_api_url.clone();
+    config.token = ctx.credentials().token;
+    config.cache_dir = (!args.refresh).then(|| ctx.cache_dir().join("github"));
+    let runtime = ctx.runtime()?;
+    let (prs, originals, stats) = runtime.block_on(async {
+        let github = GitHub::new(config)?;
+        let wanted: Vec<u64> = numbers.iter().map(|(n, _)| *n).collect();
+        let (prs, mut stats) = github.pull_requests(&wanted).await?;
+        // Robot cherry-picks: fetch the originals to credit their authors.
+        let origins: Vec<u64> = prs
+            .iter()
+            .filter_map(krel_notes::cherry_pick_origin)
+            .collect();
+        let mut originals = BTreeMap::new();
+        if !origins.is_empty() {
+            let (found, more) = github.pull_requests(&origins).await?;
+            stats.requests += more.requests;
+            stats.cached += more.cached;
+            originals = found.into_iter().map(|pr| (pr.number, pr.user)).collect();
+        }
+        Ok::<_, krel_github::GitHubError>((prs, originals, stats))
+    })?;
     shell.status(
         "GitHub",
         format!(
@@ -255,9 +330,9 @@ fn is_archive(name: &str) -> bool {
 
 /// Top-level release archives with their SHA-512: from a bucket's SHA512SUMS, or by hashing
 /// the files of a directory.
-fn download_files(source: &str) -> Result<Vec<DownloadFile>, Failure> {
+fn download_files(ctx: &Context, source: &str) -> Result<Vec<DownloadFile>, Failure> {
     if source.contains("://") {
-        return bucket_download_files(source);
+        return bucket_download_files(ctx, source);
     }
     let dir = Path::new(source);
     let entries = std::fs::read_dir(dir).map_err(|err| {
@@ -286,19 +361,14 @@ fn download_files(source: &str) -> Result<Vec<DownloadFile>, Failure> {
 }
 
 /// Reads `<url>/SHA512SUMS` from a bucket: the archives at its top level, as staged.
-fn bucket_download_files(url: &str) -> Result<Vec<DownloadFile>, Failure> {
-    use krel_storage::{Location, Store, StoreEnv};
-    let storage = |err: krel_storage::StorageError| {
-        let hint = err.hint();
-        Failure::usage(err).with_hint(hint)
-    };
-    let location: Location = url.parse().map_err(storage)?;
-    let runtime = crate::commands::runtime()?;
-    let env = StoreEnv::from_env(|name| std::env::var(name).ok());
+fn bucket_download_files(ctx: &Context, url: &str) -> Result<Vec<DownloadFile>, Failure> {
+    use krel_storage::{Location, Store};
+    let location: Location = url.parse()?;
+    let runtime = ctx.runtime()?;
+    let env = ctx.store_env();
     let key = location.key(krel_checksum::SHA512SUMS);
     let sums = runtime
-        .block_on(async { Store::open(&location, &env).await?.read(&key).await })
-        .map_err(storage)?
+        .block_on(async { Store::open(&location, &env).await?.read(&key).await })?
         .ok_or_else(|| {
             Failure::usage(anyhow::anyhow!(
                 "{} does not exist",

@@ -2,9 +2,12 @@
 
 use std::time::Instant;
 
-use krel_checksum::{verify_checksums, write_checksums, ChecksumError};
+use std::path::PathBuf;
 
-use crate::cli::{ChecksumArgs, OutputFormat};
+use krel_checksum::{verify_checksums, write_checksums};
+
+use crate::args::JobsArg;
+use crate::cli::OutputFormat;
 use crate::failure::Failure;
 use crate::progress::BytesBar;
 use crate::shell::Shell;
@@ -27,18 +30,29 @@ Examples:
   krel checksum --check _output/release-stage/v1.30.0
   krel checksum --jobs 8 --output json _output/release-stage/v1.30.0";
 
+/// `krel checksum` arguments.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The release directory.
+    pub dir: PathBuf,
+
+    /// Verify the directory against its SUMS and digest files instead of writing them.
+    #[arg(long)]
+    pub check: bool,
+
+    #[command(flatten)]
+    pub jobs: JobsArg,
+}
+
 /// Runs `krel checksum`.
-pub fn exec(args: &ChecksumArgs, shell: &Shell) -> Result<(), Failure> {
-    let jobs = args
-        .jobs
-        .map(usize::from)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+pub fn exec(args: &Args, shell: &Shell) -> Result<(), Failure> {
+    let jobs = args.jobs.or_cpus();
     let started = Instant::now();
     let progress = BytesBar::new(shell, "Hashing");
     if args.check {
         return check(args, jobs, shell, &progress, started);
     }
-    let summary = write_checksums(&args.dir, jobs, &progress).map_err(checksum_failure)?;
+    let summary = write_checksums(&args.dir, jobs, &progress)?;
     shell.status(
         "Hashed",
         format!(
@@ -83,13 +97,13 @@ pub fn exec(args: &ChecksumArgs, shell: &Shell) -> Result<(), Failure> {
 }
 
 fn check(
-    args: &ChecksumArgs,
+    args: &Args,
     jobs: usize,
     shell: &Shell,
     progress: &BytesBar,
     started: Instant,
 ) -> Result<(), Failure> {
-    let verification = verify_checksums(&args.dir, jobs, progress).map_err(checksum_failure)?;
+    let verification = verify_checksums(&args.dir, jobs, progress)?;
     match shell.output() {
         OutputFormat::Text => {
             for mismatch in &verification.mismatches {
@@ -122,35 +136,4 @@ fn check(
         ),
     );
     Ok(())
-}
-
-fn checksum_failure(err: ChecksumError) -> Failure {
-    let hint = match &err {
-        ChecksumError::NotADirectory { .. } | ChecksumError::Empty { .. } => {
-            Some("pass the directory that holds the release artifacts".to_string())
-        }
-        ChecksumError::BadName { .. } => Some(
-            "rename the file: SUMS files cannot list names with newlines or backslashes"
-                .to_string(),
-        ),
-        ChecksumError::BadLink { .. } => {
-            Some("replace the link with the file it should be, or remove it".to_string())
-        }
-        ChecksumError::Read { path, .. }
-            if path.ends_with("SHA256SUMS") || path.ends_with("SHA512SUMS") =>
-        {
-            Some("write them first with `krel checksum DIR`".to_string())
-        }
-        _ => None,
-    };
-    let usage = matches!(
-        err,
-        ChecksumError::NotADirectory { .. } | ChecksumError::Empty { .. }
-    );
-    let failure = if usage {
-        Failure::usage(err)
-    } else {
-        Failure::unexpected(err)
-    };
-    failure.with_hint(hint)
 }

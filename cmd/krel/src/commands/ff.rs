@@ -1,17 +1,43 @@
 //! `krel ff`: fast-forward a release branch with the main branch.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use krel_fastforward::{FastForwardError, FastForwardPlan, FastForwardRequest, MergeKind};
-use krel_git::{Git2Pusher, GitError, Repo};
+use krel_fastforward::{FastForwardPlan, FastForwardRequest, MergeKind};
+use krel_git::{Git2Pusher, Repo};
 use krel_plan::{Executors, Mode, Outcome};
 
-use crate::cli::{FfArgs, OutputFormat};
-use crate::commands::{run_plan, Confirm};
+use crate::args::ConfirmArg;
+use crate::cli::OutputFormat;
 use crate::context::Context;
 use crate::failure::Failure;
+use crate::output::{print_envelope, render_plan, run_plan, Confirm, Heading};
 use crate::progress::TransferBar;
 use crate::shell::Shell;
+
+/// `krel ff` arguments.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Release branch to fast-forward (default: the newest release-X.Y on the remote).
+    #[arg(long, value_name = "BRANCH")]
+    pub branch: Option<String>,
+
+    /// Revision to merge (default: <remote>/<main branch>, e.g. origin/master).
+    #[arg(long = "ref", value_name = "REF")]
+    pub main_ref: Option<String>,
+
+    /// Remote URL to clone when no --repo-path clone exists (default: git.url from krel.yaml).
+    #[arg(long, value_name = "URL")]
+    pub repo: Option<String>,
+
+    /// A local clone to work in; cloned from --repo when the directory does not exist.
+    /// Without it, krel keeps a bare clone per remote in its cache ($XDG_CACHE_HOME/krel/clones
+    /// or ~/.cache/krel/clones) and fetches into it on later runs.
+    #[arg(long, value_name = "DIR")]
+    pub repo_path: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub confirm: ConfirmArg,
+}
 
 pub const LONG_ABOUT: &str = "\
 Merge the main branch into the newest release branch during code freeze (upstream's branchff).
@@ -40,22 +66,23 @@ Examples:
   krel ff --output json                                 # the plan as JSON";
 
 /// Runs `krel ff`.
-pub fn exec(ctx: &Context, args: &FfArgs, shell: &Shell) -> Result<(), Failure> {
-    let remote = &ctx.config.git.remote;
+pub fn exec(ctx: &Context, args: &Args, shell: &Shell) -> Result<(), Failure> {
+    let config = ctx.config()?;
+    let remote = &config.git.remote;
     let repo = open_or_clone(ctx, args, shell)?;
-    let url = repo.remote_url(remote).map_err(git_failure)?;
+    let url = repo.remote_url(remote)?;
     let request = FastForwardRequest {
         branch: args.branch.clone(),
-        main_branch: ctx.config.git.main_branch.clone(),
+        main_branch: config.git.main_branch.clone(),
         main_ref: args.main_ref.clone(),
         remote: remote.clone(),
-        pattern: ctx.config.git.release_branch.clone(),
-        identity: ctx.identity.clone(),
-        credentials: ctx.credentials.clone(),
+        pattern: config.git.release_branch.clone(),
+        identity: ctx.identity()?,
+        credentials: ctx.credentials(),
     };
     shell.status("Fetching", format!("{remote} ({url})"));
     let progress = TransferBar::new(shell, "Fetching");
-    let plan = krel_fastforward::plan(&repo, &request, &progress).map_err(ff_failure)?;
+    let plan = krel_fastforward::plan(&repo, &request, &progress)?;
 
     let text = shell.output() == OutputFormat::Text;
     if text {
@@ -66,20 +93,14 @@ pub fn exec(ctx: &Context, args: &FfArgs, shell: &Shell) -> Result<(), Failure> 
             "Up to date",
             format!("{} already contains {}", plan.branch, plan.main_ref),
         );
-        if !text {
-            shell.json(&Report {
-                mode: ctx.mode,
-                outcome: None,
-                plan: &plan,
-            });
-        }
+        print_envelope(shell, ctx.mode, None, &plan.plan, &plan);
         return Ok(());
     }
     if text {
         shell.note(review_guide(&plan));
     }
 
-    let pusher = Git2Pusher::new(&repo, ctx.credentials.clone());
+    let pusher = Git2Pusher::new(&repo, ctx.credentials());
     let question = format!(
         "Push {} to {} on {} ({} -> {})?",
         plan.new.short(),
@@ -88,7 +109,7 @@ pub fn exec(ctx: &Context, args: &FfArgs, shell: &Shell) -> Result<(), Failure> 
         plan.old.short(),
         plan.new.short()
     );
-    let confirm = if args.non_interactive {
+    let confirm = if args.confirm.non_interactive {
         Confirm::No
     } else {
         Confirm::Ask(&question)
@@ -123,33 +144,19 @@ pub fn exec(ctx: &Context, args: &FfArgs, shell: &Shell) -> Result<(), Failure> 
             shell.note(format!("The fast-forward diff: {link}"));
         }
     }
-    if !text {
-        shell.json(&Report {
-            mode: ctx.mode,
-            outcome: Some(outcome),
-            plan: &plan,
-        });
-    }
+    print_envelope(shell, ctx.mode, Some(outcome), &plan.plan, &plan);
     Ok(())
 }
 
-/// The JSON document `--output json` prints.
-#[derive(serde::Serialize)]
-struct Report<'a> {
-    mode: Mode,
-    outcome: Option<Outcome>,
-    #[serde(flatten)]
-    plan: &'a FastForwardPlan,
-}
-
-fn open_or_clone(ctx: &Context, args: &FfArgs, shell: &Shell) -> Result<Repo, Failure> {
-    let remote = &ctx.config.git.remote;
-    let url = args.repo.clone().unwrap_or_else(|| ctx.config.git_url());
+fn open_or_clone(ctx: &Context, args: &Args, shell: &Shell) -> Result<Repo, Failure> {
+    let config = ctx.config()?;
+    let remote = &config.git.remote;
+    let url = args.repo.clone().unwrap_or_else(|| config.git_url());
     let dest = match &args.repo_path {
         Some(path) if path.exists() => {
-            let repo = Repo::open(path).map_err(git_failure)?;
+            let repo = Repo::open(path)?;
             if let Some(wanted) = &args.repo {
-                let actual = repo.remote_url(remote).map_err(git_failure)?;
+                let actual = repo.remote_url(remote)?;
                 if actual != *wanted {
                     return Err(Failure::usage(anyhow::anyhow!(
                         "--repo {wanted} does not match remote `{remote}` of {} ({actual})",
@@ -164,13 +171,13 @@ fn open_or_clone(ctx: &Context, args: &FfArgs, shell: &Shell) -> Result<Repo, Fa
         }
         Some(path) => path.clone(),
         None => {
-            let cached = ctx.cache_dir.join("clones").join(cache_name(&url));
+            let cached = ctx.cache_dir().join("clones").join(cache_name(&url));
             if cached.join("HEAD").is_file() {
                 shell.status(
                     "Using",
                     format!("the cached clone of {url} at {}", cached.display()),
                 );
-                return Repo::open(&cached).map_err(git_failure);
+                return Ok(Repo::open(&cached)?);
             }
             cached
         }
@@ -184,12 +191,12 @@ fn open_or_clone(ctx: &Context, args: &FfArgs, shell: &Shell) -> Result<Repo, Fa
     }
     shell.status("Cloning", format!("{url} into {}", dest.display()));
     let progress = TransferBar::new(shell, "Cloning");
-    let cloned = Repo::clone_bare(&url, &dest, remote, &ctx.credentials, &progress);
+    let cloned = Repo::clone_bare(&url, &dest, remote, &ctx.credentials(), &progress);
     if cloned.is_err() && args.repo_path.is_none() {
         // Never leave a half-made clone in the cache, where the next run would trust it.
         let _ = std::fs::remove_dir_all(&dest);
     }
-    cloned.map_err(git_failure)
+    Ok(cloned?)
 }
 
 /// A directory name for a remote URL: readable, and distinct for distinct URLs.
@@ -213,30 +220,6 @@ fn cache_name(url: &str) -> String {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     });
     format!("{readable}-{:08x}", hash as u32)
-}
-
-fn git_failure(err: GitError) -> Failure {
-    let hint = err.hint();
-    let usage = matches!(
-        err,
-        GitError::NotARepository { .. } | GitError::NoSuchRemote { .. }
-    );
-    let failure = if usage {
-        Failure::usage(err)
-    } else {
-        Failure::unexpected(err)
-    };
-    failure.with_hint(hint)
-}
-
-fn ff_failure(err: FastForwardError) -> Failure {
-    match err {
-        FastForwardError::Git(err) => git_failure(err),
-        err => {
-            let hint = err.hint();
-            Failure::refused(err).with_hint(hint)
-        }
-    }
 }
 
 fn render(shell: &Shell, plan: &FastForwardPlan, mode: Mode) {
@@ -268,14 +251,7 @@ fn render(shell: &Shell, plan: &FastForwardPlan, mode: Mode) {
     for commit in &plan.commits {
         shell.data(format!("    {} {}", commit.id.short(), commit.summary));
     }
-    let label = match mode {
-        Mode::Mock => "Plan (mock: nothing will be changed)",
-        Mode::NoMock => "Plan",
-    };
-    shell.data(format!("{label}:"));
-    for (index, action) in plan.plan.actions.iter().enumerate() {
-        shell.data(format!("  {}. {action}", index + 1));
-    }
+    render_plan(shell, &plan.plan, Heading::of(mode));
 }
 
 fn review_guide(plan: &FastForwardPlan) -> String {

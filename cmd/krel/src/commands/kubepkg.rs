@@ -1,13 +1,103 @@
 //! `krel kubepkg`: .deb and .rpm packages for several architectures, and signed apt/yum repositories.
 
+use std::path::PathBuf;
 use std::time::Instant;
 
-use krel_kubepkg::{Channel, KubepkgError, KubepkgRequest, SourceRoot, SpecSource};
+use krel_kubepkg::{Channel, Effects, KubepkgRequest, SourceRoot, SpecSource};
 use krel_package::{Arch, Compression, Format, PackageVersion, SigningKey};
 
-use crate::cli::{ChannelArg, KubepkgArgs, OutputFormat};
+use crate::args::JobsArg;
+use crate::cli::OutputFormat;
+use crate::context::Context;
 use crate::failure::Failure;
 use crate::shell::Shell;
+
+/// `krel kubepkg` arguments.
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("spec_source").required(true).args(["spec", "kubernetes"])))]
+pub struct Args {
+    /// The package spec (YAML); see docs/commands/kubepkg.md.
+    #[arg(long, value_name = "FILE")]
+    pub spec: Option<PathBuf>,
+
+    /// Use the built-in spec: kubelet, kubeadm, kubectl, kubernetes-cni, cri-tools.
+    #[arg(long)]
+    pub kubernetes: bool,
+
+    /// Only these packages of the spec (comma-separated; default: all).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub packages: Vec<String>,
+
+    /// Component version, like 1.29.0 or v1.30.0-rc.1 (pre-releases get the ~ rule).
+    #[arg(long, value_name = "V")]
+    pub version: String,
+
+    /// Package revision, kept apart from the version: 1.29.0 + 1.1 gives 1.29.0-1.1.
+    #[arg(long, value_name = "R", default_value = "1.1")]
+    pub revision: String,
+
+    /// Version of one package when it is not --version (repeatable): kubernetes-cni=1.4.0.
+    #[arg(long = "package-version", value_name = "NAME=V")]
+    pub package_versions: Vec<String>,
+
+    /// Architectures (comma-separated): amd64, arm64, ppc64le, s390x.
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_delimiter = ',',
+        default_value = "amd64,arm64,ppc64le,s390x"
+    )]
+    pub arch: Vec<String>,
+
+    /// Where binaries are: a release tree or directory, or a gs://, s3:// or file:// URL.
+    /// Repeatable; searched in order.
+    #[arg(long, value_name = "DIR-or-URL")]
+    pub source: Vec<String>,
+
+    /// Output directory.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// Formats (comma-separated): deb, rpm.
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_delimiter = ',',
+        default_value = "deb,rpm"
+    )]
+    pub format: Vec<String>,
+
+    /// Payload compression: xz (default, read everywhere), gzip, or zstd (newer systems only).
+    #[arg(long, value_name = "ALG", default_value = "xz")]
+    pub compression: String,
+
+    /// ASCII-armored OpenPGP secret key: signs RPMs and the repository metadata.
+    /// A protected key's passphrase comes from KREL_PACKAGE_KEY_PASSPHRASE.
+    #[arg(long, value_name = "KEY", env = "KREL_PACKAGE_SIGN_KEY")]
+    pub sign_key: Option<PathBuf>,
+
+    /// Also write apt and yum repositories under OUT/<channel>/v<major.minor>/{deb,rpm}.
+    #[arg(long)]
+    pub repo: bool,
+
+    /// Repository channel (default: release for official versions, prerelease otherwise).
+    #[arg(long, value_enum, requires = "repo")]
+    pub channel: Option<ChannelArg>,
+
+    #[command(flatten)]
+    pub jobs: JobsArg,
+}
+
+/// A repository channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ChannelArg {
+    /// Official releases.
+    Release,
+    /// alpha, beta and rc.
+    Prerelease,
+    /// Builds between releases.
+    Nightly,
+}
 
 pub const LONG_ABOUT: &str = "\
 Build Debian and RPM packages from a spec (--spec FILE) or the built-in Kubernetes spec
@@ -52,11 +142,16 @@ Examples:
       --source _output --out dist";
 
 /// Runs `krel kubepkg`.
-pub fn exec(args: &KubepkgArgs, shell: &Shell) -> Result<(), Failure> {
+pub fn exec(ctx: &Context, args: &Args, shell: &Shell) -> Result<(), Failure> {
     let started = Instant::now();
-    let request = request(args)?;
+    let request = request(ctx, args)?;
     let progress = Progress::new(shell);
-    let summary = krel_kubepkg::run(&request, &progress).map_err(kubepkg_failure)?;
+    let runtime = ctx.runtime()?;
+    let effects = Effects {
+        runtime: &runtime,
+        store_env: &ctx.store_env(),
+    };
+    let summary = krel_kubepkg::run(&request, &effects, &progress)?;
     progress.finish();
     for package in summary.packages.iter().filter(|p| p.replaced_orphan) {
         shell.warn(&format!(
@@ -101,7 +196,7 @@ pub fn exec(args: &KubepkgArgs, shell: &Shell) -> Result<(), Failure> {
     Ok(())
 }
 
-fn request(args: &KubepkgArgs) -> Result<KubepkgRequest, Failure> {
+fn request(ctx: &Context, args: &Args) -> Result<KubepkgRequest, Failure> {
     let usage = |message: String| Failure::usage(anyhow::anyhow!(message));
     let spec = match (&args.spec, args.kubernetes) {
         (Some(path), false) => SpecSource::File(path.clone()),
@@ -171,9 +266,7 @@ fn request(args: &KubepkgArgs) -> Result<KubepkgRequest, Failure> {
     }
     let key = match &args.sign_key {
         Some(path) => {
-            let passphrase = std::env::var("KREL_PACKAGE_KEY_PASSPHRASE")
-                .ok()
-                .filter(|p| !p.is_empty());
+            let passphrase = ctx.env.non_empty("KREL_PACKAGE_KEY_PASSPHRASE");
             Some(SigningKey::load(path, passphrase).map_err(|err| {
                 Failure::usage(err).with_hint(Some(
                     "--sign-key takes an ASCII-armored secret key: gpg --armor --export-secret-keys KEYID > key.asc".into(),
@@ -182,8 +275,8 @@ fn request(args: &KubepkgArgs) -> Result<KubepkgRequest, Failure> {
         }
         None => None,
     };
-    let mtime = match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(text) if !text.trim().is_empty() => text.trim().parse::<u64>().map_err(|_| {
+    let mtime = match ctx.env.var("SOURCE_DATE_EPOCH") {
+        Some(text) if !text.trim().is_empty() => text.trim().parse::<u64>().map_err(|_| {
             usage(format!(
                 "SOURCE_DATE_EPOCH={text} is not a number of seconds since 1970"
             ))
@@ -212,26 +305,8 @@ fn request(args: &KubepkgArgs) -> Result<KubepkgRequest, Failure> {
         key,
         repo: channel,
         mtime,
-        jobs: args
-            .jobs
-            .map(usize::from)
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+        jobs: args.jobs.or_cpus(),
     })
-}
-
-fn kubepkg_failure(err: KubepkgError) -> Failure {
-    let hint = err.hint();
-    let failure = if err.is_refusal() {
-        Failure::refused(err)
-    } else if matches!(
-        err,
-        KubepkgError::Io { .. } | KubepkgError::Source { .. } | KubepkgError::Repo(_)
-    ) {
-        Failure::unexpected(err)
-    } else {
-        Failure::usage(err)
-    };
-    failure.with_hint(hint)
 }
 
 /// A package-count bar on a terminal; plain lines otherwise (unless --quiet).

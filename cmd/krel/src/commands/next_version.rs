@@ -1,12 +1,55 @@
 //! `krel next-version`: the versions a release would produce.
 
-use krel_git::Repo;
-use krel_version::{next_versions, Branch, BuildVersion, NextVersionError, ReleaseType};
+use std::path::PathBuf;
 
-use crate::cli::{NextVersionArgs, OutputFormat, ReleaseTypeArg};
+use krel_error::Diagnose;
+use krel_git::Repo;
+use krel_version::{next_versions, Branch, BuildVersion};
+
+use crate::args::ReleaseTypeArg;
+use crate::cli::OutputFormat;
 use crate::context::Context;
 use crate::failure::Failure;
 use crate::shell::Shell;
+
+/// `krel next-version` arguments.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Release type.
+    #[arg(long = "type", value_enum, value_name = "TYPE")]
+    pub release_type: ReleaseTypeArg,
+
+    /// Build version to release, in Kubernetes' `git describe` form. Without it, krel
+    /// describes --rev in --repo-path.
+    #[arg(long, value_name = "BV")]
+    pub build_version: Option<String>,
+
+    /// Repository to describe when --build-version is not given.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = ".",
+        conflicts_with = "build_version"
+    )]
+    pub repo_path: PathBuf,
+
+    /// Revision to describe when --build-version is not given.
+    #[arg(
+        long,
+        value_name = "REV",
+        default_value = "HEAD",
+        conflicts_with = "build_version"
+    )]
+    pub rev: String,
+
+    /// Branch the release is cut from: the main branch or release-X.Y.
+    #[arg(long, value_name = "BRANCH")]
+    pub branch: String,
+
+    /// The release branch does not exist yet: this release creates it (rc.0 and next alpha.0).
+    #[arg(long)]
+    pub cut_branch: bool,
+}
 
 pub const LONG_ABOUT: &str = "\
 Print the versions a release would produce, one per line, the prime version first, computed as
@@ -31,8 +74,8 @@ Examples:
   krel next-version --type rc --branch release-1.30 --repo-path ~/src/kubernetes --rev origin/release-1.30";
 
 /// Runs `krel next-version`.
-pub fn exec(ctx: &Context, args: &NextVersionArgs, shell: &Shell) -> Result<(), Failure> {
-    let git = &ctx.config.git;
+pub fn exec(ctx: &Context, args: &Args, shell: &Shell) -> Result<(), Failure> {
+    let git = &ctx.config()?.git;
     let branch =
         Branch::parse(&args.branch, &git.main_branch, &git.release_branch).map_err(|err| {
             Failure::usage(err).with_hint(Some(format!(
@@ -41,28 +84,8 @@ pub fn exec(ctx: &Context, args: &NextVersionArgs, shell: &Shell) -> Result<(), 
         )))
         })?;
     let build = build_version(args, shell)?;
-    let release_type = match args.release_type {
-        ReleaseTypeArg::Alpha => ReleaseType::Alpha,
-        ReleaseTypeArg::Beta => ReleaseType::Beta,
-        ReleaseTypeArg::Rc => ReleaseType::Rc,
-        ReleaseTypeArg::Official => ReleaseType::Official,
-    };
-    let versions =
-        next_versions(release_type, &build, &branch, args.cut_branch).map_err(|err| {
-            let hint = Some(err.hint());
-            let refusal = matches!(
-                err,
-                NextVersionError::AlphaAfterNonAlpha { .. }
-                    | NextVersionError::BetaAfterNonPreview { .. }
-            );
-            let failure = if refusal {
-                Failure::refused(err)
-            } else {
-                Failure::usage(err)
-            };
-            failure.with_hint(hint)
-        })?;
-    crate::ci::next_version_outputs(&build, &versions);
+    let versions = next_versions(args.release_type.into(), &build, &branch, args.cut_branch)?;
+    crate::ci::next_version_outputs(ctx, &build, &versions);
     match shell.output() {
         OutputFormat::Text => {
             for version in versions.ordered() {
@@ -88,9 +111,9 @@ pub fn exec(ctx: &Context, args: &NextVersionArgs, shell: &Shell) -> Result<(), 
 }
 
 /// The build version given, or the description of `--rev` in `--repo-path`.
-fn build_version(args: &NextVersionArgs, shell: &Shell) -> Result<BuildVersion, Failure> {
+fn build_version(args: &Args, shell: &Shell) -> Result<BuildVersion, Failure> {
     if let Some(text) = &args.build_version {
-        return parse_build_version(text);
+        return crate::args::parse_build_version(text);
     }
     let described = Repo::open(&args.repo_path).and_then(|repo| repo.build_version(&args.rev));
     let build = described.map_err(|err| {
@@ -101,14 +124,4 @@ fn build_version(args: &NextVersionArgs, shell: &Shell) -> Result<BuildVersion, 
     })?;
     shell.status("Described", format!("{} as {build}", args.rev));
     Ok(build)
-}
-
-/// Reads `--build-version`, with a hint showing the form.
-pub(crate) fn parse_build_version(text: &str) -> Result<BuildVersion, Failure> {
-    text.parse().map_err(|err: krel_version::VersionError| {
-        Failure::usage(err).with_hint(Some(
-            "a build version looks like v1.30.0-rc.0.12+4e9bdd481e2400 (git describe of the commit)"
-                .into(),
-        ))
-    })
 }

@@ -1,17 +1,50 @@
 //! `krel push`: upload a directory tree to a bucket, planned first, executed with --nomock.
 
-use krel_plan::{Action, Executors, Mode, Outcome, Plan};
+use std::path::PathBuf;
+
+use krel_plan::{Action, Executors, Outcome, Plan};
 use krel_storage::{
-    plan_push, BlockingUploader, Location, PushOptions, PushPlan, StorageError, Store, StoreEnv,
-    UploadBatch,
+    plan_push, BlockingUploader, Location, PushOptions, PushPlan, StorageError, Store, UploadBatch,
 };
 
-use crate::cli::{OutputFormat, PushArgs};
-use crate::commands::{run_plan, Confirm};
+use crate::args::JobsArg;
+use crate::cli::OutputFormat;
 use crate::context::Context;
 use crate::failure::Failure;
+use crate::output::{print_envelope, render_plan, run_plan, Confirm, Heading};
 use crate::progress::PushBar;
 use crate::shell::Shell;
+
+/// `krel push` arguments.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The local directory to upload.
+    pub src: PathBuf,
+
+    /// Where to: gs://BUCKET/PREFIX, s3://BUCKET/PREFIX or file:///PATH.
+    pub dest: String,
+
+    #[command(flatten)]
+    pub jobs: JobsArg,
+
+    /// Replace objects that exist with different content (never done silently otherwise).
+    #[arg(long)]
+    pub allow_overwrite: bool,
+
+    /// Attempts per request for transient failures (timeouts, resets, 408, 429, 5xx).
+    #[arg(long, value_name = "N", default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub attempts: u32,
+}
+
+/// The push as `--output json` shows it in the envelope's `result`.
+#[derive(serde::Serialize)]
+struct PushResult<'a> {
+    source: &'a std::path::Path,
+    destination: &'a str,
+    bytes: u64,
+    uploads: &'a [krel_storage::ObjectUpload],
+    unchanged: &'a [String],
+}
 
 pub const LONG_ABOUT: &str = "\
 Upload every file under SRC to DEST (gs://BUCKET/PREFIX, s3://BUCKET/PREFIX or file:///PATH),
@@ -40,34 +73,23 @@ Examples:
   krel push _output/release file:///srv/bucket/release/v1.30.0 --nomock
   AWS_ENDPOINT_URL=http://127.0.0.1:8333 krel push out s3://bucket/v1 --nomock";
 
-pub(crate) fn storage_failure(err: StorageError) -> Failure {
-    let hint = err.hint();
-    let failure = match &err {
-        StorageError::BadLocation { .. } => Failure::usage(err),
-        e if e.is_refusal() => Failure::refused(err),
-        _ => Failure::unexpected(err),
-    };
-    failure.with_hint(hint)
-}
-
 /// Runs `krel push`.
-pub fn exec(ctx: &Context, args: &PushArgs, shell: &Shell) -> Result<(), Failure> {
-    let location: Location = args.dest.parse().map_err(storage_failure)?;
-    let runtime = crate::commands::runtime()?;
-    let mut env = StoreEnv::from_env(|name| std::env::var(name).ok());
+pub fn exec(ctx: &Context, args: &Args, shell: &Shell) -> Result<(), Failure> {
+    let location: Location = args.dest.parse()?;
+    let runtime = ctx.runtime()?;
+    let mut env = ctx.store_env();
     env.retry.attempts = args.attempts;
+    let jobs = args.jobs.or(8);
     let options = PushOptions {
         allow_overwrite: args.allow_overwrite,
-        jobs: usize::from(args.jobs),
+        jobs,
     };
     shell.status("Planning", format!("{} -> {location}", args.src.display()));
-    let (store, push) = runtime
-        .block_on(async {
-            let store = Store::open(&location, &env).await?;
-            let push = plan_push(&args.src, &location, &store, &options).await?;
-            Ok::<_, StorageError>((store, push))
-        })
-        .map_err(storage_failure)?;
+    let (store, push) = runtime.block_on(async {
+        let store = Store::open(&location, &env).await?;
+        let push = plan_push(&args.src, &location, &store, &options).await?;
+        Ok::<_, StorageError>((store, push))
+    })?;
 
     let mut plan = Plan::new(format!("push {} to {location}", args.src.display()));
     if !push.uploads.is_empty() {
@@ -77,14 +99,15 @@ pub fn exec(ctx: &Context, args: &PushArgs, shell: &Shell) -> Result<(), Failure
         }));
     }
     if shell.output() == OutputFormat::Text {
-        render(shell, &push, ctx.mode);
+        render(shell, &push);
+        render_plan(shell, &plan, Heading::of(ctx.mode));
     }
 
     let progress = PushBar::new(shell);
     let uploader = BlockingUploader {
         runtime: &runtime,
         store: &store,
-        jobs: usize::from(args.jobs),
+        jobs,
         progress: &progress,
     };
     let executors = Executors {
@@ -111,21 +134,23 @@ pub fn exec(ctx: &Context, args: &PushArgs, shell: &Shell) -> Result<(), Failure
             ),
         );
     }
-    if shell.output() == OutputFormat::Json {
-        shell.json(&serde_json::json!({
-            "mode": ctx.mode,
-            "outcome": outcome,
-            "source": push.source,
-            "destination": push.destination,
-            "bytes": push.bytes,
-            "uploads": push.uploads,
-            "unchanged": push.unchanged,
-        }));
-    }
+    print_envelope(
+        shell,
+        ctx.mode,
+        Some(outcome),
+        &plan,
+        PushResult {
+            source: &push.source,
+            destination: &push.destination,
+            bytes: push.bytes,
+            uploads: &push.uploads,
+            unchanged: &push.unchanged,
+        },
+    );
     Ok(())
 }
 
-fn render(shell: &Shell, push: &PushPlan, mode: Mode) {
+fn render(shell: &Shell, push: &PushPlan) {
     shell.data(format!(
         "Push {} to {}",
         push.source.display(),
@@ -146,8 +171,5 @@ fn render(shell: &Shell, push: &PushPlan, mode: Mode) {
             "    {what} {} ({} bytes)",
             upload.url, upload.digests.size
         ));
-    }
-    if !push.uploads.is_empty() && mode == Mode::Mock {
-        shell.data("Plan (mock: nothing will be uploaded)");
     }
 }

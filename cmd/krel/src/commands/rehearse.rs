@@ -1,10 +1,21 @@
 //! `krel rehearse`: a whole release cycle on local stand-ins.
 
-use krel_rehearse::{rehearse, Progress, RehearseError};
+use std::path::PathBuf;
 
-use crate::cli::{OutputFormat, RehearseArgs};
+use krel_rehearse::{rehearse, Progress};
+
+use crate::cli::OutputFormat;
+use crate::context::Context;
 use crate::failure::Failure;
 use crate::shell::Shell;
+
+/// `krel rehearse` arguments.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Where the sandbox is made (a new or empty directory; default: a new temporary one).
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
 
 pub const LONG_ABOUT: &str = "\
 Rehearse a complete release cycle, for real, on stand-ins that live on this machine.
@@ -46,7 +57,7 @@ impl Progress for ShellProgress<'_> {
     }
 }
 
-pub fn exec(args: &RehearseArgs, shell: &Shell) -> Result<(), Failure> {
+pub fn exec(ctx: &Context, args: &Args, shell: &Shell) -> Result<(), Failure> {
     let krel = std::env::current_exe().map_err(|err| {
         Failure::unexpected(anyhow::Error::new(err).context("finding the krel binary"))
     })?;
@@ -64,13 +75,7 @@ pub fn exec(args: &RehearseArgs, shell: &Shell) -> Result<(), Failure> {
         "Rehearsing",
         format!("a release cycle in {}", root.display()),
     );
-    let summary = rehearse(&krel, &root, &ShellProgress(shell)).map_err(|err| match err {
-        RehearseError::Sandbox(krel_sandbox::SandboxError::NotEmpty { .. }) => {
-            Failure::usage(err).with_hint(Some("choose a new or empty directory".into()))
-        }
-        RehearseError::Checks { .. } => Failure::refused(err),
-        err => Failure::unexpected(err),
-    })?;
+    let summary = rehearse(&krel, &root, &ctx.env.vars(), &ShellProgress(shell))?;
     match shell.output() {
         OutputFormat::Json => shell.json(&summary),
         OutputFormat::Text => {

@@ -3,22 +3,60 @@
 use std::path::PathBuf;
 
 use krel_git::Git2Pusher;
-use krel_github::{BlockingPublisher, GitHub, GitHubConfig};
+use krel_github::BlockingPublisher;
 use krel_plan::{Action, Executors, Mode, Outcome};
-use krel_release::release::{prepare_release, ReleaseRequest, ReleaseSetup};
+use krel_release::release::{
+    prepare_release, PreparedRelease, ReleaseRequest, ReleaseSetup, ReleaseSummary,
+};
 use krel_sign::PublicKey;
 use krel_storage::{BlockingMarkerWriter, BlockingUploader, Location, NoProgress, Store};
 
-use crate::cli::{OutputFormat, ReleaseArgs};
-use crate::commands::next_version::parse_build_version;
-use crate::commands::sign::sign_failure;
-use crate::commands::stage::{
-    fault_hook, open_store, release_failure, stage_bucket, workspace_root,
+use crate::args::{
+    parse_build_version, ConfirmArg, GitHubApiArg, JobsArg, ReleaseTypeArg, WorkspaceArg,
 };
-use crate::commands::{run_plan, Confirm};
+use crate::cli::OutputFormat;
 use crate::context::Context;
 use crate::failure::Failure;
+use crate::output::{print_envelope, render_plan, run_plan, Confirm, Heading};
 use crate::shell::Shell;
+
+/// `krel release` arguments.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The release type the build version was staged as.
+    #[arg(long = "type", value_enum, value_name = "TYPE")]
+    pub release_type: ReleaseTypeArg,
+
+    /// The branch it was staged from.
+    #[arg(long, value_name = "BRANCH")]
+    pub branch: String,
+
+    /// The staged build version (`krel stage` prints it).
+    #[arg(long, value_name = "BV")]
+    pub build_version: String,
+
+    /// The public key the stage was signed with (default: release.signing_key with `.pub`
+    /// in place of `.key`).
+    #[arg(long, value_name = "FILE")]
+    pub public_key: Option<PathBuf>,
+
+    /// Release notes (markdown, e.g. from `krel changelog`) for the GitHub release of the
+    /// prime version.
+    #[arg(long, value_name = "FILE")]
+    pub notes: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub github: GitHubApiArg,
+
+    #[command(flatten)]
+    pub workspace: WorkspaceArg,
+
+    #[command(flatten)]
+    pub jobs: JobsArg,
+
+    #[command(flatten)]
+    pub confirm: ConfirmArg,
+}
 
 pub const LONG_ABOUT: &str = "\
 Publish a staged release, after checking that it is exactly what was built and signed.
@@ -64,7 +102,7 @@ fn public_key(ctx: &Context, flag: Option<&PathBuf>) -> Result<PublicKey, Failur
     let path = match flag {
         Some(path) => path.clone(),
         None => {
-            let key = ctx.config.release.signing_key.as_ref().ok_or_else(|| {
+            let key = ctx.config()?.release.signing_key.as_ref().ok_or_else(|| {
                 Failure::usage(anyhow::anyhow!(
                     "no key to verify the stage with: pass --public-key or set release.signing_key"
                 ))
@@ -85,7 +123,7 @@ fn public_key(ctx: &Context, flag: Option<&PathBuf>) -> Result<PublicKey, Failur
             "pass --public-key FILE (the .pub beside the signing key)".into(),
         )));
     }
-    PublicKey::from_file(&path).map_err(sign_failure)
+    Ok(PublicKey::from_file(&path)?)
 }
 
 /// The bucket the stage is read from and published to: with --nomock the release bucket. A
@@ -97,8 +135,8 @@ fn release_bucket(
     build_version: &krel_version::BuildVersion,
     shell: &Shell,
 ) -> Result<(Location, Store), Failure> {
-    let bucket = stage_bucket(ctx)?;
-    let store = open_store(runtime, &bucket)?;
+    let bucket = ctx.stage_bucket()?;
+    let store = ctx.open_store(runtime, &bucket)?;
     if ctx.mode == Mode::NoMock {
         return Ok((bucket, store));
     }
@@ -116,14 +154,14 @@ fn release_bucket(
         return Ok((bucket, store));
     }
     let staged_for_real = ctx
-        .config
+        .config()?
         .release
         .bucket
         .to_string()
         .parse::<Location>()
         .ok()
         .and_then(|release| {
-            let store = open_store(runtime, &release).ok()?;
+            let store = ctx.open_store(runtime, &release).ok()?;
             has_stage(&release, &store).then_some((release, store))
         });
     match staged_for_real {
@@ -140,7 +178,10 @@ fn release_bucket(
     }
 }
 
-pub fn exec(ctx: &Context, args: &ReleaseArgs, shell: &Shell) -> Result<(), Failure> {
+/// Transfers at once by default.
+const TRANSFERS: usize = 8;
+
+pub fn exec(ctx: &Context, args: &Args, shell: &Shell) -> Result<(), Failure> {
     let build_version = parse_build_version(&args.build_version)?;
     let key = public_key(ctx, args.public_key.as_ref())?;
     let notes = match &args.notes {
@@ -152,14 +193,13 @@ pub fn exec(ctx: &Context, args: &ReleaseArgs, shell: &Shell) -> Result<(), Fail
         })?),
         None => None,
     };
-    let workspace_root = workspace_root(ctx, args.workspace.as_ref());
-    let runtime = crate::commands::runtime()?;
+    let config = ctx.config()?;
+    let jobs = args.jobs.or(TRANSFERS);
+    let workspace_root = ctx.workspace_root(&args.workspace)?;
+    let runtime = ctx.runtime()?;
     let (bucket, store) = release_bucket(ctx, &runtime, &build_version, shell)?;
-    let github = if ctx.config.release.github_release {
-        let mut config = GitHubConfig::new(&ctx.config.github.org, &ctx.config.github.repo);
-        config.api_url = args.github_api_url.clone();
-        config.token = ctx.credentials.token.clone();
-        if ctx.mode == Mode::NoMock && config.token.is_none() {
+    let github = if config.release.github_release {
+        if ctx.mode == Mode::NoMock && ctx.credentials().token.is_none() {
             return Err(Failure::usage(anyhow::anyhow!(
                 "publishing the GitHub release needs a token, and neither GITHUB_TOKEN nor GH_TOKEN is set"
             ))
@@ -167,25 +207,24 @@ pub fn exec(ctx: &Context, args: &ReleaseArgs, shell: &Shell) -> Result<(), Fail
                 "export GITHUB_TOKEN (contents: write on the repository), or set release.github_release: false".into(),
             )));
         }
-        let _guard = runtime.enter();
-        Some(GitHub::new(config).map_err(|err| Failure::unexpected(anyhow::Error::new(err)))?)
+        Some(ctx.github(&runtime, &args.github)?)
     } else {
         None
     };
-    let identity = ctx.committer();
-    let hook = fault_hook();
+    let identity = ctx.committer()?;
+    let hook = ctx.fault_hook();
     let prepared = prepare_release(
         &ReleaseSetup {
-            config: &ctx.config,
+            config,
             workspace_root: &workspace_root,
             bucket: &bucket,
             store: &store,
             runtime: &runtime,
-            credentials: &ctx.credentials,
+            credentials: &ctx.credentials(),
             identity: identity.as_ref(),
             public_key: &key,
             github: github.as_ref(),
-            jobs: args.jobs.max(1),
+            jobs,
             after_step: &hook,
             report: shell,
         },
@@ -195,36 +234,15 @@ pub fn exec(ctx: &Context, args: &ReleaseArgs, shell: &Shell) -> Result<(), Fail
             build_version,
             notes,
         },
-    )
-    .map_err(release_failure)?;
-
-    let text = shell.output() == OutputFormat::Text;
-    if text {
-        for done in &prepared.summary.already_done {
-            shell.status("Already", done);
-        }
-        if prepared.plan.is_empty() {
-            shell.status(
-                "Up to date",
-                format!(
-                    "{} is published: nothing left to do",
-                    prepared.summary.versions.join(" and ")
-                ),
-            );
-        } else {
-            shell.note(format!("\nPlan: {}", prepared.plan.title));
-            for (index, action) in prepared.plan.actions.iter().enumerate() {
-                shell.note(format!("  {}. {action}", index + 1));
-            }
-        }
-    }
+    )?;
+    show_plan(ctx, shell, &prepared);
 
     let scratch = prepared.summary.workspace.join("markers");
-    let pusher = Git2Pusher::new(&prepared.repo, ctx.credentials.clone());
+    let pusher = Git2Pusher::new(&prepared.repo, ctx.credentials());
     let uploader = BlockingUploader {
         runtime: &runtime,
         store: &store,
-        jobs: args.jobs.max(1),
+        jobs,
         progress: &NoProgress,
     };
     let markers = BlockingMarkerWriter {
@@ -236,6 +254,7 @@ pub fn exec(ctx: &Context, args: &ReleaseArgs, shell: &Shell) -> Result<(), Fail
         runtime: &runtime,
         github,
     });
+    let text = shell.output() == OutputFormat::Text;
     let after_action = |index: usize, action: &Action| {
         if text {
             shell.status("Done", format!("{index}. {action}"));
@@ -251,7 +270,7 @@ pub fn exec(ctx: &Context, args: &ReleaseArgs, shell: &Shell) -> Result<(), Fail
         shell,
         &prepared.plan,
         ctx.mode,
-        if args.non_interactive {
+        if args.confirm.non_interactive {
             Confirm::No
         } else {
             Confirm::Ask(&question)
@@ -266,44 +285,61 @@ pub fn exec(ctx: &Context, args: &ReleaseArgs, shell: &Shell) -> Result<(), Fail
             after_action: Some(&after_action),
         },
     )?;
-    let plan_json = serde_json::to_value(&prepared.plan).unwrap_or_default();
+    let plan = prepared.plan.clone();
     let summary = match outcome {
         Outcome::Executed { .. } => {
             drop(pusher);
-            prepared.finish().map_err(release_failure)?
+            prepared.finish()?
         }
         Outcome::Planned { .. } => prepared.summary,
     };
-    crate::ci::release_summary(ctx, &summary, matches!(outcome, Outcome::Executed { .. }));
-    match shell.output() {
-        OutputFormat::Text => {
-            if let Outcome::Executed { .. } = outcome {
-                shell.note(format!(
-                    "\nReleased {} from build version {}\n  files   {}/<version>/ ({} staged files verified)\n  tags    {}{}",
-                    summary.versions.join(" and "),
-                    summary.build_version,
-                    summary.location,
-                    summary.verified,
-                    summary
-                        .tags
-                        .iter()
-                        .map(|(v, c)| format!("{v} at {}", &c[..c.len().min(12)]))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    summary
-                        .branch
-                        .as_ref()
-                        .map(|(b, c)| format!("\n  branch  {b} at {}", &c[..c.len().min(12)]))
-                        .unwrap_or_default(),
-                ));
-            }
-        }
-        OutputFormat::Json => shell.json(&serde_json::json!({
-            "mode": ctx.mode,
-            "outcome": outcome,
-            "release": summary,
-            "plan": plan_json,
-        })),
+    let executed = matches!(outcome, Outcome::Executed { .. });
+    crate::ci::release_summary(ctx, &summary, executed);
+    if executed && text {
+        shell.note(released_text(&summary));
     }
+    print_envelope(shell, ctx.mode, Some(outcome), &plan, &summary);
     Ok(())
+}
+
+/// What is done already, then the plan (or that nothing is left).
+fn show_plan(ctx: &Context, shell: &Shell, prepared: &PreparedRelease) {
+    if shell.output() != OutputFormat::Text {
+        return;
+    }
+    for done in &prepared.summary.already_done {
+        shell.status("Already", done);
+    }
+    if prepared.plan.is_empty() {
+        shell.status(
+            "Up to date",
+            format!(
+                "{} is published: nothing left to do",
+                prepared.summary.versions.join(" and ")
+            ),
+        );
+    }
+    render_plan(shell, &prepared.plan, Heading::of(ctx.mode));
+}
+
+fn released_text(summary: &ReleaseSummary) -> String {
+    let short = |c: &String| c.chars().take(12).collect::<String>();
+    format!(
+        "\nReleased {} from build version {}\n  files   {}/<version>/ ({} staged files verified)\n  tags    {}{}",
+        summary.versions.join(" and "),
+        summary.build_version,
+        summary.location,
+        summary.verified,
+        summary
+            .tags
+            .iter()
+            .map(|(v, c)| format!("{v} at {}", short(c)))
+            .collect::<Vec<_>>()
+            .join(", "),
+        summary
+            .branch
+            .as_ref()
+            .map(|(b, c)| format!("\n  branch  {b} at {}", short(c)))
+            .unwrap_or_default(),
+    )
 }

@@ -4,13 +4,51 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use krel_sign::{
-    generate_key_pair, load_signing_key, sign_files, verify_files, PublicKey, Secret, SignError,
-    Signer,
+    generate_key_pair, sign_files, verify_files, PublicKey, Secret, SignError, Signer,
 };
 
-use crate::cli::{OutputFormat, SignCommand};
+use crate::args::JobsArg;
+use crate::cli::OutputFormat;
+use crate::context::Context;
 use crate::failure::Failure;
 use crate::shell::Shell;
+
+/// `krel sign` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Write <file>.sig for each file: base64 DER ECDSA P-256/SHA-256, as `cosign sign-blob --key`.
+    #[command(long_about = BLOBS_ABOUT, after_help = EXAMPLES)]
+    Blobs {
+        /// Files, or directories (their artifacts and SHA256SUMS/SHA512SUMS).
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Private key: a cosign key (password from KREL_SIGNING_PASSWORD or a prompt) or a
+        /// PEM PKCS#8/SEC1 EC P-256 key as openssl writes it.
+        #[arg(long, value_name = "KEY")]
+        key: PathBuf,
+        #[command(flatten)]
+        jobs: JobsArg,
+    },
+    /// Check <file>.sig for each file; any missing, malformed or wrong signature fails (exit 1).
+    #[command(after_help = EXAMPLES)]
+    Verify {
+        /// Files, or directories (their artifacts and SHA256SUMS/SHA512SUMS).
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Public key (`PUBLIC KEY` PEM, as cosign.pub).
+        #[arg(long, value_name = "PUB")]
+        key: PathBuf,
+        #[command(flatten)]
+        jobs: JobsArg,
+    },
+    /// Write a new key pair: <prefix>.key (encrypted, cosign format, mode 0600) and <prefix>.pub.
+    #[command(name = "generate-key", after_help = EXAMPLES)]
+    GenerateKey {
+        /// Path prefix of the two files.
+        #[arg(long, value_name = "PREFIX", default_value = "cosign")]
+        output_prefix: PathBuf,
+    },
+}
 
 pub const BLOBS_ABOUT: &str = "\
 Write <file>.sig beside each file: the base64 of an ECDSA P-256 / SHA-256 DER signature, the
@@ -34,17 +72,12 @@ Examples:
   krel sign blobs kubectl kubeadm --key ec-p256.pem          # an openssl key";
 
 /// Runs `krel sign ...`.
-pub fn exec(command: &SignCommand, shell: &Shell) -> Result<(), Failure> {
+pub fn exec(ctx: &Context, command: &Command, shell: &Shell) -> Result<(), Failure> {
     match command {
-        SignCommand::Blobs { paths, key, jobs } => blobs(paths, key, jobs_or_cpus(*jobs), shell),
-        SignCommand::Verify { paths, key, jobs } => verify(paths, key, jobs_or_cpus(*jobs), shell),
-        SignCommand::GenerateKey { output_prefix } => generate(output_prefix, shell),
+        Command::Blobs { paths, key, jobs } => blobs(ctx, paths, key, jobs.or_cpus(), shell),
+        Command::Verify { paths, key, jobs } => verify(paths, key, jobs.or_cpus(), shell),
+        Command::GenerateKey { output_prefix } => generate(ctx, output_prefix, shell),
     }
-}
-
-fn jobs_or_cpus(jobs: Option<u16>) -> usize {
-    jobs.map(usize::from)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
 }
 
 /// Expands directories into their artifacts and SUMS files; files stay as given.
@@ -74,52 +107,22 @@ fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Failure> {
     Ok(files)
 }
 
-/// KREL_SIGNING_PASSWORD when set (even empty), else a prompt on a terminal.
-pub(crate) fn password() -> Result<Secret, SignError> {
-    if let Some(value) = std::env::var_os("KREL_SIGNING_PASSWORD") {
-        return Ok(Secret::new(value.to_string_lossy()));
-    }
-    if !std::io::stdin().is_terminal() {
-        return Err(SignError::NoPassword);
-    }
-    rpassword::prompt_password("Password for the signing key: ")
-        .map(Secret::new)
-        .map_err(|_| SignError::NoPassword)
-}
-
-pub(crate) fn sign_failure(err: SignError) -> Failure {
-    let hint = match &err {
-        SignError::NoPassword => Some("set KREL_SIGNING_PASSWORD (empty for a key without password), or run on a terminal to be asked".into()),
-        SignError::WrongPassword => Some("check KREL_SIGNING_PASSWORD; the key file is unchanged".into()),
-        SignError::BadKey { .. } => Some("use a cosign key (krel sign generate-key) or `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256`".into()),
-        SignError::Exists { .. } => Some("choose another --output-prefix, or move the old key away first".into()),
-        _ => None,
-    };
-    let usage = matches!(
-        err,
-        SignError::NoPassword
-            | SignError::WrongPassword
-            | SignError::BadKey { .. }
-            | SignError::Exists { .. }
-    );
-    let failure = if usage {
-        Failure::usage(err)
-    } else {
-        Failure::unexpected(err)
-    };
-    failure.with_hint(hint)
-}
-
-pub(crate) fn read_key_file(path: &Path) -> Result<String, Failure> {
+fn read_key_file(path: &Path) -> Result<String, Failure> {
     std::fs::read_to_string(path).map_err(|err| {
         Failure::usage(anyhow::Error::new(err).context(format!("reading key {}", path.display())))
     })
 }
 
-fn blobs(paths: &[PathBuf], key: &Path, jobs: usize, shell: &Shell) -> Result<(), Failure> {
+fn blobs(
+    ctx: &Context,
+    paths: &[PathBuf],
+    key: &Path,
+    jobs: usize,
+    shell: &Shell,
+) -> Result<(), Failure> {
     let files = expand(paths)?;
-    let signer = load_signing_key(&read_key_file(key)?, &password).map_err(sign_failure)?;
-    let signatures = sign_files(&signer, &files, jobs).map_err(sign_failure)?;
+    let signer = ctx.signer(key)?;
+    let signatures = sign_files(&signer, &files, jobs)?;
     shell.status(
         "Signed",
         format!("{} files with {}", signatures.len(), signer.describe()),
@@ -172,7 +175,7 @@ fn directory_completeness(paths: &[PathBuf]) -> Vec<String> {
 
 fn verify(paths: &[PathBuf], key: &Path, jobs: usize, shell: &Shell) -> Result<(), Failure> {
     let files = expand(paths)?;
-    let public = PublicKey::from_pem(&read_key_file(key)?).map_err(sign_failure)?;
+    let public = PublicKey::from_pem(&read_key_file(key)?)?;
     let results = verify_files(&public, &files, jobs);
     let mut failures: Vec<String> = results
         .iter()
@@ -219,14 +222,14 @@ fn verify(paths: &[PathBuf], key: &Path, jobs: usize, shell: &Shell) -> Result<(
     Ok(())
 }
 
-fn generate(prefix: &Path, shell: &Shell) -> Result<(), Failure> {
-    let password = match std::env::var_os("KREL_SIGNING_PASSWORD") {
+fn generate(ctx: &Context, prefix: &Path, shell: &Shell) -> Result<(), Failure> {
+    let password = match ctx.env.var_os("KREL_SIGNING_PASSWORD") {
         Some(value) => Secret::new(value.to_string_lossy()),
         None if std::io::stdin().is_terminal() => {
             let first = rpassword::prompt_password("Password for the new key: ")
-                .map_err(|_| sign_failure(SignError::NoPassword))?;
+                .map_err(|_| Failure::from(SignError::NoPassword))?;
             let again = rpassword::prompt_password("Again: ")
-                .map_err(|_| sign_failure(SignError::NoPassword))?;
+                .map_err(|_| Failure::from(SignError::NoPassword))?;
             if first != again {
                 return Err(Failure::usage(anyhow::anyhow!(
                     "the passwords differ; no key was written"
@@ -234,13 +237,11 @@ fn generate(prefix: &Path, shell: &Shell) -> Result<(), Failure> {
             }
             Secret::new(first)
         }
-        None => return Err(sign_failure(SignError::NoPassword)),
+        None => return Err(SignError::NoPassword.into()),
     };
-    let pair = generate_key_pair(&password).map_err(sign_failure)?;
-    let (private, public) = pair.write(prefix).map_err(sign_failure)?;
-    let fingerprint = PublicKey::from_pem(&pair.public_pem)
-        .map_err(sign_failure)?
-        .fingerprint();
+    let pair = generate_key_pair(&password)?;
+    let (private, public) = pair.write(prefix)?;
+    let fingerprint = PublicKey::from_pem(&pair.public_pem)?.fingerprint();
     shell.status("Generated", format!("ECDSA P-256 key {fingerprint}"));
     shell.data(private.display().to_string());
     shell.data(public.display().to_string());

@@ -3,20 +3,81 @@
 use std::path::PathBuf;
 
 use krel_config::Platform;
-use krel_plan::Mode;
-use krel_release::split::merge;
-use krel_release::stage::{stage, StageOutcome, StageRequest, StageScope, StageSetup};
+use krel_plan::{Action, Executors, Mode};
+use krel_release::split::prepare_merge;
+use krel_release::stage::{
+    prepare_stage, PreparedStage, StageOutcome, StageRequest, StageScope, StageSetup,
+};
 use krel_release::ReleaseError;
-use krel_sign::load_signing_key;
-use krel_storage::{Location, Store, StoreEnv};
+use krel_storage::{BlockingUploader, Location, NoProgress, Store};
 
-use crate::cli::{OutputFormat, StageArgs, StageCommand, StageMergeArgs};
-use crate::commands::next_version::parse_build_version;
-use crate::commands::push::storage_failure;
-use crate::commands::sign::{password, read_key_file, sign_failure};
+use crate::args::{parse_build_version, JobsArg, ReleaseTypeArg, WorkspaceArg};
+use crate::cli::OutputFormat;
 use crate::context::Context;
 use crate::failure::Failure;
+use crate::output::{print_envelope, render_plan, run_plan, Confirm, Heading};
 use crate::shell::Shell;
+
+/// `krel stage` arguments.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Release type.
+    #[arg(long = "type", value_enum, value_name = "TYPE", required = true)]
+    pub release_type: Option<ReleaseTypeArg>,
+
+    /// The main branch, or a release branch (cut from the main branch when the remote does
+    /// not have it yet).
+    #[arg(long, value_name = "BRANCH", required = true)]
+    pub branch: Option<String>,
+
+    /// Build this platform only (OS/ARCH, one of build.platforms), for one job of a split
+    /// stage; needs --split.
+    #[arg(long, value_name = "OS/ARCH", requires = "split")]
+    pub platform: Option<String>,
+
+    /// Upload the build of --platform as a partial stage (stage-partial/<bv>/<os>-<arch>/)
+    /// for `krel stage merge`, instead of staging the release. Needs --build-version, so
+    /// that every job builds the same commit.
+    #[arg(long, requires_all = ["platform", "build_version"])]
+    pub split: bool,
+
+    /// The commit to release, in `git describe` form (default: the head of the branch, or of
+    /// the main branch for a branch cut, described).
+    #[arg(long, value_name = "BV")]
+    pub build_version: Option<String>,
+
+    #[command(flatten)]
+    pub workspace: WorkspaceArg,
+
+    #[command(flatten)]
+    pub jobs: JobsArg,
+}
+
+/// `krel stage` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Stage the whole release from the partial stages of a split stage: check that every
+    /// platform in build.platforms arrived, then checksum, attest, sign and upload all of it.
+    #[command(long_about = MERGE_LONG_ABOUT, after_help = MERGE_EXAMPLES)]
+    Merge(MergeArgs),
+}
+
+/// `krel stage merge` arguments.
+#[derive(Debug, clap::Args)]
+pub struct MergeArgs {
+    /// The build version the platform jobs staged.
+    #[arg(long, value_name = "BV")]
+    pub build_version: String,
+
+    #[command(flatten)]
+    pub workspace: WorkspaceArg,
+
+    #[command(flatten)]
+    pub jobs: JobsArg,
+}
 
 pub const LONG_ABOUT: &str = "\
 Stage a release: everything `krel release` will publish, built and signed, in a bucket.
@@ -100,64 +161,11 @@ Examples:
     --split --platform linux/arm64                       # one job of a split stage
   krel stage merge --build-version v1.30.1-rc.0.4+0123456789abcd";
 
-pub(crate) fn release_failure(err: ReleaseError) -> Failure {
-    let hint = err.hint();
-    let failure = if err.is_usage() {
-        Failure::usage(err)
-    } else if err.is_refusal() {
-        Failure::refused(err)
-    } else {
-        Failure::unexpected(err)
-    };
-    failure.with_hint(hint)
-}
+/// Transfers at once by default.
+const TRANSFERS: usize = 8;
 
-/// The bucket stage writes to: the mock bucket (local) or, with --nomock, the release bucket.
-pub(crate) fn stage_bucket(ctx: &Context) -> Result<Location, Failure> {
-    let url = match ctx.mode {
-        Mode::NoMock => ctx.config.release.bucket.to_string(),
-        Mode::Mock => match &ctx.config.release.mock_bucket {
-            Some(bucket) => bucket.to_string(),
-            None => format!("file://{}", ctx.data_dir().join("mock-bucket").display()),
-        },
-    };
-    url.parse().map_err(|err: krel_storage::StorageError| {
-        Failure::usage(err).with_hint(Some(
-            "set release.bucket / release.mock_bucket in krel.yaml (docs/configuration.md)".into(),
-        ))
-    })
-}
-
-/// Opens the store of `bucket` (no request is made for file://).
-pub(crate) fn open_store(
-    runtime: &tokio::runtime::Runtime,
-    bucket: &Location,
-) -> Result<Store, Failure> {
-    let env = StoreEnv::from_env(|name| std::env::var(name).ok());
-    runtime
-        .block_on(Store::open(bucket, &env))
-        .map_err(storage_failure)
-}
-
-/// The workspace root: the flag, release.workspace, or the data directory.
-pub(crate) fn workspace_root(ctx: &Context, flag: Option<&PathBuf>) -> PathBuf {
-    flag.cloned()
-        .or_else(|| ctx.config.release.workspace.clone())
-        .unwrap_or_else(|| ctx.data_dir().join("workspace"))
-}
-
-/// Stops the process abruptly after the named step: how tests kill a run at a chosen point.
-pub(crate) fn fault_hook() -> impl Fn(&str) {
-    let stop_after = std::env::var("KREL_TEST_ABORT_AFTER").ok();
-    move |step: &str| {
-        if stop_after.as_deref() == Some(step) {
-            std::process::abort();
-        }
-    }
-}
-
-pub fn exec(ctx: &Context, args: &StageArgs, shell: &Shell) -> Result<(), Failure> {
-    if let Some(StageCommand::Merge(merge)) = &args.command {
+pub fn exec(ctx: &Context, args: &Args, shell: &Shell) -> Result<(), Failure> {
+    if let Some(Command::Merge(merge)) = &args.command {
         return exec_merge(ctx, merge, shell);
     }
     let (Some(release_type), Some(branch)) = (args.release_type, args.branch.clone()) else {
@@ -185,20 +193,18 @@ pub fn exec(ctx: &Context, args: &StageArgs, shell: &Shell) -> Result<(), Failur
     };
     // A platform job runs the project's build and signs nothing: it never loads the key.
     let sign = !matches!(request.scope, StageScope::Platform(_));
-    let staging = Staging::open(ctx, args.workspace.as_ref(), shell, sign)?;
-    let outcome = staging
-        .run(ctx, args.jobs, shell, |setup| stage(setup, &request))
-        .map_err(release_failure)?;
-    report_outcome(ctx, shell, &outcome)
+    let staging = Staging::open(ctx, &args.workspace, shell, sign)?;
+    staging.run(ctx, args.jobs.or(TRANSFERS), shell, |setup| {
+        prepare_stage(setup, &request)
+    })
 }
 
-fn exec_merge(ctx: &Context, args: &StageMergeArgs, shell: &Shell) -> Result<(), Failure> {
+fn exec_merge(ctx: &Context, args: &MergeArgs, shell: &Shell) -> Result<(), Failure> {
     let build_version = parse_build_version(&args.build_version)?;
-    let staging = Staging::open(ctx, args.workspace.as_ref(), shell, true)?;
-    let outcome = staging
-        .run(ctx, args.jobs, shell, |setup| merge(setup, &build_version))
-        .map_err(release_failure)?;
-    report_outcome(ctx, shell, &outcome)
+    let staging = Staging::open(ctx, &args.workspace, shell, true)?;
+    staging.run(ctx, args.jobs.or(TRANSFERS), shell, |setup| {
+        prepare_merge(setup, &build_version)
+    })
 }
 
 /// What every stage run needs: the signing key, the bucket and its store, the workspace.
@@ -214,24 +220,19 @@ impl Staging {
     /// `sign`: load release.signing_key (every run but a split stage's platform job).
     fn open(
         ctx: &Context,
-        workspace: Option<&PathBuf>,
+        workspace: &WorkspaceArg,
         shell: &Shell,
         sign: bool,
     ) -> Result<Staging, Failure> {
         let signer = if sign {
-            let key_path = ctx.config.release.signing_key.as_ref().ok_or_else(|| {
-                Failure::usage(anyhow::anyhow!("no signing key: release.signing_key is not set")).with_hint(Some(
-                    "set release.signing_key in krel.yaml (or KREL_SIGNING_KEY); make one with `krel sign generate-key`".into(),
-                ))
-            })?;
-            Some(load_signing_key(&read_key_file(key_path)?, &password).map_err(sign_failure)?)
+            Some(ctx.release_signer()?)
         } else {
             None
         };
-        let bucket = stage_bucket(ctx)?;
-        let workspace_root = workspace_root(ctx, workspace);
-        let runtime = crate::commands::runtime()?;
-        let store = open_store(&runtime, &bucket)?;
+        let bucket = ctx.stage_bucket()?;
+        let workspace_root = ctx.workspace_root(workspace)?;
+        let runtime = ctx.runtime()?;
+        let store = ctx.open_store(&runtime, &bucket)?;
         if ctx.mode == Mode::Mock {
             shell.status(
                 "Mock",
@@ -247,67 +248,88 @@ impl Staging {
         })
     }
 
-    fn run<T>(
+    /// Builds the stage with `prepare`, prints its plan, executes it into the bucket (the
+    /// mock bucket in mock mode: a stage always writes its stage, never a remote the mode
+    /// protects), journals it and reports.
+    fn run(
         &self,
         ctx: &Context,
         jobs: usize,
         shell: &Shell,
-        body: impl FnOnce(&StageSetup<'_>) -> Result<T, ReleaseError>,
-    ) -> Result<T, ReleaseError> {
-        let identity = ctx.committer();
-        let hook = fault_hook();
-        body(&StageSetup {
-            config: &ctx.config,
+        prepare: impl FnOnce(&StageSetup<'_>) -> Result<PreparedStage, ReleaseError>,
+    ) -> Result<(), Failure> {
+        let config = ctx.config()?;
+        let identity = ctx.committer()?;
+        let hook = ctx.fault_hook();
+        let setup = StageSetup {
+            config,
             workspace_root: &self.workspace_root,
             bucket: &self.bucket,
             store: &self.store,
             runtime: &self.runtime,
-            credentials: &ctx.credentials,
+            credentials: &ctx.credentials(),
             identity: identity.as_ref(),
-            source_date_epoch: ctx.source_date_epoch,
+            source_date_epoch: ctx.source_date_epoch()?,
             signer: self.signer.as_ref().map(|s| s as &dyn krel_sign::Signer),
             jobs,
             after_step: &hook,
             report: shell,
-        })
+        };
+        let prepared = prepare(&setup)?;
+        render_plan(shell, &prepared.plan, Heading::Carried);
+        let uploader = BlockingUploader {
+            runtime: &self.runtime,
+            store: &self.store,
+            jobs,
+            progress: &NoProgress,
+        };
+        let after = |index: usize, _: &Action| {
+            if let Some(step) = prepared.action_step(index) {
+                hook(&step);
+            }
+        };
+        let executors = Executors {
+            storage: Some(&uploader),
+            after_action: Some(&after),
+            ..Executors::default()
+        };
+        let outcome = run_plan(shell, &prepared.plan, Mode::NoMock, Confirm::No, &executors)?;
+        let plan = prepared.plan.clone();
+        let staged = prepared.finish(shell)?;
+        report_outcome(ctx, shell, &staged);
+        print_envelope(shell, ctx.mode, Some(outcome), &plan, &staged);
+        Ok(())
     }
 }
 
-fn report_outcome(ctx: &Context, shell: &Shell, outcome: &StageOutcome) -> Result<(), Failure> {
+fn report_outcome(ctx: &Context, shell: &Shell, outcome: &StageOutcome) {
     let release_type = &outcome.release_type;
     let nomock = if ctx.mode == Mode::NoMock {
         " --nomock"
     } else {
         ""
     };
-    match shell.output() {
-        OutputFormat::Text => {
-            let versions = outcome.versions.join(" and ");
-            let bv = &outcome.build_version;
-            let (what, next) = match &outcome.platform {
-                Some(platform) => (
-                    format!("{platform} of {versions}"),
-                    format!("when every platform of build.platforms is staged, krel stage merge --build-version {bv}{nomock}"),
-                ),
-                None => (
-                    versions,
-                    format!("krel release --type {release_type} --branch {} --build-version {bv}{nomock}", outcome.branch),
-                ),
-            };
-            shell.note(format!(
-                "\nStaged {what} from build version {bv} ({} files, {} uploaded, {} already there)\n  at {}\n  workspace {}\nNext: {next}",
-                outcome.files,
-                outcome.uploaded,
-                outcome.unchanged,
-                outcome.location,
-                outcome.workspace.display(),
-            ));
-        }
-        OutputFormat::Json => shell.json(&serde_json::json!({
-            "mode": ctx.mode,
-            "stage": outcome,
-        })),
+    if shell.output() == OutputFormat::Text {
+        let versions = outcome.versions.join(" and ");
+        let bv = &outcome.build_version;
+        let (what, next) = match &outcome.platform {
+            Some(platform) => (
+                format!("{platform} of {versions}"),
+                format!("when every platform of build.platforms is staged, krel stage merge --build-version {bv}{nomock}"),
+            ),
+            None => (
+                versions,
+                format!("krel release --type {release_type} --branch {} --build-version {bv}{nomock}", outcome.branch),
+            ),
+        };
+        shell.note(format!(
+            "\nStaged {what} from build version {bv} ({} files, {} uploaded, {} already there)\n  at {}\n  workspace {}\nNext: {next}",
+            outcome.files,
+            outcome.uploaded,
+            outcome.unchanged,
+            outcome.location,
+            outcome.workspace.display(),
+        ));
     }
     crate::ci::stage_summary(ctx, outcome);
-    Ok(())
 }

@@ -38,7 +38,6 @@ use std::path::{Path, PathBuf};
 
 use krel_config::{Config, Platform};
 use krel_git::{Credentials, Identity};
-use krel_plan::Plan;
 use krel_sign::Signer;
 use krel_storage::{Location, Store};
 use krel_version::{BuildVersion, ReleaseType};
@@ -48,6 +47,7 @@ use crate::records::PartialRecord;
 use crate::{ReleaseError, Report};
 
 pub use run::StageRun;
+pub use upload::PreparedStage;
 
 /// What to stage.
 #[derive(Clone, Debug)]
@@ -133,18 +133,27 @@ pub struct StageOutcome {
     /// `location`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub platform: Option<String>,
-    /// The uploads this run planned and carried out (rendered apart from the outcome).
-    #[serde(skip)]
-    pub plan: Plan,
 }
 
-/// Runs a stage; see the module documentation for its parts.
-pub fn stage(setup: &StageSetup<'_>, request: &StageRequest) -> Result<StageOutcome, ReleaseError> {
+/// Builds a stage (parts 1 and 2 of the module documentation) and plans its uploads (part 3),
+/// writing nothing to the bucket: the caller executes [`PreparedStage::plan`], then calls
+/// [`PreparedStage::finish`].
+pub fn prepare_stage(
+    setup: &StageSetup<'_>,
+    request: &StageRequest,
+) -> Result<PreparedStage, ReleaseError> {
     let mut run = resolve::resolve(setup, request)?;
     for step in steps::steps(&request.scope, &run.ordered) {
         run.run_step(&step)?;
     }
-    upload::upload(&mut run)
+    upload::prepare(run)
+}
+
+/// [`prepare_stage`], then the plan executed with the bucket's uploader: the whole stage.
+pub fn stage(setup: &StageSetup<'_>, request: &StageRequest) -> Result<StageOutcome, ReleaseError> {
+    let prepared = prepare_stage(setup, request)?;
+    prepared.execute(setup)?;
+    prepared.finish(setup.report)
 }
 
 /// `alpha`, `beta`, `rc` or `official`.

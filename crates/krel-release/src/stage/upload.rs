@@ -9,11 +9,12 @@ use krel_storage::{
     plan_push, BlockingUploader, Location, NoProgress as NoPushProgress, PushOptions, UploadBatch,
 };
 
-use super::{StageOutcome, StageRun, StageScope};
+use super::{StageOutcome, StageRun, StageScope, StageSetup};
+use crate::journal::Journal;
 use crate::layout;
 use crate::records::join;
 use crate::split::partial_location;
-use crate::{storage, ReleaseError, StageOverwrite};
+use crate::{storage, ReleaseError, Report, StageOverwrite};
 
 /// Where a stage run uploads, and what.
 struct Target {
@@ -52,26 +53,97 @@ fn target(run: &StageRun<'_>) -> Target {
     }
 }
 
-/// Plans the uploads, executes the plan, journals it, and says what the stage did.
-pub(super) fn upload(run: &mut StageRun<'_>) -> Result<StageOutcome, ReleaseError> {
-    let target = target(run);
-    let (plan, labels, unchanged) = plan_uploads(run, &target)?;
-    let uploaded = execute_uploads(run, &target, &plan, &labels)?;
-    run.journal
-        .record(&target.step, target.location.to_string())?;
+/// A stage built and planned: its uploads wait to be executed (by the binary's plan runner,
+/// or by [`PreparedStage::execute`]), then [`PreparedStage::finish`] journals them.
+pub struct PreparedStage {
+    /// The uploads, files first, the record last.
+    pub plan: Plan,
+    /// What the stage does (`uploaded` counts the plan's objects).
+    pub outcome: StageOutcome,
+    /// What each action uploads ("the stage", "the completion record"), for messages and the
+    /// step hook (`upload <label>` after action N).
+    labels: Vec<&'static str>,
+    journal: Journal,
+    step: String,
+}
+
+impl PreparedStage {
+    /// The step-hook name of the `index`th action (1-based): `upload the stage`, …
+    pub fn action_step(&self, index: usize) -> Option<String> {
+        let label = self.labels.get(index.checked_sub(1)?)?;
+        Some(format!("upload {label}"))
+    }
+
+    /// Executes the plan through `krel_plan::execute` with the bucket's uploader, calling the
+    /// step hook after each action: for callers without a plan runner of their own.
+    pub fn execute(&self, setup: &StageSetup<'_>) -> Result<(), ReleaseError> {
+        let uploader = BlockingUploader {
+            runtime: setup.runtime,
+            store: setup.store,
+            jobs: setup.jobs.max(1),
+            progress: &NoPushProgress,
+        };
+        let after = |index: usize, _: &Action| {
+            if let Some(step) = self.action_step(index) {
+                (setup.after_step)(&step);
+            }
+        };
+        let executors = Executors {
+            storage: Some(&uploader),
+            after_action: Some(&after),
+            ..Executors::default()
+        };
+        execute(&self.plan, Mode::NoMock, &executors).map_err(|err| {
+            let what = self
+                .labels
+                .get(err.step - 1)
+                .copied()
+                .unwrap_or("the stage");
+            match *err.source {
+                ActionError::Storage(source) => {
+                    storage(format!("uploading {what} to {}", self.outcome.location))(source)
+                }
+                other => ReleaseError::Workspace {
+                    path: self.outcome.workspace.clone(),
+                    reason: other.to_string(),
+                },
+            }
+        })?;
+        Ok(())
+    }
+
+    /// Records the uploads in the journal (after the plan was executed); says what the stage
+    /// did.
+    pub fn finish(mut self, report: &dyn Report) -> Result<StageOutcome, ReleaseError> {
+        self.journal
+            .record(&self.step, self.outcome.location.clone())?;
+        let what = match &self.outcome.platform {
+            Some(platform) => format!("{platform} of {}", self.outcome.build_version),
+            None => self.outcome.build_version.clone(),
+        };
+        report.status("Staged", &format!("{what} at {}", self.outcome.location));
+        Ok(self.outcome)
+    }
+}
+
+/// Plans the uploads (reading the bucket); nothing is written yet.
+pub(super) fn prepare(run: StageRun<'_>) -> Result<PreparedStage, ReleaseError> {
+    let target = target(&run);
+    let (plan, labels, unchanged) = plan_uploads(&run, &target)?;
     let platform = match &run.request.scope {
         StageScope::Platform(platform) => Some(platform.to_string()),
         _ => None,
     };
-    let what = match &platform {
-        Some(platform) => format!("{platform} of {}", run.build_version),
-        None => run.build_version.to_string(),
-    };
-    run.setup
-        .report
-        .status("Staged", &format!("{what} at {}", target.location));
     let files = describe_files(&target.dirs[0].0, |_| true)?.len() + 2;
-    Ok(StageOutcome {
+    let uploaded = plan
+        .actions
+        .iter()
+        .map(|action| match action {
+            Action::Upload(batch) => batch.objects.len(),
+            _ => 0,
+        })
+        .sum();
+    let outcome = StageOutcome {
         build_version: run.build_version.to_string(),
         release_type: run.request.release_type.to_string(),
         versions: run.ordered.iter().map(ToString::to_string).collect(),
@@ -83,7 +155,25 @@ pub(super) fn upload(run: &mut StageRun<'_>) -> Result<StageOutcome, ReleaseErro
         unchanged,
         workspace: run.workspace.clone(),
         platform,
+    };
+    for (action, what) in plan.actions.iter().zip(&labels) {
+        if let Action::Upload(batch) = action {
+            run.setup.report.status(
+                "Planned",
+                &format!(
+                    "{} object(s) of {what} to {}",
+                    batch.objects.len(),
+                    target.location
+                ),
+            );
+        }
+    }
+    Ok(PreparedStage {
         plan,
+        outcome,
+        labels,
+        journal: run.journal,
+        step: target.step,
     })
 }
 
@@ -137,64 +227,4 @@ fn plan_uploads(
         }
     }
     Ok((plan, labels, unchanged))
-}
-
-/// Carries the plan out into the bucket the caller chose (the mock bucket in mock mode: a
-/// stage always writes its stage, never a remote the mode protects). Returns the number of
-/// objects uploaded.
-fn execute_uploads(
-    run: &StageRun<'_>,
-    target: &Target,
-    plan: &Plan,
-    labels: &[&str],
-) -> Result<usize, ReleaseError> {
-    let setup = run.setup;
-    for (action, what) in plan.actions.iter().zip(labels) {
-        if let Action::Upload(batch) = action {
-            setup.report.status(
-                "Uploading",
-                &format!(
-                    "{} object(s) of {what} to {}",
-                    batch.objects.len(),
-                    target.location
-                ),
-            );
-        }
-    }
-    let uploader = BlockingUploader {
-        runtime: setup.runtime,
-        store: setup.store,
-        jobs: setup.jobs.max(1),
-        progress: &NoPushProgress,
-    };
-    let after = |index: usize, _: &Action| {
-        if let Some(what) = labels.get(index - 1) {
-            (setup.after_step)(&format!("upload {what}"));
-        }
-    };
-    let executors = Executors {
-        storage: Some(&uploader),
-        after_action: Some(&after),
-        ..Executors::default()
-    };
-    execute(plan, Mode::NoMock, &executors).map_err(|err| {
-        let what = labels.get(err.step - 1).copied().unwrap_or("the stage");
-        match *err.source {
-            ActionError::Storage(source) => {
-                storage(format!("uploading {what} to {}", target.location))(source)
-            }
-            other => ReleaseError::Workspace {
-                path: run.workspace.clone(),
-                reason: other.to_string(),
-            },
-        }
-    })?;
-    Ok(plan
-        .actions
-        .iter()
-        .map(|action| match action {
-            Action::Upload(batch) => batch.objects.len(),
-            _ => 0,
-        })
-        .sum())
 }

@@ -1,0 +1,139 @@
+//! The output contract, pinned: every mutating command prints its plan the same way (text on
+//! stdout) and one JSON envelope `{mode, outcome, plan, result}`; failures print `error:`,
+//! the causes and `hint:` on stderr with exit 1 (refused) or 2. Snapshots live in
+//! `tests/cli/snapshots/`; paths, sizes and digests that change from run to run are redacted.
+//! After an intended change: `INSTA_UPDATE=always cargo test --test cli snapshots`, then
+//! review the diff.
+
+use std::path::Path;
+
+use krel_test_support::Run;
+use serde_json::Value;
+
+use crate::krel;
+
+const EPOCH: &str = "1700000000";
+
+/// Replaces what differs between runs: the sandbox and HOME paths, byte sizes.
+fn redact(text: &str, root: &Path, home: &Path) -> String {
+    let text = text
+        .replace(&root.display().to_string(), "[ROOT]")
+        .replace(&home.display().to_string(), "[HOME]");
+    let sizes = regex::Regex::new(r"\d+ bytes").unwrap();
+    sizes.replace_all(&text, "[N] bytes").into_owned()
+}
+
+/// The JSON with each upload's object list replaced by its count, and strings redacted:
+/// the shape of the envelope, its plan's actions and the result, without per-file digests.
+fn skeleton(value: &Value, root: &Path, home: &Path) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(key, v)| {
+                    let v = match (key.as_str(), v) {
+                        ("objects" | "uploads" | "unchanged", Value::Array(items)) => {
+                            Value::String(format!("[{} items]", items.len()))
+                        }
+                        ("bytes" | "size", Value::Number(_)) => Value::String("[N]".into()),
+                        _ => skeleton(v, root, home),
+                    };
+                    (key.clone(), v)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(|v| skeleton(v, root, home)).collect()),
+        Value::String(text) => Value::String(redact(text, root, home)),
+        other => other.clone(),
+    }
+}
+
+fn pretty(value: &Value) -> String {
+    serde_json::to_string_pretty(value).unwrap()
+}
+
+/// `error:`, `caused by:` and `hint:` lines and the exit status.
+fn failure(run: &Run, root: &Path, home: &Path) -> String {
+    let lines: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| {
+            l.starts_with("error:")
+                || l.starts_with("  caused by:")
+                || l.starts_with("hint:")
+                || l.starts_with("  - ")
+        })
+        .collect();
+    format!(
+        "exit {}\n{}",
+        run.code.map_or("signal".into(), |c| c.to_string()),
+        redact(&lines.join("\n"), root, home)
+    )
+}
+
+#[test]
+fn plans_print_one_way_and_json_is_one_envelope() {
+    let krel = krel().env("SOURCE_DATE_EPOCH", EPOCH);
+    let s = krel.sandbox();
+    let (root, home) = (s.root.clone(), krel.home().to_path_buf());
+    let text = |args: &[&str]| {
+        let run = krel.run_in(&root, args);
+        run.assert_exit(0);
+        redact(&run.stdout, &root, &home)
+    };
+    let json = |args: &[&str]| {
+        let mut all = vec!["--output", "json"];
+        all.extend_from_slice(args);
+        let run = krel.run_in(&root, &all);
+        run.assert_exit(0);
+        pretty(&skeleton(&run.json(), &root, &home))
+    };
+
+    let ff = ["ff", "--repo-path", "clone"];
+    insta::assert_snapshot!("ff_text", text(&ff));
+    insta::assert_snapshot!("ff_json", json(&ff));
+
+    let stage = ["stage", "--type", "alpha", "--branch", "main"];
+    insta::assert_snapshot!("stage_text", text(&stage));
+    // Staged already: the second run plans nothing, and says so in the same envelope.
+    insta::assert_snapshot!("stage_json_rerun", json(&stage));
+
+    let bv = krel.run_in(&root, &["--output", "json", "stage", "--type", "alpha", "--branch", "main"]).json()["result"]
+        ["build_version"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let release = ["release", "--type", "alpha", "--branch", "main", "--build-version", &bv];
+    insta::assert_snapshot!("release_text", text(&release));
+    insta::assert_snapshot!("release_json", json(&release));
+
+    let bucket = format!("file://{}", root.join("pushed").display());
+    let push = ["push", "upstream", &bucket];
+    insta::assert_snapshot!("push_text", text(&push));
+    insta::assert_snapshot!("push_json", json(&push));
+}
+
+#[test]
+fn failures_print_error_causes_and_hint() {
+    let krel = krel().env("SOURCE_DATE_EPOCH", EPOCH);
+    let s = krel.sandbox();
+    let (root, home) = (s.root.clone(), krel.home().to_path_buf());
+    std::fs::write(root.join("bad.yaml"), "github:\n  org: x\n  colour: blue\n").unwrap();
+    let cases: &[(&str, &[&str], &[(&str, &str)])] = &[
+        ("ff_not_a_release_branch", &["ff", "--repo-path", "clone", "--branch", "feature/x"], &[]),
+        ("next_version_alpha_after_beta", &["next-version", "--type", "alpha", "--branch", "main", "--build-version", "v1.11.0-beta.0.3+0123456789abcd"], &[]),
+        ("release_not_staged", &["release", "--type", "alpha", "--branch", "main", "--build-version", "v1.11.0-alpha.0.3+0123456789abcd"], &[]),
+        ("release_bad_build_version", &["release", "--type", "alpha", "--branch", "main", "--build-version", "1.11"], &[]),
+        ("stage_missing_key", &["stage", "--type", "alpha", "--branch", "main"], &[("KREL_SIGNING_KEY", "/nonexistent/release.key")]),
+        ("push_bad_destination", &["push", "upstream", "ftp://example/x"], &[]),
+        ("checksum_not_a_directory", &["checksum", "missing"], &[]),
+        ("config_unknown_key", &["--config", "bad.yaml", "config", "check"], &[]),
+        ("man_unknown_command", &["man", "frobnicate"], &[]),
+    ];
+    let mut all = String::new();
+    for (name, args, env) in cases {
+        let run = krel.run_with_env(&root, args, env);
+        assert!(run.code.is_some_and(|c| c == 1 || c == 2), "{name}: {}", run.stderr);
+        all.push_str(&format!("## {name}: krel {}\n{}\n\n", args.join(" "), failure(&run, &root, &home)));
+    }
+    insta::assert_snapshot!("failures", all);
+}
