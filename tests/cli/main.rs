@@ -9,6 +9,7 @@ mod checksum;
 mod cli;
 mod ff;
 mod kubepkg;
+mod meta;
 mod next_version;
 mod push;
 mod rehearse;

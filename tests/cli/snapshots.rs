@@ -41,7 +41,9 @@ fn skeleton(value: &Value, root: &Path, home: &Path) -> Value {
                 })
                 .collect(),
         ),
-        Value::Array(items) => Value::Array(items.iter().map(|v| skeleton(v, root, home)).collect()),
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|v| skeleton(v, root, home)).collect())
+        }
         Value::String(text) => Value::String(redact(text, root, home)),
         other => other.clone(),
     }
@@ -72,14 +74,19 @@ fn failure(run: &Run, root: &Path, home: &Path) -> String {
 
 #[test]
 fn plans_print_one_way_and_json_is_one_envelope() {
-    let krel = krel().env("SOURCE_DATE_EPOCH", EPOCH);
+    // A fixed committer and time: the fast-forward's merge commit has the same id every run.
+    let krel = krel()
+        .env("SOURCE_DATE_EPOCH", EPOCH)
+        .env("GIT_COMMITTER_NAME", "Snapshot")
+        .env("GIT_COMMITTER_EMAIL", "snapshot@krel.invalid");
     let s = krel.sandbox();
     let (root, home) = (s.root.clone(), krel.home().to_path_buf());
-    let text = |args: &[&str]| {
-        let run = krel.run_in(&root, args);
+    let text_with = |args: &[&str], env: &[(&str, &str)]| {
+        let run = krel.run_with_env(&root, args, env);
         run.assert_exit(0);
         redact(&run.stdout, &root, &home)
     };
+    let text = |args: &[&str]| text_with(args, &[]);
     let json = |args: &[&str]| {
         let mut all = vec!["--output", "json"];
         all.extend_from_slice(args);
@@ -92,22 +99,48 @@ fn plans_print_one_way_and_json_is_one_envelope() {
     insta::assert_snapshot!("ff_text", text(&ff));
     insta::assert_snapshot!("ff_json", json(&ff));
 
+    // Stage writes its plan into the mock bucket: the text run uses a bucket of its own.
     let stage = ["stage", "--type", "alpha", "--branch", "main"];
-    insta::assert_snapshot!("stage_text", text(&stage));
-    // Staged already: the second run plans nothing, and says so in the same envelope.
-    insta::assert_snapshot!("stage_json_rerun", json(&stage));
-
-    let bv = krel.run_in(&root, &["--output", "json", "stage", "--type", "alpha", "--branch", "main"]).json()["result"]
-        ["build_version"]
+    let (bucket, workspace) = (
+        format!("file://{}", root.join("text-bucket").display()),
+        root.join("text-workspace").display().to_string(),
+    );
+    let apart = [
+        ("KREL_MOCK_BUCKET", bucket.as_str()),
+        ("KREL_WORKSPACE", workspace.as_str()),
+    ];
+    insta::assert_snapshot!("stage_text", text_with(&stage, &apart));
+    insta::assert_snapshot!("stage_json", json(&stage));
+    // Staged already: the rerun plans nothing, in the same envelope.
+    let rerun = krel.run_in(
+        &root,
+        &[
+            "--output", "json", "stage", "--type", "alpha", "--branch", "main",
+        ],
+    );
+    let rerun = rerun.json();
+    assert_eq!(rerun["plan"]["actions"], serde_json::json!([]));
+    let bv = rerun["result"]["build_version"]
         .as_str()
         .unwrap()
         .to_string();
-    let release = ["release", "--type", "alpha", "--branch", "main", "--build-version", &bv];
+    let release = [
+        "release",
+        "--type",
+        "alpha",
+        "--branch",
+        "main",
+        "--build-version",
+        &bv,
+    ];
     insta::assert_snapshot!("release_text", text(&release));
     insta::assert_snapshot!("release_json", json(&release));
 
+    std::fs::create_dir_all(root.join("site/bin")).unwrap();
+    std::fs::write(root.join("site/index.html"), "<h1>widget</h1>\n").unwrap();
+    std::fs::write(root.join("site/bin/widget"), "#!/bin/sh\n").unwrap();
     let bucket = format!("file://{}", root.join("pushed").display());
-    let push = ["push", "upstream", &bucket];
+    let push = ["push", "site", &bucket];
     insta::assert_snapshot!("push_text", text(&push));
     insta::assert_snapshot!("push_json", json(&push));
 }
@@ -119,21 +152,81 @@ fn failures_print_error_causes_and_hint() {
     let (root, home) = (s.root.clone(), krel.home().to_path_buf());
     std::fs::write(root.join("bad.yaml"), "github:\n  org: x\n  colour: blue\n").unwrap();
     let cases: &[(&str, &[&str], &[(&str, &str)])] = &[
-        ("ff_not_a_release_branch", &["ff", "--repo-path", "clone", "--branch", "feature/x"], &[]),
-        ("next_version_alpha_after_beta", &["next-version", "--type", "alpha", "--branch", "main", "--build-version", "v1.11.0-beta.0.3+0123456789abcd"], &[]),
-        ("release_not_staged", &["release", "--type", "alpha", "--branch", "main", "--build-version", "v1.11.0-alpha.0.3+0123456789abcd"], &[]),
-        ("release_bad_build_version", &["release", "--type", "alpha", "--branch", "main", "--build-version", "1.11"], &[]),
-        ("stage_missing_key", &["stage", "--type", "alpha", "--branch", "main"], &[("KREL_SIGNING_KEY", "/nonexistent/release.key")]),
-        ("push_bad_destination", &["push", "upstream", "ftp://example/x"], &[]),
+        (
+            "ff_not_a_release_branch",
+            &["ff", "--repo-path", "clone", "--branch", "feature/x"],
+            &[],
+        ),
+        (
+            "next_version_alpha_after_beta",
+            &[
+                "next-version",
+                "--type",
+                "alpha",
+                "--branch",
+                "main",
+                "--build-version",
+                "v1.11.0-beta.0.3+0123456789abcd",
+            ],
+            &[],
+        ),
+        (
+            "release_not_staged",
+            &[
+                "release",
+                "--type",
+                "alpha",
+                "--branch",
+                "main",
+                "--build-version",
+                "v1.11.0-alpha.0.3+0123456789abcd",
+            ],
+            &[],
+        ),
+        (
+            "release_bad_build_version",
+            &[
+                "release",
+                "--type",
+                "alpha",
+                "--branch",
+                "main",
+                "--build-version",
+                "1.11",
+            ],
+            &[],
+        ),
+        (
+            "stage_missing_key",
+            &["stage", "--type", "alpha", "--branch", "main"],
+            &[("KREL_SIGNING_KEY", "/nonexistent/release.key")],
+        ),
+        (
+            "push_bad_destination",
+            &["push", "upstream", "ftp://example/x"],
+            &[],
+        ),
         ("checksum_not_a_directory", &["checksum", "missing"], &[]),
-        ("config_unknown_key", &["--config", "bad.yaml", "config", "check"], &[]),
+        (
+            "config_unknown_key",
+            &["--config", "bad.yaml", "config", "check"],
+            &[],
+        ),
         ("man_unknown_command", &["man", "frobnicate"], &[]),
     ];
     let mut all = String::new();
     for (name, args, env) in cases {
         let run = krel.run_with_env(&root, args, env);
-        assert!(run.code.is_some_and(|c| c == 1 || c == 2), "{name}: {}", run.stderr);
-        all.push_str(&format!("## {name}: krel {}\n{}\n\n", args.join(" "), failure(&run, &root, &home)));
+        assert!(
+            run.code.is_some_and(|c| c == 1 || c == 2),
+            "{name}: {}",
+            run.stderr
+        );
+        all.push_str(&format!(
+            "## {name}: krel {}\n{}\n\n",
+            args.join(" "),
+            failure(&run, &root, &home)
+        ));
     }
     insta::assert_snapshot!("failures", all);
 }
