@@ -145,13 +145,16 @@ fn plans_print_one_way_and_json_is_one_envelope() {
     insta::assert_snapshot!("push_json", json(&push));
 }
 
+/// A failing invocation: its name, its arguments, extra environment.
+type Case<'a> = (&'a str, &'a [&'a str], &'a [(&'a str, &'a str)]);
+
 #[test]
 fn failures_print_error_causes_and_hint() {
     let krel = krel().env("SOURCE_DATE_EPOCH", EPOCH);
     let s = krel.sandbox();
     let (root, home) = (s.root.clone(), krel.home().to_path_buf());
     std::fs::write(root.join("bad.yaml"), "github:\n  org: x\n  colour: blue\n").unwrap();
-    let cases: &[(&str, &[&str], &[(&str, &str)])] = &[
+    let cases: &[Case] = &[
         (
             "ff_not_a_release_branch",
             &["ff", "--repo-path", "clone", "--branch", "feature/x"],
