@@ -259,7 +259,7 @@ impl fmt::Display for BucketUrl {
 pub(crate) struct FileBuild {
     /// The build, run with `sh -c` at the top of a clean tree of the release tag, with
     /// KREL_VERSION, KREL_BUILD_VERSION, KREL_PLATFORMS and SOURCE_DATE_EPOCH set (default:
-    /// Kubernetes' `make quick-release`).
+    /// Kubernetes' `make release`).
     pub(crate) command: Option<String>,
     /// The platforms to build, `os/arch` (default: linux/amd64, linux/arm64, linux/ppc64le,
     /// linux/s390x).
