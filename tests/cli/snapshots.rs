@@ -216,6 +216,51 @@ fn failures_print_error_causes_and_hint() {
             &[],
         ),
         ("man_unknown_command", &["man", "frobnicate"], &[]),
+        (
+            "stage_merge_nothing_arrived",
+            &[
+                "stage",
+                "merge",
+                "--build-version",
+                "v1.11.0-alpha.0.3+c6f65659808358",
+            ],
+            &[],
+        ),
+        (
+            "sign_verify_missing_key",
+            &["sign", "verify", "krel.yaml", "--key", "missing.pub"],
+            &[],
+        ),
+        (
+            "sign_blobs_missing_file",
+            &[
+                "sign",
+                "blobs",
+                "missing.tar.gz",
+                "--key",
+                "keys/sandbox.key",
+            ],
+            &[],
+        ),
+        (
+            "kubepkg_bad_version",
+            &[
+                "kubepkg",
+                "--kubernetes",
+                "--version",
+                "one.two",
+                "--out",
+                "pkgs",
+            ],
+            &[],
+        ),
+        (
+            "changelog_without_revisions",
+            &["changelog", "--repo-path", "clone"],
+            &[],
+        ),
+        ("sandbox_not_empty", &["sandbox", "create", "."], &[]),
+        ("rehearse_not_empty", &["rehearse", "."], &[]),
     ];
     let mut all = String::new();
     for (name, args, env) in cases {

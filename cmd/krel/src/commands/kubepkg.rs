@@ -246,7 +246,11 @@ fn request(ctx: &Context, args: &Args) -> Result<KubepkgRequest, Failure> {
     }
     // Checked here too, because the default channel depends on it.
     let version = PackageVersion::new(&args.version, &args.revision)
-        .map_err(|err| usage(format!("--version/--revision: {err}")))?;
+        .map_err(|err| {
+            usage(format!("--version/--revision: {err}")).with_hint(Some(
+                "--version is the component version (1.29.0, v1.30.0-rc.1); --revision the package revision (1.1)".into(),
+            ))
+        })?;
     let channel = args.repo.then(|| match args.channel {
         Some(ChannelArg::Release) => Channel::Release,
         Some(ChannelArg::Prerelease) => Channel::Prerelease,

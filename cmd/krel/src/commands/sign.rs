@@ -101,6 +101,9 @@ fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Failure> {
             return Err(Failure::usage(anyhow::anyhow!(
                 "{} is not a file or directory",
                 path.display()
+            ))
+            .with_hint(Some(
+                "pass files, or a directory of artifacts; nothing was signed".into(),
             )));
         }
     }
@@ -110,6 +113,9 @@ fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Failure> {
 fn read_key_file(path: &Path) -> Result<String, Failure> {
     std::fs::read_to_string(path).map_err(|err| {
         Failure::usage(anyhow::Error::new(err).context(format!("reading key {}", path.display())))
+            .with_hint(Some(
+                "--key is the public key (`PUBLIC KEY` PEM): the .pub that `krel sign generate-key` wrote, or cosign.pub".into(),
+            ))
     })
 }
 
