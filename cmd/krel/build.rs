@@ -39,7 +39,7 @@ fn main() {
     let target = std::env::var("TARGET").unwrap_or_else(|_| "unknown".into());
     println!("cargo:rustc-env=KREL_GIT_COMMIT={commit}");
     println!("cargo:rustc-env=KREL_GIT_TREE_STATE={state}");
-    println!("cargo:rustc-env=KREL_BUILD_EPOCH={date}");
+    println!("cargo:rustc-env=KREL_BUILD_DATE={}", rfc3339(date));
     println!("cargo:rustc-env=KREL_RUSTC_VERSION={rustc_version}");
     println!("cargo:rustc-env=KREL_TARGET={target}");
     // Rebuilt when the commit or the index changes, not on every build.
@@ -51,4 +51,24 @@ fn main() {
         println!("cargo:rerun-if-changed={path}");
     }
     println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");
+}
+
+/// `2026-12-07T01:00:00Z` for seconds since 1970 (UTC; the civil-from-days algorithm).
+fn rfc3339(epoch: i64) -> String {
+    let (days, secs) = (epoch.div_euclid(86_400), epoch.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3_600,
+        secs % 3_600 / 60,
+        secs % 60
+    )
 }

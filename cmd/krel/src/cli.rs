@@ -42,7 +42,7 @@ Exit status: 0 done, 1 refused (the repository's state says no), 2 usage or unex
 
 /// krel: release engineering for Kubernetes-style projects.
 #[derive(Debug, Parser)]
-#[command(name = "krel", version, about = ABOUT, long_about = LONG_ABOUT, after_help = EXAMPLES)]
+#[command(name = "krel", version, long_version = version::LONG_VERSION, about = ABOUT, long_about = LONG_ABOUT, after_help = EXAMPLES)]
 #[command(propagate_version = true, max_term_width = 100)]
 pub struct Cli {
     #[command(flatten)]

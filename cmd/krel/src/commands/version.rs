@@ -21,7 +21,7 @@ pub struct VersionInfo {
     /// `clean`, `dirty` (uncommitted changes were built) or `unknown`.
     pub git_tree_state: &'static str,
     /// When it was built (RFC 3339, UTC).
-    pub build_date: String,
+    pub build_date: &'static str,
     /// `rustc --version` of the compiler.
     pub rustc: &'static str,
     /// The target triple.
@@ -31,19 +31,31 @@ pub struct VersionInfo {
 impl VersionInfo {
     /// This binary's information.
     pub fn current() -> VersionInfo {
-        let epoch: i64 = env!("KREL_BUILD_EPOCH").parse().unwrap_or(0);
         VersionInfo {
             version: env!("CARGO_PKG_VERSION"),
             git_commit: env!("KREL_GIT_COMMIT"),
             git_tree_state: env!("KREL_GIT_TREE_STATE"),
-            build_date: chrono::DateTime::from_timestamp(epoch, 0)
-                .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-                .unwrap_or_default(),
+            build_date: env!("KREL_BUILD_DATE"),
             rustc: env!("KREL_RUSTC_VERSION"),
             platform: env!("KREL_TARGET"),
         }
     }
 }
+
+/// `krel --version`: the same, in the form clap prints after the program's name.
+pub const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    "\ncommit    ",
+    env!("KREL_GIT_COMMIT"),
+    " (",
+    env!("KREL_GIT_TREE_STATE"),
+    ")\nbuilt     ",
+    env!("KREL_BUILD_DATE"),
+    "\ncompiler  ",
+    env!("KREL_RUSTC_VERSION"),
+    "\nplatform  ",
+    env!("KREL_TARGET"),
+);
 
 /// Runs `krel version`.
 pub fn exec(shell: &Shell) -> Result<(), Failure> {
