@@ -357,3 +357,119 @@ fn a_build_version_is_staged_once() {
         .assert_exit(0)
         .assert_stderr_has("0 uploaded");
 }
+
+/// Secret values the tests put in krel's environment.
+const SECRETS: [(&str, &str); 5] = [
+    ("GITHUB_TOKEN", "ghp_topsecret1234567890"),
+    ("KREL_SIGNING_PASSWORD", "signing-password-123"),
+    ("KREL_PACKAGE_KEY_PASSPHRASE", "package-passphrase-456"),
+    ("AWS_SECRET_ACCESS_KEY", "aws-secret-abcdef789"),
+    ("SIGSTORE_ID_TOKEN", "eyJhbGciOiJSUzI1NiJ9.oidc"),
+];
+
+/// Every file under `dir` that holds one of the secrets.
+fn files_holding_secrets(dir: &std::path::Path) -> Vec<String> {
+    walkdir(dir)
+        .into_iter()
+        .filter(|path| {
+            let text =
+                String::from_utf8_lossy(&std::fs::read(path).unwrap_or_default()).into_owned();
+            SECRETS.iter().any(|(_, secret)| text.contains(secret))
+        })
+        .map(|path| path.display().to_string())
+        .collect()
+}
+
+fn walkdir(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return files;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() && !path.is_symlink() {
+            files.extend(walkdir(&path));
+        } else if path.is_file() {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[test]
+fn the_build_never_sees_krels_secrets_and_what_it_prints_is_masked() {
+    let krel = stager();
+    let s = krel.sandbox();
+    // A failing build that dumps its whole environment.
+    let mut env: Vec<(&str, &str)> = SECRETS.to_vec();
+    env.push(("KREL_BUILD_COMMAND", "env; exit 4"));
+    env.push(("WIDGET_FLAVOR", "vanilla"));
+    let run = krel.run_with_env(
+        &s.root,
+        &["stage", "--type", "alpha", "--branch", "main"],
+        &env,
+    );
+    run.assert_exit(2)
+        .assert_stderr_has("exited with status 4")
+        .assert_stderr_has("PATH=");
+    for (name, secret) in SECRETS {
+        assert!(
+            !run.stderr.contains(secret) && !run.stdout.contains(secret),
+            "{name} reached the output"
+        );
+        assert!(
+            !run.stderr.contains(&format!("{name}=")),
+            "{name} reached the build"
+        );
+    }
+    assert!(
+        !run.stderr.contains("WIDGET_FLAVOR"),
+        "only build.env passes variables through"
+    );
+    assert_eq!(files_holding_secrets(&s.root), Vec::<String>::new());
+
+    // build.env passes variables through, even a secret when named; whatever the build prints
+    // of a secret is masked in krel's output and in the log.
+    let config = std::fs::read_to_string(s.root.join("krel.yaml")).unwrap();
+    let config = config.replace(
+        "build:\n",
+        "build:\n  env: [WIDGET_FLAVOR, GITHUB_TOKEN, 'BUILD_MODE=release']\n",
+    );
+    std::fs::write(s.root.join("krel.yaml"), config).unwrap();
+    env.pop();
+    env.pop();
+    env.push((
+        "KREL_BUILD_COMMAND",
+        "echo flavor=$WIDGET_FLAVOR mode=$BUILD_MODE token=$GITHUB_TOKEN; exit 5",
+    ));
+    env.push(("WIDGET_FLAVOR", "vanilla"));
+    let run = krel.run_with_env(
+        &s.root,
+        &["stage", "--type", "alpha", "--branch", "main"],
+        &env,
+    );
+    run.assert_exit(2)
+        .assert_stderr_has("flavor=vanilla mode=release token=***");
+    assert_eq!(files_holding_secrets(&s.root), Vec::<String>::new());
+}
+
+#[test]
+fn in_a_workflow_the_runner_is_told_to_mask_every_secret_first() {
+    let krel = krel();
+    let run = krel.run_with_env(
+        krel.home(),
+        &["version"],
+        &[
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_TOKEN", "ghp_topsecret1234567890"),
+        ],
+    );
+    run.assert_exit(0);
+    assert!(
+        run.stderr
+            .starts_with("::add-mask::ghp_topsecret1234567890\n"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stdout.contains("ghp_"));
+}

@@ -251,8 +251,48 @@ impl Context {
         }
     }
 
+    /// The environment `build.command` runs in: PATH, HOME, USER, LOGNAME, SHELL, TERM, TMPDIR,
+    /// TZ, LANG, LANGUAGE and LC_* from krel's environment, then `build.env` (a name passes
+    /// krel's value through, `NAME=value` sets it). Nothing else: krel's credentials stay out.
+    pub fn build_env(&self) -> Result<Vec<(String, String)>, Failure> {
+        const BASICS: &[&str] = &[
+            "PATH", "HOME", "USER", "LOGNAME", "SHELL", "TERM", "TMPDIR", "TZ", "LANG", "LANGUAGE",
+        ];
+        let mut env = std::collections::BTreeMap::new();
+        for (name, value) in self.env.vars() {
+            let (Some(name), Some(value)) = (name.to_str(), value.to_str()) else {
+                continue;
+            };
+            if BASICS.contains(&name) || name.starts_with("LC_") {
+                env.insert(name.to_string(), value.to_string());
+            }
+        }
+        for entry in &self.config()?.build.env {
+            let value = entry.value.clone().or_else(|| self.env.var(&entry.name));
+            if let Some(value) = value {
+                env.insert(entry.name.clone(), value);
+            }
+        }
+        Ok(env.into_iter().collect())
+    }
+
+    /// The secret values of krel's environment (tokens, passwords, cloud keys), to be masked
+    /// wherever krel echoes text it did not write.
+    pub fn masker(&self) -> krel_secret::Masker {
+        masker(&self.env)
+    }
+
     /// The GitHub Actions workflow krel runs in, if any (`GITHUB_ACTIONS=true`).
     pub fn actions(&self) -> Option<Actions> {
         Actions::from_env(self.env.lookup())
     }
+}
+
+/// The secret values of an environment snapshot.
+pub fn masker(env: &Env) -> krel_secret::Masker {
+    let vars = env.vars();
+    krel_secret::Masker::from_env(
+        vars.iter()
+            .filter_map(|(k, v)| Some((k.to_str()?, v.to_str()?))),
+    )
 }

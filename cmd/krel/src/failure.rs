@@ -84,7 +84,7 @@ impl Failure {
     ) -> ExitCode {
         tracing::debug!(kind = ?self.kind, error = ?self.error, "command failed");
         if actions.is_some() {
-            crate::ci::annotate_error(command, &self.text());
+            crate::ci::annotate_error(command, &shell.mask(&self.text()));
         }
         shell.error(&self.error.to_string());
         for cause in self.error.chain().skip(1) {

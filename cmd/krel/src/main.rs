@@ -24,6 +24,7 @@ fn main() -> ExitCode {
     let env = env::Env::capture();
     let actions = krel_ci::Actions::from_env(env.lookup());
     let shell = shell::Shell::new(cli.global.quiet, cli.global.output, &env);
+    shell.mask_in_workflow();
     logging::init(&cli.global, env.var("KREL_LOG"));
     let ctx = context::Context::new(&cli.global, env);
     match commands::run(&cli, &ctx, &shell) {

@@ -17,6 +17,7 @@ pub struct Shell {
     color: bool,
     stderr_is_terminal: bool,
     in_workflow: bool,
+    masker: krel_secret::Masker,
 }
 
 impl Shell {
@@ -30,6 +31,7 @@ impl Shell {
             color: stderr_is_terminal && !no_color,
             stderr_is_terminal,
             in_workflow: krel_ci::Actions::from_env(env.lookup()).is_some(),
+            masker: crate::context::masker(env),
         }
     }
 
@@ -48,7 +50,26 @@ impl Shell {
     pub fn data(&self, line: impl AsRef<str>) {
         let mut out = std::io::stdout().lock();
         // A closed stdout (`krel ... | head`) is not an error worth reporting.
-        let _ = writeln!(out, "{}", line.as_ref());
+        let _ = writeln!(out, "{}", self.masker.mask(line.as_ref()));
+    }
+
+    /// Tells a GitHub Actions runner to mask every secret value in its log (`::add-mask::`),
+    /// before anything else is printed.
+    pub fn mask_in_workflow(&self) {
+        if self.in_workflow {
+            for secret in self.masker.secrets() {
+                err_line(&format!("::add-mask::{}", secret.expose()));
+            }
+        }
+    }
+
+    /// `text` with every secret value of krel's environment masked.
+    pub fn mask(&self, text: &str) -> String {
+        self.masker.mask(text)
+    }
+
+    fn line(&self, text: &str) {
+        err_line(&self.masker.mask(text));
     }
 
     /// A JSON document on stdout.
@@ -69,32 +90,32 @@ impl Shell {
         } else {
             format!("{label:>12}")
         };
-        err_line(&format!("{label} {}", message.as_ref()));
+        self.line(&format!("{label} {}", message.as_ref()));
     }
 
     /// Free text on stderr (review guides, notes). Hidden by `--quiet`.
     pub fn note(&self, text: impl AsRef<str>) {
         if !self.quiet {
-            err_line(text.as_ref());
+            self.line(text.as_ref());
         }
     }
 
     /// A warning on stderr (never hidden).
     pub fn warn(&self, message: &str) {
         let label = self.paint("warning:", "1;33");
-        err_line(&format!("{label} {message}"));
+        self.line(&format!("{label} {message}"));
     }
 
     /// An error line on stderr (never hidden).
     pub fn error(&self, message: &str) {
         let label = self.paint("error:", "1;31");
-        err_line(&format!("{label} {message}"));
+        self.line(&format!("{label} {message}"));
     }
 
     /// Follow-up lines of an error (causes, hint).
     pub fn error_detail(&self, label: &str, message: &str) {
         let label = self.paint(label, "1");
-        err_line(&format!("{label} {message}"));
+        self.line(&format!("{label} {message}"));
     }
 
     fn paint(&self, text: &str, code: &str) -> String {

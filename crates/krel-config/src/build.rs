@@ -22,6 +22,56 @@ pub struct Build {
     pub platforms: Vec<Platform>,
     /// Where the build leaves artifacts and where each goes in the staged release.
     pub artifacts: Vec<ArtifactRule>,
+    /// What the build's environment holds besides a few basics (PATH, HOME, locale, …):
+    /// krel's own credentials never reach it.
+    pub env: Vec<EnvEntry>,
+}
+
+/// One entry of `build.env`: a variable passed from krel's environment (`NAME`), or set to a
+/// value (`NAME=value`).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct EnvEntry {
+    /// The variable's name.
+    pub name: String,
+    /// Its value, when set here; `None` passes krel's own value through.
+    pub value: Option<String>,
+}
+
+impl TryFrom<String> for EnvEntry {
+    type Error = String;
+    fn try_from(text: String) -> Result<EnvEntry, String> {
+        let (name, value) = match text.split_once('=') {
+            Some((name, value)) => (name, Some(value.to_string())),
+            None => (text.as_str(), None),
+        };
+        let valid = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return Err(format!(
+                "`{text}` is not NAME or NAME=value (letters, digits and _; not starting with a digit)"
+            ));
+        }
+        Ok(EnvEntry {
+            name: name.to_string(),
+            value,
+        })
+    }
+}
+
+impl schemars::JsonSchema for EnvEntry {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "EnvEntry".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        string_schema(
+            "^[A-Za-z_][A-Za-z0-9_]*(=.*)?$",
+            "NAME: passed from krel's environment; NAME=value: set to value",
+        )
+    }
 }
 
 impl Build {
@@ -55,6 +105,7 @@ impl Build {
                     files: Vec::new(),
                 },
             ],
+            env: Vec::new(),
         }
     }
 }
@@ -266,6 +317,11 @@ pub(crate) struct FileBuild {
     pub(crate) platforms: Option<Vec<Platform>>,
     /// Which files of the build tree are staged, and where (default: Kubernetes' layout).
     pub(crate) artifacts: Option<Vec<ArtifactRule>>,
+    /// Variables the build sees besides PATH, HOME, USER, LOGNAME, SHELL, TERM, TMPDIR, TZ,
+    /// LANG and LC_*: `NAME` passes krel's value through, `NAME=value` sets it. krel's own
+    /// credentials (GITHUB_TOKEN, the signing password, cloud keys) reach the build only when
+    /// named here, and are masked in its log either way.
+    pub(crate) env: Option<Vec<EnvEntry>>,
 }
 
 /// Where releases go and what signs them.

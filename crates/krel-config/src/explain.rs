@@ -17,6 +17,7 @@ pub const KEYS: &[&str] = &[
     "build.command",
     "build.platforms",
     "build.artifacts",
+    "build.env",
     "release.bucket",
     "release.mock_bucket",
     "release.workspace",
@@ -108,6 +109,17 @@ impl Config {
                 })
                 .collect::<Vec<_>>()
                 .join("; "),
+            "build.env" if self.build.env.is_empty() => "(none)".into(),
+            "build.env" => self
+                .build
+                .env
+                .iter()
+                .map(|e| match &e.value {
+                    Some(_) => format!("{}=…", e.name),
+                    None => e.name.clone(),
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
             "release.bucket" => self.release.bucket.to_string(),
             "release.mock_bucket" => self.release.mock_bucket.as_ref().map_or(
                 "(unset: ~/.local/share/krel/mock-bucket)".into(),

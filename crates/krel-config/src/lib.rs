@@ -26,7 +26,9 @@ mod explain;
 use krel_version::ReleaseBranchPattern;
 use serde::Deserialize;
 
-pub use build::{parse_platforms, ArtifactRule, BucketUrl, Build, Platform, RelativePath, Release};
+pub use build::{
+    parse_platforms, ArtifactRule, BucketUrl, Build, EnvEntry, Platform, RelativePath, Release,
+};
 use build::{FileBuild, FileRelease};
 pub use explain::{Origin, Setting, KEYS};
 
@@ -279,6 +281,9 @@ impl Config {
                 });
             }
             self.build.platforms = platforms;
+        }
+        if let Some(env) = build.env {
+            self.build.env = env;
         }
         if let Some(artifacts) = build.artifacts {
             self.build.artifacts = artifacts;

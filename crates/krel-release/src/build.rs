@@ -1,8 +1,10 @@
 //! Running the project's build in a clean tree and collecting what it made.
 //!
-//! The build command (`build.command`) runs with `sh -c` at the top of the tree, with
-//! `KREL_VERSION`, `KREL_BUILD_VERSION`, `KREL_PLATFORMS` and `SOURCE_DATE_EPOCH` set; its
-//! output goes to a log file beside the tree. [`collect_artifacts`] then copies the files
+//! The build command (`build.command`) runs with `sh -c` at the top of the tree, in an
+//! environment of its own: only what the caller hands over (a few basics and `build.env`),
+//! plus `KREL_VERSION`, `KREL_BUILD_VERSION`, `KREL_PLATFORMS` and `SOURCE_DATE_EPOCH`; never
+//! krel's credentials. Its output goes to a log file beside the tree, in which every known
+//! secret value is masked before anyone reads it. [`collect_artifacts`] then copies the files
 //! `build.artifacts` names into the staged release directory.
 
 use std::collections::BTreeMap;
@@ -31,6 +33,10 @@ pub struct BuildRun<'a> {
     pub source_date_epoch: i64,
     /// Where the build's output goes.
     pub log: &'a Path,
+    /// The build's whole environment, besides the KREL_* variables above.
+    pub env: &'a [(String, String)],
+    /// Secret values to mask in the log (and so in the error that quotes it).
+    pub masker: &'a krel_secret::Masker,
 }
 
 /// Runs the build; on failure the error carries the end of the log.
@@ -44,6 +50,8 @@ pub fn run_build(run: &BuildRun<'_>) -> Result<(), ReleaseError> {
         .arg("-c")
         .arg(run.command)
         .current_dir(run.tree)
+        .env_clear()
+        .envs(run.env.iter().map(|(k, v)| (k, v)))
         .env("KREL_VERSION", run.version)
         .env("KREL_BUILD_VERSION", run.build_version)
         .env("KREL_PLATFORMS", platforms.join(","))
@@ -53,6 +61,7 @@ pub fn run_build(run: &BuildRun<'_>) -> Result<(), ReleaseError> {
         .stderr(log_err)
         .status()
         .map_err(io("running `sh` for the build in", run.tree))?;
+    mask_log(run.log, run.masker)?;
     if status.success() {
         return Ok(());
     }
@@ -66,6 +75,20 @@ pub fn run_build(run: &BuildRun<'_>) -> Result<(), ReleaseError> {
         } + &format!("; the end of {}:\n{tail}", run.log.display()),
         dir: run.tree.to_path_buf(),
     })
+}
+
+/// Rewrites the log with every secret value masked (only when it holds one).
+fn mask_log(log: &Path, masker: &krel_secret::Masker) -> Result<(), ReleaseError> {
+    if masker.is_empty() {
+        return Ok(());
+    }
+    let bytes = std::fs::read(log).map_err(io("reading the build log", log))?;
+    let text = String::from_utf8_lossy(&bytes);
+    let masked = masker.mask(&text);
+    if masked != text {
+        crate::files::write_file(log, masked.as_bytes())?;
+    }
+    Ok(())
 }
 
 fn last_lines(path: &Path, count: usize) -> String {
@@ -216,10 +239,35 @@ mod tests {
             platforms: &[Platform::parse("linux/amd64").unwrap()],
             source_date_epoch: 1,
             log: &log,
+            env: &[("PATH".into(), "/usr/bin:/bin".into())],
+            masker: &krel_secret::Masker::default(),
         };
         let err = run_build(&run).unwrap_err().to_string();
         assert!(err.contains("exited with status 3"), "{err}");
         assert!(err.contains("compiling v1.2.3 for linux/amd64"), "{err}");
         assert!(err.contains("broken"), "{err}");
+    }
+
+    #[test]
+    fn the_build_sees_only_what_it_is_given_and_its_log_holds_no_secret() {
+        let tree = tempfile::tempdir().unwrap();
+        let log = tree.path().join("build.log");
+        let masker = krel_secret::Masker::new([krel_secret::Secret::new("hunter2-token")]);
+        let run = BuildRun {
+            command:
+                "echo home=$HOME token=${GITHUB_TOKEN:-unset}; echo leaked hunter2-token; exit 1",
+            tree: tree.path(),
+            version: "v1.2.3",
+            build_version: "v1.2.3-rc.0.1+abc",
+            platforms: &[],
+            source_date_epoch: 1,
+            log: &log,
+            env: &[("HOME".into(), "/home/builder".into())],
+            masker: &masker,
+        };
+        let err = run_build(&run).unwrap_err().to_string();
+        assert!(err.contains("home=/home/builder token=unset"), "{err}");
+        assert!(err.contains("leaked ***"), "{err}");
+        assert!(!std::fs::read_to_string(&log).unwrap().contains("hunter2"));
     }
 }

@@ -41,6 +41,8 @@ fn run_stage(sandbox: &krel_sandbox::Sandbox, time: i64) -> StageOutcome {
             identity: Some(&identity),
             source_date_epoch: Some(1_700_000_000),
             signer: Some(&signer),
+            build_env: &[("PATH".into(), "/usr/bin:/bin".into())],
+            masker: &Default::default(),
             jobs: 2,
             after_step: &|_| {},
             report: &Quiet,

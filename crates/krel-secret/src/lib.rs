@@ -3,6 +3,10 @@
 //! `Debug` and `Display` print `<redacted>`; the content is reached only through
 //! [`Secret::expose`], so a reviewer can find every place a secret is used by searching for it.
 //!
+//! [`Masker`] hides known secret values in text that krel did not write itself (a build's
+//! output, an error from a server): every occurrence becomes `***`. [`is_secret_name`] says
+//! which environment variables hold secrets.
+//!
 //! ```
 //! let token = krel_secret::Secret::new("ghp_abc123");
 //! assert_eq!(format!("{token} {token:?}"), "<redacted> <redacted>");
@@ -44,9 +48,112 @@ impl fmt::Display for Secret {
     }
 }
 
+/// Environment variables whose values are secrets, whatever their name says.
+pub const SECRET_VARS: &[&str] = &[
+    "GITHUB_TOKEN",
+    "GH_TOKEN",
+    "KREL_SIGNING_PASSWORD",
+    "KREL_PACKAGE_KEY_PASSPHRASE",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "SIGSTORE_ID_TOKEN",
+    "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+    "ACTIONS_RUNTIME_TOKEN",
+    "CLOUDSDK_AUTH_ACCESS_TOKEN",
+    "GOOGLE_OAUTH_ACCESS_TOKEN",
+];
+
+/// True for a variable that holds a secret: one of [`SECRET_VARS`], or a name that says so
+/// (`…TOKEN…`, `…SECRET…`, `…PASSWORD…`, `…PASSPHRASE…`, `…PRIVATE_KEY…`).
+pub fn is_secret_name(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    SECRET_VARS.contains(&upper.as_str())
+        || ["TOKEN", "SECRET", "PASSWORD", "PASSPHRASE", "PRIVATE_KEY"]
+            .iter()
+            .any(|word| upper.contains(word))
+}
+
+/// Hides known secret values in text: each occurrence becomes `***`.
+#[derive(Clone, Default)]
+pub struct Masker {
+    /// Longest first, so that a secret containing another is hidden whole.
+    values: Vec<Secret>,
+}
+
+impl Masker {
+    /// The shortest value masked: shorter ones (`1`, `true`) would garble ordinary text.
+    pub const MIN_LEN: usize = 6;
+
+    /// A masker for these values (blank and short ones are left out).
+    pub fn new(values: impl IntoIterator<Item = Secret>) -> Masker {
+        let mut values: Vec<Secret> = values
+            .into_iter()
+            .filter(|v| v.expose().trim().len() >= Masker::MIN_LEN)
+            .collect();
+        values.sort_by_key(|v| std::cmp::Reverse(v.expose().len()));
+        values.dedup();
+        Masker { values }
+    }
+
+    /// The secret values of an environment: every [`is_secret_name`] variable's.
+    pub fn from_env<'a>(vars: impl IntoIterator<Item = (&'a str, &'a str)>) -> Masker {
+        Masker::new(
+            vars.into_iter()
+                .filter(|(name, _)| is_secret_name(name))
+                .map(|(_, value)| Secret::new(value)),
+        )
+    }
+
+    /// `text` with every secret replaced by `***`.
+    pub fn mask(&self, text: &str) -> String {
+        let mut text = text.to_string();
+        for value in &self.values {
+            if text.contains(value.expose()) {
+                text = text.replace(value.expose(), "***");
+            }
+        }
+        text
+    }
+
+    /// The secrets, for telling a CI runner to mask them too (`::add-mask::`).
+    pub fn secrets(&self) -> &[Secret] {
+        &self.values
+    }
+
+    /// True when there is nothing to mask.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+}
+
+impl fmt::Debug for Masker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Masker({} secret(s))", self.values.len())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn masks_every_secret_value_and_leaves_short_ones() {
+        let masker = Masker::from_env([
+            ("GITHUB_TOKEN", "ghp_abcdef123456"),
+            ("MY_API_TOKEN", "ghp_abcdef123456-extended"),
+            ("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI"),
+            ("KREL_SIGNING_PASSWORD", "1"),
+            ("HOME", "/home/release"),
+        ]);
+        let text = "token ghp_abcdef123456-extended and ghp_abcdef123456, key wJalrXUtnFEMI, 1, /home/release";
+        assert_eq!(
+            masker.mask(text),
+            "token *** and ***, key ***, 1, /home/release"
+        );
+        assert_eq!(format!("{masker:?}"), "Masker(3 secret(s))");
+        assert!(is_secret_name("KREL_REGISTRY_PASSWORD"));
+        assert!(!is_secret_name("KREL_SIGNING_KEY"));
+    }
 
     #[test]
     fn never_prints_its_content() {

@@ -261,6 +261,8 @@ impl Staging {
         let config = ctx.config()?;
         let identity = ctx.committer()?;
         let hook = ctx.fault_hook();
+        let build_env = ctx.build_env()?;
+        let masker = ctx.masker();
         let setup = StageSetup {
             config,
             workspace_root: &self.workspace_root,
@@ -271,6 +273,8 @@ impl Staging {
             identity: identity.as_ref(),
             source_date_epoch: ctx.source_date_epoch()?,
             signer: self.signer.as_ref().map(|s| s as &dyn krel_sign::Signer),
+            build_env: &build_env,
+            masker: &masker,
             jobs,
             after_step: &hook,
             report: shell,

@@ -98,6 +98,11 @@ pub struct StageSetup<'a> {
     /// Signs every staged file. A platform job of a split stage signs nothing and needs none:
     /// the build jobs, which run the project's build scripts, never hold the signing key.
     pub signer: Option<&'a dyn Signer>,
+    /// The build's environment (besides the KREL_* variables stage sets): never krel's own
+    /// credentials unless `build.env` names them.
+    pub build_env: &'a [(String, String)],
+    /// Secret values masked in the build's log and in what stage echoes of it.
+    pub masker: &'a krel_secret::Masker,
     /// Threads for hashing and signing, requests at once for uploads.
     pub jobs: usize,
     /// Called after each step is journaled (used by tests to stop a run at a given step).

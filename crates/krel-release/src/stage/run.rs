@@ -371,6 +371,8 @@ impl StageRun<'_> {
             platforms,
             source_date_epoch: self.source_date_epoch,
             log: &self.workspace.join(format!("build-{version}.log")),
+            env: self.setup.build_env,
+            masker: self.setup.masker,
         })?;
         collect_artifacts(
             &version.to_string(),
