@@ -11,6 +11,7 @@ mod ff;
 mod kubepkg;
 mod meta;
 mod next_version;
+mod paths;
 mod push;
 mod rehearse;
 mod release;

@@ -98,6 +98,14 @@ pub enum ChecksumError {
         /// The file.
         path: PathBuf,
     },
+    /// A symbolic link that leads out of the directory.
+    #[error("{} is a link to {}, outside the directory", path.display(), target.display())]
+    LinkOutside {
+        /// The link.
+        path: PathBuf,
+        /// Where it leads.
+        target: PathBuf,
+    },
     /// A symbolic link that does not lead to a regular file.
     #[error("{} is a symbolic link that does not lead to a regular file", path.display())]
     BadLink {
@@ -197,9 +205,9 @@ impl krel_error::Diagnose for ChecksumError {
     /// Usage when the directory given is not a release directory; else unexpected.
     fn kind(&self) -> krel_error::ErrorKind {
         match self {
-            ChecksumError::NotADirectory { .. } | ChecksumError::Empty { .. } => {
-                krel_error::ErrorKind::Usage
-            }
+            ChecksumError::NotADirectory { .. }
+            | ChecksumError::Empty { .. }
+            | ChecksumError::LinkOutside { .. } => krel_error::ErrorKind::Usage,
             _ => krel_error::ErrorKind::Unexpected,
         }
     }
@@ -213,7 +221,7 @@ impl krel_error::Diagnose for ChecksumError {
                 "rename the file: SUMS files cannot list names with newlines or backslashes"
                     .to_string(),
             ),
-            ChecksumError::BadLink { .. } => {
+            ChecksumError::BadLink { .. } | ChecksumError::LinkOutside { .. } => {
                 Some("replace the link with the file it should be, or remove it".to_string())
             }
             ChecksumError::Read { path, .. }

@@ -31,7 +31,8 @@ pub fn is_derived(file_name: &str) -> bool {
 }
 
 /// The artifacts under `dir`, sorted by name (byte order). Symbolic links to regular files
-/// count as those files; any other link is an error.
+/// inside `dir` count as those files; a link out of `dir`, or to anything but a file, is an
+/// error (krel_fs::tree).
 pub fn artifacts(dir: &Path) -> Result<Vec<Artifact>, ChecksumError> {
     if !dir.is_dir() {
         return Err(ChecksumError::NotADirectory {
@@ -47,6 +48,16 @@ pub fn artifacts(dir: &Path) -> Result<Vec<Artifact>, ChecksumError> {
         let path = entry.path();
         if entry.file_type().is_dir() {
             continue;
+        }
+        if entry.path_is_symlink() {
+            if let Err(krel_fs::tree::TreeError::Escapes { target, .. }) =
+                krel_fs::tree::inside(dir, path)
+            {
+                return Err(ChecksumError::LinkOutside {
+                    path: path.to_path_buf(),
+                    target,
+                });
+            }
         }
         let metadata = std::fs::metadata(path).map_err(|source| {
             if entry.path_is_symlink() {

@@ -145,6 +145,14 @@ fn clear_errors_and_nothing_written_on_failure() {
     assert!(!dir.path().join("SHA256SUMS").exists(), "nothing written");
 
     let dir = tree();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("shadow"), "root:x").unwrap();
+    std::os::unix::fs::symlink(outside.path().join("shadow"), dir.path().join("shadow")).unwrap();
+    let err = write_checksums(dir.path(), 2, &NoProgress).unwrap_err();
+    assert!(matches!(err, ChecksumError::LinkOutside { .. }), "{err}");
+    assert!(!dir.path().join("SHA256SUMS").exists(), "nothing written");
+
+    let dir = tree();
     std::fs::write(dir.path().join("bad\nname"), "x").unwrap();
     let err = write_checksums(dir.path(), 2, &NoProgress).unwrap_err();
     assert!(matches!(err, ChecksumError::BadName { .. }), "{err}");

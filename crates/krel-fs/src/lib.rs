@@ -1,4 +1,5 @@
-//! Atomic file writes, so that nothing krel writes is ever seen half-written.
+//! Atomic file writes, so that nothing krel writes is ever seen half-written; and [`tree`],
+//! the one way krel reads a directory a user filled, refusing links that lead out of it.
 //!
 //! [`write_atomic`] writes to a temporary file in the target's directory, sets its mode, syncs
 //! it, and renames it into place (or, with [`Replace::Never`], refuses an existing target).
@@ -9,6 +10,8 @@
 //! krel_fs::write_atomic(&path, b"abc  file\n", 0o644, krel_fs::Replace::Always).unwrap();
 //! assert_eq!(std::fs::read(&path).unwrap(), b"abc  file\n");
 //! ```
+
+pub mod tree;
 
 use std::io::Write;
 use std::path::Path;

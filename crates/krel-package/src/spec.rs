@@ -905,7 +905,7 @@ impl PackageResolver<'_> {
         for root in self.request.sources {
             let candidate = root.join(rel.trim_end_matches('/'));
             if candidate.exists() {
-                return Ok(candidate);
+                return self.inside(key, raw, root, &candidate);
             }
         }
         let searched: Vec<String> = self
@@ -922,6 +922,26 @@ impl PackageResolver<'_> {
                 if searched.is_empty() { "nothing: no --source given".to_string() } else { searched.join(", ") }
             ),
         ))
+    }
+
+    /// `path` (under the source `root`) must not lead out of it through a link: a package
+    /// never carries a file from outside the trees it was given.
+    fn inside(&self, key: &str, raw: &str, root: &Path, path: &Path) -> Result<PathBuf, SpecError> {
+        krel_fs::tree::inside(root, path).map_err(|err| {
+            self.fail(
+                &format!("{key}.source"),
+                Some(raw),
+                format!("{err}: a package takes files from its sources only"),
+            )
+        })
+    }
+
+    /// The source that holds `dir`, for checking the files listed in it.
+    fn source_root(&self, dir: &Path) -> Option<&PathBuf> {
+        self.request
+            .sources
+            .iter()
+            .find(|root| dir.starts_with(root))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -977,6 +997,11 @@ impl PackageResolver<'_> {
                 .filter(|path| path.is_file())
                 .collect();
             entries.sort();
+            if let Some(root) = self.source_root(&dir) {
+                for entry in &entries {
+                    self.inside(key, raw, root, entry)?;
+                }
+            }
             if entries.is_empty() {
                 return Err(self.fail(
                     &format!("{key}.source"),

@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 
 use krel_config::{ArtifactRule, Platform};
 
-use crate::files::{create_parent, io, relative_files};
+use crate::files::{create_parent, io};
 use crate::ReleaseError;
 
 /// One run of the build command.
@@ -103,6 +103,14 @@ fn last_lines(path: &Path, count: usize) -> String {
         .join("\n")
 }
 
+/// A build output that cannot be collected safely (a link out of the build tree).
+fn unsafe_tree(err: krel_fs::tree::TreeError) -> ReleaseError {
+    ReleaseError::Config {
+        message: format!("collecting the build's artifacts: {err}"),
+        hint: "a staged file must come from the build tree: have the build copy the file in instead of linking to it; nothing was staged".into(),
+    }
+}
+
 /// Copies the artifacts `rules` name from `tree` into `dest`, expanding per-platform rules
 /// for each of `platforms`. Returns the number of files. A rule whose directory or file is
 /// missing is an error naming it; two rules writing the same file is an error.
@@ -135,7 +143,11 @@ pub fn collect_artifacts(
             }
             let mut found: Vec<(String, PathBuf)> = Vec::new();
             if rule.files.is_empty() {
-                found = relative_files(&source_dir)?;
+                found = krel_fs::tree::files_within(&source_dir, tree)
+                    .map_err(unsafe_tree)?
+                    .into_iter()
+                    .map(|f| (f.relative, f.path))
+                    .collect();
                 if found.is_empty() {
                     return Err(missing(format!("files in `{from}` (it is empty)")));
                 }
@@ -145,6 +157,7 @@ pub fn collect_artifacts(
                     if !path.is_file() {
                         return Err(missing(format!("file `{from}/{name}` (build.artifacts)")));
                     }
+                    krel_fs::tree::inside(tree, &path).map_err(unsafe_tree)?;
                     found.push((name.clone(), path));
                 }
             }

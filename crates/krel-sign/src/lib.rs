@@ -214,11 +214,21 @@ pub fn sha256_file(path: &Path) -> std::io::Result<[u8; 32]> {
 
 /// Signs `file` and writes `<file>.sig` (base64, no newline) atomically. Returns its path.
 pub fn sign_file(signer: &dyn Signer, file: &Path) -> Result<PathBuf, SignError> {
+    let signature = sign_only(signer, file)?;
+    write_signature(file, &signature)
+}
+
+/// Reads and signs `file`, writing nothing.
+fn sign_only(signer: &dyn Signer, file: &Path) -> Result<Signature, SignError> {
     let digest = sha256_file(file).map_err(|source| SignError::Read {
         path: file.to_path_buf(),
         source,
     })?;
-    let signature = signer.sign_digest(&digest)?;
+    signer.sign_digest(&digest)
+}
+
+/// Writes `<file>.sig` (and `<file>.cert` for a keyless signature) atomically.
+fn write_signature(file: &Path, signature: &Signature) -> Result<PathBuf, SignError> {
     let encoded = base64::engine::general_purpose::STANDARD.encode(&signature.der);
     let target = signature_path(file);
     write_atomic(&target, encoded.as_bytes(), None)?;
@@ -281,14 +291,20 @@ pub fn verify_file(key: &PublicKey, file: &Path) -> Result<(), VerifyError> {
         })
 }
 
-/// Signs every file on up to `jobs` threads; stops at the first failure.
+/// Signs every file on up to `jobs` threads. Every file is read and signed before any
+/// `.sig` is written: one unreadable file fails the whole call with nothing written.
 pub fn sign_files(
     signer: &dyn Signer,
     files: &[PathBuf],
     jobs: usize,
 ) -> Result<Vec<PathBuf>, SignError> {
-    parallel_map(files, jobs, |file| sign_file(signer, file))
+    let signatures: Vec<Signature> = parallel_map(files, jobs, |file| sign_only(signer, file))
         .into_iter()
+        .collect::<Result<_, _>>()?;
+    files
+        .iter()
+        .zip(&signatures)
+        .map(|(file, signature)| write_signature(file, signature))
         .collect()
 }
 

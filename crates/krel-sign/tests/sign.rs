@@ -303,3 +303,22 @@ fn cosign_format_matches_an_independent_implementation() {
         "{err}"
     );
 }
+
+#[test]
+fn one_unreadable_file_fails_the_batch_with_no_signature_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = generate_key_pair(&Secret::new("pw")).unwrap();
+    let signer = load_signing_key(pair.private_pem.expose(), &password("pw")).unwrap();
+    let files = vec![
+        blob(dir.path(), "a.tar.gz", b"a"),
+        dir.path().join("vanished.tar.gz"),
+        blob(dir.path(), "c.tar.gz", b"c"),
+    ];
+    let err = krel_sign::sign_files(&signer, &files, 2).unwrap_err();
+    assert!(matches!(err, SignError::Read { .. }), "{err}");
+    for name in ["a.tar.gz.sig", "c.tar.gz.sig"] {
+        assert!(!dir.path().join(name).exists(), "{name} was written");
+    }
+    let written = krel_sign::sign_files(&signer, &[files[0].clone(), files[2].clone()], 2).unwrap();
+    assert_eq!(written.len(), 2);
+}

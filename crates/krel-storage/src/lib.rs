@@ -249,6 +249,14 @@ impl Store {
 /// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
+    /// The local directory to push cannot be pushed as it is.
+    #[error("cannot push {}: {reason}", path.display())]
+    Source {
+        /// The directory given.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The destination is not a URL krel can push to.
     #[error("`{url}` is not a storage location: {reason}")]
     BadLocation {
@@ -356,7 +364,10 @@ impl krel_error::Diagnose for StorageError {
     fn kind(&self) -> krel_error::ErrorKind {
         if self.is_refusal() {
             krel_error::ErrorKind::Refused
-        } else if matches!(self, StorageError::BadLocation { .. }) {
+        } else if matches!(
+            self,
+            StorageError::BadLocation { .. } | StorageError::Source { .. }
+        ) {
             krel_error::ErrorKind::Usage
         } else {
             krel_error::ErrorKind::Unexpected
@@ -380,6 +391,7 @@ impl krel_error::Diagnose for StorageError {
     fn hint(&self) -> Option<String> {
         match self {
             StorageError::BadLocation { .. } => Some("write gs://BUCKET/PREFIX, s3://BUCKET/PREFIX or file:///ABSOLUTE/PATH".into()),
+            StorageError::Source { .. } => Some("SRC is the local directory to upload: check its path; a link in it must point inside it (copy the file in instead)".into()),
             StorageError::CannotCompare { .. } => Some("check those objects by hand (`krel push --allow-overwrite` replaces them)".into()),
             StorageError::WouldOverwrite { .. } => Some("published objects are not replaced silently: check the version (`krel push --allow-overwrite` replaces them when that is intended)".into()),
             StorageError::BadMarker { .. } => Some("fix the marker by hand (it should hold one version, such as v1.30.2), or remove it; then run again".into()),

@@ -114,66 +114,27 @@ pub trait Uploader {
 }
 
 /// Files under `source`, as (relative path with `/`, path), sorted. Symbolic links are
-/// followed only while they stay inside `source`.
+/// followed only while they stay inside `source` (krel_fs::tree).
 fn files(source: &Path) -> Result<Vec<(String, PathBuf)>, StorageError> {
-    let bad = |reason: String| StorageError::BadLocation {
-        url: source.display().to_string(),
+    let bad = |reason: String| StorageError::Source {
+        path: source.to_path_buf(),
         reason,
     };
-    if !source.is_dir() {
-        return Err(bad("the source is not a directory".into()));
-    }
-    let root = source.canonicalize().map_err(|e| StorageError::Io {
-        action: "reading",
-        path: source.to_path_buf(),
-        source: e,
+    let found = krel_fs::tree::files(source).map_err(|err| match err {
+        krel_fs::tree::TreeError::NotADirectory(_) => {
+            bad("it is not a directory (or does not exist)".into())
+        }
+        krel_fs::tree::TreeError::Escapes { link, target, .. } => bad(format!(
+            "{} is a link to {}, outside the directory being pushed",
+            link.display(),
+            target.display()
+        )),
+        other => bad(other.to_string()),
     })?;
-    let mut found = Vec::new();
-    for entry in walkdir::WalkDir::new(source)
-        .min_depth(1)
-        .follow_links(true)
-    {
-        let entry = entry.map_err(|e| StorageError::Io {
-            action: "listing",
-            path: source.to_path_buf(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
-        if !entry.file_type().is_file() {
-            continue;
-        }
-        if entry.path_is_symlink() || entry.path().ancestors().any(|p| p.is_symlink()) {
-            let target = entry.path().canonicalize().map_err(|e| StorageError::Io {
-                action: "resolving",
-                path: entry.path().to_path_buf(),
-                source: e,
-            })?;
-            if !target.starts_with(&root) {
-                return Err(bad(format!(
-                    "{} is a link to {}, outside the directory being pushed",
-                    entry.path().display(),
-                    target.display()
-                )));
-            }
-        }
-        let relative = entry
-            .path()
-            .strip_prefix(source)
-            .ok()
-            .and_then(|p| p.to_str())
-            .ok_or_else(|| {
-                bad(format!(
-                    "{} has a name that is not UTF-8",
-                    entry.path().display()
-                ))
-            })?
-            .replace(std::path::MAIN_SEPARATOR, "/");
-        found.push((relative, entry.path().to_path_buf()));
-    }
     if found.is_empty() {
-        return Err(bad("the source directory holds no files".into()));
+        return Err(bad("the directory holds no files".into()));
     }
-    found.sort();
-    Ok(found)
+    Ok(found.into_iter().map(|f| (f.relative, f.path)).collect())
 }
 
 /// Reads the local files and the store, and decides what to upload. Reads only.
