@@ -213,3 +213,23 @@ fn describes_a_revision_when_no_build_version_is_given() {
     .assert_exit(2)
     .assert_stderr_has("is not a git repository");
 }
+
+#[test]
+fn a_dirty_build_version_is_refused_as_stage_refuses_it() {
+    let krel = crate::krel();
+    krel.run_in(
+        krel.home(),
+        &[
+            "next-version",
+            "--type",
+            "alpha",
+            "--branch",
+            "master",
+            "--build-version",
+            "v1.20.0-alpha.2.1273+4e9bdd481e2400-dirty",
+        ],
+    )
+    .assert_exit(2)
+    .assert_stderr_has("is a dirty build version")
+    .assert_stderr_has("drop -dirty");
+}

@@ -129,3 +129,111 @@ fn push_sign_and_checksum_refuse_a_link_out_of_the_directory() {
         .assert_stderr_has("cannot push missing: it is not a directory")
         .assert_stderr_has("hint: SRC is the local directory");
 }
+
+/// Stages an alpha of the sandbox into its mock bucket; the build version.
+fn staged_alpha(krel: &krel_test_support::Krel, root: &Path) -> String {
+    let run = krel.run_in(
+        root,
+        &[
+            "--output", "json", "stage", "--type", "alpha", "--branch", "main",
+        ],
+    );
+    run.assert_exit(0);
+    run.json()["result"]["build_version"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn a_signed_record_naming_paths_or_refs_outside_the_stage_is_refused_for_what_it_is() {
+    let krel = krel().env("SOURCE_DATE_EPOCH", "1700000000");
+    let s = krel.sandbox();
+    let bv = staged_alpha(&krel, &s.root);
+    let stage = s.root.join("mock-bucket/stage").join(&bv);
+    let record = std::fs::read_to_string(stage.join("STAGED.json")).unwrap();
+    let release = [
+        "release",
+        "--type",
+        "alpha",
+        "--branch",
+        "main",
+        "--build-version",
+        &bv,
+    ];
+    for (what, tampered, expected) in [
+        (
+            "a version that is a path",
+            record.replace(
+                "\"versions\": [\n    \"v1.11.0-alpha.1\"",
+                "\"versions\": [\n    \"../../../x\"",
+            ),
+            "is not a stage record",
+        ),
+        (
+            "a tag that is a path",
+            record.replace(
+                "\"tags\": {\n    \"v1.11.0-alpha.1\"",
+                "\"tags\": {\n    \"../../refs/heads/main\"",
+            ),
+            "tag `../../refs/heads/main` is not one of its versions",
+        ),
+        (
+            "a branch that is a path",
+            record.replace("\"branch\": \"main\"", "\"branch\": \"../heads/x\""),
+            "`../heads/x` is not a branch name",
+        ),
+    ] {
+        assert_ne!(
+            tampered, record,
+            "{what}: the test did not change the record"
+        );
+        std::fs::write(stage.join("STAGED.json"), &tampered).unwrap();
+        // Signed with the stage's own key: the signature is good, the content is not.
+        krel.run_in(
+            &s.root,
+            &[
+                "sign",
+                "blobs",
+                stage.join("STAGED.json").to_str().unwrap(),
+                "--key",
+                "keys/sandbox.key",
+            ],
+        )
+        .assert_exit(0);
+        krel.run_in(&s.root, &release)
+            .assert_exit(1)
+            .assert_stderr_has("failed verification")
+            .assert_stderr_has(expected);
+        assert!(
+            !s.root.join("mock-bucket/release").exists(),
+            "{what}: something was published"
+        );
+    }
+}
+
+#[test]
+fn a_stage_of_another_build_version_names_both_build_versions() {
+    let krel = krel().env("SOURCE_DATE_EPOCH", "1700000000");
+    let s = krel.sandbox();
+    let bv = staged_alpha(&krel, &s.root);
+    let stages = s.root.join("mock-bucket/stage");
+    let other = bv.replace(".3+", ".4+");
+    std::fs::rename(stages.join(&bv), stages.join(&other)).unwrap();
+    krel.run_in(
+        &s.root,
+        &[
+            "release",
+            "--type",
+            "alpha",
+            "--branch",
+            "main",
+            "--build-version",
+            &other,
+        ],
+    )
+    .assert_exit(2)
+    .assert_stderr_has(&format!("holds build version {bv} staged as"))
+    .assert_stderr_has(&format!("this run asks for build version {other}"))
+    .assert_stderr_has(&format!("--build-version {bv}"));
+}

@@ -84,6 +84,15 @@ pub fn exec(ctx: &Context, args: &Args, shell: &Shell) -> Result<(), Failure> {
         )))
         })?;
     let build = build_version(args, shell)?;
+    if build.dirty {
+        // As stage refuses it: a release is built from a commit, not a work tree.
+        return Err(Failure::usage(anyhow::anyhow!(
+            "{build} is a dirty build version"
+        ))
+        .with_hint(Some(
+            "a release is built from a commit: drop -dirty (or commit the changes and describe again)".into(),
+        )));
+    }
     let versions = next_versions(args.release_type.into(), &build, &branch, args.cut_branch)?;
     crate::ci::next_version_outputs(ctx, &build, &versions);
     match shell.output() {
