@@ -856,3 +856,116 @@ fn a_run_stopped_before_its_indexes_is_finished_by_the_next_and_two_runs_never_o
         .assert_stderr_has("another `krel kubepkg` is writing to this output");
     assert_eq!(tree(&out), before);
 }
+
+#[test]
+fn a_bucket_source_holding_none_of_the_files_is_named_not_a_scratch_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = repo_root().join("testdata/kubepkg/hello.yaml");
+    let gcs = krel_test_support::fake_gcs();
+    let bucket = format!(
+        "gs://{}/release/v2.1.0",
+        crate::push::unique("krel-no-bucket")
+    );
+    let run = krel().env("STORAGE_EMULATOR_HOST", &gcs.host()).run_in(
+        dir.path(),
+        &[
+            "kubepkg",
+            "--spec",
+            &s(&spec),
+            "--version",
+            "2.1.0",
+            "--source",
+            &bucket,
+            "--out",
+            "dist",
+        ],
+    );
+    run.assert_exit(2)
+        .assert_stderr_has(&format!(
+            "--source {bucket} holds none of the 2 file(s) asked of it"
+        ))
+        .assert_stderr_has("check that the bucket exists");
+    assert!(
+        !run.stderr.contains("krel-kubepkg-sources-"),
+        "{}",
+        run.stderr
+    );
+    assert!(!dir.path().join("dist").exists());
+}
+
+#[test]
+fn a_protected_key_says_whether_the_passphrase_is_missing_or_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("gnupg");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let gpg = |args: &[&str]| {
+        let out = Command::new("gpg")
+            .env("GNUPGHOME", &home)
+            .args([
+                "--batch",
+                "--pinentry-mode",
+                "loopback",
+                "--passphrase",
+                "correct horse",
+            ])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "gpg {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    gpg(&[
+        "--quick-gen-key",
+        "krel test <krel@example.com>",
+        "ed25519",
+        "sign",
+        "0",
+    ]);
+    std::fs::write(
+        dir.path().join("key.asc"),
+        gpg(&["--armor", "--export-secret-keys"]),
+    )
+    .unwrap();
+    let spec = repo_root().join("testdata/kubepkg/hello.yaml");
+    let run = |passphrase: Option<&str>| {
+        let mut krel = krel();
+        if let Some(passphrase) = passphrase {
+            krel = krel.env("KREL_PACKAGE_KEY_PASSPHRASE", passphrase);
+        }
+        krel.run_in(
+            dir.path(),
+            &[
+                "kubepkg",
+                "--spec",
+                &s(&spec),
+                "--version",
+                "2.1.0",
+                "--arch",
+                "amd64",
+                "--format",
+                "rpm",
+                "--source",
+                &s(&source()),
+                "--sign-key",
+                "key.asc",
+                "--out",
+                "dist",
+            ],
+        )
+    };
+    run(Some("wrong horse"))
+        .assert_exit(2)
+        .assert_stderr_has("the passphrase in KREL_PACKAGE_KEY_PASSPHRASE does not unlock it");
+    run(None)
+        .assert_exit(2)
+        .assert_stderr_has("protected by a passphrase, and KREL_PACKAGE_KEY_PASSPHRASE is not set");
+    assert!(!dir.path().join("dist").exists());
+    let signed = run(Some("correct horse"));
+    signed.assert_exit(0);
+    assert!(!signed.stderr.contains("correct horse"));
+}

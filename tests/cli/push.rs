@@ -529,3 +529,23 @@ fn a_killed_push_leaves_no_partial_object_and_a_rerun_completes_it() {
     );
     assert_eq!(back(), expected);
 }
+
+#[test]
+fn a_missing_bucket_is_named_as_missing() {
+    let (src, _) = release_tree(2);
+    let gcs = fake_gcs();
+    let bucket = unique("krel-no-such-bucket");
+    push(
+        &krel().env("STORAGE_EMULATOR_HOST", &gcs.host()),
+        src.path(),
+        &format!("gs://{bucket}/release"),
+        &["--nomock"],
+    )
+    .assert_exit(2)
+    .assert_stderr_has(&format!(
+        "caused by: the bucket gs://{bucket} does not exist"
+    ))
+    .assert_stderr_has("gcloud storage buckets create");
+    // (SeaweedFS creates a bucket on the first PUT, so S3's 404 NoSuchBucket, mapped the same
+    // way, cannot be provoked here.)
+}

@@ -188,6 +188,14 @@ pub enum KubepkgError {
     /// Bad arguments.
     #[error("{0}")]
     Usage(String),
+    /// A bucket source holds none of the files asked of it.
+    #[error("--source {url} holds none of the {} file(s) asked of it ({})", asked.len(), asked.iter().take(3).cloned().collect::<Vec<_>>().join(", "))]
+    EmptySource {
+        /// The source.
+        url: String,
+        /// What it was asked for.
+        asked: Vec<String>,
+    },
     /// The spec is wrong.
     #[error(transparent)]
     Spec(#[from] SpecError),
@@ -548,6 +556,7 @@ fn materialize_sources(
                                 url: location.to_string(),
                                 source,
                             })?;
+                    let (mut asked, mut found) = (Vec::new(), 0);
                     for rel in wanted {
                         if roots
                             .iter()
@@ -556,13 +565,21 @@ fn materialize_sources(
                             continue;
                         }
                         let key = location.key(rel);
-                        store
-                            .download(&key, &root.join(rel))
-                            .await
-                            .map_err(|source| KubepkgError::Source {
+                        asked.push(rel.clone());
+                        found += usize::from(store.download(&key, &root.join(rel)).await.map_err(
+                            |source| KubepkgError::Source {
                                 url: location.object_url(&key),
                                 source,
-                            })?;
+                            },
+                        )?);
+                    }
+                    // A bucket source that holds none of what it was asked for is a wrong URL
+                    // (or a missing bucket), not a list of missing files.
+                    if found == 0 && !asked.is_empty() {
+                        return Err(KubepkgError::EmptySource {
+                            url: location.to_string(),
+                            asked,
+                        });
                     }
                     Ok::<(), KubepkgError>(())
                 })?;
@@ -604,6 +621,7 @@ impl krel_error::Diagnose for KubepkgError {
                 "published packages never change under one name: bump --revision, leave the package out with --packages when it did not change, or rebuild the same bytes with the SOURCE_DATE_EPOCH of the first build".into(),
             ),
             KubepkgError::Busy(_) => Some("wait for it to finish, then run again".into()),
+            KubepkgError::EmptySource { .. } => Some("check that the bucket exists and the prefix is the release's (gs://BUCKET/release/vX.Y.Z holds bin/linux/<arch>/…); nothing was built".into()),
             KubepkgError::Spec(err) if err.key.ends_with(".source") => Some(
                 "--source takes a release tree (bin/linux/<arch>/…), a directory or a bucket URL; repeat it to search several".into(),
             ),

@@ -52,7 +52,19 @@ impl SigningKey {
             passphrase,
         };
         // Sign once now, so a wrong passphrase or unusable key stops the run before any package.
-        signing_key.detached(b"krel")?;
+        if let Err(err) = signing_key.detached(b"krel") {
+            let protected = signing_key.key.primary_key.secret_params().is_encrypted();
+            return Err(match (protected, &signing_key.passphrase) {
+                (true, Some(_)) => {
+                    fail("the passphrase in KREL_PACKAGE_KEY_PASSPHRASE does not unlock it".into())
+                }
+                (true, None) => fail(
+                    "it is protected by a passphrase, and KREL_PACKAGE_KEY_PASSPHRASE is not set"
+                        .into(),
+                ),
+                (false, _) => err,
+            });
+        }
         Ok(signing_key)
     }
 

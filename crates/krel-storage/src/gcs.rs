@@ -21,6 +21,8 @@ use crate::{ObjectInfo, Precondition, RetryPolicy, StorageError, StoreEnv};
 pub struct GcsStore {
     client: Storage,
     bucket: String,
+    /// `gs://NAME`, for messages.
+    url: String,
     retry: RetryPolicy,
 }
 
@@ -53,6 +55,7 @@ impl GcsStore {
         Ok(GcsStore {
             client,
             bucket: format!("projects/_/buckets/{bucket}"),
+            url: format!("gs://{bucket}"),
             retry: env.retry.clone(),
         })
     }
@@ -191,6 +194,12 @@ impl GcsStore {
                             }))
                         }
                         Err(err) if err.http_status_code() == Some(412) => Ok(None),
+                        // A write is answered 404 only when the bucket is missing.
+                        Err(err) if err.http_status_code() == Some(404) => {
+                            Err(Failed::Fatal(StorageError::NoBucket {
+                                url: self.url.clone(),
+                            }))
+                        }
                         Err(err) => Err(classify(ACTION, key, &err)),
                     }
                 })

@@ -257,6 +257,12 @@ pub enum StorageError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The bucket itself does not exist (an upload into it was answered 404).
+    #[error("the bucket {url} does not exist")]
+    NoBucket {
+        /// `gs://NAME` or `s3://NAME`.
+        url: String,
+    },
     /// The destination is not a URL krel can push to.
     #[error("`{url}` is not a storage location: {reason}")]
     BadLocation {
@@ -366,7 +372,9 @@ impl krel_error::Diagnose for StorageError {
             krel_error::ErrorKind::Refused
         } else if matches!(
             self,
-            StorageError::BadLocation { .. } | StorageError::Source { .. }
+            StorageError::BadLocation { .. }
+                | StorageError::Source { .. }
+                | StorageError::NoBucket { .. }
         ) {
             krel_error::ErrorKind::Usage
         } else {
@@ -391,6 +399,7 @@ impl krel_error::Diagnose for StorageError {
     fn hint(&self) -> Option<String> {
         match self {
             StorageError::BadLocation { .. } => Some("write gs://BUCKET/PREFIX, s3://BUCKET/PREFIX or file:///ABSOLUTE/PATH".into()),
+            StorageError::NoBucket { url } => Some(format!("check the URL, or create the bucket first ({}); nothing was uploaded", if url.starts_with("s3://") { format!("aws s3 mb {url}") } else { format!("gcloud storage buckets create {url}") })),
             StorageError::Source { .. } => Some("SRC is the local directory to upload: check its path; a link in it must point inside it (copy the file in instead)".into()),
             StorageError::CannotCompare { .. } => Some("check those objects by hand (`krel push --allow-overwrite` replaces them)".into()),
             StorageError::WouldOverwrite { .. } => Some("published objects are not replaced silently: check the version (`krel push --allow-overwrite` replaces them when that is intended)".into()),

@@ -72,6 +72,9 @@ pub struct PushReport {
     pub uploaded: Vec<String>,
     /// Uploads that failed.
     pub failures: Vec<PushFailure>,
+    /// Set when an upload found that the bucket does not exist.
+    #[serde(skip)]
+    pub missing_bucket: Option<String>,
 }
 
 /// One failed upload.
@@ -271,11 +274,16 @@ pub async fn execute_push(
     for (key, result) in results {
         match result {
             Ok(_) => report.uploaded.push(key),
-            Err(err) => report.failures.push(PushFailure {
-                key,
-                refused: err.is_refusal(),
-                error: error_chain(&err),
-            }),
+            Err(err) => {
+                if let StorageError::NoBucket { url } = &err {
+                    report.missing_bucket = Some(url.clone());
+                }
+                report.failures.push(PushFailure {
+                    key,
+                    refused: err.is_refusal(),
+                    error: error_chain(&err),
+                })
+            }
         }
     }
     report.uploaded.sort();
@@ -303,6 +311,9 @@ impl Uploader for BlockingUploader<'_> {
             self.jobs,
             self.progress,
         ));
+        if let Some(url) = report.missing_bucket {
+            return Err(StorageError::NoBucket { url });
+        }
         if report.failures.is_empty() {
             Ok(report)
         } else {

@@ -244,6 +244,10 @@ impl S3Store {
                         match status {
                             200 | 201 => Ok(Some(info_from(&response))),
                             412 => Ok(None),
+                            // A PUT is answered 404 only when the bucket is missing.
+                            404 => Err(Failed::Fatal(StorageError::NoBucket {
+                                url: format!("s3://{}", self.bucket.name()),
+                            })),
                             s if transient_status(s) || s == 409 => {
                                 let body = response.text().await.unwrap_or_default();
                                 Err(Failed::Transient(http_error(
