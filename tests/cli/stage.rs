@@ -473,3 +473,37 @@ fn in_a_workflow_the_runner_is_told_to_mask_every_secret_first() {
     );
     assert!(!run.stdout.contains("ghp_"));
 }
+
+#[test]
+fn a_kill_inside_the_first_fetch_and_a_fetchs_stale_locks_change_nothing() {
+    let krel = stager();
+    let s = krel.sandbox();
+    let args = ["stage", "--type", "alpha", "--branch", "main"];
+    let run_into = |name: &str, abort_after: Option<&str>| {
+        let workspace = s.root.join(format!("ws-{name}")).display().to_string();
+        let bucket = format!("file://{}", s.root.join(format!("bucket-{name}")).display());
+        let mut env = vec![("KREL_WORKSPACE", workspace.as_str()), ("KREL_MOCK_BUCKET", bucket.as_str())];
+        if let Some(step) = abort_after {
+            env.push(("KREL_TEST_ABORT_AFTER", step));
+        }
+        krel.run_with_env(&s.root, &args, &env)
+    };
+    run_into("clean", None).assert_exit(0);
+    let clean = tree(&s.root.join("bucket-clean"));
+
+    // Killed while the mirror is being cloned: no half-made mirror is left to be trusted.
+    let killed = run_into("killed", Some("clone the mirror"));
+    assert_eq!(killed.code, None, "{}", killed.stderr);
+    let mirror = s.root.join("ws-killed/mirror/widget.git");
+    assert!(!mirror.exists(), "a half-cloned mirror was left in place");
+    run_into("killed", None).assert_exit(0);
+    assert_eq!(tree(&s.root.join("bucket-killed")), clean);
+
+    // The lock files a fetch killed mid-update leaves do not stop the next run.
+    for lock in ["refs/tags/v1.9.0-rc.0.lock", "packed-refs.lock"] {
+        std::fs::write(mirror.join(lock), "").unwrap();
+    }
+    run_into("killed", None).assert_exit(0).assert_stderr_has("Resumed");
+    assert!(!mirror.join("packed-refs.lock").exists());
+    assert_eq!(tree(&s.root.join("bucket-killed")), clean);
+}

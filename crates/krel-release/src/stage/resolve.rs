@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use krel_config::Config;
-use krel_git::{CommitId, Credentials, Identity, NoProgress, RemoteRefs, Repo};
+use krel_git::{CommitId, Identity, NoProgress, RemoteRefs, Repo};
 use krel_sign::Signer;
 use krel_version::{next_versions, Branch, BuildVersion, Version};
 
@@ -135,7 +135,7 @@ fn fetch_source(
         .join("mirror")
         .join(format!("{}.git", slug(&config.project)));
     setup.report.status("Fetching", &url);
-    let mirror = open_or_clone(&mirror_path, &url, &config.git.remote, setup.credentials)?;
+    let mirror = open_or_clone(setup, &mirror_path, &url)?;
     let refs = mirror
         .list_remote(&config.git.remote, setup.credentials)
         .map_err(git(format!("listing the branches and tags of {url}")))?;
@@ -346,13 +346,16 @@ fn open_journal(
     }
 }
 
-fn open_or_clone(
-    path: &Path,
-    url: &str,
-    remote: &str,
-    credentials: &Credentials,
-) -> Result<Repo, ReleaseError> {
+/// The mirror at `path`, fetched; cloned when there is none. Safe against a kill at any
+/// point: a new mirror is cloned beside its place and renamed into it only when complete, and
+/// the lock files a killed fetch leaves are removed before the next fetch, under an exclusive
+/// lock that stage runs sharing the mirror take in turn.
+fn open_or_clone(setup: &StageSetup<'_>, path: &Path, url: &str) -> Result<Repo, ReleaseError> {
+    let remote = &setup.config.git.remote;
+    let credentials = setup.credentials;
+    let _lock = lock_mirror(path)?;
     if path.join("HEAD").is_file() {
+        remove_stale_locks(path)?;
         let repo = Repo::open(path).map_err(git("opening the mirror"))?;
         repo.set_remote_url(remote, url)
             .map_err(git("pointing the mirror at the remote"))?;
@@ -360,12 +363,55 @@ fn open_or_clone(
             .map_err(git(format!("fetching {url}")))?;
         return Ok(repo);
     }
+    let partial = path.with_extension("git.partial");
     remove_dir(path)?;
-    let repo = Repo::clone_bare(url, path, remote, credentials, &NoProgress)
+    remove_dir(&partial)?;
+    let repo = Repo::clone_bare(url, &partial, remote, credentials, &NoProgress)
         .map_err(git(format!("cloning {url}")))?;
+    (setup.after_step)("clone the mirror");
     repo.fetch(remote, credentials, &NoProgress)
         .map_err(git(format!("fetching the tags of {url}")))?;
-    Ok(repo)
+    drop(repo);
+    std::fs::rename(&partial, path).map_err(io("moving the new mirror into place at", path))?;
+    Repo::open(path).map_err(git("opening the mirror"))
+}
+
+/// An exclusive lock on `<mirror>.lock`, held while the mirror is fetched (released when the
+/// process ends, however it ends).
+fn lock_mirror(path: &Path) -> Result<std::fs::File, ReleaseError> {
+    let lock_path = path.with_extension("lock");
+    if let Some(parent) = lock_path.parent() {
+        std::fs::create_dir_all(parent).map_err(io("creating", parent))?;
+    }
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(io("opening the mirror lock", &lock_path))?;
+    lock.lock().map_err(io("locking the mirror", &lock_path))?;
+    Ok(lock)
+}
+
+/// Removes the `*.lock` files git leaves in a repository when it is killed mid-update
+/// (`refs/tags/v1.9.0.lock`, `packed-refs.lock`, …). Only called under the mirror lock, so no
+/// live fetch owns them.
+fn remove_stale_locks(repo: &Path) -> Result<(), ReleaseError> {
+    let mut stale: Vec<PathBuf> = ["packed-refs.lock", "HEAD.lock", "config.lock", "shallow.lock"]
+        .iter()
+        .map(|name| repo.join(name))
+        .filter(|path| path.exists())
+        .collect();
+    for entry in walkdir::WalkDir::new(repo.join("refs")).into_iter().flatten() {
+        if entry.file_type().is_file() && entry.file_name().to_string_lossy().ends_with(".lock") {
+            stale.push(entry.into_path());
+        }
+    }
+    for path in stale {
+        tracing::warn!(path = %path.display(), "removing a lock file left by an interrupted fetch");
+        std::fs::remove_file(&path).map_err(io("removing the stale lock", &path))?;
+    }
+    Ok(())
 }
 
 fn unix_now() -> i64 {
