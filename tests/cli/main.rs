@@ -17,6 +17,7 @@ mod rehearse;
 mod release;
 mod sandbox;
 mod sign;
+mod signals;
 mod snapshots;
 mod split;
 mod stage;

@@ -482,7 +482,10 @@ fn a_kill_inside_the_first_fetch_and_a_fetchs_stale_locks_change_nothing() {
     let run_into = |name: &str, abort_after: Option<&str>| {
         let workspace = s.root.join(format!("ws-{name}")).display().to_string();
         let bucket = format!("file://{}", s.root.join(format!("bucket-{name}")).display());
-        let mut env = vec![("KREL_WORKSPACE", workspace.as_str()), ("KREL_MOCK_BUCKET", bucket.as_str())];
+        let mut env = vec![
+            ("KREL_WORKSPACE", workspace.as_str()),
+            ("KREL_MOCK_BUCKET", bucket.as_str()),
+        ];
         if let Some(step) = abort_after {
             env.push(("KREL_TEST_ABORT_AFTER", step));
         }
@@ -503,7 +506,9 @@ fn a_kill_inside_the_first_fetch_and_a_fetchs_stale_locks_change_nothing() {
     for lock in ["refs/tags/v1.9.0-rc.0.lock", "packed-refs.lock"] {
         std::fs::write(mirror.join(lock), "").unwrap();
     }
-    run_into("killed", None).assert_exit(0).assert_stderr_has("Resumed");
+    run_into("killed", None)
+        .assert_exit(0)
+        .assert_stderr_has("Resumed");
     assert!(!mirror.join("packed-refs.lock").exists());
     assert_eq!(tree(&s.root.join("bucket-killed")), clean);
 }

@@ -14,6 +14,7 @@ mod logging;
 mod output;
 mod progress;
 mod shell;
+mod signals;
 
 use std::process::ExitCode;
 
@@ -21,6 +22,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    signals::watch();
     let env = env::Env::capture();
     let actions = krel_ci::Actions::from_env(env.lookup());
     let shell = shell::Shell::new(cli.global.quiet, cli.global.output, &env);

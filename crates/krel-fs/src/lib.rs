@@ -11,6 +11,7 @@
 //! assert_eq!(std::fs::read(&path).unwrap(), b"abc  file\n");
 //! ```
 
+pub mod scratch;
 pub mod tree;
 
 use std::io::Write;
@@ -32,6 +33,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32, replace: Replace) -> s
         _ => Path::new("."),
     };
     let mut temp = tempfile::NamedTempFile::new_in(dir)?;
+    let _scratch = scratch::Scratch::register(temp.path());
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

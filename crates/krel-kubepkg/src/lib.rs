@@ -293,6 +293,7 @@ pub fn run(
             "creating a temporary directory in",
             &std::env::temp_dir(),
         ))?;
+    let _downloads_registered = krel_fs::scratch::Scratch::register(downloads.path());
     let roots = materialize_sources(&request.sources, &wanted, downloads.path(), effects)?;
     let inputs = spec.resolve(&Resolve {
         sources: &roots,
@@ -306,14 +307,17 @@ pub fn run(
     }
     std::fs::create_dir_all(&request.out).map_err(KubepkgError::io("creating", &request.out))?;
     let _lock = lock_out(&request.out)?;
+    // Holding the lock, any scratch directory here is a dead run's: never published.
+    krel_fs::scratch::sweep(&request.out, SCRATCH_PREFIX, std::time::Duration::ZERO);
     // Scratch space inside `out`, so moves into place are renames on one file system.
     let scratch = tempfile::Builder::new()
-        .prefix(".krel-kubepkg-")
+        .prefix(SCRATCH_PREFIX)
         .tempdir_in(&request.out)
         .map_err(KubepkgError::io(
             "creating a scratch directory in",
             &request.out,
         ))?;
+    let _registered = krel_fs::scratch::Scratch::register(scratch.path());
 
     let built_dir = scratch.path().join("built");
     std::fs::create_dir_all(&built_dir).map_err(KubepkgError::io("creating", &built_dir))?;
@@ -455,6 +459,9 @@ fn is_published(root: &Path, format: Format, dest: &Path) -> Result<bool, Kubepk
         Format::Rpm => krel_pkgrepo::yum::is_listed(&format_root, &rel)?,
     })
 }
+
+/// The scratch directory of a run, inside `out`.
+const SCRATCH_PREFIX: &str = ".krel-kubepkg-";
 
 /// Holds a lock on the `out` directory itself (flock on its descriptor) for the run, so two
 /// runs never write one output, or one repository's indexes, at once. Nothing is left in the

@@ -101,6 +101,24 @@ fn stat_blocking(path: &Path) -> Result<Option<ObjectInfo>, StorageError> {
     }))
 }
 
+/// How old a `.krel-partial-*` file must be before a push takes it for the leftover of a dead
+/// run (a live upload keeps touching its file).
+const STALE_PARTIAL: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+impl FileStore {
+    /// Removes `.krel-partial-*` files left by dead runs in the directories of `keys`;
+    /// returns how many.
+    pub(crate) fn sweep_partials<'a>(&self, keys: impl IntoIterator<Item = &'a str>) -> usize {
+        let dirs: std::collections::BTreeSet<PathBuf> = keys
+            .into_iter()
+            .filter_map(|key| self.path(key).parent().map(Path::to_path_buf))
+            .collect();
+        dirs.iter()
+            .map(|dir| krel_fs::scratch::sweep(dir, PARTIAL_PREFIX, STALE_PARTIAL))
+            .sum()
+    }
+}
+
 /// Writes the object; `Ok(None)` when its precondition failed.
 fn put_blocking(target: &Path, upload: &ObjectUpload) -> Result<Option<ObjectInfo>, StorageError> {
     let dir = target.parent().unwrap_or(Path::new("/"));
@@ -109,6 +127,8 @@ fn put_blocking(target: &Path, upload: &ObjectUpload) -> Result<Option<ObjectInf
         .prefix(PARTIAL_PREFIX)
         .tempfile_in(dir)
         .map_err(StorageError::io("creating a temporary file in", dir))?;
+    // Removed by the signal handler if the run is interrupted before the rename.
+    let _scratch = krel_fs::scratch::Scratch::register(temp.path());
     let mut source =
         std::fs::File::open(&upload.source).map_err(StorageError::io("reading", &upload.source))?;
     std::io::copy(&mut source, temp.as_file_mut())

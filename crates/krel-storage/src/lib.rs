@@ -222,6 +222,16 @@ impl Store {
         }
     }
 
+    /// Removes what dead runs left beside the objects of `keys` (`.krel-partial-*` files of a
+    /// `file://` store; buckets have none: their uploads are whole or absent). Returns how
+    /// many were removed.
+    pub fn sweep_partials<'a>(&self, keys: impl IntoIterator<Item = &'a str>) -> usize {
+        match self {
+            Store::File(store) => store.sweep_partials(keys),
+            Store::Gcs(_) | Store::S3(_) => 0,
+        }
+    }
+
     /// Uploads `upload.source` to `upload.key` under its precondition, and verifies what the
     /// store holds afterwards against the local digests.
     ///

@@ -305,6 +305,12 @@ pub struct BlockingUploader<'a> {
 
 impl Uploader for BlockingUploader<'_> {
     fn upload(&self, batch: &UploadBatch) -> Result<PushReport, StorageError> {
+        let swept = self
+            .store
+            .sweep_partials(batch.objects.iter().map(|o| o.key.as_str()));
+        if swept > 0 {
+            tracing::info!(swept, "removed partial files left by interrupted pushes");
+        }
         let report = self.runtime.block_on(execute_push(
             self.store,
             &batch.objects,

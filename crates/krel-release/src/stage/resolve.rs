@@ -397,12 +397,20 @@ fn lock_mirror(path: &Path) -> Result<std::fs::File, ReleaseError> {
 /// (`refs/tags/v1.9.0.lock`, `packed-refs.lock`, …). Only called under the mirror lock, so no
 /// live fetch owns them.
 fn remove_stale_locks(repo: &Path) -> Result<(), ReleaseError> {
-    let mut stale: Vec<PathBuf> = ["packed-refs.lock", "HEAD.lock", "config.lock", "shallow.lock"]
-        .iter()
-        .map(|name| repo.join(name))
-        .filter(|path| path.exists())
-        .collect();
-    for entry in walkdir::WalkDir::new(repo.join("refs")).into_iter().flatten() {
+    let mut stale: Vec<PathBuf> = [
+        "packed-refs.lock",
+        "HEAD.lock",
+        "config.lock",
+        "shallow.lock",
+    ]
+    .iter()
+    .map(|name| repo.join(name))
+    .filter(|path| path.exists())
+    .collect();
+    for entry in walkdir::WalkDir::new(repo.join("refs"))
+        .into_iter()
+        .flatten()
+    {
         if entry.file_type().is_file() && entry.file_name().to_string_lossy().ends_with(".lock") {
             stale.push(entry.into_path());
         }

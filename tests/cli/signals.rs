@@ -1,0 +1,148 @@
+//! Ctrl-C in the middle of work: krel removes its temporary files and exits 130, and what a
+//! dead run left is swept by the next.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use krel_test_support::repo_root;
+
+use crate::krel;
+
+/// Entries under `dir` (recursively) whose names start with `prefix`.
+fn named(dir: &Path, prefix: &str) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if entry.file_name().to_string_lossy().starts_with(prefix) {
+            found.push(path.clone());
+        }
+        if path.is_dir() {
+            found.extend(named(&path, prefix));
+        }
+    }
+    found
+}
+
+/// Waits until `ready` holds (polling), then sends SIGINT; returns krel's exit code.
+fn interrupt_when(
+    mut child: krel_test_support::KillOnDrop,
+    ready: impl Fn() -> bool,
+) -> Option<i32> {
+    let start = Instant::now();
+    while !ready() {
+        if let Ok(Some(status)) = child.0.try_wait() {
+            panic!("krel ended ({status}) before it could be interrupted");
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "never got there");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    child.0.wait().unwrap().code()
+}
+
+#[test]
+fn sigint_mid_push_leaves_no_partial_file_and_a_rerun_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("release");
+    std::fs::create_dir_all(&src).unwrap();
+    // A large file, so the upload is under way for a while (sparse: cheap to make).
+    let big = std::fs::File::create(src.join("kubernetes-server.tar.gz")).unwrap();
+    big.set_len(400 << 20).unwrap();
+    std::fs::write(src.join("SHA256SUMS"), "x").unwrap();
+    let dest = dir.path().join("bucket");
+    let url = format!("file://{}", dest.display());
+    let krel = krel();
+    let child = krel.spawn_in(
+        dir.path(),
+        &["push", "release", &url, "--nomock", "--jobs", "1"],
+    );
+    let code = interrupt_when(child, || !named(&dest, ".krel-partial-").is_empty());
+    assert_eq!(code, Some(130));
+    assert_eq!(
+        named(&dest, ".krel-partial-"),
+        Vec::<std::path::PathBuf>::new()
+    );
+    // A partial file a killed run (kill -9) left behind long ago is swept by the next push.
+    let stale = dest.join(".krel-partial-dead");
+    std::fs::create_dir_all(&dest).unwrap();
+    std::fs::write(&stale, "half").unwrap();
+    let old = std::time::SystemTime::now() - Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&stale)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    krel.run_in(dir.path(), &["push", "release", &url, "--nomock"])
+        .assert_exit(0);
+    assert!(!stale.exists(), "a dead run's partial file was left");
+    assert_eq!(
+        std::fs::metadata(dest.join("kubernetes-server.tar.gz"))
+            .unwrap()
+            .len(),
+        400 << 20
+    );
+}
+
+#[test]
+fn sigint_mid_kubepkg_leaves_no_scratch_and_a_dead_runs_scratch_is_swept() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("source");
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(repo_root().join("testdata/kubepkg/source"))
+        .arg(&source)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // A larger binary, so the build takes a moment.
+    let kubelet = source.join("bin/linux/amd64/kubelet");
+    std::fs::File::options()
+        .write(true)
+        .open(&kubelet)
+        .unwrap()
+        .set_len(16 << 20)
+        .unwrap();
+    let out = dir.path().join("site");
+    let args = [
+        "kubepkg",
+        "--kubernetes",
+        "--version",
+        "1.30.0",
+        "--source",
+        source.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--repo",
+        "--jobs",
+        "1",
+        "--arch",
+        "amd64",
+    ];
+    let krel = krel();
+    let child = krel.spawn_in(dir.path(), &args);
+    let code = interrupt_when(child, || !named(&out, ".krel-kubepkg-").is_empty());
+    assert_eq!(code, Some(130));
+    assert_eq!(
+        named(&out, ".krel-kubepkg-"),
+        Vec::<std::path::PathBuf>::new()
+    );
+
+    // What a run killed with -9 left (it could not clean up) is swept by the next, which
+    // holds the output's lock: `krel push site` never uploads it.
+    let dead = out.join(".krel-kubepkg-dead/built");
+    std::fs::create_dir_all(&dead).unwrap();
+    std::fs::write(dead.join("kubelet_1.30.0-1.1_amd64.deb"), "half").unwrap();
+    krel.run_in(dir.path(), &args).assert_exit(0);
+    assert_eq!(
+        named(&out, ".krel-kubepkg-"),
+        Vec::<std::path::PathBuf>::new()
+    );
+}
