@@ -549,3 +549,85 @@ fn a_missing_bucket_is_named_as_missing() {
     // (SeaweedFS creates a bucket on the first PUT, so S3's 404 NoSuchBucket, mapped the same
     // way, cannot be provoked here.)
 }
+
+/// A tree of `files` files with the same names as every other such tree, and content of its own.
+fn named_tree(files: usize, flavour: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..files {
+        let path = dir.path().join(format!("bin/{}/file-{i}", i % 7));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, format!("{flavour} {i}\n").repeat(50)).unwrap();
+    }
+    dir
+}
+
+fn assert_racing_pushes_leave_one_whole_tree(
+    krel: &Krel,
+    dest: &str,
+    read: impl Fn() -> BTreeMap<String, String>,
+) {
+    let trees = [named_tree(150, "left"), named_tree(150, "right")];
+    let expected: Vec<BTreeMap<String, String>> = trees
+        .iter()
+        .map(|tree| {
+            krel_test_support::tree(tree.path())
+                .into_iter()
+                .map(|(k, v)| (k, sha256(&v)))
+                .collect()
+        })
+        .collect();
+    let children: Vec<_> = trees
+        .iter()
+        .map(|tree| {
+            krel.spawn_in(
+                krel.home(),
+                &["push", tree.path().to_str().unwrap(), dest, "--nomock"],
+            )
+        })
+        .collect();
+    let mut codes: Vec<Option<i32>> = children
+        .into_iter()
+        .map(|mut child| child.0.wait().unwrap().code())
+        .collect();
+    codes.sort();
+    assert_eq!(
+        codes,
+        [Some(0), Some(1)],
+        "exactly one push wins, the other is refused"
+    );
+    let held = read();
+    assert!(
+        expected.iter().any(|tree| *tree == held),
+        "the destination holds a mix of both trees ({} objects)",
+        held.len()
+    );
+}
+
+#[test]
+fn racing_pushes_of_different_trees_end_with_one_whole_tree() {
+    let krel = krel();
+    for trial in 0..6 {
+        let bucket = tempfile::tempdir().unwrap();
+        let dest = format!("file://{}/release", bucket.path().display());
+        let root = bucket.path().join("release");
+        assert_racing_pushes_leave_one_whole_tree(&krel, &dest, || {
+            krel_test_support::tree(&root)
+                .into_iter()
+                .filter(|(k, _)| !k.starts_with(".krel-locks/"))
+                .map(|(k, v)| (k, sha256(&v)))
+                .collect()
+        });
+        let _ = trial;
+    }
+    // The same on fake-gcs-server, whose generation preconditions the lock uses.
+    let gcs = fake_gcs();
+    let krel = krel.env("STORAGE_EMULATOR_HOST", &gcs.host());
+    for _ in 0..3 {
+        let bucket = unique("krel-race");
+        gcs.create_bucket(&bucket);
+        let dest = format!("gs://{bucket}/release");
+        assert_racing_pushes_leave_one_whole_tree(&krel, &dest, || {
+            readback(&["gcs", &gcs.host(), &bucket, "release"], "release")
+        });
+    }
+}

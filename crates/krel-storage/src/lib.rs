@@ -35,6 +35,7 @@ mod download;
 mod file;
 mod gcs;
 mod location;
+mod lock;
 mod marker;
 mod push;
 mod retry;
@@ -44,6 +45,7 @@ use std::path::PathBuf;
 
 pub use digest::{local_digests, LocalDigests};
 pub use location::Location;
+pub use lock::{lock_key, LockRecord, PushLock, LOCK_TTL};
 pub use marker::{
     marker_names, plan_marker, BlockingMarkerWriter, MarkerOutcome, MarkerUpdate, MarkerWriter,
 };
@@ -267,6 +269,24 @@ pub enum StorageError {
         /// What is wrong with it.
         reason: String,
     },
+    /// Another push to the destination holds its lock.
+    #[error("another push to {destination} is running: {holder} holds its lock (taken at {since}, expires at {expires}, seconds since 1970)")]
+    Locked {
+        /// The destination.
+        destination: String,
+        /// Who holds the lock.
+        holder: String,
+        /// When it was taken or last renewed.
+        since: i64,
+        /// When it expires unless renewed.
+        expires: i64,
+    },
+    /// This run's lock was taken over (it had expired).
+    #[error("the push lock {url} was taken over by another run while this one held it")]
+    LockLost {
+        /// The lock object.
+        url: String,
+    },
     /// The bucket itself does not exist (an upload into it was answered 404).
     #[error("the bucket {url} does not exist")]
     NoBucket {
@@ -399,6 +419,8 @@ impl krel_error::Diagnose for StorageError {
             | StorageError::WouldOverwrite { .. }
             | StorageError::CannotCompare { .. }
             | StorageError::BadMarker { .. }
+            | StorageError::Locked { .. }
+            | StorageError::LockLost { .. }
             | StorageError::Verification { .. } => true,
             StorageError::Incomplete { failures, .. } => failures.iter().all(|f| f.refused),
             _ => false,
@@ -409,6 +431,8 @@ impl krel_error::Diagnose for StorageError {
     fn hint(&self) -> Option<String> {
         match self {
             StorageError::BadLocation { .. } => Some("write gs://BUCKET/PREFIX, s3://BUCKET/PREFIX or file:///ABSOLUTE/PATH".into()),
+            StorageError::Locked { .. } => Some("nothing was written: wait for that push to finish and run again (a lock whose push died frees itself when it expires)".into()),
+            StorageError::LockLost { .. } => Some("another push may have written to the destination meanwhile: run the same push again to compare and complete it".into()),
             StorageError::NoBucket { url } => Some(format!("check the URL, or create the bucket first ({}); nothing was uploaded", if url.starts_with("s3://") { format!("aws s3 mb {url}") } else { format!("gcloud storage buckets create {url}") })),
             StorageError::Source { .. } => Some("SRC is the local directory to upload: check its path; a link in it must point inside it (copy the file in instead)".into()),
             StorageError::CannotCompare { .. } => Some("check those objects by hand (`krel push --allow-overwrite` replaces them)".into()),

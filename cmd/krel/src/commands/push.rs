@@ -1,10 +1,12 @@
 //! `krel push`: upload a directory tree to a bucket, planned first, executed with --nomock.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use krel_plan::{Action, Executors, Outcome, Plan};
+use krel_plan::{Action, Executors, Mode, Outcome, Plan};
 use krel_storage::{
-    plan_push, BlockingUploader, Location, PushOptions, PushPlan, StorageError, Store, UploadBatch,
+    plan_push, BlockingUploader, Location, PushLock, PushOptions, PushPlan, Store, UploadBatch,
+    LOCK_TTL,
 };
 
 use crate::args::JobsArg;
@@ -84,12 +86,32 @@ pub fn exec(ctx: &Context, args: &Args, shell: &Shell) -> Result<(), Failure> {
         allow_overwrite: args.allow_overwrite,
         jobs,
     };
+    let store = Arc::new(runtime.block_on(Store::open(&location, &env))?);
+    // With --nomock, one push at a time per destination: taken before the plan is made.
+    let lock = match ctx.mode {
+        Mode::NoMock => Some(HeldLock::take(ctx, &runtime, &store, &location)?),
+        Mode::Mock => None,
+    };
+    let result = plan_and_push(ctx, args, shell, &runtime, &store, &location, &options);
+    if let Some(lock) = lock {
+        lock.release(shell);
+    }
+    result
+}
+
+/// Plans the push (reading the destination), prints the plan, and runs it.
+fn plan_and_push(
+    ctx: &Context,
+    args: &Args,
+    shell: &Shell,
+    runtime: &tokio::runtime::Runtime,
+    store: &Store,
+    location: &Location,
+    options: &PushOptions,
+) -> Result<(), Failure> {
+    let jobs = options.jobs;
     shell.status("Planning", format!("{} -> {location}", args.src.display()));
-    let (store, push) = runtime.block_on(async {
-        let store = Store::open(&location, &env).await?;
-        let push = plan_push(&args.src, &location, &store, &options).await?;
-        Ok::<_, StorageError>((store, push))
-    })?;
+    let push = runtime.block_on(plan_push(&args.src, location, store, options))?;
 
     let mut plan = Plan::new(format!("push {} to {location}", args.src.display()));
     if !push.uploads.is_empty() {
@@ -105,8 +127,8 @@ pub fn exec(ctx: &Context, args: &Args, shell: &Shell) -> Result<(), Failure> {
 
     let progress = PushBar::new(shell);
     let uploader = BlockingUploader {
-        runtime: &runtime,
-        store: &store,
+        runtime,
+        store,
         jobs,
         progress: &progress,
     };
@@ -172,4 +194,92 @@ fn render(shell: &Shell, push: &PushPlan) {
             upload.url, upload.digests.size
         ));
     }
+}
+
+/// The destination's push lock, renewed in the background while this run works.
+struct HeldLock {
+    runtime_handle: tokio::runtime::Handle,
+    store: Arc<Store>,
+    lock: Arc<tokio::sync::Mutex<Option<PushLock>>>,
+    renewal: tokio::task::JoinHandle<()>,
+    scratch: tempfile::TempDir,
+}
+
+impl HeldLock {
+    fn take(
+        ctx: &Context,
+        runtime: &tokio::runtime::Runtime,
+        store: &Arc<Store>,
+        location: &Location,
+    ) -> Result<HeldLock, Failure> {
+        let scratch = tempfile::tempdir().map_err(|err| {
+            Failure::unexpected(anyhow::Error::new(err).context("making a temporary directory"))
+        })?;
+        let holder = format!(
+            "{}@{} pid {}",
+            ctx.env.var("USER").unwrap_or_else(|| "someone".into()),
+            std::fs::read_to_string("/etc/hostname")
+                .map(|h| h.trim().to_string())
+                .unwrap_or_else(|_| "a host".into()),
+            std::process::id()
+        );
+        let taken =
+            runtime.block_on(store.take_lock(location, &holder, scratch.path(), unix_now()))?;
+        let lock = Arc::new(tokio::sync::Mutex::new(Some(taken)));
+        let renewal = runtime.spawn(renew(
+            store.clone(),
+            lock.clone(),
+            scratch.path().to_path_buf(),
+        ));
+        Ok(HeldLock {
+            runtime_handle: runtime.handle().clone(),
+            store: store.clone(),
+            lock,
+            renewal,
+            scratch,
+        })
+    }
+
+    /// Stops renewing and marks the lock free (a failure is a warning: it expires anyway).
+    fn release(self, shell: &Shell) {
+        self.renewal.abort();
+        let released = self.runtime_handle.block_on(async {
+            match self.lock.lock().await.take() {
+                Some(lock) => {
+                    self.store
+                        .release_lock(lock, self.scratch.path(), unix_now())
+                        .await
+                }
+                None => Ok(()),
+            }
+        });
+        if let Err(err) = released {
+            shell.warn(&format!(
+                "could not release the push lock: {err} (it expires by itself)"
+            ));
+        }
+    }
+}
+
+/// Renews the lock every third of its lifetime until aborted.
+async fn renew(
+    store: Arc<Store>,
+    lock: Arc<tokio::sync::Mutex<Option<PushLock>>>,
+    scratch: std::path::PathBuf,
+) {
+    loop {
+        tokio::time::sleep(LOCK_TTL / 3).await;
+        let mut guard = lock.lock().await;
+        let Some(held) = guard.as_mut() else { return };
+        if let Err(err) = store.renew_lock(held, &scratch, unix_now()).await {
+            tracing::warn!("could not renew the push lock: {err}");
+        }
+    }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
