@@ -597,7 +597,7 @@ fn assert_racing_pushes_leave_one_whole_tree(
     );
     let held = read();
     assert!(
-        expected.iter().any(|tree| *tree == held),
+        expected.contains(&held),
         "the destination holds a mix of both trees ({} objects)",
         held.len()
     );
@@ -606,7 +606,7 @@ fn assert_racing_pushes_leave_one_whole_tree(
 #[test]
 fn racing_pushes_of_different_trees_end_with_one_whole_tree() {
     let krel = krel();
-    for trial in 0..6 {
+    for _ in 0..6 {
         let bucket = tempfile::tempdir().unwrap();
         let dest = format!("file://{}/release", bucket.path().display());
         let root = bucket.path().join("release");
@@ -617,7 +617,6 @@ fn racing_pushes_of_different_trees_end_with_one_whole_tree() {
                 .map(|(k, v)| (k, sha256(&v)))
                 .collect()
         });
-        let _ = trial;
     }
     // The same on fake-gcs-server, whose generation preconditions the lock uses.
     let gcs = fake_gcs();
