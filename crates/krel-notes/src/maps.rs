@@ -109,34 +109,44 @@ pub fn read_maps(dir: &Path) -> Result<Vec<(NoteMap, PathBuf, usize)>, MapError>
             path: path.clone(),
             source,
         })?;
-        // Documents are separated by `---` lines; each keeps the line it starts on.
-        let mut documents: Vec<(usize, String)> = vec![(1, String::new())];
-        for (index, line) in text.lines().enumerate() {
-            if line == "---" || line.starts_with("--- ") {
-                documents.push((index + 2, String::new()));
-            } else if let Some((_, document)) = documents.last_mut() {
-                document.push_str(line);
-                document.push('\n');
-            }
+        for (map, line) in parse_maps(&text, &path)? {
+            maps.push((map, path.clone(), line));
         }
-        for (start, document) in documents {
-            // A document of only comments (a header before the first `---`) is no map.
-            let map = serde_yaml_ng::from_str::<Option<NoteMap>>(&document).map_err(|err| {
-                MapError::Invalid {
-                    path: path.clone(),
-                    line: err.location().map(|l| start + l.line() - 1),
-                    message: err
-                        .to_string()
-                        .split(" at line ")
-                        .next()
-                        .unwrap_or_default()
-                        .to_string(),
-                }
-            })?;
-            if let Some(map) = map {
-                let line = start + pr_line(&document, map.pr) - 1;
-                maps.push((map, path.clone(), line));
+    }
+    Ok(maps)
+}
+
+/// The maps of one file's `text` (documents separated by `---` lines), each with the line it
+/// starts on; `path` names the file in errors.
+pub fn parse_maps(text: &str, path: &Path) -> Result<Vec<(NoteMap, usize)>, MapError> {
+    // Documents are separated by `---` lines; each keeps the line it starts on.
+    let mut documents: Vec<(usize, String)> = vec![(1, String::new())];
+    for (index, line) in text.lines().enumerate() {
+        if line == "---" || line.starts_with("--- ") {
+            documents.push((index + 2, String::new()));
+        } else if let Some((_, document)) = documents.last_mut() {
+            document.push_str(line);
+            document.push('\n');
+        }
+    }
+    let mut maps = Vec::new();
+    for (start, document) in documents {
+        // A document of only comments (a header before the first `---`) is no map.
+        let map = serde_yaml_ng::from_str::<Option<NoteMap>>(&document).map_err(|err| {
+            MapError::Invalid {
+                path: path.to_path_buf(),
+                line: err.location().map(|l| start + l.line() - 1),
+                message: err
+                    .to_string()
+                    .split(" at line ")
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
             }
+        })?;
+        if let Some(map) = map {
+            let line = start + pr_line(&document, map.pr) - 1;
+            maps.push((map, line));
         }
     }
     Ok(maps)

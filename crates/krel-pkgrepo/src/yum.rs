@@ -34,6 +34,50 @@ struct Entry {
     meta: PackageMetadata,
 }
 
+/// The header of an RPM package (`bytes`, read from `path`), as yum metadata is made from it.
+pub fn read_metadata(path: &Path, bytes: &[u8]) -> Result<PackageMetadata, RepoError> {
+    let bad = |message: String| RepoError::BadPackage {
+        path: path.to_path_buf(),
+        message: format!("not an RPM package: {message}"),
+    };
+    // The rpm crate trusts the sizes a header declares (it overflows on some, and allocates
+    // whatever a header asks): check them against the file first.
+    check_header_sizes(bytes).map_err(bad)?;
+    PackageMetadata::parse(&mut &bytes[..]).map_err(|err| bad(err.to_string()))
+}
+
+/// The lead (96 bytes), then the signature header (padded to 8 bytes) and the main header:
+/// each header's declared index and data must fit in what is left of the file.
+fn check_header_sizes(bytes: &[u8]) -> Result<(), String> {
+    const LEAD: usize = 96;
+    let mut at = LEAD;
+    for (which, padded) in [("signature", true), ("main", false)] {
+        let header = bytes
+            .get(at..at + 16)
+            .ok_or_else(|| format!("the file ends before the {which} header"))?;
+        if header[..3] != [0x8e, 0xad, 0xe8] {
+            return Err(format!("the {which} header has no header magic"));
+        }
+        let word = |i: usize| {
+            u32::from_be_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]) as usize
+        };
+        let (entries, data) = (word(8), word(12));
+        let size = entries
+            .checked_mul(16)
+            .and_then(|index| index.checked_add(data))
+            .and_then(|rest| rest.checked_add(16))
+            .filter(|size| at.checked_add(*size).is_some_and(|end| end <= bytes.len()))
+            .ok_or_else(|| {
+                format!("the {which} header declares {entries} entries and {data} bytes of data, more than the file holds")
+            })?;
+        at += size;
+        if padded {
+            at = at.div_ceil(8) * 8;
+        }
+    }
+    Ok(())
+}
+
 /// Rebuilds `repodata/` for every RPM under `root`, signed when `key` is given; `date` (Unix
 /// seconds) is the revision and timestamps.
 pub fn write_yum_repo(
@@ -51,11 +95,7 @@ pub fn write_yum_repo(
     let mut entries = Vec::new();
     for path in rpms {
         let bytes = std::fs::read(&path).map_err(RepoError::io("reading", &path))?;
-        let meta =
-            PackageMetadata::parse(&mut bytes.as_slice()).map_err(|err| RepoError::BadPackage {
-                path: path.clone(),
-                message: format!("not an RPM package: {err}"),
-            })?;
+        let meta = read_metadata(&path, &bytes)?;
         let href = path
             .strip_prefix(root)
             .unwrap_or(&path)
