@@ -25,6 +25,8 @@ pub enum Fault {
     DropResponse,
     /// Hold the request for 60 seconds, then close (a hung network path).
     Stall,
+    /// Wait 1.5 seconds, then relay normally (a slow answer).
+    Slow,
 }
 
 /// A running proxy; stops accepting when dropped.
@@ -202,7 +204,11 @@ fn serve(client: TcpStream, shared: &Shared) -> std::io::Result<()> {
             return Ok(());
         };
         let answer = |status: &[u8], out: &mut TcpStream| out.write_all(status);
-        match shared.decide() {
+        let decided = shared.decide();
+        if decided == Some(Fault::Slow) {
+            std::thread::sleep(Duration::from_millis(1500));
+        }
+        match decided {
             Some(Fault::DropRequest) => return Ok(()),
             Some(Fault::Stall) => {
                 std::thread::sleep(Duration::from_secs(60));
