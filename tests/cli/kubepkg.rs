@@ -15,13 +15,24 @@ fn source() -> PathBuf {
 
 /// A throwaway OpenPGP key made by gpg: (secret key file, public key file).
 fn gpg_key(dir: &Path, algorithm: &str) -> (PathBuf, PathBuf) {
+    gpg_key_with(dir, algorithm, "")
+}
+
+/// [`gpg_key`] protected by `passphrase` (none when empty).
+fn gpg_key_with(dir: &Path, algorithm: &str, passphrase: &str) -> (PathBuf, PathBuf) {
     let home = dir.join("gnupg");
     std::fs::create_dir_all(&home).unwrap();
     std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
     let gpg = |args: &[&str]| {
         let out = Command::new("gpg")
             .env("GNUPGHOME", &home)
-            .args(["--batch", "--passphrase", ""])
+            .args([
+                "--batch",
+                "--pinentry-mode",
+                "loopback",
+                "--passphrase",
+                passphrase,
+            ])
             .args(args)
             .output()
             .unwrap();
@@ -896,41 +907,8 @@ fn a_bucket_source_holding_none_of_the_files_is_named_not_a_scratch_directory() 
 #[test]
 fn a_protected_key_says_whether_the_passphrase_is_missing_or_wrong() {
     let dir = tempfile::tempdir().unwrap();
-    let home = dir.path().join("gnupg");
-    std::fs::create_dir_all(&home).unwrap();
-    std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
-    let gpg = |args: &[&str]| {
-        let out = Command::new("gpg")
-            .env("GNUPGHOME", &home)
-            .args([
-                "--batch",
-                "--pinentry-mode",
-                "loopback",
-                "--passphrase",
-                "correct horse",
-            ])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "gpg {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
-    };
-    gpg(&[
-        "--quick-gen-key",
-        "krel test <krel@example.com>",
-        "ed25519",
-        "sign",
-        "0",
-    ]);
-    std::fs::write(
-        dir.path().join("key.asc"),
-        gpg(&["--armor", "--export-secret-keys"]),
-    )
-    .unwrap();
+    let (secret, _) = gpg_key_with(dir.path(), "ed25519", "correct horse");
+    std::fs::rename(secret, dir.path().join("key.asc")).unwrap();
     let spec = repo_root().join("testdata/kubepkg/hello.yaml");
     let run = |passphrase: Option<&str>| {
         let mut krel = krel();

@@ -64,3 +64,14 @@ pub fn openssl_verifies(public: &std::path::Path, file: &std::path::Path) -> boo
         .status
         .success()
 }
+
+/// A copy of kubepkg's fake binaries at `dest` (to change or link in a test).
+pub fn copy_kubepkg_source(dest: &std::path::Path) {
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(krel_test_support::repo_root().join("testdata/kubepkg/source"))
+        .arg(dest)
+        .status()
+        .unwrap();
+    assert!(status.success(), "cp -a testdata/kubepkg/source");
+}

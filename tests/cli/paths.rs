@@ -13,13 +13,7 @@ use crate::krel;
 /// A copy of kubepkg's fake binaries, with a secret outside it.
 fn tree_with_a_secret_beside(dir: &Path) -> std::path::PathBuf {
     let source = dir.join("source");
-    let status = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(repo_root().join("testdata/kubepkg/source"))
-        .arg(&source)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    crate::copy_kubepkg_source(&source);
     std::fs::write(dir.join("shadow"), "root:$6$secret:19000:0:99999:7:::\n").unwrap();
     source
 }

@@ -211,10 +211,11 @@ fn retries_that_run_out_fail_clearly() {
     let bucket = unique("krel-gcs-down");
     gcs.create_bucket(&bucket);
     let (src, _) = release_tree(1);
-    // Planning gets through; every upload attempt after it gets a 503.
-    let mut schedule = vec![None];
+    // Taking the push lock (a stat and a write) and planning get through; the upload
+    // attempts after them get a 503 (three faults in all, so releasing the lock gets through).
+    let mut schedule = vec![None; 3];
     schedule.extend(vec![Some(Fault::Unavailable); 50]);
-    let proxy = FaultyProxy::start(gcs.port, schedule, 50);
+    let proxy = FaultyProxy::start(gcs.port, schedule, 3);
     let krel = krel().env("STORAGE_EMULATOR_HOST", &proxy.host());
     push(
         &krel,
@@ -542,9 +543,7 @@ fn a_missing_bucket_is_named_as_missing() {
         &["--nomock"],
     )
     .assert_exit(2)
-    .assert_stderr_has(&format!(
-        "caused by: the bucket gs://{bucket} does not exist"
-    ))
+    .assert_stderr_has(&format!("error: the bucket gs://{bucket} does not exist"))
     .assert_stderr_has("gcloud storage buckets create");
     // (SeaweedFS creates a bucket on the first PUT, so S3's 404 NoSuchBucket, mapped the same
     // way, cannot be provoked here.)

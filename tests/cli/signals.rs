@@ -4,8 +4,6 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use krel_test_support::repo_root;
-
 use crate::krel;
 
 /// Entries under `dir` (recursively) whose names start with `prefix`.
@@ -95,13 +93,7 @@ fn sigint_mid_push_leaves_no_partial_file_and_a_rerun_completes() {
 fn sigint_mid_kubepkg_leaves_no_scratch_and_a_dead_runs_scratch_is_swept() {
     let dir = tempfile::tempdir().unwrap();
     let source = dir.path().join("source");
-    let status = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(repo_root().join("testdata/kubepkg/source"))
-        .arg(&source)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    crate::copy_kubepkg_source(&source);
     // A larger binary, so the build takes a moment.
     let kubelet = source.join("bin/linux/amd64/kubelet");
     std::fs::File::options()

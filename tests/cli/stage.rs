@@ -237,23 +237,27 @@ fn nomock_branch_cut_stages_two_versions_on_a_release_commit() {
     );
 }
 
+/// An alpha staged into a workspace and mock bucket of its own (`ws-NAME`, `bucket-NAME`),
+/// stopped after the step `abort_after` when given.
+fn stage_into(krel: &Krel, s: &Sandbox, name: &str, abort_after: Option<&str>) -> crate::Run {
+    let args = ["stage", "--type", "alpha", "--branch", "main"];
+    let workspace = s.root.join(format!("ws-{name}")).display().to_string();
+    let bucket = format!("file://{}", s.root.join(format!("bucket-{name}")).display());
+    let mut env = vec![
+        ("KREL_WORKSPACE", workspace.as_str()),
+        ("KREL_MOCK_BUCKET", bucket.as_str()),
+    ];
+    if let Some(step) = abort_after {
+        env.push(("KREL_TEST_ABORT_AFTER", step));
+    }
+    krel.run_with_env(&s.root, &args, &env)
+}
+
 #[test]
 fn a_kill_after_any_step_then_a_rerun_matches_an_uninterrupted_stage() {
     let krel = stager();
     let s = krel.sandbox();
-    let args = ["stage", "--type", "alpha", "--branch", "main"];
-    let run_into = |name: &str, abort_after: Option<&str>| {
-        let workspace = s.root.join(format!("ws-{name}")).display().to_string();
-        let bucket = format!("file://{}", s.root.join(format!("bucket-{name}")).display());
-        let mut env = vec![
-            ("KREL_WORKSPACE", workspace.as_str()),
-            ("KREL_MOCK_BUCKET", bucket.as_str()),
-        ];
-        if let Some(step) = abort_after {
-            env.push(("KREL_TEST_ABORT_AFTER", step));
-        }
-        krel.run_with_env(&s.root, &args, &env)
-    };
+    let run_into = |name: &str, abort_after: Option<&str>| stage_into(&krel, &s, name, abort_after);
     run_into("clean", None).assert_exit(0);
     let clean = tree(&s.root.join("bucket-clean"));
     assert!(clean.len() > 60, "{} files", clean.len());
@@ -478,19 +482,7 @@ fn in_a_workflow_the_runner_is_told_to_mask_every_secret_first() {
 fn a_kill_inside_the_first_fetch_and_a_fetchs_stale_locks_change_nothing() {
     let krel = stager();
     let s = krel.sandbox();
-    let args = ["stage", "--type", "alpha", "--branch", "main"];
-    let run_into = |name: &str, abort_after: Option<&str>| {
-        let workspace = s.root.join(format!("ws-{name}")).display().to_string();
-        let bucket = format!("file://{}", s.root.join(format!("bucket-{name}")).display());
-        let mut env = vec![
-            ("KREL_WORKSPACE", workspace.as_str()),
-            ("KREL_MOCK_BUCKET", bucket.as_str()),
-        ];
-        if let Some(step) = abort_after {
-            env.push(("KREL_TEST_ABORT_AFTER", step));
-        }
-        krel.run_with_env(&s.root, &args, &env)
-    };
+    let run_into = |name: &str, abort_after: Option<&str>| stage_into(&krel, &s, name, abort_after);
     run_into("clean", None).assert_exit(0);
     let clean = tree(&s.root.join("bucket-clean"));
 

@@ -45,13 +45,13 @@ use std::path::PathBuf;
 
 pub use digest::{local_digests, LocalDigests};
 pub use location::Location;
-pub use lock::{lock_key, LockRecord, PushLock, LOCK_TTL};
+pub use lock::{host_name, lock_key, LockRecord, PushLock, LOCK_TTL};
 pub use marker::{
     marker_names, plan_marker, BlockingMarkerWriter, MarkerOutcome, MarkerUpdate, MarkerWriter,
 };
 pub use push::{
-    execute_push, plan_push, BlockingUploader, NoProgress, ObjectUpload, PushFailure, PushOptions,
-    PushPlan, PushProgress, PushReport, UploadBatch, Uploader,
+    check_source, execute_push, plan_push, BlockingUploader, NoProgress, ObjectUpload, PushFailure,
+    PushOptions, PushPlan, PushProgress, PushReport, UploadBatch, Uploader,
 };
 pub use retry::RetryPolicy;
 

@@ -37,6 +37,35 @@ pub struct LockRecord {
     pub since: i64,
     /// When it stops holding unless renewed.
     pub expires: i64,
+    /// The machine it was taken on.
+    #[serde(default)]
+    pub host: String,
+    /// The process that took it.
+    #[serde(default)]
+    pub pid: u32,
+}
+
+impl LockRecord {
+    /// True while it holds: taken, not expired, and (when it was taken on this machine) its
+    /// process still alive. A push killed outright frees its lock for a rerun on its machine
+    /// at once, and for other machines when it expires.
+    fn holds(&self, now: i64, host: &str) -> bool {
+        let dead_here = self.host == host && self.pid != 0 && !process_alive(self.pid);
+        self.state == "held" && self.expires > now && !dead_here
+    }
+}
+
+/// Whether process `pid` runs on this machine (Linux: `/proc/PID` exists).
+fn process_alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// This machine's name, for lock records.
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|name| name.trim().to_string())
+        .unwrap_or_default()
 }
 
 /// A lock this run holds.
@@ -93,13 +122,15 @@ impl Store {
             destination: location.to_string(),
             since: now,
             expires: now + LOCK_TTL.as_secs() as i64,
+            host: host_name(),
+            pid: std::process::id(),
         };
         for _ in 0..3 {
             let precondition = match self.stat(&key).await? {
                 None => Precondition::Absent,
                 Some(info) => {
                     if let Some(other) = self.read_lock(&key).await? {
-                        if other.state == "held" && other.expires > now {
+                        if other.holds(now, &record.host) {
                             return Err(StorageError::Locked {
                                 destination: location.to_string(),
                                 holder: other.holder,
@@ -230,8 +261,24 @@ fn random_owner() -> Result<String, StorageError> {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn one_holder_at_a_time_until_release_or_expiry() {
+    #[test]
+    fn one_holder_at_a_time_until_release_or_expiry() {
+        // The store's futures are large in debug builds: run on a heap future, a roomy stack.
+        std::thread::Builder::new()
+            .stack_size(32 << 20)
+            .spawn(|| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap()
+                    .block_on(Box::pin(scenario()))
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
+    async fn scenario() {
         let dir = tempfile::tempdir().unwrap();
         let location: Location = format!("file://{}/bucket/release/v1", dir.path().display())
             .parse()
@@ -240,7 +287,8 @@ mod tests {
             .await
             .unwrap();
         let scratch = dir.path().join("scratch");
-        assert_eq!(lock_key(&location), ".krel-locks/push-root.lock");
+        let key = lock_key(&location);
+        assert_eq!(key, ".krel-locks/push-root.lock");
         let gcs: Location = "gs://bucket/release/v1.30.0".parse().unwrap();
         assert_eq!(lock_key(&gcs), ".krel-locks/push-release_v1.30.0.lock");
 
@@ -257,17 +305,36 @@ mod tests {
             "{refused}"
         );
         assert!(refused.to_string().contains("another push"), "{refused}");
-
         store.release_lock(first, &scratch, 1002).await.unwrap();
-        let mut second = store
-            .take_lock(&location, "b", &scratch, 1003)
+
+        // A holder on this machine whose process is gone (killed outright) frees it at once.
+        let held = store
+            .take_lock(&location, "killed", &scratch, 1003)
             .await
             .unwrap();
-        store.renew_lock(&mut second, &scratch, 1004).await.unwrap();
+        let path = dir.path().join("bucket/release/v1").join(&key);
+        let mut record: LockRecord =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        record.pid = u32::MAX - 1;
+        std::fs::write(&path, serde_json::to_vec(&record).unwrap()).unwrap();
+        drop(held);
+        let mut second = store
+            .take_lock(&location, "b", &scratch, 1004)
+            .await
+            .unwrap();
+        store.renew_lock(&mut second, &scratch, 1005).await.unwrap();
 
-        // A holder that died: its lock expires, then another run takes it over, and the dead
-        // run's late release does not free the new holder's lock.
-        let later = 1004 + LOCK_TTL.as_secs() as i64 + 1;
+        // A holder elsewhere that died: its lock expires, then another run takes it over, and
+        // the dead run's late release does not free the new holder's lock.
+        let mut record: LockRecord =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        record.host = "another-machine".into();
+        std::fs::write(&path, serde_json::to_vec(&record).unwrap()).unwrap();
+        assert!(store
+            .take_lock(&location, "c", &scratch, 1006)
+            .await
+            .is_err());
+        let later = 1005 + LOCK_TTL.as_secs() as i64 + 1;
         let third = store
             .take_lock(&location, "c", &scratch, later)
             .await

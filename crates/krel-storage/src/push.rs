@@ -116,6 +116,12 @@ pub trait Uploader {
     fn upload(&self, batch: &UploadBatch) -> Result<PushReport, StorageError>;
 }
 
+/// Checks that `source` can be pushed (a directory with files, no link out of it) without
+/// reading any store: a push refuses a bad source before it writes anything, its lock too.
+pub fn check_source(source: &Path) -> Result<usize, StorageError> {
+    files(source).map(|files| files.len())
+}
+
 /// Files under `source`, as (relative path with `/`, path), sorted. Symbolic links are
 /// followed only while they stay inside `source` (krel_fs::tree).
 fn files(source: &Path) -> Result<Vec<(String, PathBuf)>, StorageError> {

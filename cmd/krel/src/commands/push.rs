@@ -86,6 +86,8 @@ pub fn exec(ctx: &Context, args: &Args, shell: &Shell) -> Result<(), Failure> {
         allow_overwrite: args.allow_overwrite,
         jobs,
     };
+    // A source that cannot be pushed is refused before anything is written, the lock too.
+    krel_storage::check_source(&args.src)?;
     let store = Arc::new(runtime.block_on(Store::open(&location, &env))?);
     // With --nomock, one push at a time per destination: taken before the plan is made.
     let lock = match ctx.mode {
@@ -218,9 +220,7 @@ impl HeldLock {
         let holder = format!(
             "{}@{} pid {}",
             ctx.env.var("USER").unwrap_or_else(|| "someone".into()),
-            std::fs::read_to_string("/etc/hostname")
-                .map(|h| h.trim().to_string())
-                .unwrap_or_else(|_| "a host".into()),
+            krel_storage::host_name(),
             std::process::id()
         );
         let taken =
