@@ -85,8 +85,8 @@ Mock (default) prints that plan and changes nothing on any remote. --nomock carr
 (after a confirmation, unless --non-interactive). Rerunning after a failure or a kill plans only
 what is left; a release run twice changes nothing the second time.
 
-GitHub: GITHUB_TOKEN (or GH_TOKEN), and --github-api-url (KREL_GITHUB_API_URL) for GitHub Enterprise or a
-stand-in. The public key defaults to release.signing_key with .pub for .key.
+GitHub: GITHUB_TOKEN (or GH_TOKEN), and --github-api-url (KREL_GITHUB_API_URL) for GitHub
+Enterprise or a stand-in. The public key defaults to release.signing_key with .pub for .key.
 
 Exit status: 0 done (or planned), 1 refused (the stage does not verify, a tag exists at another
 commit, a remote changed underneath), 2 usage or unexpected failure.";

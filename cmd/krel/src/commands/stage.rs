@@ -88,14 +88,18 @@ vX.(Y+1).0-alpha.0) and refuses when a tag exists on the remote. Then, in a work
   1. clone the remote; on a release branch make an empty \"Release commit for <project> vX.Y.Z\"
      on the build version's commit and tag it (on the main branch the commit itself is tagged);
      nothing is pushed to git;
-  2. for each version: write the tag's tree to a clean directory, run build.command there
-     (KREL_VERSION, KREL_BUILD_VERSION, KREL_PLATFORMS, SOURCE_DATE_EPOCH set), copy the files
-     build.artifacts names into stage/<bv>/<version>/gcs-stage/<version>/;
+  2. for each version: write the tag's tree to a clean directory, run build.command there in
+     an environment of its own (PATH, HOME, locale, build.env; KREL_VERSION, KREL_BUILD_VERSION,
+     KREL_PLATFORMS, SOURCE_DATE_EPOCH; never krel's credentials; secrets printed are masked),
+     copy the files build.artifacts names into stage/<bv>/<version>/gcs-stage/<version>/ (a
+     link out of the build tree is refused);
   3. add SPDX 2.3 SBOMs of the artifacts and of the source, SHA256SUMS/SHA512SUMS and per-file
      digests, a signature (.sig) for every file, and a signed in-toto SLSA v1 provenance
      statement whose subjects are all of them;
   4. archive the source with its git objects (stage/<bv>/src.tar.gz) for `krel release`;
-  5. upload stage/<bv>/ to the bucket, then STAGED.json (signed), which marks the stage complete.
+  5. plan the upload (printed as every plan is; --output json prints it in the envelope
+     {mode, outcome, plan, result}), then upload stage/<bv>/ to the bucket, then STAGED.json
+     (signed), which marks the stage complete.
 
 Mock (default) stages into release.mock_bucket (a file:// directory, default
 ~/.local/share/krel/mock-bucket); --nomock into release.bucket. Either way no git remote and no
