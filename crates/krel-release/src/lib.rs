@@ -307,6 +307,34 @@ pub(crate) enum StageOverwrite {
     Allowed,
 }
 
+/// What stage and release both take from outside: the configuration, where workspaces live,
+/// the bucket and its store, the runtime, git credentials and committer, how much runs at
+/// once, the step hook and the progress report. [`stage::StageSetup`] and
+/// [`release::ReleaseSetup`] add what each needs besides, and dereference to this.
+pub struct Shared<'a> {
+    /// The project configuration.
+    pub config: &'a krel_config::Config,
+    /// Where workspaces and the mirror live.
+    pub workspace_root: &'a std::path::Path,
+    /// The bucket: the stage's destination, or the release's source and destination (the
+    /// mock bucket, or the release bucket with --nomock).
+    pub bucket: &'a krel_storage::Location,
+    /// The bucket's store.
+    pub store: &'a krel_storage::Store,
+    /// The runtime the store (and the GitHub client) run on.
+    pub runtime: &'a tokio::runtime::Runtime,
+    /// Credentials for the git remote.
+    pub credentials: &'a krel_git::Credentials,
+    /// Who makes release commits, tags, and a release's merge commit.
+    pub identity: Option<&'a krel_git::Identity>,
+    /// Threads for hashing, signing and verifying; requests at once.
+    pub jobs: usize,
+    /// Called after each journaled step (tests stop a run at a given step with it).
+    pub after_step: &'a dyn Fn(&str),
+    /// Where progress goes.
+    pub report: &'a dyn Report,
+}
+
 /// Progress and findings, for the person running the release.
 pub trait Report: Sync {
     /// A step happened: `verb` is short ("Tagged", "Built"), `message` says what.

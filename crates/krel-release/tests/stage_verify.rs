@@ -9,7 +9,7 @@ use krel_config::Config;
 use krel_git::Identity;
 use krel_release::stage::{stage, StageOutcome, StageRequest, StageSetup};
 use krel_release::verify::verify_stage;
-use krel_release::{Quiet, ReleaseError};
+use krel_release::{Quiet, ReleaseError, Shared};
 use krel_sign::{load_signing_key, PublicKey, Secret};
 use krel_storage::{Location, Store, StoreEnv};
 use krel_version::ReleaseType;
@@ -32,20 +32,22 @@ fn run_stage(sandbox: &krel_sandbox::Sandbox, time: i64) -> StageOutcome {
     };
     stage(
         &StageSetup {
-            config: &config,
-            workspace_root: &sandbox.root.join("workspace"),
-            bucket: &bucket,
-            store: &store,
-            runtime: &runtime,
-            credentials: &Default::default(),
-            identity: Some(&identity),
+            shared: Shared {
+                config: &config,
+                workspace_root: &sandbox.root.join("workspace"),
+                bucket: &bucket,
+                store: &store,
+                runtime: &runtime,
+                credentials: &Default::default(),
+                identity: Some(&identity),
+                jobs: 2,
+                after_step: &|_| {},
+                report: &Quiet,
+            },
             source_date_epoch: Some(1_700_000_000),
             signer: Some(&signer),
             build_env: &[("PATH".into(), "/usr/bin:/bin".into())],
             masker: &Default::default(),
-            jobs: 2,
-            after_step: &|_| {},
-            report: &Quiet,
         },
         &StageRequest {
             release_type: ReleaseType::Rc,

@@ -8,6 +8,7 @@ use krel_plan::{Action, Executors, Mode, Outcome};
 use krel_release::release::{
     prepare_release, PreparedRelease, ReleaseRequest, ReleaseSetup, ReleaseSummary,
 };
+use krel_release::Shared;
 use krel_sign::PublicKey;
 use krel_storage::{BlockingMarkerWriter, BlockingUploader, Location, NoProgress, Store};
 
@@ -213,20 +214,23 @@ pub fn exec(ctx: &Context, args: &Args, shell: &Shell) -> Result<(), Failure> {
     };
     let identity = ctx.committer()?;
     let hook = ctx.fault_hook();
+    let credentials = ctx.credentials();
     let prepared = prepare_release(
         &ReleaseSetup {
-            config,
-            workspace_root: &workspace_root,
-            bucket: &bucket,
-            store: &store,
-            runtime: &runtime,
-            credentials: &ctx.credentials(),
-            identity: identity.as_ref(),
+            shared: Shared {
+                config,
+                workspace_root: &workspace_root,
+                bucket: &bucket,
+                store: &store,
+                runtime: &runtime,
+                credentials: &credentials,
+                identity: identity.as_ref(),
+                jobs,
+                after_step: &hook,
+                report: shell,
+            },
             public_key: &key,
             github: github.as_ref(),
-            jobs,
-            after_step: &hook,
-            report: shell,
         },
         &ReleaseRequest {
             release_type: args.release_type.into(),

@@ -8,7 +8,7 @@ use krel_release::split::prepare_merge;
 use krel_release::stage::{
     prepare_stage, PreparedStage, StageOutcome, StageRequest, StageScope, StageSetup,
 };
-use krel_release::ReleaseError;
+use krel_release::{ReleaseError, Shared};
 use krel_storage::{BlockingUploader, Location, NoProgress, Store};
 
 use crate::args::{parse_build_version, JobsArg, ReleaseTypeArg, WorkspaceArg};
@@ -267,21 +267,24 @@ impl Staging {
         let hook = ctx.fault_hook();
         let build_env = ctx.build_env()?;
         let masker = ctx.masker();
+        let credentials = ctx.credentials();
         let setup = StageSetup {
-            config,
-            workspace_root: &self.workspace_root,
-            bucket: &self.bucket,
-            store: &self.store,
-            runtime: &self.runtime,
-            credentials: &ctx.credentials(),
-            identity: identity.as_ref(),
+            shared: Shared {
+                config,
+                workspace_root: &self.workspace_root,
+                bucket: &self.bucket,
+                store: &self.store,
+                runtime: &self.runtime,
+                credentials: &credentials,
+                identity: identity.as_ref(),
+                jobs,
+                after_step: &hook,
+                report: shell,
+            },
             source_date_epoch: ctx.source_date_epoch()?,
             signer: self.signer.as_ref().map(|s| s as &dyn krel_sign::Signer),
             build_env: &build_env,
             masker: &masker,
-            jobs,
-            after_step: &hook,
-            report: shell,
         };
         let prepared = prepare(&setup)?;
         render_plan(shell, &prepared.plan, Heading::Carried);

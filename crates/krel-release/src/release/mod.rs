@@ -29,12 +29,11 @@ pub mod read;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use krel_config::Config;
-use krel_git::{CommitId, Credentials, Identity, MergeOutcome, NoProgress, Repo};
+use krel_git::{CommitId, MergeOutcome, NoProgress, Repo};
 use krel_github::{GitHub, ReleaseSpec};
 use krel_plan::Plan;
 use krel_sign::PublicKey;
-use krel_storage::{Location, Store};
+use krel_storage::Location;
 use krel_version::{BuildVersion, ReleaseType};
 use serde::Serialize;
 
@@ -42,7 +41,7 @@ use crate::files::{io, remove_dir};
 use crate::journal::Journal;
 use crate::layout::slug;
 use crate::records::{join, ReleasedRecord};
-use crate::{git, ReleaseError, Report};
+use crate::{git, ReleaseError, Shared};
 use plan::{
     plan_files, plan_git, plan_github, plan_markers, plan_record, publish_dirs, release_assets,
     release_body, BranchState, Bucket, GitHubRelease, GitTarget, Planned,
@@ -65,32 +64,22 @@ pub struct ReleaseRequest {
     pub notes: Option<String>,
 }
 
-/// Everything release uses from outside.
+/// Everything release uses from outside: the [`Shared`] doors, and what only release needs.
 pub struct ReleaseSetup<'a> {
-    /// The project configuration.
-    pub config: &'a Config,
-    /// Where workspaces live.
-    pub workspace_root: &'a Path,
-    /// The bucket holding `stage/<build-version>/` and receiving `release/<version>/`.
-    pub bucket: &'a Location,
-    /// The bucket's store.
-    pub store: &'a Store,
-    /// The runtime the store and the GitHub client run on.
-    pub runtime: &'a tokio::runtime::Runtime,
-    /// Credentials for the git remote.
-    pub credentials: &'a Credentials,
-    /// Who makes a merge commit, when the release branch moved since the stage.
-    pub identity: Option<&'a Identity>,
+    /// Configuration, places and doors shared with stage.
+    pub shared: Shared<'a>,
     /// The key the stage was signed with (its public half).
     pub public_key: &'a PublicKey,
     /// The GitHub client, when GitHub releases are published (`release.github_release`).
     pub github: Option<&'a GitHub>,
-    /// Threads for hashing and verifying, requests at once.
-    pub jobs: usize,
-    /// Called after each journaled step.
-    pub after_step: &'a dyn Fn(&str),
-    /// Where progress goes.
-    pub report: &'a dyn Report,
+}
+
+impl<'a> std::ops::Deref for ReleaseSetup<'a> {
+    type Target = Shared<'a>;
+
+    fn deref(&self) -> &Shared<'a> {
+        &self.shared
+    }
 }
 
 /// What a release does or did, for the summary.

@@ -34,17 +34,15 @@ mod run;
 pub mod steps;
 mod upload;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use krel_config::{Config, Platform};
-use krel_git::{Credentials, Identity};
+use krel_config::Platform;
 use krel_sign::Signer;
-use krel_storage::{Location, Store};
 use krel_version::{BuildVersion, ReleaseType};
 use serde::Serialize;
 
 use crate::records::PartialRecord;
-use crate::{ReleaseError, Report};
+use crate::{ReleaseError, Shared};
 
 pub use run::StageRun;
 pub use upload::PreparedStage;
@@ -77,22 +75,10 @@ pub enum StageScope {
     Merge(Vec<PartialRecord>),
 }
 
-/// Everything stage uses from outside: configuration, places and side-effect doors.
+/// Everything stage uses from outside: the [`Shared`] doors, and what only stage needs.
 pub struct StageSetup<'a> {
-    /// The project configuration.
-    pub config: &'a Config,
-    /// Where workspaces and the mirror live.
-    pub workspace_root: &'a Path,
-    /// The bucket the stage goes to (the mock bucket, or the release bucket with --nomock).
-    pub bucket: &'a Location,
-    /// The bucket's store.
-    pub store: &'a Store,
-    /// The runtime the store runs on.
-    pub runtime: &'a tokio::runtime::Runtime,
-    /// Credentials for the git remote.
-    pub credentials: &'a Credentials,
-    /// Who makes the release commits and tags.
-    pub identity: Option<&'a Identity>,
+    /// Configuration, places and doors shared with release.
+    pub shared: Shared<'a>,
     /// SOURCE_DATE_EPOCH, when set.
     pub source_date_epoch: Option<i64>,
     /// Signs every staged file. A platform job of a split stage signs nothing and needs none:
@@ -103,12 +89,14 @@ pub struct StageSetup<'a> {
     pub build_env: &'a [(String, String)],
     /// Secret values masked in the build's log and in what stage echoes of it.
     pub masker: &'a krel_secret::Masker,
-    /// Threads for hashing and signing, requests at once for uploads.
-    pub jobs: usize,
-    /// Called after each step is journaled (used by tests to stop a run at a given step).
-    pub after_step: &'a dyn Fn(&str),
-    /// Where progress goes.
-    pub report: &'a dyn Report,
+}
+
+impl<'a> std::ops::Deref for StageSetup<'a> {
+    type Target = Shared<'a>;
+
+    fn deref(&self) -> &Shared<'a> {
+        &self.shared
+    }
 }
 
 /// What a stage did.
