@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use krel_test_support::{fake_gcs, seaweed_s3, test_python, test_tool, Fault, FaultyProxy, Krel};
-use serde_json::Value;
+pub(crate) use krel_test_support::readback;
+use krel_test_support::{fake_gcs, seaweed_s3, Fault, FaultyProxy, Krel};
 
 use crate::krel;
 
@@ -51,31 +51,6 @@ pub(crate) fn sha256(bytes: &[u8]) -> String {
 }
 
 /// Runs the read-back tool; key → sha256, with `prefix/` removed from keys.
-pub(crate) fn readback(args: &[&str], prefix: &str) -> BTreeMap<String, String> {
-    let out = Command::new(test_python())
-        .arg(test_tool("readback.py"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "readback {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
-    json.as_object()
-        .unwrap()
-        .iter()
-        .map(|(key, v)| {
-            let key = key
-                .strip_prefix(&format!("{prefix}/"))
-                .unwrap_or(key)
-                .to_string();
-            (key, v["sha256"].as_str().unwrap().to_string())
-        })
-        .collect()
-}
-
 fn push(krel: &Krel, src: &Path, dest: &str, extra: &[&str]) -> krel_test_support::Run {
     let src = src.display().to_string();
     let mut args = vec!["push", src.as_str(), dest];

@@ -14,12 +14,9 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Instant;
 
-use krel_test_support::{
-    fake_gcs, repo_root, seaweed_s3, test_python, test_tool, Fault, FaultyProxy, Krel,
-};
+use krel_test_support::{fake_gcs, readback, repo_root, seaweed_s3, Fault, FaultyProxy, Krel};
 
 /// One request in five fails, in every way the proxy knows but a 60-second stall.
 fn schedule() -> Vec<Option<Fault>> {
@@ -51,28 +48,6 @@ struct Backend {
     /// Reads `release/<version>/` back directly: key (relative) → sha256.
     read_back: Box<ReadBack>,
     proxy: FaultyProxy,
-}
-
-fn readback(args: &[&str], prefix: &str) -> BTreeMap<String, String> {
-    let out = Command::new(test_python())
-        .arg(test_tool("readback.py"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    json.as_object()
-        .unwrap()
-        .iter()
-        .filter_map(|(key, v)| {
-            let key = key.strip_prefix(&format!("{prefix}/"))?.to_string();
-            Some((key, v["sha256"].as_str()?.to_string()))
-        })
-        .collect()
 }
 
 fn gcs_backend(bucket: &str) -> Backend {

@@ -51,6 +51,34 @@ pub fn test_tool(name: &str) -> PathBuf {
     repo_root().join("tests/tools").join(name)
 }
 
+/// Reads back what krel pushed with the storage services' own Python clients
+/// (`tests/tools/readback.py ARGS`): object key, with `PREFIX/` removed, → SHA-256.
+pub fn readback(args: &[&str], prefix: &str) -> BTreeMap<String, String> {
+    let out = Command::new(test_python())
+        .arg(test_tool("readback.py"))
+        .args(args)
+        .output()
+        .expect("running readback.py");
+    assert!(
+        out.status.success(),
+        "readback {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("readback.py prints JSON");
+    json.as_object()
+        .map(|objects| {
+            objects
+                .iter()
+                .filter_map(|(key, v)| {
+                    let key = key.strip_prefix(&format!("{prefix}/")).unwrap_or(key);
+                    Some((key.to_string(), v["sha256"].as_str()?.to_string()))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The `krel` binary under test, with a private HOME and a clean environment.
 pub struct Krel {
     bin: PathBuf,
