@@ -24,6 +24,13 @@ impl PublicKey {
         &self.key
     }
 
+    /// True when `der` (a DER-encoded ECDSA signature) signs the SHA-256 `digest` with this key.
+    pub fn verifies_digest(&self, digest: &[u8; 32], der: &[u8]) -> bool {
+        use p256::ecdsa::signature::hazmat::PrehashVerifier;
+        p256::ecdsa::DerSignature::try_from(der)
+            .is_ok_and(|signature| self.key.verify_prehash(digest, &signature).is_ok())
+    }
+
     /// Reads a `PUBLIC KEY` PEM.
     pub fn from_pem(text: &str) -> Result<PublicKey, SignError> {
         use p256::pkcs8::DecodePublicKey;

@@ -18,13 +18,17 @@ use std::process::{Command, Stdio};
 
 use krel_sandbox::Sandbox;
 
+pub mod images;
 mod proxy;
 mod services;
 
 pub use krel_github_standin::{GitHubStandIn, Recorded, StandInOptions};
 
 pub use proxy::{Fault, FaultyProxy};
-pub use services::{fake_gcs, free_port, seaweed_s3, FakeGcs, SeaweedS3};
+pub use services::{
+    docker_registry, docker_registry_with_auth, fake_gcs, free_port, seaweed_s3, DockerRegistry,
+    FakeGcs, SeaweedS3,
+};
 
 /// The repository's root directory.
 pub fn repo_root() -> PathBuf {

@@ -247,3 +247,91 @@ pub fn seaweed_s3() -> &'static SeaweedS3 {
         SeaweedS3 { port: s3_port, access_key, secret_key, server: std::sync::Mutex::new(server), _dir: dir }
     })
 }
+
+/// The CNCF distribution registry (Debian's `docker-registry`) on 127.0.0.1, with filesystem
+/// storage in a temporary directory; with `auth`, it requires basic credentials
+/// ([`DockerRegistry::USER`], [`DockerRegistry::PASSWORD`]) from an htpasswd file.
+pub struct DockerRegistry {
+    /// Its port.
+    pub port: u16,
+    server: std::sync::Mutex<Watched>,
+    dir: tempfile::TempDir,
+}
+
+impl DockerRegistry {
+    /// The user an authenticating registry accepts.
+    pub const USER: &'static str = "krel-test";
+    /// Its password.
+    pub const PASSWORD: &'static str = "krel-test-registry-password";
+
+    /// Starts a registry of its own (a test that compares the storage before and after).
+    pub fn start(auth: bool) -> DockerRegistry {
+        let dir = tempfile::tempdir().expect("a directory for docker-registry");
+        let port = free_port();
+        let mut config = format!(
+            "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.path().join("storage").display()
+        );
+        if auth {
+            let htpasswd = dir.path().join("htpasswd");
+            let output = Command::new("htpasswd")
+                .args(["-Bbn", Self::USER, Self::PASSWORD])
+                .output()
+                .expect("running htpasswd (apache2-utils; scripts/install-test-deps)");
+            assert!(output.status.success(), "htpasswd failed");
+            std::fs::write(&htpasswd, &output.stdout).expect("writing the htpasswd file");
+            config.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: krel-test\n    path: {}\n",
+                htpasswd.display()
+            ));
+        }
+        let config_path = dir.path().join("config.yml");
+        std::fs::write(&config_path, config).expect("writing the registry configuration");
+        let program = Path::new("/usr/bin/docker-registry");
+        assert!(
+            program.exists(),
+            "docker-registry is missing: run scripts/install-test-deps (scripts/test does)"
+        );
+        let args = vec!["serve".to_string(), config_path.display().to_string()];
+        let mut server = Watched::start(program, &args, dir.path().join("registry.log"));
+        server.wait_http("docker-registry", port, "/v2/", Duration::from_secs(20));
+        DockerRegistry {
+            port,
+            server: std::sync::Mutex::new(server),
+            dir,
+        }
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// `docker://127.0.0.1:PORT/<prefix>`.
+    pub fn location(&self, prefix: &str) -> String {
+        format!("docker://{}/{prefix}", self.host())
+    }
+
+    /// The registry's storage directory (to compare before and after).
+    pub fn storage(&self) -> PathBuf {
+        self.dir.path().join("storage")
+    }
+
+    /// The end of the server's log, for failure messages.
+    pub fn log_tail(&self) -> String {
+        self.server.lock().map(|s| s.log_tail()).unwrap_or_default()
+    }
+}
+
+/// The registry without authentication shared by this test process (each test uses its own
+/// repository prefix).
+pub fn docker_registry() -> &'static DockerRegistry {
+    static SERVER: OnceLock<DockerRegistry> = OnceLock::new();
+    SERVER.get_or_init(|| DockerRegistry::start(false))
+}
+
+/// The registry requiring credentials shared by this test process.
+pub fn docker_registry_with_auth() -> &'static DockerRegistry {
+    static SERVER: OnceLock<DockerRegistry> = OnceLock::new();
+    SERVER.get_or_init(|| DockerRegistry::start(true))
+}

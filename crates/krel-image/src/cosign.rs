@@ -1,0 +1,250 @@
+//! cosign-compatible image signatures: for a manifest `sha256:<hex>` of repository `R`, an
+//! OCI manifest tagged `sha256-<hex>.sig` in `R` whose layers are simple-signing payloads
+//! (`application/vnd.dev.cosign.simplesigning.v1+json`), each with its base64 ECDSA signature
+//! in the `dev.cosignproject.cosign/signature` annotation. The payload binds the digest to the
+//! repository's name (`critical.identity.docker-reference`), which is what
+//! containers/image's `sigstoreSigned` policy with `matchRepository` checks.
+
+use std::collections::HashMap;
+
+use base64::Engine;
+use oci_spec::image::{Descriptor, ImageManifestBuilder};
+use serde_json::json;
+
+use crate::copy::Side;
+use crate::digest::Digest;
+use crate::manifest::{media, Content, Manifest};
+use crate::ImageError;
+
+/// The annotation holding a layer's signature.
+pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
+
+/// The simple-signing payload for `digest` under the name `identity`, as cosign writes it.
+pub fn payload(identity: &str, digest: &Digest) -> Vec<u8> {
+    let value = json!({
+        "critical": {
+            "identity": {"docker-reference": identity},
+            "image": {"docker-manifest-digest": digest.to_string()},
+            "type": "cosign container image signature",
+        },
+        "optional": null,
+    });
+    serde_json::to_vec(&value).unwrap_or_default()
+}
+
+/// cosign's configuration blob for a signature manifest with these payload layers.
+fn config(payload_digests: &[String]) -> Vec<u8> {
+    let value = json!({
+        "architecture": "",
+        "config": {},
+        "created": "0001-01-01T00:00:00Z",
+        "history": [{"created": "0001-01-01T00:00:00Z"}],
+        "os": "",
+        "rootfs": {"type": "layers", "diff_ids": payload_digests},
+    });
+    serde_json::to_vec(&value).unwrap_or_default()
+}
+
+/// What [`sign`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signed {
+    /// A signature was added.
+    Added,
+    /// A valid signature by this key for this name was there already.
+    Present,
+}
+
+/// Signs the manifest `digest` of `side` as `identity` (cosign's `docker-reference`). A
+/// signature by the same key for the same name already there is kept; signatures by other
+/// keys are kept beside the new one.
+pub async fn sign(
+    side: Side<'_>,
+    identity: &str,
+    digest: &Digest,
+    signer: &dyn krel_sign::Signer,
+    key: &krel_sign::PublicKey,
+) -> Result<Signed, ImageError> {
+    let existing = signature_layers(side, digest).await?;
+    if existing
+        .iter()
+        .any(|layer| check_layer(layer, identity, digest, key).is_ok())
+    {
+        return Ok(Signed::Present);
+    }
+    let payload = payload(identity, digest);
+    let payload_digest = Digest::of(&payload);
+    let signature = signer
+        .sign_digest(&sha256(&payload))
+        .map_err(|err| ImageError::Signing(err.to_string()))?;
+    let mut layers: Vec<SignatureLayer> = existing;
+    layers.push(SignatureLayer {
+        payload,
+        digest: payload_digest,
+        signature: base64::engine::general_purpose::STANDARD.encode(&signature.der),
+    });
+    for layer in &layers {
+        side.store
+            .write_blob(side.repo, &layer.digest, layer.payload.clone())
+            .await?;
+    }
+    let diff_ids: Vec<String> = layers.iter().map(|l| l.digest.to_string()).collect();
+    let config = config(&diff_ids);
+    let config_digest = Digest::of(&config);
+    side.store
+        .write_blob(side.repo, &config_digest, config.clone())
+        .await?;
+    let descriptors = layers
+        .iter()
+        .map(|layer| {
+            let mut descriptor = Descriptor::new(
+                media::SIMPLE_SIGNING.into(),
+                layer.payload.len() as u64,
+                layer.digest.to_oci()?,
+            );
+            descriptor.set_annotations(Some(HashMap::from([(
+                SIGNATURE_ANNOTATION.to_string(),
+                layer.signature.clone(),
+            )])));
+            Ok(descriptor)
+        })
+        .collect::<Result<Vec<_>, ImageError>>()?;
+    let image = ImageManifestBuilder::default()
+        .schema_version(2u32)
+        .media_type(media::OCI_MANIFEST)
+        .config(Descriptor::new(
+            media::OCI_CONFIG.into(),
+            config.len() as u64,
+            config_digest.to_oci()?,
+        ))
+        .layers(descriptors)
+        .build()
+        .map_err(|err| ImageError::Signing(err.to_string()))?;
+    let manifest = Manifest::from_image(&image)?;
+    side.store
+        .put_manifest(side.repo, &manifest, Some(&digest.signature_tag()))
+        .await?;
+    Ok(Signed::Added)
+}
+
+/// Checks that the manifest `digest` of `side` carries a signature by `key` naming
+/// `identity`; the error says what was found instead.
+pub async fn verify(
+    side: Side<'_>,
+    identity: &str,
+    digest: &Digest,
+    key: &krel_sign::PublicKey,
+) -> Result<(), String> {
+    let layers = signature_layers(side, digest)
+        .await
+        .map_err(|err| err.to_string())?;
+    if layers.is_empty() {
+        return Err(format!(
+            "{digest} has no signature (no {} tag)",
+            digest.signature_tag()
+        ));
+    }
+    let mut reasons = Vec::new();
+    for layer in &layers {
+        match check_layer(layer, identity, digest, key) {
+            Ok(()) => return Ok(()),
+            Err(reason) => reasons.push(reason),
+        }
+    }
+    Err(format!(
+        "{digest} has no valid signature: {}",
+        reasons.join("; ")
+    ))
+}
+
+/// One signature: the payload and its base64 signature.
+#[derive(Clone, Debug)]
+struct SignatureLayer {
+    payload: Vec<u8>,
+    digest: Digest,
+    signature: String,
+}
+
+/// The signature layers under `sha256-<hex>.sig` (none when there is no such tag).
+async fn signature_layers(
+    side: Side<'_>,
+    digest: &Digest,
+) -> Result<Vec<SignatureLayer>, ImageError> {
+    let Some(manifest) = side
+        .store
+        .manifest(side.repo, &digest.signature_tag())
+        .await?
+    else {
+        return Ok(Vec::new());
+    };
+    let Content::Image(image) = &manifest.content else {
+        return Ok(Vec::new());
+    };
+    let mut layers = Vec::new();
+    for descriptor in image.layers() {
+        let signature = descriptor
+            .annotations()
+            .as_ref()
+            .and_then(|a| a.get(SIGNATURE_ANNOTATION))
+            .cloned();
+        let Some((layer_digest, size)) = crate::manifest::descriptor_digest(descriptor) else {
+            continue;
+        };
+        if descriptor.media_type().to_string() != media::SIMPLE_SIGNING || size > 64 * 1024 {
+            continue;
+        }
+        let (Some(signature), Ok(payload)) = (
+            signature,
+            side.store.read_blob(side.repo, &layer_digest).await,
+        ) else {
+            continue;
+        };
+        layers.push(SignatureLayer {
+            payload,
+            digest: layer_digest,
+            signature,
+        });
+    }
+    Ok(layers)
+}
+
+fn check_layer(
+    layer: &SignatureLayer,
+    identity: &str,
+    digest: &Digest,
+    key: &krel_sign::PublicKey,
+) -> Result<(), String> {
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(layer.signature.trim())
+        .map_err(|_| "a signature is not base64".to_string())?;
+    if !key.verifies_digest(&sha256(&layer.payload), &der) {
+        return Err(format!("a signature is not by key {}", key.fingerprint()));
+    }
+    let payload: serde_json::Value = serde_json::from_slice(&layer.payload)
+        .map_err(|_| "a signed payload is not JSON".to_string())?;
+    let critical = &payload["critical"];
+    if critical["type"] != "cosign container image signature" {
+        return Err("a signed payload is not a cosign container image signature".into());
+    }
+    if critical["image"]["docker-manifest-digest"] != digest.to_string().as_str() {
+        return Err(format!(
+            "a signature is for {}",
+            critical["image"]["docker-manifest-digest"]
+                .as_str()
+                .unwrap_or("another image")
+        ));
+    }
+    if critical["identity"]["docker-reference"] != identity {
+        return Err(format!(
+            "a signature names {} instead of {identity}",
+            critical["identity"]["docker-reference"]
+                .as_str()
+                .unwrap_or("nothing")
+        ));
+    }
+    Ok(())
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes).into()
+}

@@ -1,0 +1,384 @@
+//! [`ImageStore`]: one image location, a registry (through `oci-client`) or OCI layouts.
+
+use std::sync::Arc;
+
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::errors::OciDistributionError;
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+
+use crate::digest::Digest;
+use crate::layout::Layouts;
+use crate::location::ImageLocation;
+use crate::manifest::{media, Manifest};
+use crate::ImageError;
+
+/// How krel authenticates to registries.
+#[derive(Clone, Debug, Default)]
+pub struct RegistryEnv {
+    /// `KREL_REGISTRY_USERNAME`.
+    pub username: Option<String>,
+    /// `KREL_REGISTRY_PASSWORD` (a password or a token).
+    pub password: Option<krel_secret::Secret>,
+    /// Read `~/.docker/config.json` (and its credential helpers) when no `KREL_REGISTRY_*`
+    /// credentials are given (true but in tests that must not see the user's).
+    pub docker_config: bool,
+}
+
+impl RegistryEnv {
+    /// Reads the variables through `var`.
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> RegistryEnv {
+        let non_empty = |name: &str| var(name).filter(|v| !v.is_empty());
+        RegistryEnv {
+            username: non_empty("KREL_REGISTRY_USERNAME"),
+            password: non_empty("KREL_REGISTRY_PASSWORD").map(krel_secret::Secret::new),
+            docker_config: true,
+        }
+    }
+
+    /// The credentials for `host`: `KREL_REGISTRY_*`, else Docker's configuration, else none.
+    fn auth(&self, host: &str) -> Result<RegistryAuth, ImageError> {
+        if let (Some(user), Some(password)) = (&self.username, &self.password) {
+            return Ok(RegistryAuth::Basic(
+                user.clone(),
+                password.expose().to_string(),
+            ));
+        }
+        if !self.docker_config {
+            return Ok(RegistryAuth::Anonymous);
+        }
+        match docker_credential::get_credential(host) {
+            Ok(docker_credential::DockerCredential::UsernamePassword(user, password)) => {
+                Ok(RegistryAuth::Basic(user, password))
+            }
+            Ok(docker_credential::DockerCredential::IdentityToken(_)) => Err(ImageError::Auth {
+                host: host.to_string(),
+                reason:
+                    "Docker's configuration holds an identity token for it, which krel cannot use"
+                        .into(),
+            }),
+            Err(_) => Ok(RegistryAuth::Anonymous),
+        }
+    }
+}
+
+/// One image location, opened.
+#[derive(Clone)]
+pub struct ImageStore {
+    location: ImageLocation,
+    kind: Kind,
+}
+
+#[derive(Clone)]
+enum Kind {
+    Remote(Arc<Remote>),
+    Layout(Layouts),
+}
+
+struct Remote {
+    client: Client,
+    host: String,
+    auth: RegistryAuth,
+}
+
+impl ImageStore {
+    /// Opens a location. Plain HTTP is used only for a registry on loopback.
+    pub fn open(location: &ImageLocation, env: &RegistryEnv) -> Result<ImageStore, ImageError> {
+        let kind = match location {
+            ImageLocation::Registry { host, .. } => {
+                let protocol = if location.is_loopback() {
+                    ClientProtocol::HttpsExcept(vec![host.clone()])
+                } else {
+                    ClientProtocol::Https
+                };
+                let config = ClientConfig {
+                    protocol,
+                    use_monolithic_push: true,
+                    connect_timeout: Some(std::time::Duration::from_secs(30)),
+                    read_timeout: Some(std::time::Duration::from_secs(300)),
+                    ..ClientConfig::default()
+                };
+                Kind::Remote(Arc::new(Remote {
+                    client: Client::new(config),
+                    host: host.clone(),
+                    auth: env.auth(host)?,
+                }))
+            }
+            ImageLocation::Layout { root, .. } => Kind::Layout(Layouts::new(root)),
+        };
+        Ok(ImageStore {
+            location: location.clone(),
+            kind,
+        })
+    }
+
+    /// The location.
+    pub fn location(&self) -> &ImageLocation {
+        &self.location
+    }
+
+    /// True when `other` is the same registry (or directory), so blobs can be mounted.
+    pub fn same_backend(&self, other: &ImageStore) -> bool {
+        match (&self.location, &other.location) {
+            (ImageLocation::Registry { host: a, .. }, ImageLocation::Registry { host: b, .. }) => {
+                a == b
+            }
+            (ImageLocation::Layout { root: a, .. }, ImageLocation::Layout { root: b, .. }) => {
+                a == b
+            }
+            _ => false,
+        }
+    }
+
+    fn reference(&self, repo: &str, reference: &str) -> Reference {
+        let host = match &self.kind {
+            Kind::Remote(remote) => remote.host.clone(),
+            Kind::Layout(_) => String::new(),
+        };
+        match reference.parse::<Digest>() {
+            Ok(digest) => Reference::with_digest(host, repo.to_string(), digest.to_string()),
+            Err(_) => Reference::with_tag(host, repo.to_string(), reference.to_string()),
+        }
+    }
+
+    fn failed(&self, what: String) -> impl FnOnce(OciDistributionError) -> ImageError + '_ {
+        move |err| ImageError::Registry {
+            location: self.location.to_string(),
+            what,
+            reason: describe(&err),
+            refused: is_auth(&err),
+        }
+    }
+
+    /// Authenticates for pushing to `repo` (the pull and push calls need a stored auth).
+    async fn login(&self, remote: &Remote, repo: &str) {
+        let reference = self.reference(repo, "latest");
+        remote
+            .client
+            .store_auth_if_needed(reference.resolve_registry(), &remote.auth)
+            .await;
+    }
+
+    /// True when `repo` holds the blob.
+    pub async fn has_blob(&self, repo: &str, digest: &Digest) -> Result<bool, ImageError> {
+        match &self.kind {
+            Kind::Layout(layouts) => Ok(layouts.has_blob(repo, digest)),
+            Kind::Remote(remote) => {
+                self.login(remote, repo).await;
+                let reference = self.reference(repo, &digest.to_string());
+                remote
+                    .client
+                    .blob_exists(&reference, &digest.to_string())
+                    .await
+                    .map_err(self.failed(format!("checking blob {digest} in {repo}")))
+            }
+        }
+    }
+
+    /// Reads a blob, checking its digest.
+    pub async fn read_blob(&self, repo: &str, digest: &Digest) -> Result<Vec<u8>, ImageError> {
+        match &self.kind {
+            Kind::Layout(layouts) => layouts.read_blob(repo, digest),
+            Kind::Remote(remote) => {
+                self.login(remote, repo).await;
+                let reference = self.reference(repo, &digest.to_string());
+                let mut bytes = Vec::new();
+                remote
+                    .client
+                    .pull_blob(&reference, digest.to_string().as_str(), &mut bytes)
+                    .await
+                    .map_err(self.failed(format!("reading blob {digest} of {repo}")))?;
+                if Digest::of(&bytes) != *digest {
+                    return Err(ImageError::Corrupt {
+                        what: format!("blob {digest} of {repo} in {}", self.location),
+                        reason: "the registry sent content with another digest".into(),
+                    });
+                }
+                Ok(bytes)
+            }
+        }
+    }
+
+    /// Writes a blob.
+    pub async fn write_blob(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        bytes: Vec<u8>,
+    ) -> Result<(), ImageError> {
+        match &self.kind {
+            Kind::Layout(layouts) => layouts.write_blob(repo, digest, &bytes),
+            Kind::Remote(remote) => {
+                self.login(remote, repo).await;
+                let reference = self.reference(repo, &digest.to_string());
+                remote
+                    .client
+                    .push_blob(&reference, bytes, &digest.to_string())
+                    .await
+                    .map(|_| ())
+                    .map_err(self.failed(format!("uploading blob {digest} to {repo}")))
+            }
+        }
+    }
+
+    /// Mounts a blob from another repository of the same backend; false when the backend
+    /// would not (the caller then uploads it).
+    pub async fn mount_blob(
+        &self,
+        repo: &str,
+        from: &str,
+        digest: &Digest,
+    ) -> Result<bool, ImageError> {
+        match &self.kind {
+            Kind::Layout(layouts) => layouts.mount_blob(repo, from, digest),
+            Kind::Remote(remote) => {
+                self.login(remote, repo).await;
+                let target = self.reference(repo, &digest.to_string());
+                let source = self.reference(from, &digest.to_string());
+                match remote
+                    .client
+                    .mount_blob(&target, &source, &digest.to_string())
+                    .await
+                {
+                    Ok(()) => Ok(true),
+                    // A registry that does not mount answers 202 with an upload session.
+                    Err(_) => self.has_blob(repo, digest).await,
+                }
+            }
+        }
+    }
+
+    /// The manifest `reference` (a tag or a digest) names in `repo`, or `None`.
+    pub async fn manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+    ) -> Result<Option<Manifest>, ImageError> {
+        match &self.kind {
+            Kind::Layout(layouts) => layouts.manifest(repo, reference),
+            Kind::Remote(remote) => {
+                let target = self.reference(repo, reference);
+                let pulled = remote
+                    .client
+                    .pull_manifest_raw(&target, &remote.auth, &media::ACCEPTED)
+                    .await;
+                let (bytes, _digest) = match pulled {
+                    Ok(pulled) => pulled,
+                    Err(err) if is_not_found(&err) => return Ok(None),
+                    Err(err) => {
+                        return Err(self.failed(format!("reading {repo}:{reference}"))(err))
+                    }
+                };
+                let manifest = Manifest::parse(bytes.to_vec(), None)?;
+                if let Ok(digest) = reference.parse::<Digest>() {
+                    if manifest.digest != digest {
+                        return Err(ImageError::Corrupt {
+                            what: format!("{repo}@{digest} in {}", self.location),
+                            reason: format!(
+                                "the registry sent a manifest with digest {}",
+                                manifest.digest
+                            ),
+                        });
+                    }
+                }
+                Ok(Some(manifest))
+            }
+        }
+    }
+
+    /// Stores a manifest by digest, and under `tag` when given. Moving a tag is the caller's
+    /// decision: see [`crate::tag`], which refuses it.
+    pub async fn put_manifest(
+        &self,
+        repo: &str,
+        manifest: &Manifest,
+        tag: Option<&str>,
+    ) -> Result<(), ImageError> {
+        match &self.kind {
+            Kind::Layout(layouts) => layouts.put_manifest(repo, manifest, tag),
+            Kind::Remote(remote) => {
+                self.login(remote, repo).await;
+                let reference = tag.map_or_else(|| manifest.digest.to_string(), str::to_owned);
+                let target = self.reference(repo, &reference);
+                let content_type =
+                    manifest
+                        .media_type
+                        .parse()
+                        .map_err(|_| ImageError::Corrupt {
+                            what: format!("{repo}@{}", manifest.digest),
+                            reason: format!(
+                                "media type `{}` is not a header value",
+                                manifest.media_type
+                            ),
+                        })?;
+                remote
+                    .client
+                    .push_manifest_raw(&target, manifest.bytes.clone(), content_type)
+                    .await
+                    .map(|_| ())
+                    .map_err(self.failed(format!("writing the manifest {repo}:{reference}")))
+            }
+        }
+    }
+
+    /// The tags of `repo` (empty when it does not exist).
+    pub async fn tags(&self, repo: &str) -> Result<Vec<String>, ImageError> {
+        match &self.kind {
+            Kind::Layout(layouts) => Ok(layouts.tags(repo)?.into_iter().map(|(t, _)| t).collect()),
+            Kind::Remote(remote) => {
+                let target = self.reference(repo, "latest");
+                match remote
+                    .client
+                    .list_tags(&target, &remote.auth, None, None)
+                    .await
+                {
+                    Ok(list) => Ok(list.tags),
+                    Err(err) if is_not_found(&err) => Ok(Vec::new()),
+                    Err(err) => Err(self.failed(format!("listing the tags of {repo}"))(err)),
+                }
+            }
+        }
+    }
+}
+
+fn status_of(err: &OciDistributionError) -> Option<u16> {
+    match err {
+        OciDistributionError::ServerError { code, .. } => Some(*code),
+        OciDistributionError::RegistryError { .. } => None,
+        OciDistributionError::RequestError(err) => err.status().map(|s| s.as_u16()),
+        OciDistributionError::UnauthorizedError { .. } => Some(401),
+        OciDistributionError::ImageManifestNotFoundError(_) => Some(404),
+        _ => None,
+    }
+}
+
+fn is_not_found(err: &OciDistributionError) -> bool {
+    if status_of(err) == Some(404) {
+        return true;
+    }
+    match err {
+        OciDistributionError::RegistryError { envelope, .. } => envelope.errors.iter().any(|e| {
+            matches!(
+                format!("{:?}", e.code).as_str(),
+                "ManifestUnknown" | "NameUnknown" | "BlobUnknown"
+            )
+        }),
+        _ => false,
+    }
+}
+
+fn is_auth(err: &OciDistributionError) -> bool {
+    matches!(status_of(err), Some(401 | 403))
+        || matches!(err, OciDistributionError::AuthenticationFailure(_))
+}
+
+/// The error in one line, with the registry's own words when it sent some.
+fn describe(err: &OciDistributionError) -> String {
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
+}

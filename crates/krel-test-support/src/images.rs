@@ -1,0 +1,66 @@
+//! Test images without Docker: `docker save` archives written as Docker writes them
+//! (`manifest.json`, the configuration, one `layer.tar` per layer), with the `tar` and `sha2`
+//! crates; skopeo, not krel, then judges what krel pushed from them.
+
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+fn sha256(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (name, bytes) in files {
+        let mut header = tar::Header::new_ustar();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        header.set_entry_type(tar::EntryType::Regular);
+        builder
+            .append_data(&mut header, name, *bytes)
+            .expect("adding a file to a tar");
+    }
+    builder.into_inner().expect("finishing a tar")
+}
+
+/// Writes a `docker save` archive of one image for `linux/<arch>`: one layer per entry of
+/// `layers` (each a tar of one file `name` with the given content), tagged `repo_tag`.
+pub fn docker_archive(path: &Path, arch: &str, repo_tag: &str, layers: &[(&str, &[u8])]) {
+    let layer_tars: Vec<Vec<u8>> = layers
+        .iter()
+        .map(|(name, bytes)| tar_of(&[(name, bytes)]))
+        .collect();
+    let diff_ids: Vec<String> = layer_tars
+        .iter()
+        .map(|t| format!("sha256:{}", sha256(t)))
+        .collect();
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": arch,
+        "os": "linux",
+        "config": {"Entrypoint": ["/app"]},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        "history": [{"created_by": "krel tests"}],
+    }))
+    .expect("a configuration");
+    let config_name = format!("{}.json", sha256(&config));
+    let layer_names: Vec<String> = layer_tars
+        .iter()
+        .map(|t| format!("{}/layer.tar", sha256(t)))
+        .collect();
+    let manifest = serde_json::to_vec(&serde_json::json!([{
+        "Config": config_name,
+        "RepoTags": [repo_tag],
+        "Layers": layer_names,
+    }]))
+    .expect("a manifest");
+    let mut files: Vec<(&str, &[u8])> = vec![("manifest.json", &manifest), (&config_name, &config)];
+    for (name, tar) in layer_names.iter().zip(&layer_tars) {
+        files.push((name, tar));
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).expect("creating the image directory");
+    }
+    std::fs::write(path, tar_of(&files)).expect("writing a docker save archive");
+}
