@@ -1,5 +1,7 @@
 //! krel-image against a real registry (docker-registry on 127.0.0.1), judged by skopeo.
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
