@@ -170,6 +170,32 @@ impl Context {
         Ok(runtime.block_on(Store::open(location, &self.store_env()))?)
     }
 
+    /// The registries of a release's images: stage pushes to the mock registry (local,
+    /// default `oci:~/.local/share/krel/mock-registry`) or, with --nomock,
+    /// release.staging_registry; release promotes to release.registry.
+    pub fn image_setup(&self) -> Result<krel_release::ImageSetup, Failure> {
+        let config = self.config()?;
+        let staging = match self.mode {
+            Mode::NoMock => config.release.staging_registry.to_string(),
+            Mode::Mock => match &config.release.mock_registry {
+                Some(registry) => registry.to_string(),
+                None => format!("oci:{}", self.data_dir().join("mock-registry").display()),
+            },
+        };
+        let parse = |text: &str| {
+            text.parse::<krel_image::ImageLocation>().map_err(|err| {
+                Failure::usage(err).with_hint(Some(
+                    "set release.staging_registry / release.registry / release.mock_registry in krel.yaml (docs/configuration.md)".into(),
+                ))
+            })
+        };
+        Ok(krel_release::ImageSetup {
+            staging: parse(&staging)?,
+            release: parse(config.release.registry.as_str())?,
+            env: krel_image::RegistryEnv::from_env(self.env.lookup()),
+        })
+    }
+
     /// The bucket stage writes to and release reads from: the mock bucket (local, default
     /// `~/.local/share/krel/mock-bucket`) or, with --nomock, release.bucket.
     pub fn stage_bucket(&self) -> Result<Location, Failure> {

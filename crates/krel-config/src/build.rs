@@ -25,6 +25,38 @@ pub struct Build {
     /// What the build's environment holds besides a few basics (PATH, HOME, locale, …):
     /// krel's own credentials never reach it.
     pub env: Vec<EnvEntry>,
+    /// Where the build leaves its container images, when it makes any.
+    pub images: Option<ImageRule>,
+}
+
+/// `build.images`: the directory (per platform) where the build leaves one `docker save`
+/// archive (`NAME.tar`) or OCI layout (`NAME/`) per image, and the platforms that have images.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImageRule {
+    /// A directory in the build tree; `{os}` and `{arch}` expand per platform.
+    pub from: RelativePath,
+    /// The platforms with images (default: every linux platform of `build.platforms`).
+    #[serde(default)]
+    pub platforms: Option<Vec<Platform>>,
+}
+
+impl ImageRule {
+    /// Kubernetes' `make release`: `_output/release-images/<arch>/*.tar`.
+    pub fn kubernetes() -> ImageRule {
+        ImageRule {
+            from: RelativePath("_output/release-images/{arch}".into()),
+            platforms: None,
+        }
+    }
+
+    /// The platforms with images, given the build's.
+    pub fn platforms(&self, build: &[Platform]) -> Vec<Platform> {
+        match &self.platforms {
+            Some(platforms) => platforms.clone(),
+            None => build.iter().filter(|p| p.os == "linux").cloned().collect(),
+        }
+    }
 }
 
 /// One entry of `build.env`: a variable passed from krel's environment (`NAME`), or set to a
@@ -106,6 +138,7 @@ impl Build {
                 },
             ],
             env: Vec::new(),
+            images: Some(ImageRule::kubernetes()),
         }
     }
 }
@@ -127,6 +160,14 @@ pub struct Release {
     pub signing_key: Option<PathBuf>,
     /// Whether `krel release` publishes a GitHub release (default true).
     pub github_release: bool,
+    /// The registry stage pushes images to with `--nomock` (`docker://HOST/PREFIX` or
+    /// `oci:PATH`; default `docker://gcr.io/k8s-staging-kubernetes`).
+    pub staging_registry: RegistryUrl,
+    /// The registry release promotes images to (default `docker://registry.k8s.io`).
+    pub registry: RegistryUrl,
+    /// The registry a mock stage pushes to: an `oci:` directory (a dry run reaches no remote).
+    /// Default: `oci:<data dir>/mock-registry`, chosen by the binary.
+    pub mock_registry: Option<RegistryUrl>,
 }
 
 impl Default for Release {
@@ -137,6 +178,9 @@ impl Default for Release {
             workspace: None,
             signing_key: None,
             github_release: true,
+            staging_registry: RegistryUrl("docker://gcr.io/k8s-staging-kubernetes".into()),
+            registry: RegistryUrl("docker://registry.k8s.io".into()),
+            mock_registry: None,
         }
     }
 }
@@ -304,6 +348,59 @@ impl fmt::Display for BucketUrl {
     }
 }
 
+/// An image location: `docker://HOST[:PORT]/PREFIX` (a registry) or `oci:PATH` (a directory
+/// of OCI layouts). Only the scheme is checked here; krel-image reads the rest.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct RegistryUrl(String);
+
+impl RegistryUrl {
+    /// The location as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// True for `oci:` directories.
+    pub fn is_local(&self) -> bool {
+        self.0.starts_with("oci:")
+    }
+}
+
+impl TryFrom<String> for RegistryUrl {
+    type Error = String;
+    fn try_from(text: String) -> Result<RegistryUrl, String> {
+        let known = ["docker://", "oci:"];
+        if known
+            .iter()
+            .any(|scheme| text.starts_with(scheme) && text.len() > scheme.len())
+        {
+            Ok(RegistryUrl(text.trim_end_matches('/').to_string()))
+        } else {
+            Err(format!(
+                "`{text}` is not an image location: use docker://HOST[:PORT]/PREFIX or oci:PATH"
+            ))
+        }
+    }
+}
+
+impl fmt::Display for RegistryUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl schemars::JsonSchema for RegistryUrl {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "RegistryUrl".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        string_schema(
+            "^(docker://|oci:).+",
+            "docker://HOST[:PORT]/PREFIX (a registry) or oci:PATH (a directory of OCI layouts)",
+        )
+    }
+}
+
 /// How a release is built and what it is made of.
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -322,6 +419,12 @@ pub(crate) struct FileBuild {
     /// credentials (GITHUB_TOKEN, the signing password, cloud keys) reach the build only when
     /// named here, and are masked in its log either way.
     pub(crate) env: Option<Vec<EnvEntry>>,
+    /// Where the build leaves its container images: `from` (per platform, with {os} and
+    /// {arch}) holds one docker save archive NAME.tar or OCI layout NAME/ per image; the
+    /// platforms with images default to the linux ones. Default: Kubernetes'
+    /// `_output/release-images/{arch}` with Kubernetes' build command; none with another
+    /// build command unless set here.
+    pub(crate) images: Option<ImageRule>,
 }
 
 /// Where releases go and what signs them.
@@ -341,6 +444,14 @@ pub(crate) struct FileRelease {
     pub(crate) signing_key: Option<PathBuf>,
     /// Publish a GitHub release per version (default true).
     pub(crate) github_release: Option<bool>,
+    /// The registry stage pushes images to with --nomock: docker://HOST[:PORT]/PREFIX or
+    /// oci:PATH (default docker://gcr.io/k8s-staging-kubernetes).
+    pub(crate) staging_registry: Option<RegistryUrl>,
+    /// The registry release promotes images to (default docker://registry.k8s.io).
+    pub(crate) registry: Option<RegistryUrl>,
+    /// The registry a mock stage pushes to: an oci: directory (default
+    /// ~/.local/share/krel/mock-registry).
+    pub(crate) mock_registry: Option<RegistryUrl>,
 }
 
 /// A string schema with a pattern and a description, for types read from strings.

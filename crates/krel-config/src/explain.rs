@@ -18,11 +18,15 @@ pub const KEYS: &[&str] = &[
     "build.platforms",
     "build.artifacts",
     "build.env",
+    "build.images",
     "release.bucket",
     "release.mock_bucket",
     "release.workspace",
     "release.signing_key",
     "release.github_release",
+    "release.staging_registry",
+    "release.registry",
+    "release.mock_registry",
 ];
 
 /// Where a setting's value came from.
@@ -128,6 +132,17 @@ impl Config {
             "release.workspace" => path(&self.release.workspace),
             "release.signing_key" => path(&self.release.signing_key),
             "release.github_release" => self.release.github_release.to_string(),
+            "release.staging_registry" => self.release.staging_registry.to_string(),
+            "release.registry" => self.release.registry.to_string(),
+            "release.mock_registry" => self.release.mock_registry.as_ref().map_or(
+                "(unset: oci:~/.local/share/krel/mock-registry)".into(),
+                ToString::to_string,
+            ),
+            "build.images" => self.build.images.as_ref().map_or("(none)".into(), |rule| {
+                let platforms = rule.platforms(&self.build.platforms);
+                let names: Vec<String> = platforms.iter().map(ToString::to_string).collect();
+                format!("{} for {}", rule.from.as_str(), names.join(", "))
+            }),
             _ => "(no such key)".into(),
         }
     }

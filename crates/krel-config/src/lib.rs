@@ -27,7 +27,8 @@ use krel_version::ReleaseBranchPattern;
 use serde::Deserialize;
 
 pub use build::{
-    parse_platforms, ArtifactRule, BucketUrl, Build, EnvEntry, Platform, RelativePath, Release,
+    parse_platforms, ArtifactRule, BucketUrl, Build, EnvEntry, ImageRule, Platform, RegistryUrl,
+    RelativePath, Release,
 };
 use build::{FileBuild, FileRelease};
 pub use explain::{Origin, Setting, KEYS};
@@ -48,6 +49,9 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("KREL_PLATFORMS", "build.platforms"),
     ("KREL_RELEASE_BUCKET", "release.bucket"),
     ("KREL_MOCK_BUCKET", "release.mock_bucket"),
+    ("KREL_STAGING_REGISTRY", "release.staging_registry"),
+    ("KREL_REGISTRY", "release.registry"),
+    ("KREL_MOCK_REGISTRY", "release.mock_registry"),
     ("KREL_WORKSPACE", "release.workspace"),
     ("KREL_SIGNING_KEY", "release.signing_key"),
     ("KREL_GITHUB_RELEASE", "release.github_release"),
@@ -212,7 +216,15 @@ impl Config {
                     ReleaseBranchPattern::new(value).map_err(|e| invalid(e.to_string()))?
             }
             "project" => self.project = value.trim().into(),
-            "build.command" => self.build.command = value.into(),
+            "build.command" => {
+                // Kubernetes' images come with Kubernetes' build; another build declares its own.
+                if value != Build::kubernetes().command
+                    && self.build.images == Some(ImageRule::kubernetes())
+                {
+                    self.build.images = None;
+                }
+                self.build.command = value.into()
+            }
             "build.platforms" => self.build.platforms = parse_platforms(value).map_err(invalid)?,
             "release.bucket" => {
                 self.release.bucket = BucketUrl::try_from(value.to_string()).map_err(invalid)?
@@ -225,6 +237,22 @@ impl Config {
                     )));
                 }
                 self.release.mock_bucket = Some(bucket)
+            }
+            "release.staging_registry" => {
+                self.release.staging_registry =
+                    RegistryUrl::try_from(value.to_string()).map_err(invalid)?
+            }
+            "release.registry" => {
+                self.release.registry = RegistryUrl::try_from(value.to_string()).map_err(invalid)?
+            }
+            "release.mock_registry" => {
+                let registry = RegistryUrl::try_from(value.to_string()).map_err(invalid)?;
+                if !registry.is_local() {
+                    return Err(invalid(format!(
+                        "`{registry}` is not an oci: directory: a mock run writes only to the local disk"
+                    )));
+                }
+                self.release.mock_registry = Some(registry)
             }
             "release.workspace" => self.release.workspace = Some(self.resolve(value)),
             "release.signing_key" => self.release.signing_key = Some(self.resolve(value)),
@@ -272,6 +300,9 @@ impl Config {
         if let Some(command) = build.command {
             self.set("build.command", &command)?;
         }
+        if let Some(images) = build.images {
+            self.build.images = Some(images);
+        }
         if let Some(platforms) = build.platforms {
             if platforms.is_empty() {
                 return Err(ConfigError::Invalid {
@@ -299,6 +330,15 @@ impl Config {
             (
                 "release.workspace",
                 release.workspace.map(|p| p.display().to_string()),
+            ),
+            (
+                "release.staging_registry",
+                release.staging_registry.map(|r| r.to_string()),
+            ),
+            ("release.registry", release.registry.map(|r| r.to_string())),
+            (
+                "release.mock_registry",
+                release.mock_registry.map(|r| r.to_string()),
             ),
             (
                 "release.signing_key",

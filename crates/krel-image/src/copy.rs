@@ -27,6 +27,12 @@ pub struct CopyStats {
 }
 
 impl CopyStats {
+    /// The sum of two.
+    pub fn plus(mut self, other: CopyStats) -> CopyStats {
+        self.add(other);
+        self
+    }
+
     fn add(&mut self, other: CopyStats) {
         self.blobs_sent += other.blobs_sent;
         self.bytes_sent += other.bytes_sent;
@@ -78,6 +84,10 @@ pub async fn copy_manifest(
     digest: &Digest,
     jobs: usize,
 ) -> Result<CopyStats, ImageError> {
+    // A registry accepts a manifest only once everything it names is there: done.
+    if to.store.manifest(to.repo, &digest.to_string()).await?.is_some() {
+        return Ok(CopyStats::default());
+    }
     let manifest = read_manifest(from, digest).await?;
     let mut stats = CopyStats::default();
     for (child, _) in manifest.children() {

@@ -54,33 +54,33 @@ pub enum Signed {
     Present,
 }
 
-/// Signs the manifest `digest` of `side` as `identity` (cosign's `docker-reference`). A
-/// signature by the same key for the same name already there is kept; signatures by other
-/// keys are kept beside the new one.
+/// Signs the manifest `digest` of `side` as `identity` (cosign's `docker-reference`).
+/// Signatures already there are kept beside the new one; the same signature (a key signs
+/// deterministically) is not added twice.
 pub async fn sign(
     side: Side<'_>,
     identity: &str,
     digest: &Digest,
     signer: &dyn krel_sign::Signer,
-    key: &krel_sign::PublicKey,
 ) -> Result<Signed, ImageError> {
     let existing = signature_layers(side, digest).await?;
-    if existing
-        .iter()
-        .any(|layer| check_layer(layer, identity, digest, key).is_ok())
-    {
-        return Ok(Signed::Present);
-    }
     let payload = payload(identity, digest);
     let payload_digest = Digest::of(&payload);
     let signature = signer
         .sign_digest(&sha256(&payload))
         .map_err(|err| ImageError::Signing(err.to_string()))?;
+    let signature = base64::engine::general_purpose::STANDARD.encode(&signature.der);
+    if existing
+        .iter()
+        .any(|layer| layer.payload == payload && layer.signature == signature)
+    {
+        return Ok(Signed::Present);
+    }
     let mut layers: Vec<SignatureLayer> = existing;
     layers.push(SignatureLayer {
         payload,
         digest: payload_digest,
-        signature: base64::engine::general_purpose::STANDARD.encode(&signature.der),
+        signature,
     });
     for layer in &layers {
         side.store

@@ -22,6 +22,7 @@ mod layout;
 mod location;
 mod manifest;
 mod store;
+mod transfer;
 
 use std::path::{Path, PathBuf};
 
@@ -30,9 +31,10 @@ use krel_error::{Diagnose, ErrorKind};
 pub use digest::{sha256_hex, Digest};
 pub use layout::{Layouts, REF_NAME};
 pub use location::{host_is_loopback, is_repository_component, is_tag, ImageLocation};
-pub use manifest::{descriptor_digest, media, platform_name, Content, Manifest};
+pub use manifest::{descriptor_digest, media, parse_platform, platform_name, Content, Manifest};
 pub use oci_spec::image::Platform;
 pub use store::{ImageStore, RegistryEnv};
+pub use transfer::{run_transfer, BlockingImageWriter, ImageRef, ImageWriter, ImageTag, ImageTransfer};
 
 /// Why an image operation failed.
 #[derive(Debug, thiserror::Error)]

@@ -149,6 +149,25 @@ pub fn descriptor_digest(descriptor: &Descriptor) -> Option<(Digest, u64)> {
     Some((digest, descriptor.size()))
 }
 
+/// Reads `os/arch[/variant]`.
+pub fn parse_platform(name: &str) -> Result<Platform, ImageError> {
+    let bad = |reason: String| ImageError::Corrupt {
+        what: format!("platform `{name}`"),
+        reason,
+    };
+    let mut parts = name.split('/');
+    let (Some(os), Some(arch)) = (parts.next(), parts.next()) else {
+        return Err(bad("not os/arch".into()));
+    };
+    let mut builder = oci_spec::image::PlatformBuilder::default()
+        .os(os)
+        .architecture(arch);
+    if let Some(variant) = parts.next() {
+        builder = builder.variant(variant);
+    }
+    builder.build().map_err(|err| bad(err.to_string()))
+}
+
 /// `os/arch[/variant]`.
 pub fn platform_name(platform: &Platform) -> String {
     let mut name = format!("{}/{}", platform.os(), platform.architecture());

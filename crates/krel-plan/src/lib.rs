@@ -27,6 +27,7 @@ use std::fmt;
 use krel_error::{Diagnose, ErrorKind};
 use krel_git::{GitError, RefPusher, RefUpdate};
 use krel_github::{GitHubError, ReleasePublisher, ReleaseSpec};
+use krel_image::{ImageError, ImageTransfer, ImageWriter};
 use krel_storage::{MarkerUpdate, MarkerWriter, StorageError, UploadBatch, Uploader};
 
 /// Whether remote changes happen.
@@ -62,6 +63,8 @@ pub enum Action {
     SetMarker(MarkerUpdate),
     /// Create a GitHub release as a draft, attach its assets, publish it.
     PublishRelease(ReleaseSpec),
+    /// Copy images by digest with their signatures, then tag them (a tag is never moved).
+    Images(ImageTransfer),
 }
 
 impl fmt::Display for Action {
@@ -103,6 +106,7 @@ impl fmt::Display for Action {
                 release.repository,
                 release.assets.len()
             ),
+            Action::Images(transfer) => transfer.fmt(f),
         }
     }
 }
@@ -150,6 +154,8 @@ pub struct Executors<'a> {
     pub markers: Option<&'a dyn MarkerWriter>,
     /// Publishes GitHub releases.
     pub github: Option<&'a dyn ReleasePublisher>,
+    /// Copies and tags images.
+    pub images: Option<&'a dyn ImageWriter>,
     /// Called with the 1-based index of each action once it is done (progress; tests use it
     /// to stop a run between two actions).
     pub after_action: Option<&'a AfterAction<'a>>,
@@ -200,6 +206,9 @@ pub enum ActionError {
     /// GitHub refused or could not be reached.
     #[error(transparent)]
     GitHub(#[from] GitHubError),
+    /// A registry refused or could not be reached.
+    #[error(transparent)]
+    Image(#[from] ImageError),
     /// The command built a plan it gave no executor for (a bug in krel).
     #[error("no executor for `{0}` actions was provided (this is a bug in krel)")]
     NoExecutor(&'static str),
@@ -212,6 +221,7 @@ impl Diagnose for ActionError {
             ActionError::Git(err) => err.kind(),
             ActionError::Storage(err) => err.kind(),
             ActionError::GitHub(err) => err.kind(),
+            ActionError::Image(err) => err.kind(),
             ActionError::NoExecutor(_) => ErrorKind::Unexpected,
         }
     }
@@ -222,6 +232,7 @@ impl Diagnose for ActionError {
             ActionError::Git(err) => err.hint(),
             ActionError::Storage(err) => err.hint(),
             ActionError::GitHub(err) => err.hint(),
+            ActionError::Image(err) => err.hint(),
             ActionError::NoExecutor(_) => None,
         }
     }
@@ -272,6 +283,13 @@ pub fn execute(
                     .map(|_| ())
                     .map_err(ActionError::from),
                 None => Err(ActionError::NoExecutor("publish-release")),
+            },
+            Action::Images(transfer) => match executors.images {
+                Some(images) => images
+                    .transfer(transfer)
+                    .map(|_| ())
+                    .map_err(ActionError::from),
+                None => Err(ActionError::NoExecutor("images")),
             },
         };
         result.map_err(|source| ExecuteError {

@@ -84,6 +84,14 @@ pub enum ReleaseError {
         /// The cause.
         source: Box<krel_github::GitHubError>,
     },
+    /// A registry or an image could not be read or written.
+    #[error("{what}")]
+    Image {
+        /// What krel was doing.
+        what: String,
+        /// The cause.
+        source: krel_image::ImageError,
+    },
     /// Signing or verifying failed.
     #[error("{context}")]
     Sign {
@@ -182,6 +190,9 @@ impl Diagnose for ReleaseError {
     /// Usage when the request or configuration does not allow the run; refused when the state
     /// of the world says no (a tag exists, a file was tampered with); else unexpected.
     fn kind(&self) -> ErrorKind {
+        if let ReleaseError::Image { source, .. } = self {
+            return source.kind();
+        }
         if matches!(self, ReleaseError::Config { .. } | ReleaseError::Version(_)) {
             ErrorKind::Usage
         } else if self.is_refusal() {
@@ -215,6 +226,7 @@ impl Diagnose for ReleaseError {
             ReleaseError::Git { source, .. } => source.hint(),
             ReleaseError::Storage { source, .. } => source.hint(),
             ReleaseError::GitHub { source, .. } => source.hint(),
+            ReleaseError::Image { source, .. } => source.hint(),
             ReleaseError::TagOnRemote { .. } => Some(
                 "pick the next version (another --type, or a newer --build-version); tags are never moved".into(),
             ),
@@ -333,6 +345,20 @@ pub struct Shared<'a> {
     pub after_step: &'a dyn Fn(&str),
     /// Where progress goes.
     pub report: &'a dyn Report,
+    /// The registries images are staged in and promoted to (`None`: images are refused).
+    pub images: Option<&'a ImageSetup>,
+}
+
+/// Where a release's container images go.
+#[derive(Clone, Debug)]
+pub struct ImageSetup {
+    /// The registry stage pushes to and release reads from: the mock registry (a local OCI
+    /// layout directory) or, with --nomock, `release.staging_registry`.
+    pub staging: krel_image::ImageLocation,
+    /// The registry release promotes to (`release.registry`); stage signs for it too.
+    pub release: krel_image::ImageLocation,
+    /// Registry credentials.
+    pub env: krel_image::RegistryEnv,
 }
 
 /// Progress and findings, for the person running the release.

@@ -44,6 +44,24 @@ pub struct StagedRecord {
     pub release_branch_commit: Option<CommitId>,
     /// Every staged file (relative to `stage/<build-version>/`) → SHA-256.
     pub files: BTreeMap<String, String>,
+    /// Version → its container images, pushed to the staging registry (none when the build
+    /// makes no images).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub images: BTreeMap<String, Vec<StagedImage>>,
+}
+
+/// One container image of a version: its index over every platform, and each platform's
+/// manifest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StagedImage {
+    /// The image name (its repository under the registry's prefix).
+    pub name: String,
+    /// The index listing every platform (absent in a platform job's record, whose merge makes
+    /// it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<krel_image::Digest>,
+    /// Platform (`os/arch`) → its manifest.
+    pub platforms: BTreeMap<String, krel_image::Digest>,
 }
 
 impl StagedRecord {
@@ -72,6 +90,30 @@ impl StagedRecord {
                 problems.push(format!("the SHA-256 of `{path}` is not 64 hex digits"));
             }
         }
+        for (version, images) in &self.images {
+            if !versions.contains(version) {
+                problems.push(format!("images of `{version}`, which is not one of its versions"));
+            }
+            for image in images {
+                if !krel_image::is_repository_component(&image.name) {
+                    problems.push(format!("`{}` is not an image name", image.name));
+                }
+                if image.platforms.is_empty() {
+                    problems.push(format!("image {} of {version} has no platform", image.name));
+                }
+            }
+        }
+        problems
+    }
+
+    /// [`StagedRecord::problems`], and every image has its index (a completed stage's record).
+    fn completed_problems(&self) -> Vec<String> {
+        let mut problems = self.problems();
+        for (version, images) in &self.images {
+            for image in images.iter().filter(|i| i.digest.is_none()) {
+                problems.push(format!("image {} of {version} has no index digest", image.name));
+            }
+        }
         problems
     }
 
@@ -88,7 +130,7 @@ impl StagedRecord {
                 problems: vec![format!("{} is not a stage record: {err}", layout::STAGED)],
             })?;
         let problems: Vec<String> = record
-            .problems()
+            .completed_problems()
             .into_iter()
             .map(|p| format!("{}: {p}", layout::STAGED))
             .collect();
@@ -131,6 +173,7 @@ impl PartialRecord {
     pub fn release(&self) -> (StagedRecord, i64) {
         let stage = StagedRecord {
             files: BTreeMap::new(),
+            images: BTreeMap::new(),
             ..self.stage.clone()
         };
         (stage, self.source_date_epoch)
@@ -246,6 +289,7 @@ mod tests {
             .into(),
             release_branch_commit: None,
             files: [("v1.0.0-alpha.1/a".to_string(), "ab".repeat(32))].into(),
+            images: BTreeMap::new(),
         }
     }
 
@@ -293,6 +337,7 @@ mod tests {
     fn partial_records_of_one_release_describe_it_alike_whatever_the_platform() {
         let partial = |platform: &str| PartialRecord {
             stage: StagedRecord {
+                images: BTreeMap::new(),
                 files: BTreeMap::new(),
                 ..record()
             },

@@ -6,7 +6,8 @@
 //! 1. `STAGED.json.sig` against the public key, then that the stage holds exactly the files
 //!    the record lists, each with the recorded SHA-256;
 //! 2. for each version, `provenance.json.sig`, then that the statement's subjects are exactly
-//!    the files of `gcs-stage/<version>/` with their SHA-256;
+//!    the files of `gcs-stage/<version>/` with their SHA-256, and the version's images (index
+//!    and platform manifests) with the record's digests;
 //! 3. every `.sig` in the stage against its file, and that no file lacks one;
 //! 4. `SHA256SUMS`/`SHA512SUMS` and the per-file digests of each version.
 //!
@@ -83,7 +84,7 @@ pub fn verify_stage(
                 let statement = Statement::parse(&text, &provenance.display().to_string())?;
                 // The files of gcs-stage/<version>/, from the listing already made above.
                 let prefix = format!("{version}/gcs-stage/{version}/");
-                let staged: Vec<FileEntry> = files
+                let mut staged: Vec<FileEntry> = files
                     .iter()
                     .filter_map(|f| {
                         Some(FileEntry {
@@ -92,6 +93,10 @@ pub fn verify_stage(
                         })
                     })
                     .collect();
+                // The images of the version are subjects too, by the record's digests.
+                if let Some(images) = record.images.get(&version.to_string()) {
+                    staged.extend(crate::stage::images::image_subjects(images));
+                }
                 problems.extend(
                     statement
                         .check(&staged)

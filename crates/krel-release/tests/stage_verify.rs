@@ -43,6 +43,7 @@ fn run_stage(sandbox: &krel_sandbox::Sandbox, time: i64) -> StageOutcome {
                 jobs: 2,
                 after_step: &|_| {},
                 report: &Quiet,
+                images: None,
             },
             source_date_epoch: Some(1_700_000_000),
             signer: Some(&signer),

@@ -215,6 +215,7 @@ pub fn exec(ctx: &Context, args: &Args, shell: &Shell) -> Result<(), Failure> {
     let identity = ctx.committer()?;
     let hook = ctx.fault_hook();
     let credentials = ctx.credentials();
+    let images = ctx.image_setup()?;
     let prepared = prepare_release(
         &ReleaseSetup {
             shared: Shared {
@@ -228,6 +229,7 @@ pub fn exec(ctx: &Context, args: &Args, shell: &Shell) -> Result<(), Failure> {
                 jobs,
                 after_step: &hook,
                 report: shell,
+                images: Some(&images),
             },
             public_key: &key,
             github: github.as_ref(),
@@ -258,6 +260,11 @@ pub fn exec(ctx: &Context, args: &Args, shell: &Shell) -> Result<(), Failure> {
         runtime: &runtime,
         github,
     });
+    let image_writer = krel_image::BlockingImageWriter {
+        runtime: &runtime,
+        env: &images.env,
+        jobs,
+    };
     let text = shell.output() == OutputFormat::Text;
     let after_action = |index: usize, action: &Action| {
         if text {
@@ -286,6 +293,7 @@ pub fn exec(ctx: &Context, args: &Args, shell: &Shell) -> Result<(), Failure> {
             github: publisher
                 .as_ref()
                 .map(|p| p as &dyn krel_github::ReleasePublisher),
+            images: Some(&image_writer),
             after_action: Some(&after_action),
         },
     )?;

@@ -268,6 +268,7 @@ impl Staging {
         let build_env = ctx.build_env()?;
         let masker = ctx.masker();
         let credentials = ctx.credentials();
+        let images = ctx.image_setup()?;
         let setup = StageSetup {
             shared: Shared {
                 config,
@@ -280,6 +281,7 @@ impl Staging {
                 jobs,
                 after_step: &hook,
                 report: shell,
+                images: Some(&images),
             },
             source_date_epoch: ctx.source_date_epoch()?,
             signer: self.signer.as_ref().map(|s| s as &dyn krel_sign::Signer),
@@ -299,8 +301,14 @@ impl Staging {
                 hook(&step);
             }
         };
+        let image_writer = krel_image::BlockingImageWriter {
+            runtime: &self.runtime,
+            env: &images.env,
+            jobs,
+        };
         let executors = Executors {
             storage: Some(&uploader),
+            images: Some(&image_writer),
             after_action: Some(&after),
             ..Executors::default()
         };

@@ -432,6 +432,7 @@ mod tests {
             .into(),
             release_branch_commit: branch_commit,
             files: BTreeMap::new(),
+            images: BTreeMap::new(),
         }
     }
 

@@ -29,6 +29,7 @@
 //! A stage writes to the bucket its caller chose: the mock bucket (a local directory) in
 //! mock mode, the release bucket with `--nomock`. It never writes to git or GitHub.
 
+pub mod images;
 mod resolve;
 mod run;
 pub mod steps;
@@ -136,7 +137,8 @@ pub fn prepare_stage(
     request: &StageRequest,
 ) -> Result<PreparedStage, ReleaseError> {
     let mut run = resolve::resolve(setup, request)?;
-    for step in steps::steps(&request.scope, &run.ordered) {
+    let with_images = setup.config.build.images.is_some();
+    for step in steps::steps(&request.scope, &run.ordered, with_images) {
         run.run_step(&step)?;
     }
     upload::prepare(run)

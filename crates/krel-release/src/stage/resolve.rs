@@ -106,6 +106,7 @@ pub(super) fn resolve<'a>(
         repo: None,
         tags: BTreeMap::new(),
         release_branch_commit: None,
+        images: BTreeMap::new(),
     })
 }
 

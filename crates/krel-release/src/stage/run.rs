@@ -18,7 +18,7 @@ use crate::build::{collect_artifacts, run_build, BuildRun};
 use crate::files::{copy_tree, hex_sha256, relative_files, remove_dir, write_file};
 use crate::journal::Journal;
 use crate::layout;
-use crate::records::{PartialRecord, StagedRecord};
+use crate::records::{PartialRecord, StagedImage, StagedRecord};
 use crate::source::write_source_archive;
 use crate::split::gather_version;
 use crate::{git, sign, ReleaseError};
@@ -53,6 +53,8 @@ pub struct StageRun<'a> {
     pub(super) repo: Option<Repo>,
     pub(super) tags: BTreeMap<String, CommitId>,
     pub(super) release_branch_commit: Option<CommitId>,
+    /// Version → its images, indexed and signed (step `images <version>`).
+    pub(super) images: BTreeMap<String, Vec<StagedImage>>,
 }
 
 impl StageRun<'_> {
@@ -90,6 +92,7 @@ impl StageRun<'_> {
                     })?;
                 self.tagged(version, commit);
             }
+            Step::Images(version) => self.resume_images(version, value)?,
             _ => {}
         }
         Ok(())
@@ -102,6 +105,7 @@ impl StageRun<'_> {
             Step::Tag(version) => self.tag(version),
             Step::MatchPlatformTags => self.match_platform_tags().map(|()| String::new()),
             Step::Build(version) | Step::Gather(version) => self.build(version),
+            Step::Images(version) => self.images(version),
             Step::Attest(version) => self.attest(version),
             Step::Source => self.source(),
             Step::Record => self.record(),
@@ -156,14 +160,14 @@ impl StageRun<'_> {
         })
     }
 
-    fn signer(&self) -> Result<&dyn Signer, ReleaseError> {
+    pub(super) fn signer(&self) -> Result<&dyn Signer, ReleaseError> {
         self.signer.ok_or_else(|| ReleaseError::Config {
             message: "no signing key".into(),
             hint: "set release.signing_key".into(),
         })
     }
 
-    fn now(&self) -> i64 {
+    pub(super) fn now(&self) -> i64 {
         self.fixed_epoch.unwrap_or_else(|| {
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -374,13 +378,20 @@ impl StageRun<'_> {
             env: self.setup.build_env,
             masker: self.setup.masker,
         })?;
-        collect_artifacts(
+        let files = collect_artifacts(
             &version.to_string(),
             tree,
             &config.build.artifacts,
             platforms,
             artifacts,
-        )
+        )?;
+        let images = super::images::collect_images(self, version, tree, platforms)?;
+        if images > 0 {
+            self.setup
+                .report
+                .status("Read", &format!("{images} image(s) of {version}"));
+        }
+        Ok(files)
     }
 
     /// Step 4: the staged directory of `version`, assembled afresh from its artifacts:
@@ -414,7 +425,11 @@ impl StageRun<'_> {
             .collect();
         krel_sign::sign_files(signer, &unsigned, self.setup.jobs)
             .map_err(sign(format!("signing the files of {version}")))?;
-        let statement = self.provenance(version, describe_files(&gcs, |_| true)?);
+        let mut subjects = describe_files(&gcs, |_| true)?;
+        if let Some(images) = self.images.get(&version.to_string()) {
+            subjects.extend(super::images::image_subjects(images));
+        }
+        let statement = self.provenance(version, subjects);
         let provenance = version_dir.join(layout::PROVENANCE);
         write_file(&provenance, &statement)?;
         krel_sign::sign_file(signer, &provenance)
@@ -490,6 +505,7 @@ impl StageRun<'_> {
             tags: self.tags.clone(),
             release_branch_commit: self.release_branch_commit,
             files: files.into_iter().map(|f| (f.path, f.sha256)).collect(),
+            images: self.images.clone(),
         }
     }
 
@@ -520,8 +536,24 @@ impl StageRun<'_> {
         let StageScope::Platform(platform) = &self.request.scope else {
             return Ok(());
         };
+        let mut stage = self.record_of(describe_files(&self.workspace.join("artifacts"), |_| true)?);
+        for version in &self.ordered {
+            let images = super::images::listed_images(&self.workspace, version)?;
+            if images.is_empty() {
+                continue;
+            }
+            let staged = images
+                .into_iter()
+                .map(|image| StagedImage {
+                    name: image.name,
+                    digest: None,
+                    platforms: [(image.platform, image.digest)].into(),
+                })
+                .collect();
+            stage.images.insert(version.to_string(), staged);
+        }
         let record = PartialRecord {
-            stage: self.record_of(describe_files(&self.workspace.join("artifacts"), |_| true)?),
+            stage,
             source_date_epoch: self.source_date_epoch,
             platform: platform.to_string(),
         };

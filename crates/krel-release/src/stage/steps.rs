@@ -17,6 +17,8 @@ pub enum Step {
     Build(Version),
     /// A merge: the files every platform job built for a version, downloaded and checked.
     Gather(Version),
+    /// The container images of a version: indexed and signed in the workspace.
+    Images(Version),
     /// SBOM, checksums, signatures and provenance of a version.
     Attest(Version),
     /// The source archive with its git objects.
@@ -36,6 +38,7 @@ impl Step {
             Step::Tag(version) => format!("tag {version}"),
             Step::Build(version) => format!("build {version}"),
             Step::Gather(version) => format!("gather {version}"),
+            Step::Images(version) => format!("images {version}"),
             Step::Attest(version) => format!("attest {version}"),
             Step::Source => "source".into(),
             Step::Record => "record".into(),
@@ -50,7 +53,9 @@ impl Step {
 /// - one platform of a split stage: clone, tags, builds (that platform only), its partial
 ///   record;
 /// - the merge: clone, tags (checked against the platforms'), gathers, then as the whole.
-pub fn steps(scope: &StageScope, versions: &[Version]) -> Vec<Step> {
+///
+/// With images, the whole release and the merge index and sign them after the builds.
+pub fn steps(scope: &StageScope, versions: &[Version], with_images: bool) -> Vec<Step> {
     let each = |make: fn(Version) -> Step| versions.iter().cloned().map(make).collect::<Vec<_>>();
     let mut steps = vec![Step::Clone];
     steps.extend(each(Step::Tag));
@@ -66,6 +71,9 @@ pub fn steps(scope: &StageScope, versions: &[Version]) -> Vec<Step> {
             steps.extend(each(Step::Gather));
         }
     }
+    if with_images {
+        steps.extend(each(Step::Images));
+    }
     steps.extend(each(Step::Attest));
     steps.extend([Step::Source, Step::Record]);
     steps
@@ -80,7 +88,7 @@ mod tests {
             .iter()
             .map(|v| v.parse().unwrap())
             .collect();
-        steps(scope, &versions)
+        steps(scope, &versions, false)
             .iter()
             .map(|step| step.journal_name().unwrap_or_else(|| format!("({step:?})")))
             .collect()
@@ -101,6 +109,19 @@ mod tests {
                 "source",
                 "record"
             ]
+        );
+    }
+
+    #[test]
+    fn images_are_indexed_and_signed_after_the_builds_before_the_attestations() {
+        let versions: Vec<Version> = vec!["v1.11.0".parse().unwrap()];
+        let names: Vec<String> = steps(&StageScope::Whole, &versions, true)
+            .iter()
+            .filter_map(Step::journal_name)
+            .collect();
+        assert_eq!(
+            names,
+            ["clone", "tag v1.11.0", "build v1.11.0", "images v1.11.0", "attest v1.11.0", "source", "record"]
         );
     }
 

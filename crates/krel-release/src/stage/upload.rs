@@ -93,6 +93,15 @@ impl PreparedStage {
             after_action: Some(&after),
             ..Executors::default()
         };
+        let images = setup.images.map(|images| krel_image::BlockingImageWriter {
+            runtime: setup.runtime,
+            env: &images.env,
+            jobs: setup.jobs.max(1),
+        });
+        let executors = Executors {
+            images: images.as_ref().map(|w| w as &dyn krel_image::ImageWriter),
+            ..executors
+        };
         execute(&self.plan, Mode::NoMock, &executors).map_err(|err| {
             let what = self
                 .labels
@@ -103,6 +112,10 @@ impl PreparedStage {
                 ActionError::Storage(source) => {
                     storage(format!("uploading {what} to {}", self.outcome.location))(source)
                 }
+                ActionError::Image(source) => ReleaseError::Image {
+                    what: format!("pushing {what}"),
+                    source,
+                },
                 other => ReleaseError::Workspace {
                     path: self.outcome.workspace.clone(),
                     reason: other.to_string(),
@@ -199,7 +212,14 @@ fn plan_uploads(
     ));
     let mut labels = Vec::new();
     let mut unchanged = 0;
-    for (dir, what) in &target.dirs {
+    for (position, (dir, what)) in target.dirs.iter().enumerate() {
+        // The images land after the files and before the record.
+        if position + 1 == target.dirs.len() {
+            for action in super::images::image_actions(run)? {
+                plan.push(action);
+                labels.push("the images");
+            }
+        }
         let push = match setup
             .runtime
             .block_on(plan_push(dir, location, setup.store, &options))
