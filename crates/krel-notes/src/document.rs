@@ -13,6 +13,17 @@ pub struct DownloadFile {
     pub sha512: String,
 }
 
+/// One container image for the Container Images table.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+pub struct DownloadImage {
+    /// Where to pull it: `registry.k8s.io/kube-apiserver:v1.32.0`.
+    pub reference: String,
+    /// The index digest.
+    pub digest: String,
+    /// The platforms, `os/arch`.
+    pub platforms: Vec<String>,
+}
+
 /// The notes of one release, ready to render.
 #[derive(Clone, Debug)]
 pub struct Document {
@@ -124,8 +135,9 @@ pub fn downloads_section(
     version: &str,
     url_prefix: &str,
     files: &[DownloadFile],
+    images: &[DownloadImage],
 ) -> Option<String> {
-    if files.is_empty() {
+    if files.is_empty() && images.is_empty() {
         return None;
     }
     let group = |file: &DownloadFile| -> usize {
@@ -174,7 +186,36 @@ pub fn downloads_section(
         }
         out.push('\n');
     }
+    out.push_str(&images_table(images));
     Some(out)
+}
+
+/// Kubernetes' "### Container Images" table: each image by tag and digest, with its
+/// architectures.
+pub fn images_table(images: &[DownloadImage]) -> String {
+    if images.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "### Container Images\n\nAll container images are available as manifest lists and support the described architectures.\n\nname | architectures\n---- | -------------\n",
+    );
+    let mut sorted: Vec<&DownloadImage> = images.iter().collect();
+    sorted.sort_by(|a, b| a.reference.cmp(&b.reference));
+    for image in sorted {
+        let arches: Vec<&str> = image
+            .platforms
+            .iter()
+            .map(|p| p.split('/').nth(1).unwrap_or(p))
+            .collect();
+        out.push_str(&format!(
+            "{}@{} | {}\n",
+            image.reference,
+            image.digest,
+            arches.join(", ")
+        ));
+    }
+    out.push('\n');
+    out
 }
 
 /// Module → version from a go.mod (`require` lines) or a Cargo.lock (`[[package]]`).

@@ -21,7 +21,9 @@ mod gather;
 pub mod maps;
 mod note;
 
-pub use document::{dependencies_section, downloads_section, Document, DownloadFile};
+pub use document::{
+    dependencies_section, downloads_section, images_table, Document, DownloadFile, DownloadImage,
+};
 pub use gather::{notes_from_prs, pr_commits, Gathered};
 pub use note::{
     cherry_pick_origin, note_from_pr, note_text, pr_number, Kind, ReleaseNote, Skip,

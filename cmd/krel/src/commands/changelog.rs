@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use krel_github::{GitHub, GitHubConfig, PullRequest, User};
 use krel_notes::{
-    changelog_file, dependencies_section, downloads_section, maps, notes_from_prs, pr_commits,
+    changelog_file, dependencies_section, downloads_section, DownloadImage, maps, notes_from_prs, pr_commits,
     Document, DownloadFile,
 };
 
@@ -228,7 +228,12 @@ fn build(
         .unwrap_or_else(|| "Unreleased".to_string());
     let downloads = match &args.downloads {
         Some(source) => {
-            downloads_section(&version, &args.downloads_url, &download_files(ctx, source)?)
+            downloads_section(
+                &version,
+                &args.downloads_url,
+                &download_files(ctx, source)?,
+                &download_images(ctx, source)?,
+            )
         }
         None => None,
     };
@@ -358,6 +363,35 @@ fn download_files(ctx: &Context, source: &str) -> Result<Vec<DownloadFile>, Fail
         });
     }
     Ok(files)
+}
+
+/// The release's container images, from `images.json` beside its files (none when the
+/// release has no images).
+fn download_images(ctx: &Context, source: &str) -> Result<Vec<DownloadImage>, Failure> {
+    let name = krel_release::stage::images::IMAGE_LIST;
+    let bytes = if source.contains("://") {
+        use krel_storage::{Location, Store};
+        let location: Location = source.parse()?;
+        let runtime = ctx.runtime()?;
+        let env = ctx.store_env();
+        runtime.block_on(async { Store::open(&location, &env).await?.read(&location.key(name)).await })?
+    } else {
+        match std::fs::read(Path::new(source).join(name)) {
+            Ok(bytes) => Some(bytes),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+            Err(err) => {
+                return Err(Failure::unexpected(
+                    anyhow::Error::new(err).context(format!("reading {source}/{name}")),
+                ))
+            }
+        }
+    };
+    let Some(bytes) = bytes else {
+        return Ok(Vec::new());
+    };
+    serde_json::from_slice(&bytes).map_err(|err| {
+        Failure::usage(anyhow::Error::new(err).context(format!("{source}/{name} is not a list of images")))
+    })
 }
 
 /// Reads `<url>/SHA512SUMS` from a bucket: the archives at its top level, as staged.

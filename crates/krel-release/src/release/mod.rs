@@ -17,12 +17,15 @@
 //!      `refs/krel/release/<branch>`), then each tag;
 //!    - [`plan::plan_files`]: `gcs-stage/<version>/` and the provenance to
 //!      `release/<version>/`;
+//!    - [`images::plan_images`]: the staged images (verified first by
+//!      [`images::verify_images`]) copied by digest to the release registry, then tagged;
 //!    - [`plan::plan_github`]: a GitHub release per version (draft, assets, publish) unless
 //!      it is published (after the tags: GitHub would otherwise make a missing tag itself);
 //!    - [`plan::plan_markers`]: version markers that the versions move forward (after what
 //!      they announce);
 //!    - [`plan::plan_record`]: `stage/<build-version>/RELEASED.json`, last.
 
+pub mod images;
 pub mod plan;
 pub mod read;
 
@@ -142,6 +145,7 @@ pub fn prepare_release(
         &request.build_version.to_string(),
     )?;
     let stage = verify_stage(setup, request, &workspace, &mut journal)?;
+    images::verify_images(&setup.shared, &stage.record, setup.public_key)?;
     let (planned, branch) = plan_publication(setup, request, &stage, &workspace)?;
     let record = &stage.record;
     let mut plan = Plan::new(format!(
@@ -226,6 +230,7 @@ fn plan_publication(
         &release_root,
         stage.versions(),
     )?);
+    planned.extend(images::plan_images(&setup.shared, record)?);
     if let Some(github) = setup.github {
         let releases = github_releases(setup, github, request, stage, &publish, &release_root)?;
         planned.extend(plan_github(releases)?);
@@ -365,6 +370,7 @@ fn github_releases(
                 &release_root.join(&tag).to_string(),
                 &stage.record,
                 version,
+                setup.images.map(|images| &images.release),
             ),
             prerelease: !version.is_official(),
             assets: release_assets(&publish.join(&tag))?,

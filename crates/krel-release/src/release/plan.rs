@@ -378,6 +378,7 @@ pub fn release_body(
     location: &str,
     record: &StagedRecord,
     version: &Version,
+    registry: Option<&krel_image::ImageLocation>,
 ) -> String {
     let mut body = String::new();
     if let Some(notes) = notes {
@@ -396,6 +397,19 @@ pub fn release_body(
                 body.push_str(&format!("| {name} | `{sha256}` |\n"));
             }
         }
+    }
+    if let (Some(registry), Some(images)) = (registry, record.images.get(&version.to_string())) {
+        let images: Vec<krel_notes::DownloadImage> = images
+            .iter()
+            .map(|image| krel_notes::DownloadImage {
+                reference: registry.pull_reference(&image.name, &version.to_string()),
+                digest: image.digest.as_ref().map(ToString::to_string).unwrap_or_default(),
+                platforms: image.platforms.keys().cloned().collect(),
+            })
+            .collect();
+        body.push('\n');
+        body.push_str(krel_notes::images_table(&images).trim_end());
+        body.push('\n');
     }
     body.push_str(&format!(
         "\nBuilt from build version {} ({} release from `{}`).\n",

@@ -32,6 +32,9 @@ use crate::files::{io, write_file};
 use crate::records::StagedImage;
 use crate::{ImageSetup, ReleaseError};
 
+/// The list of a version's images among its files.
+pub const IMAGE_LIST: &str = "images.json";
+
 /// One platform's image as the build (or a platform job) made it.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct PlatformImage {
@@ -187,6 +190,7 @@ impl StageRun<'_> {
             staged.push(self.index_and_sign(&layouts, version, &name, &platforms)?);
         }
         self.write_image_sboms(version, &layouts, &staged)?;
+        self.write_image_list(version, &staged)?;
         let json = serde_json::to_string(&staged).unwrap_or_default();
         self.images.insert(version.to_string(), staged);
         Ok(json)
@@ -286,6 +290,27 @@ impl StageRun<'_> {
             check_complete(&images, &rule.platforms(&self.setup.config.build.platforms))?;
         }
         Ok(images)
+    }
+
+    /// `images.json` among the version's artifacts: each image as it will be pulled from the
+    /// release registry, with its digest and platforms (the CHANGELOG's Container Images
+    /// table reads it).
+    fn write_image_list(&self, version: &Version, staged: &[StagedImage]) -> Result<(), ReleaseError> {
+        let release = &self.image_setup()?.release;
+        let list: Vec<serde_json::Value> = staged
+            .iter()
+            .map(|image| {
+                serde_json::json!({
+                    "reference": release.pull_reference(&image.name, &version.to_string()),
+                    "digest": image.digest.as_ref().map(ToString::to_string),
+                    "platforms": image.platforms.keys().collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        let mut bytes = serde_json::to_vec_pretty(&list).unwrap_or_default();
+        bytes.push(b'\n');
+        let artifacts = self.workspace.join("artifacts").join(version.to_string());
+        write_file(&artifacts.join(IMAGE_LIST), &bytes)
     }
 
     /// `images/<name>.spdx.json` among the version's artifacts: the index and each platform
