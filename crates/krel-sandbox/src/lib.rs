@@ -44,6 +44,8 @@ pub struct Sandbox {
     pub clone: PathBuf,
     /// `krel.yaml` pointing at the remote.
     pub config: PathBuf,
+    /// Where images are staged (`…/staging` of the registry) and promoted (`…/release`).
+    pub registry: String,
     git: GitCli,
 }
 
@@ -87,8 +89,22 @@ impl Sandbox {
         Sandbox::create_with(root, GitCli::new())
     }
 
+    /// Creates a sandbox whose images are staged and promoted in `registry`
+    /// (`docker://HOST[:PORT]`, or `oci:PATH`): at `…/staging` and `…/release` of it.
+    pub fn create_with_registry(root: &Path, registry: &str) -> Result<Sandbox, SandboxError> {
+        Sandbox::create_full(root, GitCli::new(), Some(registry))
+    }
+
     /// Creates a sandbox with a given `git` runner (for example another git binary).
     pub fn create_with(root: &Path, git: GitCli) -> Result<Sandbox, SandboxError> {
+        Sandbox::create_full(root, git, None)
+    }
+
+    fn create_full(
+        root: &Path,
+        git: GitCli,
+        registry: Option<&str>,
+    ) -> Result<Sandbox, SandboxError> {
         let io = |path: &Path| {
             let path = path.to_path_buf();
             move |source| SandboxError::Io { path, source }
@@ -108,6 +124,10 @@ impl Sandbox {
             remote: root.join("remote.git"),
             clone: root.join("clone"),
             config: root.join("krel.yaml"),
+            registry: registry.map_or_else(
+                || format!("oci:{}", root.join("registry").display()),
+                |r| r.trim_end_matches('/').to_string(),
+            ),
             root,
             git,
         };
@@ -182,10 +202,16 @@ impl Sandbox {
              \x20 artifacts:\n\
              \x20   - from: _output/release-tars\n      to: .\n\
              \x20   - from: _output/bin/{{os}}/{{arch}}\n      to: bin/{{os}}/{{arch}}\n\
+             \x20 # One docker save archive per image and linux platform.\n\
+             \x20 images:\n    from: _output/release-images/{{arch}}\n\
              release:\n\
              \x20 # --nomock goes here; the mock bucket takes mock stages.\n\
              \x20 bucket: 'file://{bucket}'\n  mock_bucket: 'file://{mock}'\n\
              \x20 workspace: '{workspace}'\n\
+             \x20 # Images: stages push to staging (mock stages to mock_registry), releases\n\
+             \x20 # promote by digest to registry.\n\
+             \x20 staging_registry: '{registry}/staging'\n  registry: '{registry}/release'\n\
+             \x20 mock_registry: 'oci:{mock_registry}'\n\
              \x20 # A throwaway key whose private half is public: signatures prove nothing.\n\
              \x20 signing_key: '{key}'\n\
              \x20 # `krel rehearse` serves a GitHub stand-in on 127.0.0.1 and turns this on\n\
@@ -196,6 +222,8 @@ impl Sandbox {
             bucket = quote(&self.root.join("bucket")),
             mock = quote(&self.root.join("mock-bucket")),
             workspace = quote(&self.root.join("workspace")),
+            registry = self.registry.replace('\'', "''"),
+            mock_registry = quote(&self.root.join("mock-registry")),
             key = quote(&keys.join("sandbox.key")),
         );
         std::fs::write(&self.config, text).map_err(io(&self.config))

@@ -15,6 +15,11 @@ pub enum Command {
     Create {
         /// Directory to create (must not exist, or be empty).
         dir: PathBuf,
+        /// The registry images are staged in (`…/staging`) and promoted to (`…/release`):
+        /// `docker://HOST[:PORT]` (plain HTTP only on loopback) or `oci:PATH`. Default: OCI
+        /// layouts in DIR/registry.
+        #[arg(long, value_name = "LOCATION")]
+        registry: Option<String>,
     },
 }
 
@@ -25,6 +30,7 @@ history has release-1.9 (released) and release-1.10 (in code freeze, main ahead 
 
 Examples:
   krel sandbox create /tmp/krel-demo
+  krel sandbox create /tmp/krel-demo --registry docker://127.0.0.1:5000   # a local registry
   cd /tmp/krel-demo && krel ff --repo-path clone && krel ff --repo-path clone --nomock
   cd /tmp/krel-demo && krel stage --type alpha --branch main      # into mock-bucket/
   krel rehearse /tmp/krel-rehearsal    # a sandbox plus a whole release cycle, for real";
@@ -32,14 +38,23 @@ Examples:
 /// Runs `krel sandbox …`.
 pub fn exec(command: &Command, shell: &Shell) -> Result<(), Failure> {
     match command {
-        Command::Create { dir } => create(dir, shell),
+        Command::Create { dir, registry } => create(dir, registry.as_deref(), shell),
     }
 }
 
 /// Runs `krel sandbox create`.
-fn create(dir: &Path, shell: &Shell) -> Result<(), Failure> {
+fn create(dir: &Path, registry: Option<&str>, shell: &Shell) -> Result<(), Failure> {
+    if let Some(registry) = registry {
+        registry
+            .parse::<krel_image::ImageLocation>()
+            .map_err(Failure::from)?;
+    }
     shell.status("Creating", format!("sandbox in {}", dir.display()));
-    let sandbox = Sandbox::create(dir).map_err(|err| match err {
+    let created = match registry {
+        Some(registry) => Sandbox::create_with_registry(dir, registry),
+        None => Sandbox::create(dir),
+    };
+    let sandbox = created.map_err(|err| match err {
         SandboxError::NotEmpty { .. } => Failure::usage(err).with_hint(Some(
             "choose a new directory, or delete this one first".into(),
         )),
@@ -49,6 +64,7 @@ fn create(dir: &Path, shell: &Shell) -> Result<(), Failure> {
     shell.data(format!("remote    {}", sandbox.remote.display()));
     shell.data(format!("clone     {}", sandbox.clone.display()));
     shell.data(format!("config    {}", sandbox.config.display()));
+    shell.data(format!("registry  {}", sandbox.registry));
     shell.note(format!(
         "\nNext: cd {} && krel ff --repo-path clone   (or krel stage --type alpha --branch main)",
         sandbox.root.display()
