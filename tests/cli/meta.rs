@@ -143,11 +143,11 @@ fn config_check_shows_every_value_and_where_it_came_from() {
     let json = krel
         .run_in(&root, &["--output", "json", "config", "check"])
         .json();
-    assert_eq!(json["settings"].as_array().unwrap().len(), 16);
+    assert_eq!(json["settings"].as_array().unwrap().len(), 20);
     assert_eq!(json["settings"][0]["key"], "project");
-    assert_eq!(json["settings"][11]["key"], "release.bucket");
-    assert_eq!(json["settings"][11]["origin"]["from"], "file");
-    assert_eq!(json["settings"][11]["origin"]["line"], 6);
+    assert_eq!(json["settings"][12]["key"], "release.bucket");
+    assert_eq!(json["settings"][12]["origin"]["from"], "file");
+    assert_eq!(json["settings"][12]["origin"]["line"], 6);
     // A broken file is refused as every command refuses it.
     std::fs::write(root.join("krel.yaml"), "release:\n  buckit: gs://x\n").unwrap();
     krel.run_in(&root, &["config", "check"])

@@ -11,6 +11,19 @@ use serde_json::Value;
 
 use crate::{krel, openssl_verifies};
 
+/// SHA-256 of `bytes`, by `sha256sum`.
+fn sha256_of(bytes: &[u8]) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8(out.stdout).unwrap()[..64].to_string()
+}
+
 const EPOCH: &str = "1700000000";
 
 /// A sandbox, a GitHub stand-in, and krel pointed at both.
@@ -146,10 +159,11 @@ fn a_branch_cut_is_published_everywhere_and_a_second_run_changes_nothing() {
     assert_eq!(mock.json()["outcome"]["outcome"], "planned");
     assert!(t.github.mutating_requests().is_empty());
     let run = t.run(&args);
-    run.assert_exit(0).assert_stderr_has("Verified 130 files");
+    run.assert_exit(0).assert_stderr_has("Verified 166 files");
     assert_eq!(run.json()["outcome"]["outcome"], "executed");
     assert_eq!(run.json()["plan"], mock.json()["plan"]);
-    assert_eq!(run.json()["plan"]["actions"].as_array().unwrap().len(), 12);
+    // Git, files, a copy and a tag of the images per version, GitHub, markers, the record.
+    assert_eq!(run.json()["plan"]["actions"].as_array().unwrap().len(), 16);
 
     // The bucket: each version's staged files and its provenance, byte for byte.
     let root = &t.sandbox.root;
@@ -240,6 +254,40 @@ fn a_branch_cut_is_published_everywhere_and_a_second_run_changes_nothing() {
         .join("RELEASED.json")
         .is_file());
 
+    // Images: promoted to the release registry by digest, tagged with each version, read
+    // back by skopeo; the GitHub release lists them.
+    for version in ["v1.11.0-rc.0", "v1.12.0-alpha.0"] {
+        let listed: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(root.join("bucket/release").join(version).join("images.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
+        for image in listed.as_array().unwrap() {
+            let name = image["reference"].as_str().unwrap().rsplit('/').next().unwrap();
+            let layout = format!("oci:{}/{name}", root.join("registry/release").display());
+            let raw = std::process::Command::new("skopeo")
+                .args(["inspect", "--raw", &layout])
+                .output()
+                .unwrap();
+            assert!(raw.status.success(), "{}", String::from_utf8_lossy(&raw.stderr));
+            assert_eq!(
+                format!("sha256:{}", sha256_of(&raw.stdout)),
+                image["digest"].as_str().unwrap(),
+                "{name}"
+            );
+        }
+        let body = releases
+            .iter()
+            .find(|r| r["tag_name"] == version)
+            .unwrap()["body"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(body.contains("### Container Images"), "{body}");
+        assert!(body.contains(&format!("widget:{version}@sha256:")), "{body}");
+    }
+    let registry = tree(&root.join("registry/release"));
+
     // Again: nothing to do, nothing written anywhere.
     let before = t.published();
     let remote = RemoteSnapshot::take(&s.remote);
@@ -247,6 +295,7 @@ fn a_branch_cut_is_published_everywhere_and_a_second_run_changes_nothing() {
     t.run(&t.release_args("rc", "release-1.11", &bv))
         .assert_exit(0)
         .assert_stderr_has("nothing left to do");
+    assert_eq!(tree(&root.join("registry/release")), registry, "the images are unchanged");
     assert_eq!(t.published(), before);
     assert_eq!(RemoteSnapshot::take(&s.remote), remote);
     assert_eq!(t.github.mutating_requests().len(), requests);
@@ -277,11 +326,16 @@ fn a_mock_release_plans_everything_and_changes_nothing() {
         &bv,
     ]);
     run.assert_exit(0)
-        .assert_stdout_has("push c6f656598083 to refs/tags/v1.11.0-alpha.1")
+        .assert_stdout_has("push 614be88271a2 to refs/tags/v1.11.0-alpha.1")
         .assert_stdout_has("release/latest.txt to v1.11.0-alpha.1 (now absent)")
         .assert_stdout_has("publish the GitHub pre-release v1.11.0-alpha.1 of krel-sandbox/widget")
-        .assert_stderr_has("Mock run: 7 action(s) planned");
+        .assert_stdout_has("tag 2 image(s) v1.11.0-alpha.1 in oci:")
+        .assert_stderr_has("Mock run: 9 action(s) planned");
     assert_eq!(RemoteSnapshot::take(&s.remote), remote);
+    assert!(
+        !s.root.join("registry/release").exists(),
+        "a mock release writes to no registry"
+    );
     assert!(!s.root.join("mock-bucket/release").exists());
     assert!(!s
         .root

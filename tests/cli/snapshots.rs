@@ -222,7 +222,7 @@ fn failures_print_error_causes_and_hint() {
                 "stage",
                 "merge",
                 "--build-version",
-                "v1.11.0-alpha.0.3+c6f65659808358",
+                "v1.11.0-alpha.0.3+614be88271a2a1",
             ],
             &[],
         ),

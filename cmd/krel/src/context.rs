@@ -174,8 +174,14 @@ impl Context {
     /// default `oci:~/.local/share/krel/mock-registry`) or, with --nomock,
     /// release.staging_registry; release promotes to release.registry.
     pub fn image_setup(&self) -> Result<krel_release::ImageSetup, Failure> {
+        self.image_setup_for(self.mode)
+    }
+
+    /// [`Context::image_setup`] for a stage made in `staged_in` mode (a mock release of a
+    /// --nomock stage reads the staging registry, as it reads the release bucket).
+    pub fn image_setup_for(&self, staged_in: Mode) -> Result<krel_release::ImageSetup, Failure> {
         let config = self.config()?;
-        let staging = match self.mode {
+        let staging = match staged_in {
             Mode::NoMock => config.release.staging_registry.to_string(),
             Mode::Mock => match &config.release.mock_registry {
                 Some(registry) => registry.to_string(),

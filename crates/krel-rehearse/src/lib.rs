@@ -12,7 +12,9 @@
 //! 4. the official vX.Y.0 from the release branch.
 //!
 //! Then it checks what was published, independently of the commands that published it: every
-//! checksum, every signature and each provenance statement in `release/<version>/`, the
+//! checksum, every signature and each provenance statement in `release/<version>/`, every
+//! image `images.json` lists (in the release registry under the version's tag, an index of the
+//! listed platforms, signed for the release repository), the
 //! version markers, the tags and the release branch on the remote, and the GitHub releases with
 //! their assets. Nothing goes beyond loopback.
 
@@ -107,6 +109,9 @@ pub struct Rehearsal {
     pub signatures_checked: usize,
     /// Provenance statements whose signature and subjects were verified.
     pub provenance_checked: usize,
+    /// Image manifests (indexes and platforms) found in the release registry under their
+    /// version's tag, with valid signatures.
+    pub images_checked: usize,
 }
 
 /// Where the rehearsal's progress goes.
@@ -362,6 +367,121 @@ fn next_minor(sandbox: &Sandbox) -> Result<String, RehearseError> {
     }
 }
 
+/// One image of a version's `images.json`.
+#[derive(serde::Deserialize)]
+struct ListedImage {
+    reference: String,
+    digest: String,
+    manifests: BTreeMap<String, String>,
+}
+
+fn listed_images(dir: &Path) -> Vec<ListedImage> {
+    std::fs::read(dir.join("images.json"))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default()
+}
+
+/// The provenance subjects `images.json` promises: `image:<name>` and
+/// `image:<name>/<platform>`.
+fn image_subjects(dir: &Path) -> Vec<krel_attest::FileEntry> {
+    let mut subjects = Vec::new();
+    for image in listed_images(dir) {
+        let name = image_name(&image.reference);
+        let entry = |path: String, digest: &str| krel_attest::FileEntry {
+            path,
+            sha1: String::new(),
+            sha256: digest.trim_start_matches("sha256:").to_string(),
+            size: 0,
+        };
+        subjects.push(entry(format!("image:{name}"), &image.digest));
+        for (platform, digest) in &image.manifests {
+            subjects.push(entry(format!("image:{name}/{platform}"), digest));
+        }
+    }
+    subjects
+}
+
+/// `widget` of `…/release/widget:v1.2.3`.
+fn image_name(reference: &str) -> String {
+    let without_tag = reference.rsplit_once(':').map_or(reference, |(r, _)| r);
+    without_tag.rsplit('/').next().unwrap_or(without_tag).to_string()
+}
+
+/// Every image `images.json` lists is in the sandbox's release registry under the version's
+/// tag, as an index of the listed platforms, each signed by the sandbox key for the release
+/// repository. Returns the number of manifests checked, or the problems.
+fn check_images(
+    sandbox: &Sandbox,
+    dir: &Path,
+    version: &str,
+    key: &PublicKey,
+) -> Result<usize, Vec<String>> {
+    let images = listed_images(dir);
+    if images.is_empty() {
+        return Err(vec!["images.json lists no image".into()]);
+    }
+    let location: krel_image::ImageLocation = match format!("{}/release", sandbox.registry).parse() {
+        Ok(location) => location,
+        Err(err) => return Err(vec![err.to_string()]),
+    };
+    let env = krel_image::RegistryEnv::default();
+    let store = krel_image::ImageStore::open(&location, &env).map_err(|e| vec![e.to_string()])?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| vec![e.to_string()])?;
+    let mut problems = Vec::new();
+    let mut checked = 0;
+    for image in &images {
+        let name = image_name(&image.reference);
+        let repo = location.repository(&name);
+        let side = krel_image::copy::Side { store: &store, repo: &repo };
+        let tagged = runtime.block_on(store.manifest(&repo, version));
+        let index = match tagged {
+            Ok(Some(index)) if index.digest.to_string() == image.digest => index,
+            Ok(Some(index)) => {
+                problems.push(format!("{name}:{version} names {}, images.json {}", index.digest, image.digest));
+                continue;
+            }
+            Ok(None) => {
+                problems.push(format!("{name}:{version} is not in {location}"));
+                continue;
+            }
+            Err(err) => {
+                problems.push(format!("{name}: {err}"));
+                continue;
+            }
+        };
+        let listed: BTreeMap<String, String> = index
+            .children()
+            .into_iter()
+            .map(|(digest, platform)| {
+                (platform.as_ref().map(krel_image::platform_name).unwrap_or_default(), digest.to_string())
+            })
+            .collect();
+        if listed != image.manifests {
+            problems.push(format!("{name}: the index lists {listed:?}, images.json {:?}", image.manifests));
+        }
+        let identity = location.identity(&name);
+        for digest in std::iter::once(&index.digest.to_string()).chain(image.manifests.values()) {
+            let Ok(digest) = digest.parse::<krel_image::Digest>() else {
+                problems.push(format!("{name}: `{digest}` is not a digest"));
+                continue;
+            };
+            match runtime.block_on(krel_image::cosign::verify(side, &identity, &digest, key)) {
+                Ok(()) => checked += 1,
+                Err(problem) => problems.push(format!("{name}: {problem}")),
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(checked)
+    } else {
+        Err(problems)
+    }
+}
+
 /// Checks what the rehearsal published, with krel's libraries but none of its commands.
 fn check(
     sandbox: &Sandbox,
@@ -400,6 +520,7 @@ fn check(
         checksums_checked: 0,
         signatures_checked: 0,
         provenance_checked: 0,
+        images_checked: 0,
     };
     for version in &expected_versions {
         let dir = release.join(version);
@@ -442,7 +563,8 @@ fn check(
             Ok(statement) => {
                 match krel_attest::describe_files(&dir, |path| !path.starts_with("provenance.json"))
                 {
-                    Ok(files) => {
+                    Ok(mut files) => {
+                        files.extend(image_subjects(&dir));
                         let mismatches = statement.check(&files);
                         if mismatches.is_empty() {
                             summary.provenance_checked += 1;
@@ -457,6 +579,11 @@ fn check(
                 }
             }
             Err(err) => problems.push(format!("{version}: provenance: {err}")),
+        }
+        // The images, in the release registry.
+        match check_images(sandbox, &dir, version, &key) {
+            Ok(checked) => summary.images_checked += checked,
+            Err(found) => problems.extend(found.into_iter().map(|p| format!("{version}: {p}"))),
         }
         // The tag on the remote.
         match sandbox.remote_git(&["rev-parse", &format!("{version}^{{commit}}")]) {

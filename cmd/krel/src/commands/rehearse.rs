@@ -95,10 +95,11 @@ pub fn exec(ctx: &Context, args: &Args, shell: &Shell) -> Result<(), Failure> {
                 text.push_str(&format!("  {name:<18} {version}\n"));
             }
             text.push_str(&format!(
-                "\nChecked: {} checksums, {} signatures, {} provenance statements, {} markers, {} tags, {} GitHub releases.\nThe GitHub stand-in on 127.0.0.1 answered {} requests; nothing left this machine.\n\nLook around: cd {} && git --git-dir remote.git log --oneline --decorate --all | head",
+                "\nChecked: {} checksums, {} signatures, {} provenance statements, {} signed image manifests in registry/release, {} markers, {} tags, {} GitHub releases.\nThe GitHub stand-in on 127.0.0.1 answered {} requests; nothing left this machine.\n\nLook around: cd {} && git --git-dir remote.git log --oneline --decorate --all | head",
                 summary.checksums_checked,
                 summary.signatures_checked,
                 summary.provenance_checked,
+                summary.images_checked,
                 summary.markers.len(),
                 summary.tags.len(),
                 summary.github_releases.len(),

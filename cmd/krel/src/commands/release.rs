@@ -215,7 +215,15 @@ pub fn exec(ctx: &Context, args: &Args, shell: &Shell) -> Result<(), Failure> {
     let identity = ctx.committer()?;
     let hook = ctx.fault_hook();
     let credentials = ctx.credentials();
-    let images = ctx.image_setup()?;
+    // A stage in the release bucket was made with --nomock: its images are in the staging
+    // registry, whichever bucket a mock run calls its own.
+    let release_bucket = config.release.bucket.to_string().parse::<Location>().ok();
+    let staged_in = if ctx.mode == Mode::NoMock || release_bucket.as_ref() == Some(&bucket) {
+        Mode::NoMock
+    } else {
+        Mode::Mock
+    };
+    let images = ctx.image_setup_for(staged_in)?;
     let prepared = prepare_release(
         &ReleaseSetup {
             shared: Shared {

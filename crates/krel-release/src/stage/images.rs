@@ -304,6 +304,7 @@ impl StageRun<'_> {
                     "reference": release.pull_reference(&image.name, &version.to_string()),
                     "digest": image.digest.as_ref().map(ToString::to_string),
                     "platforms": image.platforms.keys().collect::<Vec<_>>(),
+                    "manifests": image.platforms,
                 })
             })
             .collect();
@@ -347,8 +348,8 @@ impl StageRun<'_> {
     }
 }
 
-/// The provenance subjects of a version's images: `images/<name>` (the index) and
-/// `images/<name>/<os>/<arch>` (each platform), with their digests.
+/// The provenance subjects of a version's images: `image:<name>` (the index) and
+/// `image:<name>/<os>/<arch>` (each platform), with their digests.
 pub fn image_subjects(images: &[StagedImage]) -> Vec<FileEntry> {
     let mut subjects = Vec::new();
     for image in images {
@@ -359,10 +360,10 @@ pub fn image_subjects(images: &[StagedImage]) -> Vec<FileEntry> {
             size: 0,
         };
         if let Some(digest) = &image.digest {
-            subjects.push(entry(format!("images/{}", image.name), digest));
+            subjects.push(entry(format!("image:{}", image.name), digest));
         }
         for (platform, digest) in &image.platforms {
-            subjects.push(entry(format!("images/{}/{platform}", image.name), digest));
+            subjects.push(entry(format!("image:{}/{platform}", image.name), digest));
         }
     }
     subjects
