@@ -8,6 +8,7 @@ mod changelog;
 mod checksum;
 mod cli;
 mod ff;
+mod images;
 mod kubepkg;
 mod meta;
 mod next_version;

@@ -258,33 +258,47 @@ fn a_branch_cut_is_published_everywhere_and_a_second_run_changes_nothing() {
     // back by skopeo; the GitHub release lists them.
     for version in ["v1.11.0-rc.0", "v1.12.0-alpha.0"] {
         let listed: serde_json::Value = serde_json::from_slice(
-            &std::fs::read(root.join("bucket/release").join(version).join("images.json")).unwrap(),
+            &std::fs::read(
+                root.join("bucket/release")
+                    .join(version)
+                    .join("images.json"),
+            )
+            .unwrap(),
         )
         .unwrap();
         assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
         for image in listed.as_array().unwrap() {
-            let name = image["reference"].as_str().unwrap().rsplit('/').next().unwrap();
+            let name = image["reference"]
+                .as_str()
+                .unwrap()
+                .rsplit('/')
+                .next()
+                .unwrap();
             let layout = format!("oci:{}/{name}", root.join("registry/release").display());
             let raw = std::process::Command::new("skopeo")
                 .args(["inspect", "--raw", &layout])
                 .output()
                 .unwrap();
-            assert!(raw.status.success(), "{}", String::from_utf8_lossy(&raw.stderr));
+            assert!(
+                raw.status.success(),
+                "{}",
+                String::from_utf8_lossy(&raw.stderr)
+            );
             assert_eq!(
                 format!("sha256:{}", sha256_of(&raw.stdout)),
                 image["digest"].as_str().unwrap(),
                 "{name}"
             );
         }
-        let body = releases
-            .iter()
-            .find(|r| r["tag_name"] == version)
-            .unwrap()["body"]
+        let body = releases.iter().find(|r| r["tag_name"] == version).unwrap()["body"]
             .as_str()
             .unwrap()
             .to_string();
         assert!(body.contains("### Container Images"), "{body}");
-        assert!(body.contains(&format!("widget:{version}@sha256:")), "{body}");
+        assert!(
+            body.contains(&format!("widget:{version}@sha256:")),
+            "{body}"
+        );
     }
     let registry = tree(&root.join("registry/release"));
 
@@ -295,7 +309,11 @@ fn a_branch_cut_is_published_everywhere_and_a_second_run_changes_nothing() {
     t.run(&t.release_args("rc", "release-1.11", &bv))
         .assert_exit(0)
         .assert_stderr_has("nothing left to do");
-    assert_eq!(tree(&root.join("registry/release")), registry, "the images are unchanged");
+    assert_eq!(
+        tree(&root.join("registry/release")),
+        registry,
+        "the images are unchanged"
+    );
     assert_eq!(t.published(), before);
     assert_eq!(RemoteSnapshot::take(&s.remote), remote);
     assert_eq!(t.github.mutating_requests().len(), requests);
@@ -394,56 +412,70 @@ fn a_kill_at_any_point_then_a_rerun_ends_as_an_uninterrupted_release() {
     let bv = t.stage("rc", "release-1.11");
     let root = t.sandbox.root.clone();
     let args = t.release_args("rc", "release-1.11", &bv);
-    let release_into = |name: &str, kill_at: Option<&str>| -> Published {
-        let remote = root.join(format!("remote-{name}.git"));
-        let bucket = root.join(format!("bucket-{name}"));
-        for (from, to) in [
-            (t.sandbox.remote.clone(), remote.clone()),
-            (root.join("bucket/stage"), bucket.join("stage")),
-        ] {
-            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-            let status = std::process::Command::new("cp")
-                .arg("-a")
-                .arg(&from)
-                .arg(&to)
-                .status()
-                .unwrap();
-            assert!(status.success());
-        }
-        let github = GitHubStandIn::start(Vec::new(), StandInOptions::default());
-        let (url, bucket_url, workspace) = (
-            remote.display().to_string(),
-            format!("file://{}", bucket.display()),
-            root.join(format!("ws-{name}")).display().to_string(),
-        );
-        let mut env = vec![
-            ("KREL_GIT_URL", url.as_str()),
-            ("KREL_RELEASE_BUCKET", bucket_url.as_str()),
-            ("KREL_WORKSPACE", workspace.as_str()),
-            ("KREL_GITHUB_API_URL", github.url.as_str()),
-        ];
-        if let Some(point) = kill_at {
-            let mut killing = env.clone();
-            killing.push(("KREL_TEST_ABORT_AFTER", point));
-            let killed = t.run_with(&args, &killing);
-            assert_eq!(killed.code, None, "killed at {point}: {}", killed.stderr);
-        }
-        env.push(("KREL_TEST_ABORT_AFTER", ""));
-        t.run_with(&args, &env).assert_exit(0);
-        published(&bucket, &remote, &github)
-    };
+    let release_into =
+        |name: &str, kill_at: Option<&str>| -> (Published, BTreeMap<String, Vec<u8>>) {
+            let remote = root.join(format!("remote-{name}.git"));
+            let bucket = root.join(format!("bucket-{name}"));
+            for (from, to) in [
+                (t.sandbox.remote.clone(), remote.clone()),
+                (root.join("bucket/stage"), bucket.join("stage")),
+            ] {
+                std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+                let status = std::process::Command::new("cp")
+                    .arg("-a")
+                    .arg(&from)
+                    .arg(&to)
+                    .status()
+                    .unwrap();
+                assert!(status.success());
+            }
+            let github = GitHubStandIn::start(Vec::new(), StandInOptions::default());
+            let registry = root.join(format!("registry-{name}"));
+            let (url, bucket_url, workspace, registry_url) = (
+                remote.display().to_string(),
+                format!("file://{}", bucket.display()),
+                root.join(format!("ws-{name}")).display().to_string(),
+                format!("oci:{}", registry.display()),
+            );
+            let mut env = vec![
+                ("KREL_GIT_URL", url.as_str()),
+                ("KREL_RELEASE_BUCKET", bucket_url.as_str()),
+                ("KREL_REGISTRY", registry_url.as_str()),
+                ("KREL_WORKSPACE", workspace.as_str()),
+                ("KREL_GITHUB_API_URL", github.url.as_str()),
+            ];
+            if let Some(point) = kill_at {
+                let mut killing = env.clone();
+                killing.push(("KREL_TEST_ABORT_AFTER", point));
+                let killed = t.run_with(&args, &killing);
+                assert_eq!(killed.code, None, "killed at {point}: {}", killed.stderr);
+            }
+            env.push(("KREL_TEST_ABORT_AFTER", ""));
+            t.run_with(&args, &env).assert_exit(0);
+            // The images as the registry holds them, but the names of temporary files.
+            let images: BTreeMap<String, Vec<u8>> = tree(&registry)
+                .into_iter()
+                .filter(|(path, _)| !path.contains(".partial-"))
+                .collect();
+            (published(&bucket, &remote, &github), images)
+        };
     let expected = release_into("clean", None);
-    assert!(expected.0.len() > 100 && expected.2.len() == 2);
+    assert!(expected.0 .0.len() > 100 && expected.0 .2.len() == 2);
+    assert!(expected.1.len() > 20, "{:?}", expected.1.keys());
 
-    // The plan is: branch, 2 tags, 2 uploads, 2 GitHub releases, 4 markers, RELEASED.json.
+    // The plan is: branch, 2 tags, 2 uploads, a copy and a tag of the images per version,
+    // 2 GitHub releases, 4 markers, RELEASED.json.
     for (index, point) in [
         "download",
         "source",
         "action 1",
         "action 3",
         "action 5",
-        "action 8",
-        "action 10",
+        "action 6",
+        "action 7",
+        "action 9",
+        "action 12",
+        "action 14",
     ]
     .iter()
     .enumerate()

@@ -85,7 +85,12 @@ pub async fn copy_manifest(
     jobs: usize,
 ) -> Result<CopyStats, ImageError> {
     // A registry accepts a manifest only once everything it names is there: done.
-    if to.store.manifest(to.repo, &digest.to_string()).await?.is_some() {
+    if to
+        .store
+        .manifest(to.repo, &digest.to_string())
+        .await?
+        .is_some()
+    {
         return Ok(CopyStats::default());
     }
     let manifest = read_manifest(from, digest).await?;

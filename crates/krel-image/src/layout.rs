@@ -208,6 +208,29 @@ impl Layouts {
         write_atomically(&dir.join("index.json"), &bytes)
     }
 
+    /// Removes a tag (its manifest stays, by digest); nothing when there is no such tag.
+    pub fn remove_tag(&self, repo: &str, tag: &str) -> Result<(), ImageError> {
+        let dir = self.dir(repo);
+        if !dir.join("index.json").is_file() {
+            return Ok(());
+        }
+        let lock = std::fs::File::open(&dir).map_err(ImageError::io("opening", &dir))?;
+        lock.lock().map_err(ImageError::io("locking", &dir))?;
+        let mut entries = self.entries(repo)?;
+        let before = entries.len();
+        entries.retain(|entry| entry["annotations"][REF_NAME].as_str() != Some(tag));
+        if entries.len() == before {
+            return Ok(());
+        }
+        let index =
+            json!({"schemaVersion": 2, "mediaType": crate::media::OCI_INDEX, "manifests": entries});
+        let bytes = serde_json::to_vec(&index).map_err(|err| ImageError::Corrupt {
+            what: dir.display().to_string(),
+            reason: err.to_string(),
+        })?;
+        write_atomically(&dir.join("index.json"), &bytes)
+    }
+
     /// The repositories under the root (directories holding an `index.json`), sorted.
     pub fn repositories(&self) -> Vec<String> {
         let mut repos: Vec<String> = walk_layouts(&self.root)

@@ -34,7 +34,9 @@ pub use location::{host_is_loopback, is_repository_component, is_tag, ImageLocat
 pub use manifest::{descriptor_digest, media, parse_platform, platform_name, Content, Manifest};
 pub use oci_spec::image::Platform;
 pub use store::{ImageStore, RegistryEnv};
-pub use transfer::{run_transfer, BlockingImageWriter, ImageRef, ImageWriter, ImageTag, ImageTransfer};
+pub use transfer::{
+    run_transfer, BlockingImageWriter, ImageRef, ImageTag, ImageTransfer, ImageWriter,
+};
 
 /// Why an image operation failed.
 #[derive(Debug, thiserror::Error)]

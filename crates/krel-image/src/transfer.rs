@@ -96,8 +96,14 @@ pub async fn run_transfer(
     for image in &transfer.images {
         let from_repo = transfer.from.repository(&image.name);
         let to_repo = transfer.to.repository(&image.name);
-        let source = Side { store: &from, repo: &from_repo };
-        let target = Side { store: &to, repo: &to_repo };
+        let source = Side {
+            store: &from,
+            repo: &from_repo,
+        };
+        let target = Side {
+            store: &to,
+            repo: &to_repo,
+        };
         let copied = copy_manifest(source, target, &image.digest, jobs).await?;
         stats = stats.plus(copied);
         for signed in &image.signed {
@@ -117,7 +123,15 @@ pub async fn run_transfer(
     }
     for image_tag in &transfer.tags {
         let repo = transfer.to.repository(&image_tag.name);
-        tag(Side { store: &to, repo: &repo }, &image_tag.tag, &image_tag.digest).await?;
+        tag(
+            Side {
+                store: &to,
+                repo: &repo,
+            },
+            &image_tag.tag,
+            &image_tag.digest,
+        )
+        .await?;
     }
     Ok(stats)
 }

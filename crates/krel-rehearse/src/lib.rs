@@ -405,7 +405,11 @@ fn image_subjects(dir: &Path) -> Vec<krel_attest::FileEntry> {
 /// `widget` of `…/release/widget:v1.2.3`.
 fn image_name(reference: &str) -> String {
     let without_tag = reference.rsplit_once(':').map_or(reference, |(r, _)| r);
-    without_tag.rsplit('/').next().unwrap_or(without_tag).to_string()
+    without_tag
+        .rsplit('/')
+        .next()
+        .unwrap_or(without_tag)
+        .to_string()
 }
 
 /// Every image `images.json` lists is in the sandbox's release registry under the version's
@@ -421,7 +425,8 @@ fn check_images(
     if images.is_empty() {
         return Err(vec!["images.json lists no image".into()]);
     }
-    let location: krel_image::ImageLocation = match format!("{}/release", sandbox.registry).parse() {
+    let location: krel_image::ImageLocation = match format!("{}/release", sandbox.registry).parse()
+    {
         Ok(location) => location,
         Err(err) => return Err(vec![err.to_string()]),
     };
@@ -436,12 +441,18 @@ fn check_images(
     for image in &images {
         let name = image_name(&image.reference);
         let repo = location.repository(&name);
-        let side = krel_image::copy::Side { store: &store, repo: &repo };
+        let side = krel_image::copy::Side {
+            store: &store,
+            repo: &repo,
+        };
         let tagged = runtime.block_on(store.manifest(&repo, version));
         let index = match tagged {
             Ok(Some(index)) if index.digest.to_string() == image.digest => index,
             Ok(Some(index)) => {
-                problems.push(format!("{name}:{version} names {}, images.json {}", index.digest, image.digest));
+                problems.push(format!(
+                    "{name}:{version} names {}, images.json {}",
+                    index.digest, image.digest
+                ));
                 continue;
             }
             Ok(None) => {
@@ -457,11 +468,20 @@ fn check_images(
             .children()
             .into_iter()
             .map(|(digest, platform)| {
-                (platform.as_ref().map(krel_image::platform_name).unwrap_or_default(), digest.to_string())
+                (
+                    platform
+                        .as_ref()
+                        .map(krel_image::platform_name)
+                        .unwrap_or_default(),
+                    digest.to_string(),
+                )
             })
             .collect();
         if listed != image.manifests {
-            problems.push(format!("{name}: the index lists {listed:?}, images.json {:?}", image.manifests));
+            problems.push(format!(
+                "{name}: the index lists {listed:?}, images.json {:?}",
+                image.manifests
+            ));
         }
         let identity = location.identity(&name);
         for digest in std::iter::once(&index.digest.to_string()).chain(image.manifests.values()) {

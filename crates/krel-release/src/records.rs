@@ -92,7 +92,9 @@ impl StagedRecord {
         }
         for (version, images) in &self.images {
             if !versions.contains(version) {
-                problems.push(format!("images of `{version}`, which is not one of its versions"));
+                problems.push(format!(
+                    "images of `{version}`, which is not one of its versions"
+                ));
             }
             for image in images {
                 if !krel_image::is_repository_component(&image.name) {
@@ -111,7 +113,10 @@ impl StagedRecord {
         let mut problems = self.problems();
         for (version, images) in &self.images {
             for image in images.iter().filter(|i| i.digest.is_none()) {
-                problems.push(format!("image {} of {version} has no index digest", image.name));
+                problems.push(format!(
+                    "image {} of {version} has no index digest",
+                    image.name
+                ));
             }
         }
         problems

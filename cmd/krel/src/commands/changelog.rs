@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use krel_github::{GitHub, GitHubConfig, PullRequest, User};
 use krel_notes::{
-    changelog_file, dependencies_section, downloads_section, DownloadImage, maps, notes_from_prs, pr_commits,
-    Document, DownloadFile,
+    changelog_file, dependencies_section, downloads_section, maps, notes_from_prs, pr_commits,
+    Document, DownloadFile, DownloadImage,
 };
 
 use crate::args::GitHubApiArg;
@@ -227,14 +227,12 @@ fn build(
         .or_else(|| args.end_rev.clone())
         .unwrap_or_else(|| "Unreleased".to_string());
     let downloads = match &args.downloads {
-        Some(source) => {
-            downloads_section(
-                &version,
-                &args.downloads_url,
-                &download_files(ctx, source)?,
-                &download_images(ctx, source)?,
-            )
-        }
+        Some(source) => downloads_section(
+            &version,
+            &args.downloads_url,
+            &download_files(ctx, source)?,
+            &download_images(ctx, source)?,
+        ),
         None => None,
     };
     let dependencies = match (&repo, &args.start_rev, &args.end_rev) {
@@ -374,7 +372,12 @@ fn download_images(ctx: &Context, source: &str) -> Result<Vec<DownloadImage>, Fa
         let location: Location = source.parse()?;
         let runtime = ctx.runtime()?;
         let env = ctx.store_env();
-        runtime.block_on(async { Store::open(&location, &env).await?.read(&location.key(name)).await })?
+        runtime.block_on(async {
+            Store::open(&location, &env)
+                .await?
+                .read(&location.key(name))
+                .await
+        })?
     } else {
         match std::fs::read(Path::new(source).join(name)) {
             Ok(bytes) => Some(bytes),
@@ -390,7 +393,9 @@ fn download_images(ctx: &Context, source: &str) -> Result<Vec<DownloadImage>, Fa
         return Ok(Vec::new());
     };
     serde_json::from_slice(&bytes).map_err(|err| {
-        Failure::usage(anyhow::Error::new(err).context(format!("{source}/{name} is not a list of images")))
+        Failure::usage(
+            anyhow::Error::new(err).context(format!("{source}/{name} is not a list of images")),
+        )
     })
 }
 

@@ -11,7 +11,7 @@
 //!   another image stops the release before anything is published.
 
 use krel_image::copy::Side;
-use krel_image::{cosign, Content, ImageStore, ImageRef, ImageTag, ImageTransfer};
+use krel_image::{cosign, Content, ImageRef, ImageStore, ImageTag, ImageTransfer};
 use krel_plan::Action;
 
 use super::plan::Planned;
@@ -55,11 +55,24 @@ pub fn verify_images(
     let mut checked = 0;
     for (version, images) in &record.images {
         for image in images {
-            let found = shared.runtime.block_on(check_image(setup, &staging, image, key))?;
-            problems.extend(found.into_iter().map(|p| format!("{version}: {}: {p}", image.name)));
+            let found = shared
+                .runtime
+                .block_on(check_image(setup, &staging, image, key))?;
+            problems.extend(
+                found
+                    .into_iter()
+                    .map(|p| format!("{version}: {}: {p}", image.name)),
+            );
             for platform in &expected_platforms {
-                if !image.platforms.keys().any(|p| p == platform || p.starts_with(&format!("{platform}/"))) {
-                    problems.push(format!("{version}: {}: no image for {platform}", image.name));
+                if !image
+                    .platforms
+                    .keys()
+                    .any(|p| p == platform || p.starts_with(&format!("{platform}/")))
+                {
+                    problems.push(format!(
+                        "{version}: {}: no image for {platform}",
+                        image.name
+                    ));
                 }
             }
             checked += 1 + image.platforms.len();
@@ -68,7 +81,10 @@ pub fn verify_images(
     if problems.is_empty() {
         shared.report.status(
             "Verified",
-            &format!("{checked} staged image manifest(s) in {}: digests, platforms and signatures", setup.staging),
+            &format!(
+                "{checked} staged image manifest(s) in {}: digests, platforms and signatures",
+                setup.staging
+            ),
         );
         return Ok(checked);
     }
@@ -87,7 +103,10 @@ async fn check_image(
     key: &krel_sign::PublicKey,
 ) -> Result<Vec<String>, ReleaseError> {
     let repo = setup.staging.repository(&image.name);
-    let side = Side { store: staging, repo: &repo };
+    let side = Side {
+        store: staging,
+        repo: &repo,
+    };
     let Some(index_digest) = &image.digest else {
         return Ok(vec!["the record has no index digest".into()]);
     };
@@ -96,7 +115,10 @@ async fn check_image(
         .await
         .map_err(image_error(format!("reading {repo}@{index_digest}")))?;
     let Some(index) = index else {
-        return Ok(vec![format!("its index {index_digest} is not in {}", setup.staging)]);
+        return Ok(vec![format!(
+            "its index {index_digest} is not in {}",
+            setup.staging
+        )]);
     };
     let mut problems = Vec::new();
     if !matches!(index.content, Content::Index(_)) {
@@ -105,7 +127,15 @@ async fn check_image(
     let listed: Vec<(String, krel_image::Digest)> = index
         .children()
         .into_iter()
-        .map(|(digest, platform)| (platform.as_ref().map(krel_image::platform_name).unwrap_or_default(), digest))
+        .map(|(digest, platform)| {
+            (
+                platform
+                    .as_ref()
+                    .map(krel_image::platform_name)
+                    .unwrap_or_default(),
+                digest,
+            )
+        })
         .collect();
     for (platform, digest) in &image.platforms {
         match listed.iter().find(|(p, _)| p == platform) {
@@ -118,10 +148,15 @@ async fn check_image(
     }
     for (platform, digest) in &listed {
         if !image.platforms.contains_key(platform) {
-            problems.push(format!("the index lists {platform} ({digest}), which the record does not"));
+            problems.push(format!(
+                "the index lists {platform} ({digest}), which the record does not"
+            ));
         }
     }
-    let identities = [setup.staging.identity(&image.name), setup.release.identity(&image.name)];
+    let identities = [
+        setup.staging.identity(&image.name),
+        setup.release.identity(&image.name),
+    ];
     for digest in std::iter::once(index_digest).chain(image.platforms.values()) {
         for identity in &identities {
             if let Err(problem) = cosign::verify(side, identity, digest, key).await {
@@ -150,7 +185,9 @@ pub fn plan_images(shared: &Shared<'_>, record: &StagedRecord) -> Result<Planned
         let mut copy = Vec::new();
         let mut tags = Vec::new();
         for image in images {
-            let Some(index) = image.digest.clone() else { continue };
+            let Some(index) = image.digest.clone() else {
+                continue;
+            };
             let repo = setup.release.repository(&image.name);
             let current = shared
                 .runtime
@@ -158,7 +195,10 @@ pub fn plan_images(shared: &Shared<'_>, record: &StagedRecord) -> Result<Planned
                 .map_err(image_error(format!("reading {repo}:{tag}")))?;
             match current {
                 Some(manifest) if manifest.digest == index => {
-                    planned.done.push(format!("image {}:{tag} is in {}", image.name, setup.release));
+                    planned.done.push(format!(
+                        "image {}:{tag} is in {}",
+                        image.name, setup.release
+                    ));
                     continue;
                 }
                 Some(manifest) => {
@@ -173,8 +213,16 @@ pub fn plan_images(shared: &Shared<'_>, record: &StagedRecord) -> Result<Planned
             }
             let mut signed = vec![index.clone()];
             signed.extend(image.platforms.values().cloned());
-            copy.push(ImageRef { name: image.name.clone(), digest: index.clone(), signed });
-            tags.push(ImageTag { name: image.name.clone(), tag: tag.clone(), digest: index });
+            copy.push(ImageRef {
+                name: image.name.clone(),
+                digest: index.clone(),
+                signed,
+            });
+            tags.push(ImageTag {
+                name: image.name.clone(),
+                tag: tag.clone(),
+                digest: index,
+            });
         }
         if copy.is_empty() {
             continue;

@@ -403,7 +403,11 @@ pub fn release_body(
             .iter()
             .map(|image| krel_notes::DownloadImage {
                 reference: registry.pull_reference(&image.name, &version.to_string()),
-                digest: image.digest.as_ref().map(ToString::to_string).unwrap_or_default(),
+                digest: image
+                    .digest
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
                 platforms: image.platforms.keys().cloned().collect(),
             })
             .collect();

@@ -46,6 +46,15 @@ pub struct PlatformImage {
     pub digest: Digest,
 }
 
+/// What the journal keeps of step `images <version>`.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct JournaledImages {
+    /// The staging registry the signatures name.
+    staging: String,
+    /// The images.
+    images: Vec<StagedImage>,
+}
+
 /// The workspace layout of `version`'s images.
 pub fn layout_root(workspace: &Path, version: &Version) -> PathBuf {
     workspace.join("images").join(version.to_string())
@@ -103,13 +112,21 @@ pub fn collect_images(
         }
         let sources = image_sources(&dir).map_err(image_error(format!("reading {from}")))?;
         if sources.is_empty() {
-            return Err(bad_images(format!("`{from}` holds no image for {platform} (build.images)")));
+            return Err(bad_images(format!(
+                "`{from}` holds no image for {platform} (build.images)"
+            )));
         }
         for source in sources {
             krel_fs::tree::inside(tree, &source).map_err(|err| bad_images(err.to_string()))?;
-            let name = image_name(&source, &platform.arch).map_err(image_error(format!("reading {from}")))?;
-            if images.iter().any(|i| i.name == name && i.platform.starts_with(&platform.to_string())) {
-                return Err(bad_images(format!("`{from}` holds two images named {name}")));
+            let name = image_name(&source, &platform.arch)
+                .map_err(image_error(format!("reading {from}")))?;
+            if images
+                .iter()
+                .any(|i| i.name == name && i.platform.starts_with(&platform.to_string()))
+            {
+                return Err(bad_images(format!(
+                    "`{from}` holds two images named {name}"
+                )));
             }
             let image = read_image(&source, &name, &layouts, &platform.os, &platform.arch)
                 .map_err(image_error(format!("reading the images of {platform}")))?;
@@ -135,7 +152,10 @@ fn check_complete(images: &[PlatformImage], platforms: &[Platform]) -> Result<()
     for name in &names {
         for platform in platforms {
             let prefix = platform.to_string();
-            if !images.iter().any(|i| i.name == *name && (i.platform == prefix || i.platform.starts_with(&format!("{prefix}/")))) {
+            if !images.iter().any(|i| {
+                i.name == *name
+                    && (i.platform == prefix || i.platform.starts_with(&format!("{prefix}/")))
+            }) {
                 missing.push(format!("{name} has no image for {platform}"));
             }
         }
@@ -143,12 +163,18 @@ fn check_complete(images: &[PlatformImage], platforms: &[Platform]) -> Result<()
     if missing.is_empty() {
         Ok(())
     } else {
-        Err(bad_images(format!("images are missing:\n  - {}", missing.join("\n  - "))))
+        Err(bad_images(format!(
+            "images are missing:\n  - {}",
+            missing.join("\n  - ")
+        )))
     }
 }
 
 /// The platform images a build or a platform job listed for `version`.
-pub fn listed_images(workspace: &Path, version: &Version) -> Result<Vec<PlatformImage>, ReleaseError> {
+pub fn listed_images(
+    workspace: &Path,
+    version: &Version,
+) -> Result<Vec<PlatformImage>, ReleaseError> {
     let path = list_path(workspace, version);
     match std::fs::read(&path) {
         Ok(bytes) => serde_json::from_slice(&bytes).map_err(|err| ReleaseError::Workspace {
@@ -191,19 +217,33 @@ impl StageRun<'_> {
         }
         self.write_image_sboms(version, &layouts, &staged)?;
         self.write_image_list(version, &staged)?;
-        let json = serde_json::to_string(&staged).unwrap_or_default();
+        let journaled = JournaledImages {
+            staging: self.image_setup()?.staging.to_string(),
+            images: staged.clone(),
+        };
         self.images.insert(version.to_string(), staged);
-        Ok(json)
+        Ok(serde_json::to_string(&journaled).unwrap_or_default())
     }
 
-    /// Restores a journaled `images <version>` step.
-    pub(super) fn resume_images(&mut self, version: &Version, value: &str) -> Result<(), ReleaseError> {
-        let staged: Vec<StagedImage> = serde_json::from_str(value).map_err(|err| ReleaseError::Workspace {
-            path: self.journal.path().to_path_buf(),
-            reason: format!("step `images {version}` recorded something else than images: {err}"),
-        })?;
-        self.images.insert(version.to_string(), staged);
-        Ok(())
+    /// Restores a journaled `images <version>` step; false when it was signed for another
+    /// staging registry (a mock stage, then a --nomock one), so it must run again.
+    pub(super) fn resume_images(
+        &mut self,
+        version: &Version,
+        value: &str,
+    ) -> Result<bool, ReleaseError> {
+        let journaled: JournaledImages =
+            serde_json::from_str(value).map_err(|err| ReleaseError::Workspace {
+                path: self.journal.path().to_path_buf(),
+                reason: format!(
+                    "step `images {version}` recorded something else than images: {err}"
+                ),
+            })?;
+        if journaled.staging != self.image_setup()?.staging.to_string() {
+            return Ok(false);
+        }
+        self.images.insert(version.to_string(), journaled.images);
+        Ok(true)
     }
 
     fn index_and_sign(
@@ -214,24 +254,43 @@ impl StageRun<'_> {
         platforms: &[PlatformImage],
     ) -> Result<StagedImage, ReleaseError> {
         let setup = self.image_setup()?;
-        let local = ImageStore::open(&ImageLocation::Layout { root: layouts.dir(""), prefix: String::new() }, &setup.env)
-            .map_err(image_error(format!("opening the images of {version}")))?;
-        let side = Side { store: &local, repo: name };
+        let local = ImageStore::open(
+            &ImageLocation::Layout {
+                root: layouts.dir(""),
+                prefix: String::new(),
+            },
+            &setup.env,
+        )
+        .map_err(image_error(format!("opening the images of {version}")))?;
+        let side = Side {
+            store: &local,
+            repo: name,
+        };
         let rt = self.setup.runtime;
         let mut entries: Vec<(Manifest, krel_image::Platform)> = Vec::new();
         for image in platforms {
             let manifest = rt
                 .block_on(krel_image::copy::read_manifest(side, &image.digest))
-                .map_err(image_error(format!("reading {name} for {}", image.platform)))?;
+                .map_err(image_error(format!(
+                    "reading {name} for {}",
+                    image.platform
+                )))?;
             entries.push((manifest, oci_platform(&image.platform)?));
         }
-        let index = make_index(&entries).map_err(image_error(format!("making the index of {name}")))?;
+        let index =
+            make_index(&entries).map_err(image_error(format!("making the index of {name}")))?;
         layouts
             .put_manifest(name, &index, None)
             .map_err(image_error(format!("writing the index of {name}")))?;
         let signer = self.signer()?;
         let identities = [setup.staging.identity(name), setup.release.identity(name)];
         for digest in std::iter::once(&index.digest).chain(platforms.iter().map(|p| &p.digest)) {
+            // Signed afresh: an earlier run may have signed for another staging registry.
+            layouts
+                .remove_tag(name, &digest.signature_tag())
+                .map_err(image_error(format!(
+                    "replacing the signature of {name}@{digest}"
+                )))?;
             for identity in &identities {
                 rt.block_on(cosign::sign(side, identity, digest, signer))
                     .map_err(image_error(format!("signing {name}@{digest}")))?;
@@ -239,12 +298,19 @@ impl StageRun<'_> {
         }
         self.setup.report.status(
             "Signed",
-            &format!("image {name} of {version}: {} platform(s), index {}", platforms.len(), index.digest),
+            &format!(
+                "image {name} of {version}: {} platform(s), index {}",
+                platforms.len(),
+                index.digest
+            ),
         );
         Ok(StagedImage {
             name: name.to_string(),
             digest: Some(index.digest),
-            platforms: platforms.iter().map(|p| (p.platform.clone(), p.digest.clone())).collect(),
+            platforms: platforms
+                .iter()
+                .map(|p| (p.platform.clone(), p.digest.clone()))
+                .collect(),
         })
     }
 
@@ -262,7 +328,13 @@ impl StageRun<'_> {
         let mut images = Vec::new();
         let mut missing = Vec::new();
         for record in records {
-            for image in record.stage.images.get(&version.to_string()).into_iter().flatten() {
+            for image in record
+                .stage
+                .images
+                .get(&version.to_string())
+                .into_iter()
+                .flatten()
+            {
                 for (platform, digest) in &image.platforms {
                     let repo = setup.staging.repository(&image.name);
                     let found = self
@@ -279,12 +351,19 @@ impl StageRun<'_> {
                             image.name, setup.staging
                         )),
                     }
-                    images.push(PlatformImage { name: image.name.clone(), platform: platform.clone(), digest: digest.clone() });
+                    images.push(PlatformImage {
+                        name: image.name.clone(),
+                        platform: platform.clone(),
+                        digest: digest.clone(),
+                    });
                 }
             }
         }
         if !missing.is_empty() {
-            return Err(bad_images(format!("the platform jobs' images did not all arrive:\n  - {}", missing.join("\n  - "))));
+            return Err(bad_images(format!(
+                "the platform jobs' images did not all arrive:\n  - {}",
+                missing.join("\n  - ")
+            )));
         }
         if let Some(rule) = &self.setup.config.build.images {
             check_complete(&images, &rule.platforms(&self.setup.config.build.platforms))?;
@@ -295,7 +374,11 @@ impl StageRun<'_> {
     /// `images.json` among the version's artifacts: each image as it will be pulled from the
     /// release registry, with its digest and platforms (the CHANGELOG's Container Images
     /// table reads it).
-    fn write_image_list(&self, version: &Version, staged: &[StagedImage]) -> Result<(), ReleaseError> {
+    fn write_image_list(
+        &self,
+        version: &Version,
+        staged: &[StagedImage],
+    ) -> Result<(), ReleaseError> {
         let release = &self.image_setup()?.release;
         let list: Vec<serde_json::Value> = staged
             .iter()
@@ -316,12 +399,20 @@ impl StageRun<'_> {
 
     /// `images/<name>.spdx.json` among the version's artifacts: the index and each platform
     /// manifest with its digests.
-    fn write_image_sboms(&self, version: &Version, layouts: &Layouts, staged: &[StagedImage]) -> Result<(), ReleaseError> {
+    fn write_image_sboms(
+        &self,
+        version: &Version,
+        layouts: &Layouts,
+        staged: &[StagedImage],
+    ) -> Result<(), ReleaseError> {
         let artifacts = self.workspace.join("artifacts").join(version.to_string());
         for image in staged {
             let mut files = Vec::new();
             let digests = image.digest.iter().map(|d| ("index".to_string(), d)).chain(
-                image.platforms.iter().map(|(p, d)| (p.replace('/', "-"), d)),
+                image
+                    .platforms
+                    .iter()
+                    .map(|(p, d)| (p.replace('/', "-"), d)),
             );
             for (label, digest) in digests {
                 let bytes = layouts
@@ -342,7 +433,12 @@ impl StageRun<'_> {
                 created: self.now(),
                 files: &files,
             });
-            write_file(&artifacts.join("images").join(format!("{}.spdx.json", image.name)), &sbom)?;
+            write_file(
+                &artifacts
+                    .join("images")
+                    .join(format!("{}.spdx.json", image.name)),
+                &sbom,
+            )?;
         }
         Ok(())
     }
@@ -376,33 +472,60 @@ pub fn image_actions(run: &StageRun<'_>) -> Result<Vec<Action>, ReleaseError> {
     let Some(setup) = run.setup.images else {
         return Ok(Vec::new());
     };
-    let staging = ImageStore::open(&setup.staging, &setup.env).map_err(image_error(format!("opening {}", setup.staging)))?;
+    let staging = ImageStore::open(&setup.staging, &setup.env)
+        .map_err(image_error(format!("opening {}", setup.staging)))?;
     let mut actions = Vec::new();
     for version in &run.ordered {
-        let from = ImageLocation::Layout { root: layout_root(&run.workspace, version), prefix: String::new() };
+        let from = ImageLocation::Layout {
+            root: layout_root(&run.workspace, version),
+            prefix: String::new(),
+        };
         let transfer = match &run.request.scope {
             StageScope::Platform(_) => ImageTransfer {
                 from,
                 to: setup.staging.clone(),
                 images: listed_images(&run.workspace, version)?
                     .into_iter()
-                    .map(|i| ImageRef { name: i.name, digest: i.digest, signed: Vec::new() })
+                    .map(|i| ImageRef {
+                        name: i.name,
+                        digest: i.digest,
+                        signed: Vec::new(),
+                    })
                     .collect(),
                 tags: Vec::new(),
             },
             _ => {
-                let staged = run.images.get(&version.to_string()).cloned().unwrap_or_default();
+                let staged = run
+                    .images
+                    .get(&version.to_string())
+                    .cloned()
+                    .unwrap_or_default();
                 let tag = staging_tag(&run.build_version, version, &run.prime);
                 let mut images = Vec::new();
                 let mut tags = Vec::new();
                 for image in staged {
-                    let Some(index) = image.digest.clone() else { continue };
+                    let Some(index) = image.digest.clone() else {
+                        continue;
+                    };
                     let mut signed = vec![index.clone()];
                     signed.extend(image.platforms.values().cloned());
-                    images.push(ImageRef { name: image.name.clone(), digest: index.clone(), signed });
-                    tags.push(ImageTag { name: image.name, tag: tag.clone(), digest: index });
+                    images.push(ImageRef {
+                        name: image.name.clone(),
+                        digest: index.clone(),
+                        signed,
+                    });
+                    tags.push(ImageTag {
+                        name: image.name,
+                        tag: tag.clone(),
+                        digest: index,
+                    });
                 }
-                ImageTransfer { from, to: setup.staging.clone(), images, tags }
+                ImageTransfer {
+                    from,
+                    to: setup.staging.clone(),
+                    images,
+                    tags,
+                }
             }
         };
         if transfer.images.is_empty() || done(run, &staging, &transfer)? {
@@ -414,12 +537,18 @@ pub fn image_actions(run: &StageRun<'_>) -> Result<Vec<Action>, ReleaseError> {
 }
 
 /// True when every tag (or, without tags, every manifest) of a transfer is in place.
-fn done(run: &StageRun<'_>, staging: &ImageStore, transfer: &ImageTransfer) -> Result<bool, ReleaseError> {
+fn done(
+    run: &StageRun<'_>,
+    staging: &ImageStore,
+    transfer: &ImageTransfer,
+) -> Result<bool, ReleaseError> {
     let rt = run.setup.runtime;
     if transfer.tags.is_empty() {
         for image in &transfer.images {
             let repo = transfer.to.repository(&image.name);
-            let found = rt.block_on(staging.manifest(&repo, &image.digest.to_string())).map_err(image_error(format!("reading {repo}")))?;
+            let found = rt
+                .block_on(staging.manifest(&repo, &image.digest.to_string()))
+                .map_err(image_error(format!("reading {repo}")))?;
             if found.is_none() {
                 return Ok(false);
             }
@@ -428,7 +557,9 @@ fn done(run: &StageRun<'_>, staging: &ImageStore, transfer: &ImageTransfer) -> R
     }
     for tag in &transfer.tags {
         let repo = transfer.to.repository(&tag.name);
-        let found = rt.block_on(staging.manifest(&repo, &tag.tag)).map_err(image_error(format!("reading {repo}:{}", tag.tag)))?;
+        let found = rt
+            .block_on(staging.manifest(&repo, &tag.tag))
+            .map_err(image_error(format!("reading {repo}:{}", tag.tag)))?;
         if found.map(|m| m.digest) != Some(tag.digest.clone()) {
             return Ok(false);
         }

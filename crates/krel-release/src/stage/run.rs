@@ -92,7 +92,10 @@ impl StageRun<'_> {
                     })?;
                 self.tagged(version, commit);
             }
-            Step::Images(version) => self.resume_images(version, value)?,
+            Step::Images(version) if !self.resume_images(version, value)? => {
+                let value = self.images(version)?;
+                self.journal.record(name, value)?;
+            }
             _ => {}
         }
         Ok(())
@@ -536,7 +539,8 @@ impl StageRun<'_> {
         let StageScope::Platform(platform) = &self.request.scope else {
             return Ok(());
         };
-        let mut stage = self.record_of(describe_files(&self.workspace.join("artifacts"), |_| true)?);
+        let mut stage =
+            self.record_of(describe_files(&self.workspace.join("artifacts"), |_| true)?);
         for version in &self.ordered {
             let images = super::images::listed_images(&self.workspace, version)?;
             if images.is_empty() {

@@ -121,7 +121,15 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            ["clone", "tag v1.11.0", "build v1.11.0", "images v1.11.0", "attest v1.11.0", "source", "record"]
+            [
+                "clone",
+                "tag v1.11.0",
+                "build v1.11.0",
+                "images v1.11.0",
+                "attest v1.11.0",
+                "source",
+                "record"
+            ]
         );
     }
 

@@ -1,0 +1,399 @@
+//! Container images end to end: the sandbox's build makes them, `krel stage` pushes them to a
+//! real registry (docker-registry on 127.0.0.1), `krel release` promotes them; skopeo reads
+//! what krel wrote and openssl checks its signatures (tests/tools/verify_cosign_image.py).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use krel_test_support::{test_tool, tree, DockerRegistry, Krel, Run};
+
+use crate::krel;
+
+const EPOCH: &str = "1700000000";
+
+/// krel with a sandbox whose images go to `registry` under `prefix`.
+fn images_krel(registry: &DockerRegistry, prefix: &str) -> (Krel, krel_sandbox::Sandbox) {
+    let krel = krel()
+        .env("SOURCE_DATE_EPOCH", EPOCH)
+        .env(
+            "KREL_STAGING_REGISTRY",
+            &registry.location(&format!("{prefix}/staging")),
+        )
+        .env(
+            "KREL_REGISTRY",
+            &registry.location(&format!("{prefix}/release")),
+        );
+    let sandbox = krel.sandbox();
+    (krel, sandbox)
+}
+
+fn stage(krel: &Krel, root: &Path, extra: &[&str]) -> Run {
+    let mut args = vec![
+        "--output", "json", "stage", "--type", "alpha", "--branch", "main",
+    ];
+    args.extend(extra);
+    krel.run_in(root, &args)
+}
+
+fn release(krel: &Krel, root: &Path, bv: &str, extra: &[&str]) -> Run {
+    let mut args = vec![
+        "release",
+        "--type",
+        "alpha",
+        "--branch",
+        "main",
+        "--build-version",
+        bv,
+    ];
+    args.extend(extra);
+    krel.run_in(root, &args)
+}
+
+/// skopeo's raw manifest of `reference` (`host/repo:tag`).
+fn skopeo_raw(reference: &str) -> serde_json::Value {
+    let out = Command::new("skopeo")
+        .args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{reference}"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "skopeo: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The independent check: skopeo reads the signatures, openssl verifies them.
+fn signed_by(public: &Path, reference: &str) -> Result<(), String> {
+    let out = Command::new("python3")
+        .arg(test_tool("verify_cosign_image.py"))
+        .arg(public)
+        .arg(reference)
+        .arg("--all")
+        .output()
+        .unwrap();
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+fn storage(registry: &DockerRegistry) -> BTreeMap<String, Vec<u8>> {
+    if registry.storage().exists() {
+        tree(&registry.storage())
+    } else {
+        BTreeMap::new()
+    }
+}
+
+#[test]
+fn images_are_staged_signed_and_promoted_by_digest_and_mock_runs_write_nothing() {
+    let registry = DockerRegistry::start(false);
+    let (krel, s) = images_krel(&registry, "k8s");
+    let host = registry.host();
+    let public = s.root.join("keys/sandbox.pub");
+
+    // A mock stage pushes to the local mock registry only.
+    let before = storage(&registry);
+    stage(&krel, &s.root, &[]).assert_exit(0);
+    assert_eq!(
+        storage(&registry),
+        before,
+        "a mock stage wrote to the registry"
+    );
+    assert!(s.root.join("mock-registry/widget/index.json").is_file());
+
+    // --nomock, killed right after the images landed, then finished by a rerun.
+    let killed = krel.run_with_env(
+        &s.root,
+        &["stage", "--type", "alpha", "--branch", "main", "--nomock"],
+        &[("KREL_TEST_ABORT_AFTER", "upload the images")],
+    );
+    assert_eq!(killed.code, None, "{}", killed.stderr);
+    let staged = stage(&krel, &s.root, &["--nomock"]);
+    staged.assert_exit(0);
+    let bv = staged.json()["result"]["build_version"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let tag = bv.replace('+', "_");
+    for name in ["widget", "widget-agent"] {
+        let reference = format!("{host}/k8s/staging/{name}:{tag}");
+        let index = skopeo_raw(&reference);
+        let arches: Vec<&str> = index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["platform"]["architecture"].as_str().unwrap())
+            .collect();
+        assert_eq!(arches, ["amd64", "arm64"], "{index}");
+        signed_by(&public, &reference).unwrap();
+    }
+    // Another key is refused by the same independent check.
+    let other = s.root.join("other.pub");
+    let key = s.root.join("other.key");
+    assert!(Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out"
+        ])
+        .arg(&key)
+        .status()
+        .unwrap()
+        .success());
+    assert!(Command::new("openssl")
+        .args(["pkey", "-pubout", "-in"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&other)
+        .status()
+        .unwrap()
+        .success());
+    assert!(signed_by(&other, &format!("{host}/k8s/staging/widget:{tag}")).is_err());
+
+    // A mock release (of the mock stage of the same build, which the mock bucket holds)
+    // plans the promotion and writes nothing to any registry.
+    let before = storage(&registry);
+    release(&krel, &s.root, &bv, &[])
+        .assert_exit(0)
+        .assert_stdout_has(&format!("to docker://{host}/k8s/release"))
+        .assert_stdout_has("tag 2 image(s) v1.11.0-alpha.1");
+    assert_eq!(
+        storage(&registry),
+        before,
+        "a mock release wrote to the registry"
+    );
+
+    // --nomock: promoted by digest (signatures with them), tagged with the version.
+    let run = release(&krel, &s.root, &bv, &["--nomock", "--non-interactive"]);
+    run.assert_exit(0)
+        .assert_stderr_has("Verified 6 staged image manifest(s)");
+    let listed: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(s.root.join("bucket/release/v1.11.0-alpha.1/images.json")).unwrap(),
+    )
+    .unwrap();
+    for image in listed.as_array().unwrap() {
+        let reference = image["reference"].as_str().unwrap();
+        assert!(
+            reference.starts_with(&format!("{host}/k8s/release/")),
+            "{reference}"
+        );
+        let raw = Command::new("skopeo")
+            .args([
+                "inspect",
+                "--raw",
+                "--tls-verify=false",
+                &format!("docker://{reference}"),
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(
+            format!("sha256:{}", krel_image::sha256_hex(&raw.stdout)),
+            image["digest"].as_str().unwrap(),
+            "{reference} is the staged index"
+        );
+        signed_by(&public, reference).unwrap();
+    }
+
+    // Again: nothing to do, and the registry is left as it is.
+    let before = storage(&registry);
+    release(&krel, &s.root, &bv, &["--nomock", "--non-interactive"])
+        .assert_exit(0)
+        .assert_stderr_has("nothing left to do");
+    assert_eq!(storage(&registry), before);
+}
+
+#[test]
+fn a_registry_that_wants_credentials_gets_them_from_the_environment_and_never_shows_them() {
+    let registry = krel_test_support::docker_registry_with_auth();
+    let (krel, s) = images_krel(registry, "authed");
+    let refused = stage(&krel, &s.root, &["--nomock"]);
+    assert_eq!(refused.code, Some(1), "{}", refused.stderr);
+    refused.assert_stderr_has("KREL_REGISTRY_USERNAME");
+    let run = krel.run_with_env(
+        &s.root,
+        &["stage", "--type", "alpha", "--branch", "main", "--nomock"],
+        &[
+            ("KREL_REGISTRY_USERNAME", DockerRegistry::USER),
+            ("KREL_REGISTRY_PASSWORD", DockerRegistry::PASSWORD),
+        ],
+    );
+    run.assert_exit(0);
+    assert!(
+        !run.stdout.contains(DockerRegistry::PASSWORD)
+            && !run.stderr.contains(DockerRegistry::PASSWORD)
+    );
+    let logs: Vec<String> = walk_files(&s.root.join("workspace"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+        .collect();
+    assert!(logs
+        .iter()
+        .all(|log| !log.contains(DockerRegistry::PASSWORD)));
+}
+
+fn walk_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                files.extend(walk_files(&path));
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files
+}
+
+/// The sandbox's build script with `change` appended, committed on main and published.
+fn change_build(s: &krel_sandbox::Sandbox, change: &str) {
+    let script = std::fs::read_to_string(s.upstream.join("hack/build.sh")).unwrap();
+    s.commit_file(
+        "main",
+        "hack/build.sh",
+        Some(&format!("{script}{change}\n")),
+        "Change the build",
+    )
+    .unwrap();
+    s.publish().unwrap();
+}
+
+#[test]
+fn images_that_are_not_images_or_miss_a_platform_are_refused_by_name_with_nothing_pushed() {
+    let registry = krel_test_support::docker_registry();
+    let (krel, s) = images_krel(registry, "bad-input");
+    change_build(
+        &s,
+        "printf 'this is not an image' > \"$out/release-images/amd64/broken.tar\"",
+    );
+    let run = stage(&krel, &s.root, &["--nomock"]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    run.assert_stderr_has("broken.tar")
+        .assert_stderr_has("one `docker save` archive");
+    assert!(!s.root.join("bucket/stage").exists(), "nothing staged");
+
+    change_build(&s, "rm \"$out/release-images/amd64/broken.tar\" \"$out/release-images/arm64/widget-agent.tar\"");
+    let run = stage(&krel, &s.root, &["--nomock"]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    run.assert_stderr_has("widget-agent has no image for linux/arm64");
+    assert!(!s.root.join("bucket/stage").exists(), "nothing staged");
+    let catalog = Command::new("curl")
+        .args(["-s", &format!("http://{}/v2/_catalog", registry.host())])
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&catalog.stdout).contains("bad-input"),
+        "nothing pushed"
+    );
+}
+
+#[test]
+fn a_release_refuses_a_tampered_signature_or_a_tag_that_names_another_image() {
+    let registry = krel_test_support::docker_registry();
+    let (krel, s) = images_krel(registry, "refusals");
+    let host = registry.host();
+    let staged = stage(&krel, &s.root, &["--nomock"]);
+    staged.assert_exit(0);
+    let bv = staged.json()["result"]["build_version"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let tag = bv.replace('+', "_");
+    let index = |name: &str| {
+        let out = Command::new("skopeo")
+            .args([
+                "inspect",
+                "--raw",
+                "--tls-verify=false",
+                &format!("docker://{host}/refusals/staging/{name}:{tag}"),
+            ])
+            .output()
+            .unwrap();
+        krel_image::sha256_hex(&out.stdout)
+    };
+    let policy = s.root.join("policy.json");
+    std::fs::write(
+        &policy,
+        r#"{"default":[{"type":"insecureAcceptAnything"}]}"#,
+    )
+    .unwrap();
+    let copy = |from: &str, to: &str| {
+        let out = Command::new("skopeo")
+            .args([
+                "copy",
+                "--all",
+                "--policy",
+                policy.to_str().unwrap(),
+                "--src-tls-verify=false",
+                "--dest-tls-verify=false",
+            ])
+            .arg(format!("docker://{host}/refusals/{from}"))
+            .arg(format!("docker://{host}/refusals/{to}"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "skopeo copy: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let (widget, agent) = (index("widget"), index("widget-agent"));
+
+    // widget's signature replaced by widget-agent's: refused, every problem listed.
+    let original = Command::new("skopeo")
+        .args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{host}/refusals/staging/widget:sha256-{widget}.sig"),
+        ])
+        .output()
+        .unwrap();
+    let original = krel_image::sha256_hex(&original.stdout);
+    copy(
+        &format!("staging/widget-agent:sha256-{agent}.sig"),
+        &format!("staging/widget:sha256-{widget}.sig"),
+    );
+    let run = release(&krel, &s.root, &bv, &["--nomock", "--non-interactive"]);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    run.assert_stderr_has("the staged images in").assert_stderr_has(&format!("widget: signature for {host}/refusals/staging/widget: sha256:{widget} has no valid signature"));
+    assert!(
+        s.remote_git(&["rev-parse", "v1.11.0-alpha.1"]).is_err(),
+        "nothing published"
+    );
+    assert!(!s.root.join("bucket/release").exists(), "nothing published");
+    copy(
+        &format!("staging/widget@sha256:{original}"),
+        &format!("staging/widget:sha256-{widget}.sig"),
+    );
+
+    // The release tag already names another image: refused before anything is published.
+    copy(
+        &format!("staging/widget-agent@sha256:{agent}"),
+        "release/widget:v1.11.0-alpha.1",
+    );
+    let run = release(&krel, &s.root, &bv, &["--nomock", "--non-interactive"]);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    run.assert_stderr_has("refusals/release/widget:v1.11.0-alpha.1 names sha256:")
+        .assert_stderr_has(&format!("not the staged sha256:{widget}"))
+        .assert_stderr_has("a published tag is never moved");
+    assert!(
+        s.remote_git(&["rev-parse", "v1.11.0-alpha.1"]).is_err(),
+        "nothing published"
+    );
+    assert!(!s.root.join("bucket/release").exists(), "nothing published");
+}
