@@ -430,17 +430,17 @@ fn a_kill_at_any_point_then_a_rerun_ends_as_an_uninterrupted_release() {
                 assert!(status.success());
             }
             let github = GitHubStandIn::start(Vec::new(), StandInOptions::default());
-            let registry = root.join(format!("registry-{name}"));
-            let (url, bucket_url, workspace, registry_url) = (
+            // The release registry is where the stage's signatures say: emptied for each run.
+            let registry = root.join("registry/release");
+            let _ = std::fs::remove_dir_all(&registry);
+            let (url, bucket_url, workspace) = (
                 remote.display().to_string(),
                 format!("file://{}", bucket.display()),
                 root.join(format!("ws-{name}")).display().to_string(),
-                format!("oci:{}", registry.display()),
             );
             let mut env = vec![
                 ("KREL_GIT_URL", url.as_str()),
                 ("KREL_RELEASE_BUCKET", bucket_url.as_str()),
-                ("KREL_REGISTRY", registry_url.as_str()),
                 ("KREL_WORKSPACE", workspace.as_str()),
                 ("KREL_GITHUB_API_URL", github.url.as_str()),
             ];
