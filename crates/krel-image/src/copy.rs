@@ -51,22 +51,25 @@ pub struct Side<'a> {
     pub repo: &'a str,
 }
 
-/// Copies one blob unless the destination has it: mounted when both sides share a backend,
-/// else read and uploaded.
+/// Copies one blob unless the destination has it: mounted when both sides share a backend
+/// (one request, which also succeeds when the blob is there), else read and uploaded.
 async fn copy_blob(from: Side<'_>, to: Side<'_>, digest: &Digest) -> Result<CopyStats, ImageError> {
-    if to.store.has_blob(to.repo, digest).await? {
-        return Ok(CopyStats {
-            blobs_present: 1,
-            ..CopyStats::default()
-        });
-    }
     if to.store.same_backend(from.store) && to.store.mount_blob(to.repo, from.repo, digest).await? {
         return Ok(CopyStats {
             blobs_mounted: 1,
             ..CopyStats::default()
         });
     }
-    let bytes = from.store.read_blob(from.repo, digest).await?;
+    if to.store.has_blob(to.repo, digest).await? {
+        return Ok(CopyStats {
+            blobs_present: 1,
+            ..CopyStats::default()
+        });
+    }
+    let bytes = from
+        .store
+        .read_blob_for(to.store, from.repo, digest)
+        .await?;
     let size = bytes.len() as u64;
     to.store.write_blob(to.repo, digest, bytes).await?;
     Ok(CopyStats {
@@ -77,44 +80,144 @@ async fn copy_blob(from: Side<'_>, to: Side<'_>, digest: &Digest) -> Result<Copy
 }
 
 /// Copies the manifest `digest` names, with everything it refers to, `jobs` blobs at a time.
-/// A manifest the destination already holds is not written again (its blobs are checked).
+/// See [`copy_manifests`].
 pub async fn copy_manifest(
     from: Side<'_>,
     to: Side<'_>,
     digest: &Digest,
     jobs: usize,
 ) -> Result<CopyStats, ImageError> {
-    // A registry accepts a manifest only once everything it names is there: done.
+    copy_manifests(&[(from, to, digest.clone())], jobs).await
+}
+
+/// Copies several manifests (each from one side to another), with everything they refer to:
+/// first every manifest is read (an index with its platforms), then every missing blob of
+/// every one of them is sent, `jobs` at a time, then the manifests are written, platforms
+/// before the indexes that list them. A manifest the destination already holds is skipped
+/// whole: a registry accepts a manifest only once everything it names is there.
+pub async fn copy_manifests(
+    copies: &[(Side<'_>, Side<'_>, Digest)],
+    jobs: usize,
+) -> Result<CopyStats, ImageError> {
+    // Each copy's manifests to write (children first) and the blobs they need, read at once.
+    let collected: Vec<Collected<'_>> =
+        stream::iter(copies.iter().map(|(from, to, digest)| async move {
+            let mut found = Collected::default();
+            collect(*from, *to, digest, &mut found.manifests, &mut found.blobs).await?;
+            Ok::<_, ImageError>(found)
+        }))
+        .buffered(jobs.max(1))
+        .try_collect()
+        .await?;
+    let mut manifests: Vec<(Side<'_>, Manifest)> = Vec::new();
+    let mut blobs: Vec<(Side<'_>, Side<'_>, Digest)> = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for found in collected {
+        for (side, manifest) in found.manifests {
+            if seen.insert((
+                side.store.location().repository_display(side.repo),
+                manifest.digest.clone(),
+            )) {
+                manifests.push((side, manifest));
+            }
+        }
+        blobs.extend(found.blobs);
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    blobs.retain(|(_, to, digest)| {
+        seen.insert((
+            to.store.location().repository_display(to.repo),
+            digest.clone(),
+        ))
+    });
+    let mut stats = CopyStats::default();
+    let copied: Vec<CopyStats> = stream::iter(
+        blobs
+            .iter()
+            .map(|(from, to, blob)| copy_blob(*from, *to, blob)),
+    )
+    .buffer_unordered(jobs.max(1))
+    .try_collect()
+    .await?;
+    copied.into_iter().for_each(|s| stats.add(s));
+    // Platform images first, all at once; then the indexes that list them.
+    let (indexes, images): (Vec<_>, Vec<_>) = manifests
+        .iter()
+        .partition(|(_, manifest)| matches!(manifest.content, Content::Index(_)));
+    for group in [images, indexes] {
+        stream::iter(
+            group
+                .into_iter()
+                .map(|(to, manifest)| to.store.put_manifest(to.repo, manifest, None)),
+        )
+        .buffer_unordered(jobs.max(1))
+        .try_collect::<Vec<()>>()
+        .await?;
+    }
+    stats.manifests_written += manifests.len();
+    Ok(stats)
+}
+
+/// What [`collect`] found for one copy.
+#[derive(Default)]
+struct Collected<'a> {
+    manifests: Vec<(Side<'a>, Manifest)>,
+    blobs: Vec<(Side<'a>, Side<'a>, Digest)>,
+}
+
+/// Reads the manifest `digest` and (for an index) its platforms, unless the destination has
+/// it; adds what to write to `manifests` (children first) and the blobs to `blobs`.
+async fn collect<'a>(
+    from: Side<'a>,
+    to: Side<'a>,
+    digest: &Digest,
+    manifests: &mut Vec<(Side<'a>, Manifest)>,
+    blobs: &mut Vec<(Side<'a>, Side<'a>, Digest)>,
+) -> Result<(), ImageError> {
     if to
         .store
         .manifest(to.repo, &digest.to_string())
         .await?
         .is_some()
+        || manifests
+            .iter()
+            .any(|(side, m)| m.digest == *digest && side.repo == to.repo)
     {
-        return Ok(CopyStats::default());
+        return Ok(());
     }
     let manifest = read_manifest(from, digest).await?;
-    let mut stats = CopyStats::default();
-    for (child, _) in manifest.children() {
-        stats.add(Box::pin(copy_manifest(from, to, &child, jobs)).await?);
+    // The platforms of an index, looked up at once (each is an image: no deeper level).
+    let children = manifest.children();
+    let found: Vec<Option<Manifest>> = stream::iter(children.iter().map(|(child, _)| async move {
+        if to
+            .store
+            .manifest(to.repo, &child.to_string())
+            .await?
+            .is_some()
+        {
+            return Ok(None);
+        }
+        read_manifest(from, child).await.map(Some)
+    }))
+    .buffered(8)
+    .try_collect()
+    .await?;
+    for child in found.into_iter().flatten() {
+        if matches!(child.content, Content::Index(_)) {
+            Box::pin(collect(from, to, &child.digest, manifests, blobs)).await?;
+            continue;
+        }
+        blobs.extend(child.blobs().into_iter().map(|(blob, _)| (from, to, blob)));
+        manifests.push((to, child));
     }
-    let blobs = manifest.blobs();
-    let copied: Vec<CopyStats> =
-        stream::iter(blobs.iter().map(|(blob, _)| copy_blob(from, to, blob)))
-            .buffer_unordered(jobs.max(1))
-            .try_collect()
-            .await?;
-    copied.into_iter().for_each(|s| stats.add(s));
-    if to
-        .store
-        .manifest(to.repo, &digest.to_string())
-        .await?
-        .is_none()
-    {
-        to.store.put_manifest(to.repo, &manifest, None).await?;
-        stats.manifests_written += 1;
-    }
-    Ok(stats)
+    blobs.extend(
+        manifest
+            .blobs()
+            .into_iter()
+            .map(|(blob, _)| (from, to, blob)),
+    );
+    manifests.push((to, manifest));
+    Ok(())
 }
 
 /// The manifest `digest` names in `side`, or an error saying it is missing.

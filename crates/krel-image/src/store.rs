@@ -5,6 +5,7 @@ use std::sync::Arc;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
+use oci_client::RegistryOperation;
 use oci_client::{Client, Reference};
 
 use crate::digest::Digest;
@@ -77,8 +78,38 @@ enum Kind {
 
 struct Remote {
     client: Client,
+    /// A client of its own for the one question [`Remote::auth`] asks (asking it through
+    /// `client` would store anonymous credentials there for good).
+    probe: Client,
     host: String,
     auth: RegistryAuth,
+    /// The credentials requests carry, decided on first use (see [`Remote::auth`]).
+    effective: tokio::sync::OnceCell<RegistryAuth>,
+}
+
+impl Remote {
+    /// The credentials to use. Without configured credentials, the registry is asked once
+    /// (`GET /v2/`) whether it wants any: a registry that issues anonymous tokens gets them
+    /// (oci-client caches the token); one that needs no authentication at all gets a
+    /// placeholder bearer token, which it ignores, because oci-client would otherwise repeat
+    /// that question before every request, doubling the requests of a copy.
+    async fn auth(&self, reference: &Reference) -> &RegistryAuth {
+        self.effective
+            .get_or_init(|| async {
+                if !matches!(self.auth, RegistryAuth::Anonymous) {
+                    return self.auth.clone();
+                }
+                match self
+                    .probe
+                    .auth(reference, &RegistryAuth::Anonymous, RegistryOperation::Pull)
+                    .await
+                {
+                    Ok(None) => RegistryAuth::Bearer("unauthenticated".into()),
+                    _ => RegistryAuth::Anonymous,
+                }
+            })
+            .await
+    }
 }
 
 impl ImageStore {
@@ -91,17 +122,19 @@ impl ImageStore {
                 } else {
                     ClientProtocol::Https
                 };
-                let config = ClientConfig {
-                    protocol,
+                let config = || ClientConfig {
+                    protocol: protocol.clone(),
                     use_monolithic_push: true,
                     connect_timeout: Some(std::time::Duration::from_secs(30)),
                     read_timeout: Some(std::time::Duration::from_secs(300)),
                     ..ClientConfig::default()
                 };
                 Kind::Remote(Arc::new(Remote {
-                    client: Client::new(config),
+                    client: Client::new(config()),
+                    probe: Client::new(config()),
                     host: host.clone(),
                     auth: env.auth(host)?,
+                    effective: tokio::sync::OnceCell::new(),
                 }))
             }
             ImageLocation::Layout { root, .. } => Kind::Layout(Layouts::new(root)),
@@ -153,9 +186,10 @@ impl ImageStore {
     /// Authenticates for pushing to `repo` (the pull and push calls need a stored auth).
     async fn login(&self, remote: &Remote, repo: &str) {
         let reference = self.reference(repo, "latest");
+        let auth = remote.auth(&reference).await;
         remote
             .client
-            .store_auth_if_needed(reference.resolve_registry(), &remote.auth)
+            .store_auth_if_needed(reference.resolve_registry(), auth)
             .await;
     }
 
@@ -172,6 +206,20 @@ impl ImageStore {
                     .await
                     .map_err(self.failed(format!("checking blob {digest} in {repo}")))
             }
+        }
+    }
+
+    /// Reads a blob to upload it to `to`: a local blob is not hashed first when `to` is a
+    /// registry, which refuses content that does not have the digest it is sent under.
+    pub(crate) async fn read_blob_for(
+        &self,
+        to: &ImageStore,
+        repo: &str,
+        digest: &Digest,
+    ) -> Result<Vec<u8>, ImageError> {
+        match (&self.kind, &to.kind) {
+            (Kind::Layout(layouts), Kind::Remote(_)) => layouts.read_blob_unchecked(repo, digest),
+            _ => self.read_blob(repo, digest).await,
         }
     }
 
@@ -258,9 +306,10 @@ impl ImageStore {
             Kind::Layout(layouts) => layouts.manifest(repo, reference),
             Kind::Remote(remote) => {
                 let target = self.reference(repo, reference);
+                let auth = remote.auth(&target).await;
                 let pulled = remote
                     .client
-                    .pull_manifest_raw(&target, &remote.auth, &media::ACCEPTED)
+                    .pull_manifest_raw(&target, auth, &media::ACCEPTED)
                     .await;
                 let (bytes, _digest) = match pulled {
                     Ok(pulled) => pulled,
@@ -329,7 +378,7 @@ impl ImageStore {
                 let target = self.reference(repo, "latest");
                 match remote
                     .client
-                    .list_tags(&target, &remote.auth, None, None)
+                    .list_tags(&target, remote.auth(&target).await, None, None)
                     .await
                 {
                     Ok(list) => Ok(list.tags),

@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use crate::copy::{copy_manifest, tag, CopyStats, Side};
+use crate::copy::{copy_manifests, tag, CopyStats, Side};
 use crate::digest::Digest;
 use crate::location::ImageLocation;
 use crate::store::{ImageStore, RegistryEnv};
@@ -92,48 +92,73 @@ pub async fn run_transfer(
 ) -> Result<CopyStats, ImageError> {
     let from = ImageStore::open(&transfer.from, env)?;
     let to = ImageStore::open(&transfer.to, env)?;
-    let mut stats = CopyStats::default();
-    for image in &transfer.images {
-        let from_repo = transfer.from.repository(&image.name);
-        let to_repo = transfer.to.repository(&image.name);
+    let repos: Vec<(String, String)> = transfer
+        .images
+        .iter()
+        .map(|image| {
+            (
+                transfer.from.repository(&image.name),
+                transfer.to.repository(&image.name),
+            )
+        })
+        .collect();
+    // The signature manifests to copy with the images, found first.
+    let mut copies = Vec::new();
+    let mut signature_tags = Vec::new();
+    for (image, (from_repo, to_repo)) in transfer.images.iter().zip(&repos) {
         let source = Side {
             store: &from,
-            repo: &from_repo,
+            repo: from_repo,
         };
         let target = Side {
             store: &to,
-            repo: &to_repo,
+            repo: to_repo,
         };
-        let copied = copy_manifest(source, target, &image.digest, jobs).await?;
-        stats = stats.plus(copied);
+        copies.push((source, target, image.digest.clone()));
         for signed in &image.signed {
             let signature_tag = signed.signature_tag();
             let signature = from
-                .manifest(&from_repo, &signature_tag)
+                .manifest(from_repo, &signature_tag)
                 .await?
                 .ok_or_else(|| ImageError::Missing {
                     what: format!(
                         "the signature of {}@{signed} ({signature_tag})",
-                        transfer.from.repository_display(&from_repo)
+                        transfer.from.repository_display(from_repo)
                     ),
                 })?;
-            stats = stats.plus(copy_manifest(source, target, &signature.digest, jobs).await?);
-            tag(target, &signature_tag, &signature.digest).await?;
+            copies.push((source, target, signature.digest.clone()));
+            signature_tags.push((target, signature_tag, signature.digest));
         }
     }
-    for image_tag in &transfer.tags {
-        let repo = transfer.to.repository(&image_tag.name);
-        tag(
-            Side {
-                store: &to,
-                repo: &repo,
-            },
-            &image_tag.tag,
-            &image_tag.digest,
-        )
-        .await?;
-    }
+    let stats = copy_manifests(&copies, jobs).await?;
+    let tags = signature_tags
+        .iter()
+        .map(|(target, signature_tag, digest)| tag(*target, signature_tag, digest));
+    run_all(tags, jobs).await?;
+    let repos: Vec<String> = transfer
+        .tags
+        .iter()
+        .map(|t| transfer.to.repository(&t.name))
+        .collect();
+    let tags =
+        transfer.tags.iter().zip(&repos).map(|(image_tag, repo)| {
+            tag(Side { store: &to, repo }, &image_tag.tag, &image_tag.digest)
+        });
+    run_all(tags, jobs).await?;
     Ok(stats)
+}
+
+/// Runs `tasks` `jobs` at a time; the first error wins.
+async fn run_all<T>(
+    tasks: impl Iterator<Item = impl std::future::Future<Output = Result<T, ImageError>>>,
+    jobs: usize,
+) -> Result<(), ImageError> {
+    use futures_util::{StreamExt, TryStreamExt};
+    futures_util::stream::iter(tasks)
+        .buffer_unordered(jobs.max(1))
+        .try_collect::<Vec<T>>()
+        .await
+        .map(|_| ())
 }
 
 /// Carries out image transfers (the plan executor's door to registries).
