@@ -345,3 +345,61 @@ fn what_is_not_an_image_is_refused_by_name() {
     );
     let _ = Digest::of(b"");
 }
+
+/// An OCI layout written by umoci (not by krel) is read as a build's image, with its platform.
+#[test]
+fn an_oci_layout_made_by_umoci_is_read_with_its_platform() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("arm64/tool");
+    let umoci = |args: &[&str]| {
+        let out = Command::new("umoci")
+            .args(args)
+            .output()
+            .expect("umoci (scripts/install-test-deps)");
+        assert!(
+            out.status.success(),
+            "umoci {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let image = format!("{}:latest", layout.display());
+    umoci(&["init", "--layout", layout.to_str().unwrap()]);
+    umoci(&["new", "--image", &image]);
+    umoci(&[
+        "config",
+        "--image",
+        &image,
+        "--architecture",
+        "arm64",
+        "--os",
+        "linux",
+    ]);
+    let content = dir.path().join("content");
+    std::fs::create_dir_all(&content).unwrap();
+    std::fs::write(content.join("tool"), b"#!/bin/sh\necho tool\n").unwrap();
+    umoci(&[
+        "insert",
+        "--rootless",
+        "--image",
+        &image,
+        content.join("tool").to_str().unwrap(),
+        "/usr/bin/tool",
+    ]);
+    // umoci keeps the superseded manifests in the layout's blobs but lists one in index.json.
+    let workspace = Layouts::new(&dir.path().join("ws"));
+    let name = image_name(&layout, "arm64").unwrap();
+    assert_eq!(name, "tool");
+    let read = read_image(&layout, &name, &workspace, "linux", "arm64").unwrap();
+    assert_eq!(krel_image::platform_name(&read.platform), "linux/arm64");
+    assert_eq!(
+        read.manifest.blobs().len(),
+        2,
+        "the configuration and one layer"
+    );
+    let err = read_image(&layout, &name, &workspace, "linux", "amd64").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("linux/arm64, found among the images for linux/amd64"),
+        "{err}"
+    );
+}

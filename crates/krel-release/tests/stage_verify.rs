@@ -30,6 +30,15 @@ fn run_stage(sandbox: &krel_sandbox::Sandbox, time: i64) -> StageOutcome {
         email: "rm@example.com".into(),
         time: Some(time),
     };
+    let images = krel_release::ImageSetup {
+        staging: format!("oci:{}", sandbox.root.join("registry/staging").display())
+            .parse()
+            .unwrap(),
+        release: format!("oci:{}", sandbox.root.join("registry/release").display())
+            .parse()
+            .unwrap(),
+        env: Default::default(),
+    };
     stage(
         &StageSetup {
             shared: Shared {
@@ -43,7 +52,7 @@ fn run_stage(sandbox: &krel_sandbox::Sandbox, time: i64) -> StageOutcome {
                 jobs: 2,
                 after_step: &|_| {},
                 report: &Quiet,
-                images: None,
+                images: Some(&images),
             },
             source_date_epoch: Some(1_700_000_000),
             signer: Some(&signer),
