@@ -291,6 +291,12 @@ fn downloads_from_a_staged_bucket_and_dependencies_from_go_mod() {
     std::fs::write(stage.join("kubernetes.tar.gz"), "source tarball").unwrap();
     std::fs::write(stage.join("kubernetes-server-linux-amd64.tar.gz"), "server").unwrap();
     std::fs::write(stage.join("bin/widget"), "not an archive").unwrap();
+    // The images list a stage writes beside the files (docs/images.md).
+    std::fs::write(
+        stage.join("images.json"),
+        r#"[{"reference": "registry.example/widget:v1.11.0", "digest": "sha256:ab12", "platforms": ["linux/amd64", "linux/arm64"], "manifests": {}}]"#,
+    )
+    .unwrap();
     let stage_arg = stage.display().to_string();
     krel.run_in(&s.root, &["checksum", &stage_arg])
         .assert_exit(0);
@@ -329,6 +335,11 @@ fn downloads_from_a_staged_bucket_and_dependencies_from_go_mod() {
     let sha512 = krel_checksum::hash_reader(&b"server"[..]).unwrap().sha512;
     assert!(run.stdout.contains(&format!("### Server Binaries\n\nfilename | sha512 hash\n-------- | -----------\n[kubernetes-server-linux-amd64.tar.gz](https://dl.k8s.io/v1.11.0/kubernetes-server-linux-amd64.tar.gz) | {sha512}\n")), "{}", run.stdout);
     assert!(run.stdout.contains("### Source Code"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("### Container Images\n\nAll container images are available as manifest lists and support the described architectures.\n\nname | architectures\n---- | -------------\nregistry.example/widget:v1.11.0@sha256:ab12 | amd64, arm64\n"),
+        "{}",
+        run.stdout
+    );
     assert!(!run.stdout.contains("bin/widget"));
     assert!(run.stdout.contains("## Dependencies\n\n### Added\n- github.com/google/uuid: [v1.4.0](https://github.com/google/uuid/tree/v1.4.0)\n"), "{}", run.stdout);
     assert!(run.stdout.contains("- github.com/spf13/cobra: [v1.7.0 → v1.8.0](https://github.com/spf13/cobra/compare/v1.7.0...v1.8.0)"), "{}", run.stdout);

@@ -200,11 +200,12 @@ impl ImageStore {
             Kind::Remote(remote) => {
                 self.login(remote, repo).await;
                 let reference = self.reference(repo, &digest.to_string());
-                remote
-                    .client
-                    .blob_exists(&reference, &digest.to_string())
-                    .await
-                    .map_err(self.failed(format!("checking blob {digest} in {repo}")))
+                let digest_text = digest.to_string();
+                retry(META_TIMEOUT, || {
+                    remote.client.blob_exists(&reference, &digest_text)
+                })
+                .await
+                .map_err(self.failed(format!("checking blob {digest} in {repo}")))
             }
         }
     }
@@ -230,12 +231,17 @@ impl ImageStore {
             Kind::Remote(remote) => {
                 self.login(remote, repo).await;
                 let reference = self.reference(repo, &digest.to_string());
-                let mut bytes = Vec::new();
-                remote
-                    .client
-                    .pull_blob(&reference, digest.to_string().as_str(), &mut bytes)
-                    .await
-                    .map_err(self.failed(format!("reading blob {digest} of {repo}")))?;
+                let digest_text = digest.to_string();
+                let bytes = retry(BLOB_TIMEOUT, || async {
+                    let mut bytes = Vec::new();
+                    remote
+                        .client
+                        .pull_blob(&reference, digest_text.as_str(), &mut bytes)
+                        .await
+                        .map(|()| bytes)
+                })
+                .await
+                .map_err(self.failed(format!("reading blob {digest} of {repo}")))?;
                 if Digest::of(&bytes) != *digest {
                     return Err(ImageError::Corrupt {
                         what: format!("blob {digest} of {repo} in {}", self.location),
@@ -259,12 +265,16 @@ impl ImageStore {
             Kind::Remote(remote) => {
                 self.login(remote, repo).await;
                 let reference = self.reference(repo, &digest.to_string());
-                remote
-                    .client
-                    .push_blob(&reference, bytes, &digest.to_string())
-                    .await
-                    .map(|_| ())
-                    .map_err(self.failed(format!("uploading blob {digest} to {repo}")))
+                let digest_text = digest.to_string();
+                let bytes = bytes::Bytes::from(bytes);
+                retry(BLOB_TIMEOUT, || {
+                    remote
+                        .client
+                        .push_blob(&reference, bytes.clone(), &digest_text)
+                })
+                .await
+                .map(|_| ())
+                .map_err(self.failed(format!("uploading blob {digest} to {repo}")))
             }
         }
     }
@@ -283,10 +293,11 @@ impl ImageStore {
                 self.login(remote, repo).await;
                 let target = self.reference(repo, &digest.to_string());
                 let source = self.reference(from, &digest.to_string());
-                match remote
-                    .client
-                    .mount_blob(&target, &source, &digest.to_string())
-                    .await
+                let digest_text = digest.to_string();
+                match retry(META_TIMEOUT, || {
+                    remote.client.mount_blob(&target, &source, &digest_text)
+                })
+                .await
                 {
                     Ok(()) => Ok(true),
                     // A registry that does not mount answers 202 with an upload session.
@@ -307,16 +318,21 @@ impl ImageStore {
             Kind::Remote(remote) => {
                 let target = self.reference(repo, reference);
                 let auth = remote.auth(&target).await;
-                let pulled = remote
-                    .client
-                    .pull_manifest_raw(&target, auth, &media::ACCEPTED)
-                    .await;
-                let (bytes, _digest) = match pulled {
-                    Ok(pulled) => pulled,
-                    Err(err) if is_not_found(&err) => return Ok(None),
-                    Err(err) => {
-                        return Err(self.failed(format!("reading {repo}:{reference}"))(err))
+                let pulled = retry(META_TIMEOUT, || async {
+                    match remote
+                        .client
+                        .pull_manifest_raw(&target, auth, &media::ACCEPTED)
+                        .await
+                    {
+                        Ok((bytes, _)) => Ok(Some(bytes)),
+                        Err(err) if is_not_found(&err) => Ok(None),
+                        Err(err) => Err(err),
                     }
+                })
+                .await
+                .map_err(self.failed(format!("reading {repo}:{reference}")))?;
+                let Some(bytes) = pulled else {
+                    return Ok(None);
                 };
                 let manifest = Manifest::parse(bytes.to_vec(), None)?;
                 if let Ok(digest) = reference.parse::<Digest>() {
@@ -349,7 +365,7 @@ impl ImageStore {
                 self.login(remote, repo).await;
                 let reference = tag.map_or_else(|| manifest.digest.to_string(), str::to_owned);
                 let target = self.reference(repo, &reference);
-                let content_type =
+                let content_type: http::HeaderValue =
                     manifest
                         .media_type
                         .parse()
@@ -360,12 +376,15 @@ impl ImageStore {
                                 manifest.media_type
                             ),
                         })?;
-                remote
-                    .client
-                    .push_manifest_raw(&target, manifest.bytes.clone(), content_type)
-                    .await
-                    .map(|_| ())
-                    .map_err(self.failed(format!("writing the manifest {repo}:{reference}")))
+                let body = bytes::Bytes::from(manifest.bytes.clone());
+                retry(META_TIMEOUT, || {
+                    remote
+                        .client
+                        .push_manifest_raw(&target, body.clone(), content_type.clone())
+                })
+                .await
+                .map(|_| ())
+                .map_err(self.failed(format!("writing the manifest {repo}:{reference}")))
             }
         }
     }
@@ -376,17 +395,71 @@ impl ImageStore {
             Kind::Layout(layouts) => Ok(layouts.tags(repo)?.into_iter().map(|(t, _)| t).collect()),
             Kind::Remote(remote) => {
                 let target = self.reference(repo, "latest");
-                match remote
-                    .client
-                    .list_tags(&target, remote.auth(&target).await, None, None)
-                    .await
-                {
-                    Ok(list) => Ok(list.tags),
-                    Err(err) if is_not_found(&err) => Ok(Vec::new()),
-                    Err(err) => Err(self.failed(format!("listing the tags of {repo}"))(err)),
-                }
+                let auth = remote.auth(&target).await;
+                retry(META_TIMEOUT, || async {
+                    match remote.client.list_tags(&target, auth, None, None).await {
+                        Ok(list) => Ok(list.tags),
+                        Err(err) if is_not_found(&err) => Ok(Vec::new()),
+                        Err(err) => Err(err),
+                    }
+                })
+                .await
+                .map_err(self.failed(format!("listing the tags of {repo}")))
             }
         }
+    }
+}
+
+/// How long one request about a manifest, a tag or a blob's presence may take.
+const META_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long one blob transfer may take.
+const BLOB_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+/// Attempts in all for one request.
+const ATTEMPTS: u32 = 6;
+
+/// Runs `attempt` until it succeeds, fails for good, or has failed [`ATTEMPTS`] times:
+/// connection failures, time-outs (`timeout` per attempt), 408, 429 and 5xx answers are
+/// retried after 100 ms, doubled each time up to 5 s, with jitter. Every request krel makes
+/// to a registry may be repeated: reads, uploads by digest, manifests by digest or tag.
+async fn retry<T, F, Fut>(
+    timeout: std::time::Duration,
+    attempt: F,
+) -> Result<T, OciDistributionError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, OciDistributionError>>,
+{
+    let mut delay = std::time::Duration::from_millis(100);
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let failure = match tokio::time::timeout(timeout, attempt()).await {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(err)) if !is_transient(&err) => return Err(err),
+            Ok(Err(err)) => err,
+            Err(_) => OciDistributionError::GenericError(Some(format!(
+                "no answer within {} s",
+                timeout.as_secs()
+            ))),
+        };
+        if tries >= ATTEMPTS {
+            return Err(failure);
+        }
+        tracing::debug!(tries, error = %failure, "registry request failed; retrying");
+        let jitter = std::time::Duration::from_millis(u64::from(std::process::id() % 50));
+        tokio::time::sleep(delay + jitter).await;
+        delay = (delay * 2).min(std::time::Duration::from_secs(5));
+    }
+}
+
+/// A failure worth another attempt.
+fn is_transient(err: &OciDistributionError) -> bool {
+    match err {
+        OciDistributionError::RequestError(err) => err
+            .status()
+            .is_none_or(|s| s.is_server_error() || matches!(s.as_u16(), 408 | 429)),
+        OciDistributionError::IoError(_) => true,
+        _ => matches!(status_of(err), Some(408 | 429 | 500..=599)),
     }
 }
 

@@ -403,3 +403,98 @@ fn an_oci_layout_made_by_umoci_is_read_with_its_platform() {
         "{err}"
     );
 }
+
+/// Through a proxy that answers 503 and 429, and drops requests and responses, a push and a
+/// copy still end whole: every request is retried, and repeating one is harmless.
+#[test]
+fn a_flaky_registry_is_retried_until_the_images_are_whole() {
+    let registry = docker_registry();
+    let proxy = krel_test_support::FaultyProxy::start(
+        registry.port,
+        vec![
+            None,
+            Some(krel_test_support::Fault::Unavailable),
+            None,
+            Some(krel_test_support::Fault::DropRequest),
+            Some(krel_test_support::Fault::TooMany),
+            None,
+            Some(krel_test_support::Fault::DropResponse),
+        ],
+        12,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (_workspace, platforms) = two_platforms(dir.path(), "flaky");
+    let location: ImageLocation = format!("docker://127.0.0.1:{}/t-flaky", proxy.port)
+        .parse()
+        .unwrap();
+    let local = ImageStore::open(
+        &ImageLocation::Layout {
+            root: dir.path().join("workspace"),
+            prefix: String::new(),
+        },
+        &anonymous(),
+    )
+    .unwrap();
+    let store = ImageStore::open(&location, &anonymous()).unwrap();
+    let repo = location.repository("flaky");
+    let rt = runtime();
+    let index = make_index(&platforms).unwrap();
+    Layouts::new(&dir.path().join("workspace"))
+        .put_manifest("flaky", &index, None)
+        .unwrap();
+    let stats = rt
+        .block_on(copy_manifest(
+            Side {
+                store: &local,
+                repo: "flaky",
+            },
+            Side {
+                store: &store,
+                repo: &repo,
+            },
+            &index.digest,
+            4,
+        ))
+        .unwrap();
+    assert_eq!(stats.manifests_written, 3, "{stats:?}");
+    rt.block_on(tag(
+        Side {
+            store: &store,
+            repo: &repo,
+        },
+        "v1",
+        &index.digest,
+    ))
+    .unwrap();
+    assert!(proxy.faults() >= 6, "faults injected: {}", proxy.faults());
+    // Straight to the registry, skopeo finds the index and both platforms.
+    let raw = skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{}/t-flaky/flaky:v1", registry.host()),
+    ]);
+    assert!(
+        raw.status.success(),
+        "{}",
+        String::from_utf8_lossy(&raw.stderr)
+    );
+    assert_eq!(krel_image::sha256_hex(&raw.stdout), index.digest.hex());
+    for (manifest, _) in &platforms {
+        let raw = skopeo(&[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!(
+                "docker://{}/t-flaky/flaky@{}",
+                registry.host(),
+                manifest.digest
+            ),
+        ]);
+        assert!(
+            raw.status.success(),
+            "{}",
+            String::from_utf8_lossy(&raw.stderr)
+        );
+    }
+}

@@ -336,6 +336,31 @@ pub fn dependencies_section(before: &str, after: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn container_images_are_listed_by_tag_and_digest_with_their_architectures() {
+        let images = [
+            DownloadImage {
+                reference: "registry.k8s.io/kube-proxy:v1.32.0".into(),
+                digest: "sha256:bb".into(),
+                platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
+            },
+            DownloadImage {
+                reference: "registry.k8s.io/kube-apiserver:v1.32.0".into(),
+                digest: "sha256:aa".into(),
+                platforms: vec!["linux/amd64".into(), "linux/s390x".into()],
+            },
+        ];
+        let section = downloads_section("v1.32.0", "https://dl.k8s.io", &[], &images).unwrap();
+        assert!(section.starts_with("## Downloads for v1.32.0\n\n### Container Images\n"));
+        assert!(section.contains(
+            "name | architectures\n---- | -------------\nregistry.k8s.io/kube-apiserver:v1.32.0@sha256:aa | amd64, s390x\nregistry.k8s.io/kube-proxy:v1.32.0@sha256:bb | amd64, arm64\n"
+        ), "{section}");
+        assert_eq!(
+            downloads_section("v1.32.0", "https://dl.k8s.io", &[], &[]),
+            None
+        );
+    }
+
     use super::*;
 
     #[test]
