@@ -397,3 +397,67 @@ fn a_release_refuses_a_tampered_signature_or_a_tag_that_names_another_image() {
     );
     assert!(!s.root.join("bucket/release").exists(), "nothing published");
 }
+
+#[test]
+fn two_releases_at_once_end_as_one_release() {
+    let registry = krel_test_support::docker_registry();
+    let (krel, s) = images_krel(registry, "race");
+    let staged = stage(&krel, &s.root, &["--nomock"]);
+    staged.assert_exit(0);
+    let bv = staged.json()["result"]["build_version"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let args = [
+        "release",
+        "--type",
+        "alpha",
+        "--branch",
+        "main",
+        "--build-version",
+        &bv,
+        "--nomock",
+        "--non-interactive",
+    ];
+    let (a, b) = (s.root.join("ws-a"), s.root.join("ws-b"));
+    let runs: Vec<Run> = std::thread::scope(|scope| {
+        let handles: Vec<_> = [&a, &b]
+            .into_iter()
+            .map(|workspace| {
+                let (krel, root, args) = (&krel, &s.root, &args);
+                scope.spawn(move || {
+                    krel.run_with_env(
+                        root,
+                        args,
+                        &[("KREL_WORKSPACE", workspace.to_str().unwrap())],
+                    )
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    // Each either published or was refused because the other got there first; never both
+    // refused, and never anything else.
+    for run in &runs {
+        assert!(matches!(run.code, Some(0 | 1)), "{}", run.stderr);
+    }
+    assert!(
+        runs.iter().any(|r| r.code == Some(0)),
+        "{}\n{}",
+        runs[0].stderr,
+        runs[1].stderr
+    );
+    // The end state is one release: a third run finds nothing to do, and the promoted image
+    // is the staged one, signed.
+    release(&krel, &s.root, &bv, &["--nomock", "--non-interactive"])
+        .assert_exit(0)
+        .assert_stderr_has("nothing left to do");
+    let listed: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(s.root.join("bucket/release/v1.11.0-alpha.1/images.json")).unwrap(),
+    )
+    .unwrap();
+    let public = s.root.join("keys/sandbox.pub");
+    for image in listed.as_array().unwrap() {
+        signed_by(&public, image["reference"].as_str().unwrap()).unwrap();
+    }
+}

@@ -452,9 +452,14 @@ where
     }
 }
 
-/// A failure worth another attempt.
+/// A failure worth another attempt. A manifest refused because a blob it names is unknown is
+/// one: krel sends a manifest only after its blobs, so the registry has not caught up yet (a
+/// filesystem registry does not, for a moment, while another client mounts the same blob).
 fn is_transient(err: &OciDistributionError) -> bool {
     match err {
+        OciDistributionError::ServerError {
+            code: 400, message, ..
+        } => message.contains("BLOB_UNKNOWN"),
         OciDistributionError::RequestError(err) => err
             .status()
             .is_none_or(|s| s.is_server_error() || matches!(s.as_u16(), 408 | 429)),
