@@ -67,14 +67,19 @@ release.bucket; in mock mode the mock bucket, or release.bucket (reads only) whe
 version was staged with --nomock. Then:
   1. downloads STAGED.json and every file it lists (files already downloaded are kept);
   2. verifies STAGED.json's signature, every file against it, each provenance statement's
-     signature and subjects, every .sig and the SHA256SUMS/SHA512SUMS; any mismatch stops the
-     release with the list of problems and nothing published;
+     signature and subjects, every .sig and the SHA256SUMS/SHA512SUMS, and every staged image
+     in the staging registry (digests as recorded, every platform, the signatures for the
+     staging and the release repository); any mismatch stops the release with the list of
+     problems and nothing published;
   3. restores src.tar.gz (the source with its git objects) and checks every tag;
   4. plans, from the remotes' current state:
      - push the release branch (new on a branch cut; when the remote moved since the stage, a
        merge favouring the release commit), then the tags (a tag already there at the same
        commit is done; at another commit the release stops before changing anything);
      - upload <version>/gcs-stage/<version>/ and the provenance to release/<version>/;
+     - copy each version's images by digest with their signatures to release.registry (blobs
+       mounted, never uploaded twice), then tag them vX.Y.Z (a tag naming another image stops
+       the release before changing anything: tags are never moved);
      - a GitHub release per version (release.github_release): a draft, every top-level file of
        release/<version>/ as an asset, then published once;
      - move the version markers release/latest[-X[.Y]].txt (every release) and

@@ -92,18 +92,24 @@ vX.(Y+1).0-alpha.0) and refuses when a tag exists on the remote. Then, in a work
      an environment of its own (PATH, HOME, locale, build.env; KREL_VERSION, KREL_BUILD_VERSION,
      KREL_PLATFORMS, SOURCE_DATE_EPOCH; never krel's credentials; secrets printed are masked),
      copy the files build.artifacts names into stage/<bv>/<version>/gcs-stage/<version>/ (a
-     link out of the build tree is refused);
+     link out of the build tree is refused), and read the container images build.images names
+     (docker save archives NAME.tar or OCI layouts NAME/, one per image and platform; no Docker
+     needed): per image an OCI index over its platforms, cosign signatures of the index and of
+     every platform manifest, images.json and an SBOM per image among the version's files;
   3. add SPDX 2.3 SBOMs of the artifacts and of the source, SHA256SUMS/SHA512SUMS and per-file
      digests, a signature (.sig) for every file, and a signed in-toto SLSA v1 provenance
      statement whose subjects are all of them;
   4. archive the source with its git objects (stage/<bv>/src.tar.gz) for `krel release`;
   5. plan the upload (printed as every plan is; --output json prints it in the envelope
-     {mode, outcome, plan, result}), then upload stage/<bv>/ to the bucket, then STAGED.json
-     (signed), which marks the stage complete.
+     {mode, outcome, plan, result}), then upload stage/<bv>/ to the bucket, copy the images by
+     digest to the staging registry and tag each index with the build version, then upload
+     STAGED.json (signed, with every image digest), which marks the stage complete.
 
 Mock (default) stages into release.mock_bucket (a file:// directory, default
-~/.local/share/krel/mock-bucket); --nomock into release.bucket. Either way no git remote and no
-GitHub API is written to.
+~/.local/share/krel/mock-bucket) and release.mock_registry (an oci: directory, default
+~/.local/share/krel/mock-registry); --nomock into release.bucket and
+release.staging_registry (credentials: KREL_REGISTRY_USERNAME and KREL_REGISTRY_PASSWORD, else
+~/.docker/config.json). Either way no git remote and no GitHub API is written to.
 
 Every step is journaled in the workspace: after a failure or a kill, run the same command again
 and it continues where it stopped. A build version is staged once: staging the same commit as
