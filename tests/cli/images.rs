@@ -50,23 +50,9 @@ fn release(krel: &Krel, root: &Path, bv: &str, extra: &[&str]) -> Run {
     krel.run_in(root, &args)
 }
 
-/// skopeo's raw manifest of `reference` (`host/repo:tag`).
+/// skopeo's raw manifest of `reference` (`host/repo:tag`), as JSON.
 fn skopeo_raw(reference: &str) -> serde_json::Value {
-    let out = Command::new("skopeo")
-        .args([
-            "inspect",
-            "--raw",
-            "--tls-verify=false",
-            &format!("docker://{reference}"),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "skopeo: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    serde_json::from_slice(&krel_test_support::images::skopeo_raw(reference)).unwrap()
 }
 
 /// The independent check: skopeo reads the signatures, openssl verifies them.
@@ -137,29 +123,7 @@ fn images_are_staged_signed_and_promoted_by_digest_and_mock_runs_write_nothing()
         signed_by(&public, &reference).unwrap();
     }
     // Another key is refused by the same independent check.
-    let other = s.root.join("other.pub");
-    let key = s.root.join("other.key");
-    assert!(Command::new("openssl")
-        .args([
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out"
-        ])
-        .arg(&key)
-        .status()
-        .unwrap()
-        .success());
-    assert!(Command::new("openssl")
-        .args(["pkey", "-pubout", "-in"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&other)
-        .status()
-        .unwrap()
-        .success());
+    let (_, other) = krel_test_support::images::openssl_p256_key(&s.root, "other");
     assert!(signed_by(&other, &format!("{host}/k8s/staging/widget:{tag}")).is_err());
 
     // A mock release (of the mock stage of the same build, which the mock bucket holds)
@@ -189,17 +153,9 @@ fn images_are_staged_signed_and_promoted_by_digest_and_mock_runs_write_nothing()
             reference.starts_with(&format!("{host}/k8s/release/")),
             "{reference}"
         );
-        let raw = Command::new("skopeo")
-            .args([
-                "inspect",
-                "--raw",
-                "--tls-verify=false",
-                &format!("docker://{reference}"),
-            ])
-            .output()
-            .unwrap();
+        let raw = krel_test_support::images::skopeo_raw(reference);
         assert_eq!(
-            format!("sha256:{}", krel_image::sha256_hex(&raw.stdout)),
+            format!("sha256:{}", krel_image::sha256_hex(&raw)),
             image["digest"].as_str().unwrap(),
             "{reference} is the staged index"
         );
@@ -313,18 +269,12 @@ fn a_release_refuses_a_tampered_signature_or_a_tag_that_names_another_image() {
         .unwrap()
         .to_string();
     let tag = bv.replace('+', "_");
-    let index = |name: &str| {
-        let out = Command::new("skopeo")
-            .args([
-                "inspect",
-                "--raw",
-                "--tls-verify=false",
-                &format!("docker://{host}/refusals/staging/{name}:{tag}"),
-            ])
-            .output()
-            .unwrap();
-        krel_image::sha256_hex(&out.stdout)
+    let digest_of = |reference: &str| {
+        krel_image::sha256_hex(&krel_test_support::images::skopeo_raw(&format!(
+            "{host}/refusals/{reference}"
+        )))
     };
+    let index = |name: &str| digest_of(&format!("staging/{name}:{tag}"));
     let policy = s.root.join("policy.json");
     std::fs::write(
         &policy,
@@ -354,16 +304,7 @@ fn a_release_refuses_a_tampered_signature_or_a_tag_that_names_another_image() {
     let (widget, agent) = (index("widget"), index("widget-agent"));
 
     // widget's signature replaced by widget-agent's: refused, every problem listed.
-    let original = Command::new("skopeo")
-        .args([
-            "inspect",
-            "--raw",
-            "--tls-verify=false",
-            &format!("docker://{host}/refusals/staging/widget:sha256-{widget}.sig"),
-        ])
-        .output()
-        .unwrap();
-    let original = krel_image::sha256_hex(&original.stdout);
+    let original = digest_of(&format!("staging/widget:sha256-{widget}.sig"));
     copy(
         &format!("staging/widget-agent:sha256-{agent}.sig"),
         &format!("staging/widget:sha256-{widget}.sig"),

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use oci_spec::image::{Descriptor, ImageManifest, ImageManifestBuilder, Platform, PlatformBuilder};
+use oci_spec::image::{Descriptor, Platform, PlatformBuilder};
 
 use crate::digest::Digest;
 use crate::layout::Layouts;
@@ -218,18 +218,7 @@ fn read_archive(source: &Path, name: &str, workspace: &Layouts) -> Result<Manife
     if layers.is_empty() {
         return Err(bad(source, "manifest.json lists no layers"));
     }
-    let image: ImageManifest = ImageManifestBuilder::default()
-        .schema_version(2u32)
-        .media_type(media::OCI_MANIFEST)
-        .config(Descriptor::new(
-            media::OCI_CONFIG.into(),
-            config.len() as u64,
-            config_digest.to_oci()?,
-        ))
-        .layers(layers)
-        .build()
-        .map_err(|err| bad(source, format!("making its manifest: {err}")))?;
-    let manifest = Manifest::from_image(&image)?;
+    let manifest = Manifest::image(&config, &config_digest, layers)?;
     workspace.put_manifest(name, &manifest, None)?;
     Ok(manifest)
 }

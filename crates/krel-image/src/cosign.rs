@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use base64::Engine;
-use oci_spec::image::{Descriptor, ImageManifestBuilder};
+use oci_spec::image::Descriptor;
 use serde_json::json;
 
 use crate::copy::Side;
@@ -108,18 +108,7 @@ pub async fn sign(
             Ok(descriptor)
         })
         .collect::<Result<Vec<_>, ImageError>>()?;
-    let image = ImageManifestBuilder::default()
-        .schema_version(2u32)
-        .media_type(media::OCI_MANIFEST)
-        .config(Descriptor::new(
-            media::OCI_CONFIG.into(),
-            config.len() as u64,
-            config_digest.to_oci()?,
-        ))
-        .layers(descriptors)
-        .build()
-        .map_err(|err| ImageError::Signing(err.to_string()))?;
-    let manifest = Manifest::from_image(&image)?;
+    let manifest = Manifest::image(&config, &config_digest, descriptors)?;
     side.store
         .put_manifest(side.repo, &manifest, Some(&digest.signature_tag()))
         .await?;

@@ -209,13 +209,7 @@ impl Layouts {
             entry["annotations"] = json!({ REF_NAME: tag });
         }
         entries.push(entry);
-        let index =
-            json!({"schemaVersion": 2, "mediaType": crate::media::OCI_INDEX, "manifests": entries});
-        let bytes = serde_json::to_vec(&index).map_err(|err| ImageError::Corrupt {
-            what: dir.display().to_string(),
-            reason: err.to_string(),
-        })?;
-        write_atomically(&dir.join("index.json"), &bytes)
+        write_index(&dir, entries)
     }
 
     /// Removes a tag (its manifest stays, by digest); nothing when there is no such tag.
@@ -232,13 +226,7 @@ impl Layouts {
         if entries.len() == before {
             return Ok(());
         }
-        let index =
-            json!({"schemaVersion": 2, "mediaType": crate::media::OCI_INDEX, "manifests": entries});
-        let bytes = serde_json::to_vec(&index).map_err(|err| ImageError::Corrupt {
-            what: dir.display().to_string(),
-            reason: err.to_string(),
-        })?;
-        write_atomically(&dir.join("index.json"), &bytes)
+        write_index(&dir, entries)
     }
 
     /// The repositories under the root (directories holding an `index.json`), sorted.
@@ -269,6 +257,17 @@ fn walk_layouts(dir: &Path) -> Vec<PathBuf> {
         }
     }
     found
+}
+
+/// Writes a layout's `index.json` listing `entries`.
+fn write_index(dir: &Path, entries: Vec<Value>) -> Result<(), ImageError> {
+    let index =
+        json!({"schemaVersion": 2, "mediaType": crate::media::OCI_INDEX, "manifests": entries});
+    let bytes = serde_json::to_vec(&index).map_err(|err| ImageError::Corrupt {
+        what: dir.display().to_string(),
+        reason: err.to_string(),
+    })?;
+    write_atomically(&dir.join("index.json"), &bytes)
 }
 
 /// `.<name>.partial-<pid>` beside `path`.

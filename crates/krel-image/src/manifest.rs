@@ -97,6 +97,29 @@ impl Manifest {
         Manifest::parse(bytes, Some(media::OCI_MANIFEST))
     }
 
+    /// An OCI image manifest over a configuration blob (`config`, its digest) and `layers`.
+    pub fn image(
+        config: &[u8],
+        config_digest: &Digest,
+        layers: Vec<Descriptor>,
+    ) -> Result<Manifest, ImageError> {
+        let image = oci_spec::image::ImageManifestBuilder::default()
+            .schema_version(2u32)
+            .media_type(media::OCI_MANIFEST)
+            .config(Descriptor::new(
+                media::OCI_CONFIG.into(),
+                config.len() as u64,
+                config_digest.to_oci()?,
+            ))
+            .layers(layers)
+            .build()
+            .map_err(|err| ImageError::Corrupt {
+                what: "a new manifest".into(),
+                reason: err.to_string(),
+            })?;
+        Manifest::from_image(&image)
+    }
+
     /// Serializes an index (OCI media type).
     pub fn from_index(index: &ImageIndex) -> Result<Manifest, ImageError> {
         let bytes = serde_json::to_vec(index).map_err(|err| ImageError::Corrupt {
@@ -129,6 +152,19 @@ impl Manifest {
                 .collect(),
             Content::Image(_) => Vec::new(),
         }
+    }
+
+    /// The platforms an index lists (`os/arch[/variant]` → manifest).
+    pub fn platforms(&self) -> std::collections::BTreeMap<String, Digest> {
+        self.children()
+            .into_iter()
+            .map(|(digest, platform)| {
+                (
+                    platform.as_ref().map(platform_name).unwrap_or_default(),
+                    digest,
+                )
+            })
+            .collect()
     }
 
     /// A descriptor of this manifest, for an index.

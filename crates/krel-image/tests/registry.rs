@@ -28,29 +28,7 @@ fn anonymous() -> RegistryEnv {
 
 /// An unencrypted P-256 key pair made by openssl: (signer, public key, public key file).
 fn openssl_key(dir: &Path, name: &str) -> (krel_sign::KeySigner, krel_sign::PublicKey, PathBuf) {
-    let private = dir.join(format!("{name}.key"));
-    let public = dir.join(format!("{name}.pub"));
-    let status = Command::new("openssl")
-        .args([
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-        ])
-        .arg(&private)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let status = Command::new("openssl")
-        .args(["pkey", "-pubout", "-in"])
-        .arg(&private)
-        .arg("-out")
-        .arg(&public)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let (private, public) = krel_test_support::images::openssl_p256_key(dir, name);
     let signer = krel_sign::load_signing_key(
         &std::fs::read_to_string(&private).unwrap(),
         &|| unreachable!(),

@@ -465,17 +465,9 @@ fn check_images(
             }
         };
         let listed: BTreeMap<String, String> = index
-            .children()
+            .platforms()
             .into_iter()
-            .map(|(digest, platform)| {
-                (
-                    platform
-                        .as_ref()
-                        .map(krel_image::platform_name)
-                        .unwrap_or_default(),
-                    digest.to_string(),
-                )
-            })
+            .map(|(platform, digest)| (platform, digest.to_string()))
             .collect();
         if listed != image.manifests {
             problems.push(format!(

@@ -50,6 +50,21 @@ pub struct StagedRecord {
     pub images: BTreeMap<String, Vec<StagedImage>>,
 }
 
+impl StagedImage {
+    /// The copy of this image with its signatures (the index's and every platform's), when
+    /// it has an index.
+    pub fn copy(&self) -> Option<krel_image::ImageRef> {
+        let index = self.digest.clone()?;
+        let mut signed = vec![index.clone()];
+        signed.extend(self.platforms.values().cloned());
+        Some(krel_image::ImageRef {
+            name: self.name.clone(),
+            digest: index,
+            signed,
+        })
+    }
+}
+
 /// One container image of a version: its index over every platform, and each platform's
 /// manifest.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -64,3 +64,55 @@ pub fn docker_archive(path: &Path, arch: &str, repo_tag: &str, layers: &[(&str, 
     }
     std::fs::write(path, tar_of(&files)).expect("writing a docker save archive");
 }
+
+/// An unencrypted ECDSA P-256 key pair made by openssl: `DIR/NAME.key` and `DIR/NAME.pub`.
+pub fn openssl_p256_key(dir: &Path, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let private = dir.join(format!("{name}.key"));
+    let public = dir.join(format!("{name}.pub"));
+    let run = |args: &[&str]| {
+        let status = std::process::Command::new("openssl")
+            .args(args)
+            .status()
+            .expect("running openssl");
+        assert!(status.success(), "openssl {args:?}");
+    };
+    let (private_text, public_text) = (private.display().to_string(), public.display().to_string());
+    run(&[
+        "genpkey",
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-out",
+        &private_text,
+    ]);
+    run(&[
+        "pkey",
+        "-pubout",
+        "-in",
+        &private_text,
+        "-out",
+        &public_text,
+    ]);
+    (private, public)
+}
+
+/// The manifest at `reference` (`HOST/REPO:TAG` or `@DIGEST`) exactly as skopeo reads it from
+/// the registry (plain HTTP): the bytes, whose SHA-256 is the digest.
+pub fn skopeo_raw(reference: &str) -> Vec<u8> {
+    let out = std::process::Command::new("skopeo")
+        .args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{reference}"),
+        ])
+        .output()
+        .expect("running skopeo (scripts/install-test-deps)");
+    assert!(
+        out.status.success(),
+        "skopeo inspect --raw {reference}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}

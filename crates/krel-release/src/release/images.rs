@@ -11,7 +11,7 @@
 //!   another image stops the release before anything is published.
 
 use krel_image::copy::Side;
-use krel_image::{cosign, Content, ImageRef, ImageStore, ImageTag, ImageTransfer};
+use krel_image::{cosign, Content, ImageStore, ImageTag, ImageTransfer};
 use krel_plan::Action;
 
 use super::plan::Planned;
@@ -124,23 +124,11 @@ async fn check_image(
     if !matches!(index.content, Content::Index(_)) {
         problems.push(format!("{index_digest} is not an index"));
     }
-    let listed: Vec<(String, krel_image::Digest)> = index
-        .children()
-        .into_iter()
-        .map(|(digest, platform)| {
-            (
-                platform
-                    .as_ref()
-                    .map(krel_image::platform_name)
-                    .unwrap_or_default(),
-                digest,
-            )
-        })
-        .collect();
+    let listed = index.platforms();
     for (platform, digest) in &image.platforms {
-        match listed.iter().find(|(p, _)| p == platform) {
+        match listed.get(platform) {
             None => problems.push(format!("the index does not list {platform}")),
-            Some((_, found)) if found != digest => problems.push(format!(
+            Some(found) if found != digest => problems.push(format!(
                 "the index lists {found} for {platform}, the record {digest}"
             )),
             Some(_) => {}
@@ -211,13 +199,7 @@ pub fn plan_images(shared: &Shared<'_>, record: &StagedRecord) -> Result<Planned
                 }
                 None => {}
             }
-            let mut signed = vec![index.clone()];
-            signed.extend(image.platforms.values().cloned());
-            copy.push(ImageRef {
-                name: image.name.clone(),
-                digest: index.clone(),
-                signed,
-            });
+            copy.extend(image.copy());
             tags.push(ImageTag {
                 name: image.name.clone(),
                 tag: tag.clone(),

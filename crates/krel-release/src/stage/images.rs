@@ -503,22 +503,13 @@ pub fn image_actions(run: &StageRun<'_>) -> Result<Vec<Action>, ReleaseError> {
                 let tag = staging_tag(&run.build_version, version, &run.prime);
                 let mut images = Vec::new();
                 let mut tags = Vec::new();
-                for image in staged {
-                    let Some(index) = image.digest.clone() else {
-                        continue;
-                    };
-                    let mut signed = vec![index.clone()];
-                    signed.extend(image.platforms.values().cloned());
-                    images.push(ImageRef {
-                        name: image.name.clone(),
-                        digest: index.clone(),
-                        signed,
-                    });
+                for copy in staged.iter().filter_map(StagedImage::copy) {
                     tags.push(ImageTag {
-                        name: image.name,
+                        name: copy.name.clone(),
                         tag: tag.clone(),
-                        digest: index,
+                        digest: copy.digest.clone(),
                     });
+                    images.push(copy);
                 }
                 ImageTransfer {
                     from,
