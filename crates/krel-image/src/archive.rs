@@ -4,7 +4,6 @@
 //! digests are the build's), with its platform taken from its configuration.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use oci_spec::image::{Descriptor, Platform, PlatformBuilder};
@@ -171,16 +170,30 @@ fn read_layout(source: &Path, name: &str, workspace: &Layouts) -> Result<Manifes
 }
 
 /// A `docker save` archive: `manifest.json` names the configuration and the layers, each a
-/// file of the archive (or a link to one).
+/// file of the archive (or a link to one). Every file streams into the workspace layout as a
+/// blob as the archive is read once; nothing is held in memory but `manifest.json` and the
+/// configuration.
 fn read_archive(source: &Path, name: &str, workspace: &Layouts) -> Result<Manifest, ImageError> {
-    let files = archive_files(source)?;
-    let manifest_json = files.get("manifest.json").ok_or_else(|| {
+    let files = archive_files(source, name, workspace)?;
+    let small = |path: &str, what: &str| -> Result<(Digest, Vec<u8>), ImageError> {
+        let file = files
+            .get(path)
+            .ok_or_else(|| bad(source, format!("its {what} `{path}` is not in the archive")))?;
+        if file.size > 4 << 20 {
+            return Err(bad(source, format!("its {what} `{path}` is over 4 MiB")));
+        }
+        Ok((
+            file.digest.clone(),
+            workspace.read_blob(name, &file.digest)?,
+        ))
+    };
+    let (_, manifest_json) = small("manifest.json", "manifest.json").map_err(|_| {
         bad(
             source,
             "it has no manifest.json: it is not a `docker save` archive",
         )
     })?;
-    let entries: Vec<serde_json::Value> = serde_json::from_slice(&manifest_json.bytes)
+    let entries: Vec<serde_json::Value> = serde_json::from_slice(&manifest_json)
         .map_err(|err| bad(source, format!("its manifest.json is not a list: {err}")))?;
     let [entry] = entries.as_slice() else {
         return Err(bad(
@@ -191,28 +204,22 @@ fn read_archive(source: &Path, name: &str, workspace: &Layouts) -> Result<Manife
             ),
         ));
     };
-    let blob = |path: &str, what: &str| -> Result<(Digest, Vec<u8>), ImageError> {
-        let file = files
-            .get(path)
-            .ok_or_else(|| bad(source, format!("its {what} `{path}` is not in the archive")))?;
-        Ok((Digest::of(&file.bytes), file.bytes.clone()))
-    };
     let config_path = entry["Config"]
         .as_str()
         .ok_or_else(|| bad(source, "manifest.json names no Config"))?;
-    let (config_digest, config) = blob(config_path, "configuration")?;
-    workspace.write_blob(name, &config_digest, &config)?;
+    let (config_digest, config) = small(config_path, "configuration")?;
     let mut layers = Vec::new();
     for layer in entry["Layers"].as_array().into_iter().flatten() {
         let path = layer
             .as_str()
             .ok_or_else(|| bad(source, "a layer in manifest.json is not a path"))?;
-        let (digest, bytes) = blob(path, "layer")?;
-        workspace.write_blob(name, &digest, &bytes)?;
+        let file = files
+            .get(path)
+            .ok_or_else(|| bad(source, format!("its layer `{path}` is not in the archive")))?;
         layers.push(Descriptor::new(
-            layer_media_type(&bytes).into(),
-            bytes.len() as u64,
-            digest.to_oci()?,
+            layer_media_type(&file.head).into(),
+            file.size,
+            file.digest.to_oci()?,
         ));
     }
     if layers.is_empty() {
@@ -234,12 +241,22 @@ fn layer_media_type(bytes: &[u8]) -> &'static str {
     }
 }
 
+/// A file of the archive, as a blob of the workspace layout.
+#[derive(Clone)]
 struct ArchiveFile {
-    bytes: Vec<u8>,
+    digest: Digest,
+    size: u64,
+    /// Its first bytes (for the layer's compression).
+    head: Vec<u8>,
 }
 
-/// Every regular file of the archive by path; links resolved to their targets' content.
-fn archive_files(source: &Path) -> Result<BTreeMap<String, ArchiveFile>, ImageError> {
+/// Every regular file of the archive by path, streamed into blobs of repository `name`;
+/// links resolved to their targets.
+fn archive_files(
+    source: &Path,
+    name: &str,
+    workspace: &Layouts,
+) -> Result<BTreeMap<String, ArchiveFile>, ImageError> {
     let file = std::fs::File::open(source).map_err(ImageError::io("opening", source))?;
     let mut archive = tar::Archive::new(file);
     let mut files = BTreeMap::new();
@@ -268,17 +285,15 @@ fn archive_files(source: &Path) -> Result<BTreeMap<String, ArchiveFile>, ImageEr
                 links.push((path, clean(&format!("{base}/{target}"))));
             }
         } else if kind.is_file() {
-            let mut bytes = Vec::new();
-            entry
-                .read_to_end(&mut bytes)
+            let (digest, size, head) = workspace
+                .write_blob_from(name, &mut entry)
                 .map_err(|err| bad(source, format!("reading `{path}`: {err}")))?;
-            files.insert(path, ArchiveFile { bytes });
+            files.insert(path, ArchiveFile { digest, size, head });
         }
     }
     for (link, target) in links {
-        if let Some(file) = files.get(&target) {
-            let bytes = file.bytes.clone();
-            files.insert(link, ArchiveFile { bytes });
+        if let Some(file) = files.get(&target).cloned() {
+            files.insert(link, file);
         }
     }
     Ok(files)

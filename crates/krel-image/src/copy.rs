@@ -66,12 +66,17 @@ async fn copy_blob(from: Side<'_>, to: Side<'_>, digest: &Digest) -> Result<Copy
             ..CopyStats::default()
         });
     }
-    let bytes = from
-        .store
-        .read_blob_for(to.store, from.repo, digest)
-        .await?;
-    let size = bytes.len() as u64;
-    to.store.write_blob(to.repo, digest, bytes).await?;
+    let size = match from.store.local_blob(from.repo, digest) {
+        Some(path) if to.store.is_registry() => {
+            to.store.upload_file(to.repo, digest, &path).await?
+        }
+        _ => {
+            let bytes = from.store.read_blob(from.repo, digest).await?;
+            let size = bytes.len() as u64;
+            to.store.write_blob(to.repo, digest, bytes).await?;
+            size
+        }
+    };
     Ok(CopyStats {
         blobs_sent: 1,
         bytes_sent: size,

@@ -15,6 +15,11 @@ impl Digest {
         Digest(sha256_hex(bytes))
     }
 
+    /// The digest of a finished SHA-256 hash.
+    pub(crate) fn of_hash(hash: &[u8]) -> Digest {
+        Digest(hex::encode(hash))
+    }
+
     /// The 64 hex digits.
     pub fn hex(&self) -> &str {
         &self.0

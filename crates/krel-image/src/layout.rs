@@ -87,6 +87,44 @@ impl Layouts {
         write_atomically(&path, bytes)
     }
 
+    /// Writes a blob read from `reader` (hashed as it streams to a temporary file, then renamed
+    /// to its digest); returns the digest, the size and the first bytes (at most 8).
+    pub(crate) fn write_blob_from(
+        &self,
+        repo: &str,
+        reader: &mut impl std::io::Read,
+    ) -> Result<(Digest, u64, Vec<u8>), ImageError> {
+        use sha2::Digest as _;
+        self.init(repo)?;
+        let dir = self.dir(repo).join("blobs").join("sha256");
+        let temp = dir.join(format!(".incoming-{}-{}", std::process::id(), next_id()));
+        let mut file = std::fs::File::create(&temp).map_err(ImageError::io("creating", &temp))?;
+        let mut hasher = sha2::Sha256::new();
+        let (mut size, mut head) = (0u64, Vec::new());
+        let mut buffer = vec![0u8; 1 << 20];
+        loop {
+            let read = reader
+                .read(&mut buffer)
+                .map_err(ImageError::io("reading into", &temp))?;
+            if read == 0 {
+                break;
+            }
+            let chunk = &buffer[..read];
+            if head.len() < 8 {
+                head.extend(chunk.iter().take(8 - head.len()));
+            }
+            hasher.update(chunk);
+            file.write_all(chunk)
+                .map_err(ImageError::io("writing", &temp))?;
+            size += read as u64;
+        }
+        file.sync_all().map_err(ImageError::io("writing", &temp))?;
+        let digest = Digest::of_hash(&hasher.finalize());
+        std::fs::rename(&temp, self.blob_path(repo, &digest))
+            .map_err(ImageError::io("renaming", &temp))?;
+        Ok((digest, size, head))
+    }
+
     /// Links (or copies) a blob from another repository of these layouts.
     pub fn mount_blob(&self, repo: &str, from: &str, digest: &Digest) -> Result<bool, ImageError> {
         let source = self.blob_path(from, digest);
@@ -257,6 +295,12 @@ fn walk_layouts(dir: &Path) -> Vec<PathBuf> {
         }
     }
     found
+}
+
+/// A number for a temporary name, unique in this process.
+fn next_id() -> usize {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Writes a layout's `index.json` listing `entries`.

@@ -210,18 +210,49 @@ impl ImageStore {
         }
     }
 
-    /// Reads a blob to upload it to `to`: a local blob is not hashed first when `to` is a
-    /// registry, which refuses content that does not have the digest it is sent under.
-    pub(crate) async fn read_blob_for(
+    /// The file of a blob of a layout (`None` for a registry).
+    pub(crate) fn local_blob(&self, repo: &str, digest: &Digest) -> Option<std::path::PathBuf> {
+        match &self.kind {
+            Kind::Layout(layouts) => Some(layouts.blob_path(repo, digest)),
+            Kind::Remote(_) => None,
+        }
+    }
+
+    /// True for a registry (which checks every blob it is sent against its digest).
+    pub(crate) fn is_registry(&self) -> bool {
+        matches!(self.kind, Kind::Remote(_))
+    }
+
+    /// Uploads a local file as a blob of a registry, streaming it (1 MiB at a time, never
+    /// whole in memory); the registry refuses content without the digest it is sent under.
+    pub(crate) async fn upload_file(
         &self,
-        to: &ImageStore,
         repo: &str,
         digest: &Digest,
-    ) -> Result<Vec<u8>, ImageError> {
-        match (&self.kind, &to.kind) {
-            (Kind::Layout(layouts), Kind::Remote(_)) => layouts.read_blob_unchecked(repo, digest),
-            _ => self.read_blob(repo, digest).await,
-        }
+        path: &std::path::Path,
+    ) -> Result<u64, ImageError> {
+        let Kind::Remote(remote) = &self.kind else {
+            let bytes = std::fs::read(path).map_err(ImageError::io("reading", path))?;
+            let size = bytes.len() as u64;
+            self.write_blob(repo, digest, bytes).await?;
+            return Ok(size);
+        };
+        let size = std::fs::metadata(path)
+            .map_err(ImageError::io("reading", path))?
+            .len();
+        self.login(remote, repo).await;
+        let reference = self.reference(repo, &digest.to_string());
+        let digest_text = digest.to_string();
+        retry(BLOB_TIMEOUT, || async {
+            let file = tokio::fs::File::open(path).await?;
+            remote
+                .client
+                .push_blob_stream(&reference, file_chunks(file), &digest_text, Some(size))
+                .await
+        })
+        .await
+        .map_err(self.failed(format!("uploading blob {digest} to {repo}")))?;
+        Ok(size)
     }
 
     /// Reads a blob, checking its digest.
@@ -408,6 +439,25 @@ impl ImageStore {
             }
         }
     }
+}
+
+/// A file as a stream of 1 MiB chunks.
+fn file_chunks(
+    file: tokio::fs::File,
+) -> impl futures_util::Stream<Item = Result<bytes::Bytes, OciDistributionError>> + Send + 'static {
+    futures_util::stream::unfold(Some(file), |file| async move {
+        use tokio::io::AsyncReadExt;
+        let mut file = file?;
+        let mut buffer = vec![0u8; 1 << 20];
+        match file.read(&mut buffer).await {
+            Ok(0) => None,
+            Ok(read) => {
+                buffer.truncate(read);
+                Some((Ok(bytes::Bytes::from(buffer)), Some(file)))
+            }
+            Err(err) => Some((Err(OciDistributionError::IoError(err)), None)),
+        }
+    })
 }
 
 /// How long one request about a manifest, a tag or a blob's presence may take.
