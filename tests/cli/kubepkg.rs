@@ -204,18 +204,24 @@ fn kubernetes_packages_pass_dpkg_lintian_rpm_and_rpmlint() {
         "Package: kubelet",
         "Version: 1.29.0-1.1",
         "Architecture: ppc64el",
-        "Depends: iptables (>= 1.4.21), iproute2,",
-        "kubernetes-cni (>= 1.2.0)",
+        // Upstream's: no socat, ebtables, conntrack, iproute or ethtool any more.
+        "Depends: iptables (>= 1.4.21), mount, kubernetes-cni (>= 1.2.0)\n",
+        "Section: net",
         "conffiles",
     ] {
         assert!(info.contains(field), "{field} missing from:\n{info}");
     }
     let contents = ok("dpkg-deb", &["-c", &s(&kubelet)]);
+    // Entries named as `dpkg-deb --build` names them, with the directories kubelet owns.
     for path in [
-        "usr/bin/kubelet",
-        "lib/systemd/system/kubelet.service",
-        "etc/default/kubelet",
-        "etc/kubernetes/manifests/",
+        " ./usr/bin/kubelet\n",
+        " ./lib/systemd/system/kubelet.service\n",
+        " ./etc/default/kubelet\n",
+        " ./var/lib/kubelet/\n",
+        " ./etc/kubernetes/\n",
+        " ./etc/kubernetes/manifests/\n",
+        " ./usr/share/doc/kubelet/copyright\n",
+        " ./usr/share/doc/kubelet/README.md\n",
     ] {
         assert!(contents.contains(path), "{path} missing from:\n{contents}");
     }
@@ -225,11 +231,15 @@ fn kubernetes_packages_pass_dpkg_lintian_rpm_and_rpmlint() {
     );
     let kubeadm = repo.join("deb/pool/main/k/kubeadm/kubeadm_1.29.0-1.1_amd64.deb");
     assert!(ok("dpkg-deb", &["-c", &s(&kubeadm)])
-        .contains(" lib/systemd/system/kubelet.service.d/10-kubeadm.conf"));
+        .contains(" ./lib/systemd/system/kubelet.service.d/10-kubeadm.conf"));
+    // One EnvironmentFile per format: /etc/default on Debian.
+    let dropin = ok("dpkg-deb", &["--fsys-tarfile", &s(&kubeadm)]);
+    assert!(dropin.contains("EnvironmentFile=-/etc/default/kubelet"));
+    assert!(!dropin.contains("/etc/sysconfig/kubelet"));
     let depends = ok("dpkg-deb", &["-f", &s(&kubeadm), "Depends"]);
     assert_eq!(depends.trim(), "kubelet (>= 1.19.0), kubectl (>= 1.19.0), kubernetes-cni (>= 1.2.0), cri-tools (>= 1.28.0)");
     let cni = repo.join("deb/pool/main/k/kubernetes-cni/kubernetes-cni_1.4.0-1.1_arm64.deb");
-    assert!(ok("dpkg-deb", &["-c", &s(&cni)]).contains(" opt/cni/bin/bridge"));
+    assert!(ok("dpkg-deb", &["-c", &s(&cni)]).contains(" ./opt/cni/bin/bridge"));
 
     // lintian: no errors on any package.
     let debs: Vec<String> = tree(&repo.join("deb/pool"))
@@ -266,6 +276,10 @@ fn kubernetes_packages_pass_dpkg_lintian_rpm_and_rpmlint() {
         "/usr/lib/systemd/system/kubelet.service",
         "/etc/sysconfig/kubelet",
         "/etc/kubernetes/manifests",
+        "/etc/kubernetes",
+        "/var/lib/kubelet",
+        "/usr/share/licenses/kubelet/LICENSE",
+        "/usr/share/doc/kubelet/README.md",
     ] {
         assert!(
             files.lines().any(|l| l == path),
@@ -285,9 +299,47 @@ fn kubernetes_packages_pass_dpkg_lintian_rpm_and_rpmlint() {
             "{dep} missing from:\n{requires}"
         );
     }
-    assert!(ok("rpm", &["-qpR", &s(&kubelet_rpm)])
-        .lines()
-        .any(|l| l.trim() == "conntrack-tools"));
+    let kubelet_requires = ok("rpm", &["-qpR", &s(&kubelet_rpm)]);
+    for dep in [
+        "iptables >= 1.4.21",
+        "util-linux",
+        "kubernetes-cni >= 1.2.0",
+    ] {
+        assert!(
+            kubelet_requires.lines().any(|l| l.trim() == dep),
+            "{dep} missing from:\n{kubelet_requires}"
+        );
+    }
+    for dropped in ["conntrack-tools", "socat", "ebtables", "mount"] {
+        assert!(
+            !kubelet_requires.lines().any(|l| l.trim() == dropped),
+            "{kubelet_requires}"
+        );
+    }
+    // The RPMs own their directories; %license and %doc are marked as such.
+    let kubeadm_rpm = s(&rpm_dir.join("x86_64/kubeadm-1.29.0-1.1.x86_64.rpm"));
+    let owned = ok("rpm", &["-qpl", &kubeadm_rpm]);
+    assert!(
+        owned
+            .lines()
+            .any(|l| l == "/usr/lib/systemd/system/kubelet.service.d"),
+        "{owned}"
+    );
+    assert!(ok("rpm", &["-qpL", &kubeadm_rpm]).contains("/usr/share/licenses/kubeadm/LICENSE"));
+    assert!(ok("rpm", &["-qpd", &kubeadm_rpm]).contains("/usr/share/doc/kubeadm/README.md"));
+    let cni_owned = ok(
+        "rpm",
+        &[
+            "-qpl",
+            &s(&rpm_dir.join("x86_64/kubernetes-cni-1.4.0-1.1.x86_64.rpm")),
+        ],
+    );
+    for dir in ["/opt/cni", "/opt/cni/bin", "/etc/cni", "/etc/cni/net.d"] {
+        assert!(
+            cni_owned.lines().any(|l| l == dir),
+            "{dir} missing from:\n{cni_owned}"
+        );
+    }
     let define = rpm_db(dir.path(), &public);
     let rpms: Vec<String> = tree(&rpm_dir)
         .keys()
@@ -709,10 +761,10 @@ fn a_custom_spec_from_a_bucket_source_carries_scripts_units_and_dependencies() {
         .contains("removed ($1)"));
     let listing = ok("dpkg-deb", &["-c", &s(&deb)]);
     assert!(
-        listing.contains(" lib/systemd/system/hello-agent.service.d/10-loud.conf"),
+        listing.contains(" ./lib/systemd/system/hello-agent.service.d/10-loud.conf"),
         "{listing}"
     );
-    assert!(listing.contains(" var/lib/hello-agent/"), "{listing}");
+    assert!(listing.contains(" ./var/lib/hello-agent/"), "{listing}");
 
     let rpm = dir.path().join("dist/hello-agent-2.1.0-3.x86_64.rpm");
     let scripts = ok("rpm", &["-qp", "--scripts", &s(&rpm)]);

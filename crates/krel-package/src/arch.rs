@@ -31,6 +31,16 @@ impl Arch {
         }
     }
 
+    /// What people call it in messages: `x86-64`, `arm64`, `ppc64le`, `s390x`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Arch::Amd64 => "x86-64",
+            Arch::Arm64 => "arm64 (aarch64)",
+            Arch::Ppc64le => "ppc64le",
+            Arch::S390x => "s390x",
+        }
+    }
+
     /// Debian's name (`Architecture:` field, `binary-<deb>` directories).
     pub fn deb(self) -> &'static str {
         match self {
@@ -50,6 +60,33 @@ impl Arch {
             Arch::S390x => "s390x",
         }
     }
+}
+
+/// What an ELF file's header says it runs on, when the file is ELF: `Some(Ok(arch))` for an
+/// architecture krel builds for, `Some(Err(description))` for another one, `None` for a file
+/// that is not ELF (a script, data).
+pub fn elf_arch(head: &[u8]) -> Option<Result<Arch, String>> {
+    if head.len() < 20 || !head.starts_with(b"\x7fELF") {
+        return None;
+    }
+    let little = head[5] == 1;
+    let machine = if little {
+        u16::from_le_bytes([head[18], head[19]])
+    } else {
+        u16::from_be_bytes([head[18], head[19]])
+    };
+    let bits = if head[4] == 2 { 64 } else { 32 };
+    Some(match (machine, little, bits) {
+        (62, true, 64) => Ok(Arch::Amd64),
+        (183, true, 64) => Ok(Arch::Arm64),
+        (21, true, 64) => Ok(Arch::Ppc64le),
+        (22, false, 64) => Ok(Arch::S390x),
+        (3, _, _) => Err("32-bit x86".into()),
+        (40, _, _) => Err("32-bit ARM".into()),
+        (21, false, _) => Err("big-endian 64-bit POWER".into()),
+        (62 | 183 | 21 | 22, _, 32) => Err(format!("a 32-bit build of machine {machine}")),
+        (other, _, _) => Err(format!("ELF machine {other}")),
+    })
 }
 
 impl fmt::Display for Arch {

@@ -64,7 +64,7 @@ pub fn build_deb(input: &PackageInput, compression: Compression) -> Result<Vec<u
             };
             let mut header = header(tar::EntryType::Regular, mode, input.mtime);
             header.set_size(size);
-            tar.append_data(&mut header, format!(".{dest}"), &mut hashing)
+            append_named(&mut tar, &mut header, &format!(".{dest}"), &mut hashing)
                 .map_err(|e| fail(&format!("adding {dest}"), e))?;
             md5sums.push_str(&format!(
                 "{}  {}\n",
@@ -110,8 +110,13 @@ pub fn build_deb(input: &PackageInput, compression: Compression) -> Result<Vec<u
         for (name, mode, bytes) in members {
             let mut header = header(tar::EntryType::Regular, mode, input.mtime);
             header.set_size(bytes.len() as u64);
-            tar.append_data(&mut header, format!("./{name}"), bytes.as_slice())
-                .map_err(|e| fail("writing control.tar", e))?;
+            append_named(
+                &mut tar,
+                &mut header,
+                &format!("./{name}"),
+                bytes.as_slice(),
+            )
+            .map_err(|e| fail("writing control.tar", e))?;
         }
         tar.into_inner()
             .map_err(|e| fail("writing control.tar", e))?;
@@ -178,7 +183,27 @@ fn append_dir<W: Write>(tar: &mut tar::Builder<W>, dir: &str, mtime: u64) -> io:
     } else {
         format!(".{dir}/")
     };
-    tar.append_data(&mut header, path, io::empty())
+    append_named(tar, &mut header, &path, io::empty())
+}
+
+/// Appends an entry named exactly `path` (`./usr/bin/kubelet`, as `dpkg-deb --build` names
+/// them; the tar crate's `append_data` would drop the leading `./`). A name too long for the
+/// header's 100 bytes goes through `append_data` and its long-name extension instead.
+fn append_named<W: Write>(
+    tar: &mut tar::Builder<W>,
+    header: &mut tar::Header,
+    path: &str,
+    data: impl Read,
+) -> io::Result<()> {
+    let bytes = path.as_bytes();
+    if bytes.len() >= 100 {
+        return tar.append_data(header, path, data);
+    }
+    let name = &mut header.as_old_mut().name;
+    name.fill(0);
+    name[..bytes.len()].copy_from_slice(bytes);
+    header.set_cksum();
+    tar.append(header, data)
 }
 
 /// Every directory the payload needs, parents first: `/`, `/usr`, `/usr/bin`...
@@ -245,6 +270,10 @@ fn doc_files(input: &PackageInput) -> Vec<(String, Vec<u8>)> {
         let _ = encoder.finish();
     }
     vec![
+        (
+            format!("{doc}/README.md"),
+            crate::readme(input).into_bytes(),
+        ),
         (format!("{doc}/changelog.Debian.gz"), gz),
         (format!("{doc}/copyright"), copyright.into_bytes()),
     ]

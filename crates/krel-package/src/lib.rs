@@ -70,6 +70,29 @@ pub enum PackageError {
     Time(u64),
 }
 
+/// `README.md` of a package (both formats): what it is, from its summary and description.
+pub(crate) fn readme(input: &PackageInput) -> String {
+    let mut text = format!(
+        "# {}\n\n{}.\n\n{}",
+        input.name,
+        input.summary,
+        input.description.trim_end()
+    );
+    text.push('\n');
+    if let Some(homepage) = &input.homepage {
+        text.push_str(&format!("\n{homepage}\n"));
+    }
+    text
+}
+
+/// `LICENSE` of an RPM (`%license`): the license's SPDX identifier and where its text is.
+pub(crate) fn license_text(input: &PackageInput) -> String {
+    format!(
+        "{} is distributed under the {} license.\nThe license text: https://spdx.org/licenses/{}.html\n",
+        input.name, input.license, input.license
+    )
+}
+
 /// Builds one package in its format; RPMs are signed when `key` is given (debs are signed
 /// through the repository's `Release` file, as apt expects).
 pub fn build(

@@ -77,6 +77,29 @@ pub fn build_rpm(
             .with_file_contents(bytes, options)
             .map_err(|err| fail(&format!("adding {}", file.dest), err))?;
     }
+    // `%license LICENSE` and `%doc README.md`, as upstream's specs have them.
+    for (dest, text, license) in [
+        (
+            format!("/usr/share/licenses/{}/LICENSE", input.name),
+            crate::license_text(input),
+            true,
+        ),
+        (
+            format!("/usr/share/doc/{}/README.md", input.name),
+            crate::readme(input),
+            false,
+        ),
+    ] {
+        let options = FileOptions::new(dest.clone()).permissions(0o644);
+        let options = if license {
+            options.license()
+        } else {
+            options.doc()
+        };
+        builder
+            .with_file_contents(text.into_bytes(), options)
+            .map_err(|err| fail(&format!("adding {dest}"), err))?;
+    }
     for dir in &input.directories {
         builder
             .with_dir_entry(FileOptions::dir(dir.clone()).permissions(0o755))

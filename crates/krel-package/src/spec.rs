@@ -177,6 +177,9 @@ pub struct DropinSpec {
     /// Inline content.
     #[serde(default)]
     pub content: Option<String>,
+    /// Only in these formats (default: both).
+    #[serde(default)]
+    pub formats: Option<Vec<Format>>,
 }
 
 /// Maintainer scripts, by Debian name; rpm runs them as `%pre`, `%post`, `%preun`, `%postun`.
@@ -691,6 +694,13 @@ impl PackageResolver<'_> {
             });
         }
         for (index, dropin) in package.systemd_dropins.iter().enumerate() {
+            if dropin
+                .formats
+                .as_ref()
+                .is_some_and(|f| !f.contains(&format))
+            {
+                continue;
+            }
             let key = format!("systemd_dropins[{index}]");
             self.check_file_name(&key, &dropin.unit)?;
             self.check_file_name(&key, &dropin.name)?;
@@ -738,6 +748,14 @@ impl PackageResolver<'_> {
                     .trim_end_matches('/')
                     .to_string(),
             );
+        }
+        // A package owns the drop-in directories it installs into (`kubelet.service.d/`).
+        for file in &files {
+            if let Some((dir, _)) = file.dest.rsplit_once('/') {
+                if dir.ends_with(".service.d") && !directories.iter().any(|d| d == dir) {
+                    directories.push(dir.to_string());
+                }
+            }
         }
         let mut scripts = Vec::new();
         for (slot, script) in SCRIPT_NAMES.iter().zip([
@@ -864,6 +882,30 @@ impl PackageResolver<'_> {
             return Err(self.fail(key, Some(name), format!("`{name}` is not a file name")));
         }
         Ok(())
+    }
+
+    /// An ELF program must be built for the package's architecture: an x86-64 kubelet under
+    /// `bin/linux/arm64/` is refused, naming the file and both architectures.
+    fn check_arch(&self, key: &str, raw: &str, path: &Path, arch: Arch) -> Result<(), SpecError> {
+        let mut head = [0u8; 20];
+        let read = std::fs::File::open(path)
+            .and_then(|mut file| std::io::Read::read(&mut file, &mut head))
+            .unwrap_or(0);
+        let found = match crate::arch::elf_arch(&head[..read]) {
+            None => return Ok(()),
+            Some(Ok(found)) if found == arch => return Ok(()),
+            Some(Ok(found)) => found.describe().to_string(),
+            Some(Err(description)) => description,
+        };
+        Err(self.fail(
+            &format!("{key}.source"),
+            Some(raw),
+            format!(
+                "`{}` is a {found} program, and this package is for {}: the release tree holds the wrong binary there",
+                path.display(),
+                arch.describe()
+            ),
+        ))
     }
 
     fn template(&self, text: &str, version: &PackageVersion, arch: Arch) -> String {
@@ -1015,6 +1057,7 @@ impl PackageResolver<'_> {
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default();
                 let dest = format!("{}/{name}", dest.trim_end_matches('/'));
+                self.check_arch(key, raw, &path, arch)?;
                 files.push(PayloadFile {
                     mode: mode.unwrap_or_else(|| default_mode(&dest)),
                     dest,
@@ -1042,6 +1085,7 @@ impl PackageResolver<'_> {
                     ),
                 ));
             }
+            self.check_arch(key, file.source.as_deref().unwrap_or_default(), path, arch)?;
         }
         files.push(PayloadFile {
             mode: mode.unwrap_or_else(|| default_mode(&dest)),
