@@ -999,3 +999,216 @@ fn a_protected_key_says_whether_the_passphrase_is_missing_or_wrong() {
     signed.assert_exit(0);
     assert!(!signed.stderr.contains("correct horse"));
 }
+
+/// A `systemctl` on PATH that records its arguments in `log`, one call per line.
+#[allow(clippy::disallowed_methods)] // the test's own PATH, extended
+fn stub_systemctl(dir: &Path, log: &Path) -> String {
+    let bin = dir.join("stub-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let stub = bin.join("systemctl");
+    std::fs::write(&stub, format!("#!/bin/sh\necho \"$*\" >> '{}'\n", s(log))).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).unwrap();
+    format!("{}:{}", s(&bin), std::env::var("PATH").unwrap_or_default())
+}
+
+#[test]
+fn kubelet_is_enabled_on_install_stopped_and_disabled_on_removal_and_owns_its_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    let (secret, _) = gpg_key(dir.path(), "ed25519");
+    let out = dir.path().join("site");
+    kubernetes_repo(&out, &secret, "1.29.0", "1700000000").assert_exit(0);
+    let repo = out.join("release/v1.29");
+    let log = dir.path().join("systemctl.log");
+    let path = stub_systemctl(dir.path(), &log);
+    let calls = || std::fs::read_to_string(&log).unwrap_or_default();
+
+    // deb, installed and removed by dpkg into a root of its own (scripts run, chrootless).
+    let deb = repo.join("deb/pool/main/k/kubelet/kubelet_1.29.0-1.1_amd64.deb");
+    let root = dir.path().join("root");
+    for sub in ["var/lib/dpkg/info", "var/lib/dpkg/updates", "var/log"] {
+        std::fs::create_dir_all(root.join(sub)).unwrap();
+    }
+    std::fs::write(root.join("var/lib/dpkg/status"), "").unwrap();
+    let dpkg = |args: &[&str]| {
+        let out = Command::new("dpkg")
+            .arg(format!("--root={}", s(&root)))
+            .args([
+                "--force-not-root",
+                "--force-script-chrootless",
+                "--force-depends",
+            ])
+            .arg(format!("--log={}/var/log/dpkg.log", s(&root)))
+            .args(args)
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "dpkg {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    dpkg(&["-i", &s(&deb)]);
+    let root_arg = format!("--root={}", s(&root));
+    assert!(
+        calls().contains(&format!("{root_arg} --no-reload preset kubelet.service")),
+        "{}",
+        calls()
+    );
+    for owned in [
+        "/var/lib/kubelet",
+        "/etc/kubernetes",
+        "/etc/kubernetes/manifests",
+    ] {
+        assert!(dpkg(&["-S", owned]).starts_with("kubelet: "), "{owned}");
+    }
+    dpkg(&["-r", "kubelet"]);
+    assert!(
+        calls().contains(&format!("{root_arg} --no-reload disable kubelet.service")),
+        "{}",
+        calls()
+    );
+    assert!(!root.join("usr/bin/kubelet").exists());
+
+    // The same scripts on a running system (no DPKG_ROOT): stop, then disable.
+    std::fs::remove_file(&log).unwrap();
+    let control = dir.path().join("control");
+    ok("dpkg-deb", &["-e", &s(&deb), &s(&control)]);
+    let script = |name: &str, args: &[&str]| {
+        let status = Command::new("sh")
+            .arg(control.join(name))
+            .args(args)
+            .env("PATH", &path)
+            .env_remove("DPKG_ROOT")
+            .status()
+            .unwrap();
+        assert!(status.success(), "{name}");
+    };
+    script("postinst", &["configure", ""]);
+    script("prerm", &["remove"]);
+    script("postrm", &["remove"]);
+    let lines: Vec<String> = calls().lines().map(str::to_owned).collect();
+    assert_eq!(lines[0], "--no-reload preset kubelet.service", "{lines:?}");
+    assert!(
+        lines.contains(&"stop kubelet.service".to_string()),
+        "{lines:?}"
+    );
+    assert!(
+        lines.contains(&"--no-reload disable kubelet.service".to_string()),
+        "{lines:?}"
+    );
+    // An upgrade (configure with the old version) leaves the administrator's choice alone.
+    std::fs::remove_file(&log).unwrap();
+    script("postinst", &["configure", "1.28.0-1.1"]);
+    assert!(!calls().contains("preset"), "{}", calls());
+
+    // rpm: the scriptlets as rpm runs them ($1 = packages left), and ownership by rpm -qf.
+    let rpm = repo.join("rpm/x86_64/kubelet-1.29.0-1.1.x86_64.rpm");
+    let scriptlet = |tag: &str| ok("rpm", &["-qp", "--qf", &format!("%{{{tag}}}"), &s(&rpm)]);
+    let _ = std::fs::remove_file(&log);
+    for (tag, count) in [("POSTIN", "1"), ("PREUN", "0"), ("POSTUN", "0")] {
+        let status = Command::new("sh")
+            .args(["-c", &scriptlet(tag), "sh", count])
+            .env("PATH", &path)
+            .status()
+            .unwrap();
+        assert!(status.success(), "{tag}");
+    }
+    let lines: Vec<String> = calls().lines().map(str::to_owned).collect();
+    assert_eq!(lines[0], "--no-reload preset kubelet.service", "{lines:?}");
+    assert!(
+        lines.contains(&"stop kubelet.service".to_string()),
+        "{lines:?}"
+    );
+    assert!(
+        lines.contains(&"--no-reload disable kubelet.service".to_string()),
+        "{lines:?}"
+    );
+    let rpm_root = dir.path().join("rpm-root");
+    std::fs::create_dir_all(&rpm_root).unwrap();
+    let rpm_cmd = |args: &[&str]| {
+        let out = Command::new("rpm")
+            .arg("--root")
+            .arg(&rpm_root)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "rpm {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    rpm_cmd(&["--initdb"]);
+    rpm_cmd(&["-i", "--nodeps", "--noscripts", "--nosignature", &s(&rpm)]);
+    for owned in [
+        "/var/lib/kubelet",
+        "/etc/kubernetes",
+        "/etc/kubernetes/manifests",
+    ] {
+        assert!(
+            rpm_cmd(&["-qf", owned]).starts_with("kubelet-1.29.0"),
+            "{owned}"
+        );
+    }
+}
+
+#[test]
+fn every_version_upstream_covers_is_built_and_a_binary_of_another_architecture_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (secret, _) = gpg_key(dir.path(), "ed25519");
+    // 1.27: kubeadm takes the dependencies upstream's metadata.yaml has for it.
+    let out = dir.path().join("site-127");
+    kubernetes_repo(&out, &secret, "1.27.3", "1700000000").assert_exit(0);
+    let kubeadm = out.join("release/v1.27/deb/pool/main/k/kubeadm/kubeadm_1.27.3-1.1_amd64.deb");
+    assert_eq!(
+        ok("dpkg-deb", &["-f", &s(&kubeadm), "Depends"]).trim(),
+        "kubelet (>= 1.19.0), kubectl (>= 1.19.0), kubernetes-cni (>= 1.1.1), cri-tools (>= 1.25.0)"
+    );
+    let kubeadm_131 = dir.path().join("site-131");
+    kubernetes_repo(&kubeadm_131, &secret, "1.31.2", "1700000000").assert_exit(0);
+    let deb =
+        kubeadm_131.join("release/v1.31/deb/pool/main/k/kubeadm/kubeadm_1.31.2-1.1_amd64.deb");
+    assert_eq!(
+        ok("dpkg-deb", &["-f", &s(&deb), "Depends"]).trim(),
+        "cri-tools (>= 1.30.0)"
+    );
+    // Before 1.24 upstream publishes nothing: refused, naming the ranges.
+    let refused = kubernetes_repo(
+        &dir.path().join("site-123"),
+        &secret,
+        "1.23.0",
+        "1700000000",
+    );
+    assert_eq!(refused.code, Some(2), "{}", refused.stderr);
+    refused.assert_stderr_has("no entry matches version 1.23.0");
+
+    // An x86-64 program where the arm64 kubelet belongs.
+    let source = dir.path().join("source");
+    crate::copy_kubepkg_source(&source);
+    std::fs::copy("/bin/true", source.join("bin/linux/arm64/kubelet")).unwrap();
+    let run = krel().run_in(
+        dir.path(),
+        &[
+            "kubepkg",
+            "--kubernetes",
+            "--version",
+            "1.29.0",
+            "--source",
+            &s(&source),
+            "--out",
+            &s(&dir.path().join("wrong")),
+        ],
+    );
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    run.assert_stderr_has(
+        "bin/linux/arm64/kubelet` is built for x86-64, and this package is for arm64 (aarch64)",
+    );
+    assert!(
+        !dir.path().join("wrong/release").exists(),
+        "nothing written"
+    );
+}

@@ -901,7 +901,7 @@ impl PackageResolver<'_> {
             &format!("{key}.source"),
             Some(raw),
             format!(
-                "`{}` is a {found} program, and this package is for {}: the release tree holds the wrong binary there",
+                "`{}` is built for {found}, and this package is for {}: the release tree holds the wrong binary there",
                 path.display(),
                 arch.describe()
             ),
