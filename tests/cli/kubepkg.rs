@@ -195,7 +195,7 @@ fn kubernetes_packages_pass_dpkg_lintian_rpm_and_rpmlint() {
         40,
         "5 packages x 4 arches x 2 formats"
     );
-    let repo = out.join("release/v1.29");
+    let repo = out.join("core:/stable:/v1.29");
 
     // deb: fields, names per architecture, files, conffiles, the kubeadm drop-in.
     let kubelet = repo.join("deb/pool/main/k/kubelet/kubelet_1.29.0-1.1_ppc64el.deb");
@@ -390,7 +390,7 @@ fn apt_and_dnf_install_from_the_signed_repositories_and_refuse_a_wrong_key_or_ta
     let (_, other_public) = gpg_key(&dir.path().join("other"), "ed25519");
     let out = dir.path().join("site");
     kubernetes_repo(&out, &secret, "1.29.0", "1700000000").assert_exit(0);
-    let deb_repo = out.join("release/v1.29/deb");
+    let deb_repo = out.join("core:/stable:/v1.29/deb");
     assert!(std::fs::read_to_string(deb_repo.join("Release.key"))
         .unwrap()
         .contains("BEGIN PGP PUBLIC KEY BLOCK"));
@@ -398,7 +398,7 @@ fn apt_and_dnf_install_from_the_signed_repositories_and_refuse_a_wrong_key_or_ta
     // apt, signature checking on: installs and the binary runs.
     let line = |key: &Path| {
         format!(
-            "deb [signed-by={}] file:{} release main\n",
+            "deb [signed-by={}] file:{} stable main\n",
             s(key),
             s(&deb_repo)
         )
@@ -449,17 +449,17 @@ fn apt_and_dnf_install_from_the_signed_repositories_and_refuse_a_wrong_key_or_ta
     // apt with a tampered index: refused.
     let tampered = dir.path().join("tampered");
     copy_tree(&deb_repo, &tampered);
-    let packages = tampered.join("dists/release/main/binary-amd64/Packages");
+    let packages = tampered.join("dists/stable/main/binary-amd64/Packages");
     let text = std::fs::read_to_string(&packages).unwrap();
     std::fs::write(
         &packages,
         text.replace("Version: 1.29.0-1.1", "Version: 1.29.9-1.1"),
     )
     .unwrap();
-    std::fs::remove_file(tampered.join("dists/release/main/binary-amd64/Packages.gz")).unwrap();
+    std::fs::remove_file(tampered.join("dists/stable/main/binary-amd64/Packages.gz")).unwrap();
     let root = dir.path().join("apt-tampered");
     let tampered_line = format!(
-        "deb [signed-by={}] file:{} release main\n",
+        "deb [signed-by={}] file:{} stable main\n",
         s(&public),
         s(&tampered)
     );
@@ -476,7 +476,7 @@ fn apt_and_dnf_install_from_the_signed_repositories_and_refuse_a_wrong_key_or_ta
         .success());
 
     // dnf, gpgcheck and repo_gpgcheck on: installs.
-    let rpm_repo = out.join("release/v1.29/rpm");
+    let rpm_repo = out.join("core:/stable:/v1.29/rpm");
     let installed = dnf(
         &dir.path().join("dnf"),
         &rpm_repo,
@@ -588,7 +588,7 @@ fn a_new_version_joins_the_repository_and_published_packages_never_change() {
         )
         .assert_exit(0);
     let packages = std::fs::read_to_string(
-        out.join("release/v1.29/deb/dists/release/main/binary-amd64/Packages"),
+        out.join("core:/stable:/v1.29/deb/dists/stable/main/binary-amd64/Packages"),
     )
     .unwrap();
     assert_eq!(
@@ -604,9 +604,9 @@ fn a_new_version_joins_the_repository_and_published_packages_never_change() {
     assert_eq!(packages.matches("Package: kubernetes-cni").count(), 1);
     // apt sees both and installs the newest; the older one can be pinned.
     let line = format!(
-        "deb [signed-by={}] file:{} release main\n",
+        "deb [signed-by={}] file:{} stable main\n",
         s(&public),
-        s(&out.join("release/v1.29/deb"))
+        s(&out.join("core:/stable:/v1.29/deb"))
     );
     let root = dir.path().join("apt");
     assert!(apt(&root, &line, &["update"]).status.success());
@@ -625,7 +625,7 @@ fn a_new_version_joins_the_repository_and_published_packages_never_change() {
     // dnf lists both versions.
     let listed = dnf(
         &dir.path().join("dnf"),
-        &out.join("release/v1.29/rpm"),
+        &out.join("core:/stable:/v1.29/rpm"),
         &public,
         &["list", "--showduplicates", "kubectl"],
     );
@@ -660,7 +660,7 @@ fn prereleases_take_the_tilde_rule_and_sort_before_the_release() {
         )
         .assert_exit(0)
         .assert_stderr_has("not signed");
-    let repo = dir.path().join("site/prerelease/v1.30");
+    let repo = dir.path().join("site/core:/prerelease:/v1.30");
     let deb = repo.join("deb/pool/main/k/kubectl/kubectl_1.30.0~rc.1-1.1_amd64.deb");
     assert!(
         deb.is_file(),
@@ -876,7 +876,7 @@ fn a_run_stopped_before_its_indexes_is_finished_by_the_next_and_two_runs_never_o
         krel().run_with_env(dir.path(), &args, &[("SOURCE_DATE_EPOCH", epoch)])
     };
     build("killed", "1700000500", false).assert_exit(0);
-    let repo = out.join("release/v1.29");
+    let repo = out.join("core:/stable:/v1.29");
     for (name, dest) in [
         ("kubectl_1.29.5-1.1_amd64.deb", "deb/pool/main/k/kubectl"),
         ("kubectl-1.29.5-1.1.x86_64.rpm", "rpm/x86_64"),
@@ -893,7 +893,7 @@ fn a_run_stopped_before_its_indexes_is_finished_by_the_next_and_two_runs_never_o
         .assert_exit(0)
         .assert_stderr_has("in no index (left by an interrupted run): replaced");
     let packages =
-        std::fs::read_to_string(repo.join("deb/dists/release/main/binary-amd64/Packages")).unwrap();
+        std::fs::read_to_string(repo.join("deb/dists/stable/main/binary-amd64/Packages")).unwrap();
     assert!(
         packages.contains("Filename: pool/main/k/kubectl/kubectl_1.29.5-1.1_amd64.deb"),
         "{packages}"
@@ -1018,7 +1018,7 @@ fn kubelet_is_enabled_on_install_stopped_and_disabled_on_removal_and_owns_its_di
     let (secret, _) = gpg_key(dir.path(), "ed25519");
     let out = dir.path().join("site");
     kubernetes_repo(&out, &secret, "1.29.0", "1700000000").assert_exit(0);
-    let repo = out.join("release/v1.29");
+    let repo = out.join("core:/stable:/v1.29");
     let log = dir.path().join("systemctl.log");
     let path = stub_systemctl(dir.path(), &log);
     let calls = || std::fs::read_to_string(&log).unwrap_or_default();
@@ -1163,7 +1163,7 @@ fn every_version_upstream_covers_is_built_and_a_binary_of_another_architecture_i
     // 1.27: kubeadm takes the dependencies upstream's metadata.yaml has for it.
     let out = dir.path().join("site-127");
     kubernetes_repo(&out, &secret, "1.27.3", "1700000000").assert_exit(0);
-    let kubeadm = out.join("release/v1.27/deb/pool/main/k/kubeadm/kubeadm_1.27.3-1.1_amd64.deb");
+    let kubeadm = out.join("core:/stable:/v1.27/deb/pool/main/k/kubeadm/kubeadm_1.27.3-1.1_amd64.deb");
     assert_eq!(
         ok("dpkg-deb", &["-f", &s(&kubeadm), "Depends"]).trim(),
         "kubelet (>= 1.19.0), kubectl (>= 1.19.0), kubernetes-cni (>= 1.1.1), cri-tools (>= 1.25.0)"
@@ -1171,7 +1171,7 @@ fn every_version_upstream_covers_is_built_and_a_binary_of_another_architecture_i
     let kubeadm_131 = dir.path().join("site-131");
     kubernetes_repo(&kubeadm_131, &secret, "1.31.2", "1700000000").assert_exit(0);
     let deb =
-        kubeadm_131.join("release/v1.31/deb/pool/main/k/kubeadm/kubeadm_1.31.2-1.1_amd64.deb");
+        kubeadm_131.join("core:/stable:/v1.31/deb/pool/main/k/kubeadm/kubeadm_1.31.2-1.1_amd64.deb");
     assert_eq!(
         ok("dpkg-deb", &["-f", &s(&deb), "Depends"]).trim(),
         "cri-tools (>= 1.30.0)"

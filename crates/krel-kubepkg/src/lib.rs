@@ -9,10 +9,11 @@
 //! name), while an unlisted one, left by a run stopped before its indexes, is replaced. One run
 //! at a time holds the output directory's lock.
 //!
-//! Repository layout (`--repo`), one repository per channel and minor version, as pkgs.k8s.io:
+//! Repository layout (`--repo`), one repository per channel and minor version, as pkgs.k8s.io
+//! lays them out (`core:/stable:/v1.32/deb/`):
 //! ```text
-//! <out>/<channel>/v1.29/deb/{Release.key, pool/…, dists/<channel>/…}
-//! <out>/<channel>/v1.29/rpm/{<arch>/*.rpm, repodata/…}
+//! <out>/core:/<channel>:/v1.29/deb/{Release.key, pool/…, dists/<channel>/…}
+//! <out>/core:/<channel>:/v1.29/rpm/{<arch>/*.rpm, repodata/…}
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -52,7 +53,7 @@ impl SpecSource {
 #[serde(rename_all = "lowercase")]
 pub enum Channel {
     /// Official releases.
-    Release,
+    Stable,
     /// alpha, beta and rc.
     Prerelease,
     /// Builds between releases.
@@ -63,9 +64,23 @@ impl Channel {
     /// The channel's name.
     pub fn as_str(self) -> &'static str {
         match self {
-            Channel::Release => "release",
+            Channel::Stable => "stable",
             Channel::Prerelease => "prerelease",
             Channel::Nightly => "nightly",
+        }
+    }
+
+    /// The channel's directory, as pkgs.k8s.io names it: `core:/stable:`.
+    pub fn dir(self) -> String {
+        format!("core:/{}:", self.as_str())
+    }
+
+    /// The channel of a version: prerelease for alpha, beta and rc, else stable.
+    pub fn of(version: &krel_package::PackageVersion) -> Channel {
+        if version.is_prerelease() {
+            Channel::Prerelease
+        } else {
+            Channel::Stable
         }
     }
 }
@@ -328,7 +343,7 @@ pub fn run(
     let repo_roots = request.repo.map(|channel| {
         request
             .out
-            .join(channel.as_str())
+            .join(channel.dir())
             .join(run_version.minor_series())
     });
     let mut placed = Vec::new();

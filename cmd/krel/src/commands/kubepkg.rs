@@ -76,11 +76,12 @@ pub struct Args {
     #[arg(long, value_name = "KEY", env = "KREL_PACKAGE_SIGN_KEY")]
     pub sign_key: Option<PathBuf>,
 
-    /// Also write apt and yum repositories under OUT/<channel>/v<major.minor>/{deb,rpm}.
+    /// Also write apt and yum repositories under OUT/core:/<channel>:/v<major.minor>/{deb,rpm}.
     #[arg(long)]
     pub repo: bool,
 
-    /// Repository channel (default: release for official versions, prerelease otherwise).
+    /// Repository channel (default: stable for official versions, prerelease for alpha, beta
+    /// and rc).
     #[arg(long, value_enum, requires = "repo")]
     pub channel: Option<ChannelArg>,
 
@@ -91,8 +92,9 @@ pub struct Args {
 /// A repository channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ChannelArg {
-    /// Official releases.
-    Release,
+    /// Official releases (`release` is accepted for it).
+    #[value(alias = "release")]
+    Stable,
     /// alpha, beta and rc.
     Prerelease,
     /// Builds between releases.
@@ -114,7 +116,8 @@ several. RPMs are signed with --sign-key (an ASCII-armored OpenPGP secret key). 
 SOURCE_DATE_EPOCH set, the same inputs give byte-identical packages.
 
 With --repo, the packages are filed into one apt and one yum repository per channel and minor
-version, as pkgs.k8s.io (OUT/<channel>/v1.29/deb and .../rpm), with Packages, Release,
+version, as pkgs.k8s.io (OUT/core:/stable:/v1.29/deb and .../rpm; core:/prerelease:/ for alpha,
+beta and rc), with Packages, Release,
 InRelease, Release.gpg and repodata/repomd.xml(.asc) written beside them. Packages already in
 the repository stay listed; a listed package whose name is already there with other bytes is
 refused (one no index lists, left by an interrupted run, is replaced).
@@ -132,9 +135,9 @@ Examples:
     krel push ./site gs://my-packages --nomock
 
   Use it (apt):
-    curl -fsSL https://packages.example.com/release/v1.29/deb/Release.key \\
+    curl -fsSL https://packages.example.com/core:/stable:/v1.29/deb/Release.key \\
       | sudo gpg --dearmor -o /etc/apt/keyrings/kubernetes.gpg
-    echo 'deb [signed-by=/etc/apt/keyrings/kubernetes.gpg] https://packages.example.com/release/v1.29/deb release main' \\
+    echo 'deb [signed-by=/etc/apt/keyrings/kubernetes.gpg] https://packages.example.com/core:/stable:/v1.29/deb stable main' \\
       | sudo tee /etc/apt/sources.list.d/kubernetes.list
 
   Your own spec, amd64 only, debs only:
@@ -252,15 +255,14 @@ fn request(ctx: &Context, args: &Args) -> Result<KubepkgRequest, Failure> {
             ))
         })?;
     let channel = args.repo.then(|| match args.channel {
-        Some(ChannelArg::Release) => Channel::Release,
+        Some(ChannelArg::Stable) => Channel::Stable,
         Some(ChannelArg::Prerelease) => Channel::Prerelease,
         Some(ChannelArg::Nightly) => Channel::Nightly,
-        None if version.is_prerelease() => Channel::Prerelease,
-        None => Channel::Release,
+        None => Channel::of(&version),
     });
-    if channel == Some(Channel::Release) && version.is_prerelease() {
+    if channel == Some(Channel::Stable) && version.is_prerelease() {
         return Err(usage(format!(
-            "{} is a pre-release: it goes to the prerelease (or nightly) channel, not release",
+            "{} is a pre-release: it goes to the prerelease (or nightly) channel, not stable",
             args.version
         )));
     }
