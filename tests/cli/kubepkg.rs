@@ -20,6 +20,22 @@ fn gpg_key(dir: &Path, algorithm: &str) -> (PathBuf, PathBuf) {
 
 /// [`gpg_key`] protected by `passphrase` (none when empty).
 fn gpg_key_with(dir: &Path, algorithm: &str, passphrase: &str) -> (PathBuf, PathBuf) {
+    gpg_key_full(dir, algorithm, passphrase, "0", &[])
+}
+
+/// An ed25519 key that expires after `expire` (gpg's `10d`, `1y`), made at gpg's clock moved by
+/// `extra` arguments (`--faked-system-time`), if any.
+fn gpg_key_expiring(dir: &Path, expire: &str, extra: &[&str]) -> (PathBuf, PathBuf) {
+    gpg_key_full(dir, "ed25519", "", expire, extra)
+}
+
+fn gpg_key_full(
+    dir: &Path,
+    algorithm: &str,
+    passphrase: &str,
+    expire: &str,
+    extra: &[&str],
+) -> (PathBuf, PathBuf) {
     let home = dir.join("gnupg");
     std::fs::create_dir_all(&home).unwrap();
     std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
@@ -43,13 +59,15 @@ fn gpg_key_with(dir: &Path, algorithm: &str, passphrase: &str) -> (PathBuf, Path
         );
         out.stdout
     };
-    gpg(&[
+    let mut generate = extra.to_vec();
+    generate.extend([
         "--quick-gen-key",
         "krel test <krel@example.com>",
         algorithm,
         "sign",
-        "0",
+        expire,
     ]);
+    gpg(&generate);
     let secret = dir.join("key.asc");
     let public = dir.join("key.pub.asc");
     std::fs::write(&secret, gpg(&["--armor", "--export-secret-keys"])).unwrap();
@@ -1163,15 +1181,16 @@ fn every_version_upstream_covers_is_built_and_a_binary_of_another_architecture_i
     // 1.27: kubeadm takes the dependencies upstream's metadata.yaml has for it.
     let out = dir.path().join("site-127");
     kubernetes_repo(&out, &secret, "1.27.3", "1700000000").assert_exit(0);
-    let kubeadm = out.join("core:/stable:/v1.27/deb/pool/main/k/kubeadm/kubeadm_1.27.3-1.1_amd64.deb");
+    let kubeadm =
+        out.join("core:/stable:/v1.27/deb/pool/main/k/kubeadm/kubeadm_1.27.3-1.1_amd64.deb");
     assert_eq!(
         ok("dpkg-deb", &["-f", &s(&kubeadm), "Depends"]).trim(),
         "kubelet (>= 1.19.0), kubectl (>= 1.19.0), kubernetes-cni (>= 1.1.1), cri-tools (>= 1.25.0)"
     );
     let kubeadm_131 = dir.path().join("site-131");
     kubernetes_repo(&kubeadm_131, &secret, "1.31.2", "1700000000").assert_exit(0);
-    let deb =
-        kubeadm_131.join("core:/stable:/v1.31/deb/pool/main/k/kubeadm/kubeadm_1.31.2-1.1_amd64.deb");
+    let deb = kubeadm_131
+        .join("core:/stable:/v1.31/deb/pool/main/k/kubeadm/kubeadm_1.31.2-1.1_amd64.deb");
     assert_eq!(
         ok("dpkg-deb", &["-f", &s(&deb), "Depends"]).trim(),
         "cri-tools (>= 1.30.0)"
@@ -1211,4 +1230,160 @@ fn every_version_upstream_covers_is_built_and_a_binary_of_another_architecture_i
         !dir.path().join("wrong/release").exists(),
         "nothing written"
     );
+}
+
+fn kubepkg_signed(out: &Path, version: &str, keys: &[&Path]) -> crate::Run {
+    let mut args = vec![
+        "kubepkg".to_string(),
+        "--kubernetes".into(),
+        "--version".into(),
+        version.into(),
+        "--revision".into(),
+        "1.1".into(),
+        "--source".into(),
+        s(&source()),
+        "--out".into(),
+        s(out),
+        "--repo".into(),
+        "--packages".into(),
+        "kubectl".into(),
+        "--arch".into(),
+        "amd64".into(),
+        "--output".into(),
+        "json".into(),
+    ];
+    for key in keys {
+        args.push("--sign-key".into());
+        args.push(s(key));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    krel().run_with_env(
+        out.parent().unwrap(),
+        &args,
+        &[("SOURCE_DATE_EPOCH", "1700000000")],
+    )
+}
+
+#[test]
+fn keys_rotate_with_an_overlap_that_apt_and_dnf_accept_and_expiring_keys_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, old_public) = gpg_key(&dir.path().join("old"), "ed25519");
+    let (new, new_public) = gpg_key(&dir.path().join("new"), "ed25519");
+    let out = dir.path().join("site");
+    let deb_repo = out.join("core:/stable:/v1.29/deb");
+    let rpm_repo = out.join("core:/stable:/v1.29/rpm");
+    let apt_accepts = |name: &str, key: &Path| {
+        let line = format!(
+            "deb [signed-by={}] file:{} stable main\n",
+            s(key),
+            s(&deb_repo)
+        );
+        let root = dir.path().join(name);
+        let update = apt(&root, &line, &["update"]);
+        let stderr = String::from_utf8_lossy(&update.stderr).into_owned();
+        update.status.success()
+            && !stderr.contains("NO_PUBKEY")
+            && !stderr.contains("not signed")
+            && apt(
+                &root,
+                &line,
+                &["install", "-y", "--download-only", "kubectl"],
+            )
+            .status
+            .success()
+    };
+    let dnf_accepts = |name: &str, key: &Path| {
+        let listed = dnf(
+            &dir.path().join(name),
+            &rpm_repo,
+            key,
+            &[
+                "--setopt=krel.gpgcheck=0",
+                "--setopt=krel.skip_if_unavailable=0",
+                "makecache",
+            ],
+        );
+        listed.status.success()
+    };
+
+    // 1. Signed with the old key only.
+    kubepkg_signed(&out, "1.29.0", &[&old]).assert_exit(0);
+    assert!(apt_accepts("apt-1-old", &old_public));
+    assert!(!apt_accepts("apt-1-new", &new_public));
+    // 2. The overlap: the new key first (it signs the RPMs), the old one beside it.
+    let overlap = kubepkg_signed(&out, "1.29.1", &[&new, &old]);
+    overlap.assert_exit(0);
+    let fingerprints = overlap.json()["fingerprints"].as_array().unwrap().len();
+    assert_eq!(fingerprints, 2, "{}", overlap.stdout);
+    let release_key = deb_repo.join("Release.key");
+    for (name, key) in [
+        ("apt-2-old", &old_public),
+        ("apt-2-new", &new_public),
+        ("apt-2-both", &release_key),
+    ] {
+        assert!(apt_accepts(name, key), "apt with {name}");
+    }
+    for (name, key) in [("dnf-2-old", &old_public), ("dnf-2-new", &new_public)] {
+        assert!(dnf_accepts(name, key), "dnf with {name}");
+    }
+    // Release.gpg (the detached signature apt falls back to) verifies with either key alone.
+    for (name, key) in [("old", &old_public), ("new", &new_public)] {
+        let keyring = dir.path().join(format!("{name}.gpg"));
+        ok(
+            "gpg",
+            &["--batch", "--yes", "--dearmor", "-o", &s(&keyring), &s(key)],
+        );
+        let dist = deb_repo.join("dists/stable");
+        let verified = run(
+            "gpgv",
+            &[
+                "--keyring",
+                &s(&keyring),
+                &s(&dist.join("Release.gpg")),
+                &s(&dist.join("Release")),
+            ],
+        );
+        // gpgv exits non-zero for the signature whose key it lacks; apt, like this check,
+        // needs one good signature by a key it trusts.
+        let said = String::from_utf8_lossy(&verified.stderr);
+        assert!(
+            said.contains("Good signature"),
+            "gpgv with the {name} key: {said}"
+        );
+    }
+    // Release.key is one armored block that gpg reads as both keys.
+    let shown = ok("gpg", &["--show-keys", "--with-colons", &s(&release_key)]);
+    assert_eq!(
+        shown.lines().filter(|l| l.starts_with("pub:")).count(),
+        2,
+        "{shown}"
+    );
+    // 3. The old key dropped: only the new key is accepted.
+    kubepkg_signed(&out, "1.29.2", &[&new]).assert_exit(0);
+    assert!(apt_accepts("apt-3-new", &new_public));
+    assert!(!apt_accepts("apt-3-old", &old_public));
+    assert!(dnf_accepts("dnf-3-new", &new_public));
+    assert!(!dnf_accepts("dnf-3-old", &old_public));
+
+    // Expiry: a key that has expired, or expires within the window, is refused before
+    // anything is built; one expiring within three windows gets a warning.
+    let (expired, _) = gpg_key_expiring(
+        &dir.path().join("expired"),
+        "1d",
+        &["--faked-system-time", "20240101T000000!"],
+    );
+    let refused = kubepkg_signed(&dir.path().join("x1"), "1.29.0", &[&expired]);
+    assert_eq!(refused.code, Some(1), "{}", refused.stderr);
+    refused
+        .assert_stderr_has("expired on 2024-01-02")
+        .assert_stderr_has("rotate it");
+    assert!(!dir.path().join("x1").exists(), "nothing written");
+    let (soon, _) = gpg_key_expiring(&dir.path().join("soon"), "10d", &[]);
+    let refused = kubepkg_signed(&dir.path().join("x2"), "1.29.0", &[&soon]);
+    assert_eq!(refused.code, Some(1), "{}", refused.stderr);
+    refused.assert_stderr_has("within --key-expiry-window 30");
+    let (later, _) = gpg_key_expiring(&dir.path().join("later"), "60d", &[]);
+    kubepkg_signed(&dir.path().join("x3"), "1.29.0", &[&later])
+        .assert_exit(0)
+        .assert_stderr_has("rotate it");
 }

@@ -20,7 +20,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use krel_package::{Arch, Compression, Format, PackageInput, Resolve, SigningKey, Spec, SpecError};
+use krel_package::{
+    Arch, Compression, Format, PackageInput, Resolve, SigningKeys, Spec, SpecError,
+};
 use krel_storage::{Location, Store, StoreEnv};
 use sha2::{Digest, Sha256};
 
@@ -131,7 +133,7 @@ pub struct KubepkgRequest {
     /// Payload compression.
     pub compression: Compression,
     /// Signs RPMs and repository metadata.
-    pub key: Option<SigningKey>,
+    pub keys: Option<SigningKeys>,
     /// File the packages into repositories of this channel (`--repo`).
     pub repo: Option<Channel>,
     /// Timestamp of files and builds (`SOURCE_DATE_EPOCH`, else now).
@@ -193,8 +195,10 @@ pub struct KubepkgSummary {
     pub packages: Vec<BuiltPackage>,
     /// Repositories written (`--repo`).
     pub repositories: Vec<RepoSummary>,
-    /// The key's fingerprint, when signed.
+    /// The current key's fingerprint (it signs the RPMs), when signed.
     pub fingerprint: Option<String>,
+    /// Every key that signed the repository metadata, current first.
+    pub fingerprints: Vec<String>,
 }
 
 /// Why a run failed.
@@ -430,7 +434,7 @@ pub fn run(
                 &deb_root,
                 channel.as_str(),
                 &debs,
-                request.key.as_ref(),
+                request.keys.as_ref(),
                 date,
             )?;
             repositories.push(RepoSummary {
@@ -443,7 +447,8 @@ pub fn run(
         if request.formats.contains(&Format::Rpm) {
             let rpm_root = root.join("rpm");
             progress.indexing(&format!("yum repository {}", rpm_root.display()));
-            let summary = krel_pkgrepo::yum::write_yum_repo(&rpm_root, request.key.as_ref(), date)?;
+            let summary =
+                krel_pkgrepo::yum::write_yum_repo(&rpm_root, request.keys.as_ref(), date)?;
             repositories.push(RepoSummary {
                 format: "rpm",
                 root: rpm_root,
@@ -455,7 +460,15 @@ pub fn run(
     Ok(KubepkgSummary {
         packages,
         repositories,
-        fingerprint: request.key.as_ref().map(SigningKey::fingerprint),
+        fingerprint: request
+            .keys
+            .as_ref()
+            .map(|keys| keys.current().fingerprint()),
+        fingerprints: request
+            .keys
+            .as_ref()
+            .map(SigningKeys::fingerprints)
+            .unwrap_or_default(),
     })
 }
 
@@ -509,19 +522,23 @@ fn build_all(
                     break;
                 }
                 let input = &inputs[index];
-                let result = krel_package::build(input, request.compression, request.key.as_ref())
-                    .map_err(KubepkgError::from)
-                    .and_then(|bytes| {
-                        let path = dir.join(input.file_name());
-                        krel_fs::write_atomic(&path, &bytes, 0o644, krel_fs::Replace::Always)
-                            .map_err(KubepkgError::io("writing", &path))?;
-                        progress.built(&input.file_name(), bytes.len() as u64);
-                        Ok((
-                            path,
-                            hex::encode(Sha256::digest(&bytes)),
-                            bytes.len() as u64,
-                        ))
-                    });
+                let result = krel_package::build(
+                    input,
+                    request.compression,
+                    request.keys.as_ref().map(SigningKeys::current),
+                )
+                .map_err(KubepkgError::from)
+                .and_then(|bytes| {
+                    let path = dir.join(input.file_name());
+                    krel_fs::write_atomic(&path, &bytes, 0o644, krel_fs::Replace::Always)
+                        .map_err(KubepkgError::io("writing", &path))?;
+                    progress.built(&input.file_name(), bytes.len() as u64);
+                    Ok((
+                        path,
+                        hex::encode(Sha256::digest(&bytes)),
+                        bytes.len() as u64,
+                    ))
+                });
                 if result.is_err() {
                     failed.store(true, Ordering::SeqCst);
                 }

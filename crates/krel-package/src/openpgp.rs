@@ -150,6 +150,74 @@ impl SigningKey {
             .map_err(|err| self.sign_error(err))
     }
 
+    /// When the key can no longer sign (Unix seconds): the earlier of its primary key's and its
+    /// signing subkey's expiry, each from its most recent self-signature; `None` when neither
+    /// expires.
+    pub fn expires_at(&self) -> Option<u64> {
+        let primary = self.key.primary_key.created_at().as_secs();
+        let self_signatures = self
+            .key
+            .details
+            .users
+            .iter()
+            .flat_map(|user| user.signatures.iter())
+            .chain(self.key.details.direct_signatures.iter());
+        let mut expiries: Vec<u64> = expiry(primary, self_signatures).into_iter().collect();
+        if let Some(subkey) = self
+            .key
+            .secret_subkeys
+            .iter()
+            .find(|sub| sub.signatures.iter().any(|sig| sig.key_flags().sign()))
+        {
+            expiries.extend(expiry(
+                subkey.key.created_at().as_secs(),
+                subkey.signatures.iter(),
+            ));
+        }
+        expiries.into_iter().min()
+    }
+
+    /// The signature packets of `data` (for a detached signature of several keys).
+    fn detached_packet(&self, data: &[u8]) -> Result<pgp::packet::Signature, PackageError> {
+        let rng = rand::thread_rng();
+        let signature = match self.signing_subkey() {
+            Some(subkey) => DetachedSignature::sign_binary_data(
+                rng,
+                subkey,
+                &self.password(),
+                HashAlgorithm::Sha256,
+                data,
+            ),
+            None => DetachedSignature::sign_binary_data(
+                rng,
+                &self.key.primary_key,
+                &self.password(),
+                HashAlgorithm::Sha256,
+                data,
+            ),
+        }
+        .map_err(|err| self.sign_error(err))?;
+        Ok(signature.signature)
+    }
+
+    /// A text signature of `text` (already normalized), for a clear-signed message of several
+    /// keys.
+    fn text_packet(&self, text: &str) -> Result<pgp::packet::Signature, PackageError> {
+        let rng = rand::thread_rng();
+        let signed = match self.signing_subkey() {
+            Some(subkey) => CleartextSignedMessage::sign(rng, text, subkey, &self.password()),
+            None => {
+                CleartextSignedMessage::sign(rng, text, &self.key.primary_key, &self.password())
+            }
+        }
+        .map_err(|err| self.sign_error(err))?;
+        signed
+            .signatures()
+            .first()
+            .cloned()
+            .ok_or_else(|| self.sign_error("no signature was made"))
+    }
+
     /// The first subkey flagged for signing, which gpg and apt prefer to the primary key.
     fn signing_subkey(&self) -> Option<&pgp::packet::SecretSubkey> {
         self.key
@@ -158,4 +226,125 @@ impl SigningKey {
             .find(|sub| sub.signatures.iter().any(|sig| sig.key_flags().sign()))
             .map(|sub| &sub.key)
     }
+}
+
+/// The expiry (Unix seconds) the most recent of `signatures` gives a key created at `created`.
+fn expiry<'a>(
+    created: u32,
+    signatures: impl Iterator<Item = &'a pgp::packet::Signature>,
+) -> Option<u64> {
+    let latest = signatures.max_by_key(|sig| sig.created().map(|t| t.as_secs()).unwrap_or(0))?;
+    let lifetime = latest.key_expiration_time()?.as_secs();
+    if lifetime == 0 {
+        return None;
+    }
+    Some(u64::from(created) + u64::from(lifetime))
+}
+
+/// The keys that sign a repository: the first signs the RPMs and is the current key; every
+/// one signs the repository metadata (`InRelease`, `Release.gpg`, `repomd.xml.asc`), and
+/// `Release.key` carries them all, so that clients trusting either key accept the repository
+/// while keys are rotated.
+#[derive(Debug)]
+pub struct SigningKeys {
+    keys: Vec<SigningKey>,
+}
+
+impl SigningKeys {
+    /// The keys, current first; at least one.
+    pub fn new(keys: Vec<SigningKey>) -> Option<SigningKeys> {
+        (!keys.is_empty()).then_some(SigningKeys { keys })
+    }
+
+    /// The current key (it signs the RPMs).
+    pub fn current(&self) -> &SigningKey {
+        &self.keys[0]
+    }
+
+    /// Every key, current first.
+    pub fn all(&self) -> &[SigningKey] {
+        &self.keys
+    }
+
+    /// The fingerprints, current first.
+    pub fn fingerprints(&self) -> Vec<String> {
+        self.keys.iter().map(SigningKey::fingerprint).collect()
+    }
+
+    /// One armored signature block holding a detached signature of `data` by every key.
+    pub fn detached(&self, data: &[u8]) -> Result<String, PackageError> {
+        let packets = self
+            .keys
+            .iter()
+            .map(|key| key.detached_packet(data))
+            .collect::<Result<Vec<_>, _>>()?;
+        armor(
+            &Framed(packets),
+            pgp::armor::BlockType::Signature,
+            self.current(),
+        )
+    }
+
+    /// `text` clear-signed by every key (one message, one signature each).
+    pub fn clearsign(&self, text: &str) -> Result<String, PackageError> {
+        let current = self.current();
+        let message = CleartextSignedMessage::new_many(text, |normalized| {
+            let mut signatures = Vec::new();
+            for key in &self.keys {
+                let packet =
+                    key.text_packet(normalized)
+                        .map_err(|err| pgp::errors::Error::Message {
+                            message: err.to_string(),
+                            backtrace: None,
+                        })?;
+                signatures.push(packet);
+            }
+            Ok(signatures)
+        })
+        .map_err(|err| current.sign_error(err))?;
+        message
+            .to_armored_string(ArmorOptions::default())
+            .map_err(|err| current.sign_error(err))
+    }
+
+    /// Every public key in one armored block (what `gpg --dearmor` turns into a keyring).
+    pub fn public_keys_armored(&self) -> Result<String, PackageError> {
+        let keys: Vec<pgp::composed::SignedPublicKey> = self
+            .keys
+            .iter()
+            .map(|key| key.key.to_public_key())
+            .collect();
+        armor(&keys, pgp::armor::BlockType::PublicKey, self.current())
+    }
+}
+
+/// Signature packets written with their packet headers (a `Vec<Signature>` serializes bodies).
+struct Framed(Vec<pgp::packet::Signature>);
+
+impl pgp::ser::Serialize for Framed {
+    fn to_writer<W: std::io::Write>(&self, writer: &mut W) -> pgp::errors::Result<()> {
+        use pgp::packet::PacketTrait;
+        for signature in &self.0 {
+            signature.to_writer_with_header(writer)?;
+        }
+        Ok(())
+    }
+
+    fn write_len(&self) -> usize {
+        let mut bytes = Vec::new();
+        match self.to_writer(&mut bytes) {
+            Ok(()) => bytes.len(),
+            Err(_) => 0,
+        }
+    }
+}
+
+fn armor(
+    packets: &impl pgp::ser::Serialize,
+    kind: pgp::armor::BlockType,
+    key: &SigningKey,
+) -> Result<String, PackageError> {
+    let mut out = Vec::new();
+    pgp::armor::write(packets, kind, &mut out, None, true).map_err(|err| key.sign_error(err))?;
+    String::from_utf8(out).map_err(|err| key.sign_error(err))
 }

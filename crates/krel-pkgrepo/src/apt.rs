@@ -49,7 +49,7 @@ pub fn write_apt_repo(
     root: &Path,
     channel: &str,
     debs: &[PathBuf],
-    key: Option<&krel_package::SigningKey>,
+    key: Option<&krel_package::SigningKeys>,
     date: u64,
 ) -> Result<AptSummary, RepoError> {
     let dist = root.join("dists").join(channel);
@@ -130,7 +130,7 @@ pub fn write_apt_repo(
         )?;
         write_file(
             &root.join("Release.key"),
-            key.public_key_armored()?.as_bytes(),
+            key.public_keys_armored()?.as_bytes(),
         )?;
         true
     } else {

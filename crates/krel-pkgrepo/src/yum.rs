@@ -82,7 +82,7 @@ fn check_header_sizes(bytes: &[u8]) -> Result<(), String> {
 /// seconds) is the revision and timestamps.
 pub fn write_yum_repo(
     root: &Path,
-    key: Option<&krel_package::SigningKey>,
+    key: Option<&krel_package::SigningKeys>,
     date: u64,
 ) -> Result<YumSummary, RepoError> {
     let mut rpms: Vec<PathBuf> = walkdir::WalkDir::new(root)
@@ -266,7 +266,7 @@ pub fn write_yum_repo(
             )?;
             write_file(
                 &repodata.join("repomd.xml.key"),
-                key.public_key_armored()?.as_bytes(),
+                key.public_keys_armored()?.as_bytes(),
             )?;
             true
         }

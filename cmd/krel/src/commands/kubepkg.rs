@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use krel_kubepkg::{Channel, Effects, KubepkgRequest, SourceRoot, SpecSource};
-use krel_package::{Arch, Compression, Format, PackageVersion, SigningKey};
+use krel_package::{Arch, Compression, Format, PackageVersion, SigningKey, SigningKeys};
 
 use crate::args::JobsArg;
 use crate::cli::OutputFormat;
@@ -71,10 +71,21 @@ pub struct Args {
     #[arg(long, value_name = "ALG", default_value = "xz")]
     pub compression: String,
 
-    /// ASCII-armored OpenPGP secret key: signs RPMs and the repository metadata.
-    /// A protected key's passphrase comes from KREL_PACKAGE_KEY_PASSPHRASE.
-    #[arg(long, value_name = "KEY", env = "KREL_PACKAGE_SIGN_KEY")]
-    pub sign_key: Option<PathBuf>,
+    /// ASCII-armored OpenPGP secret key: signs RPMs and the repository metadata. Give it
+    /// twice to rotate keys: the first signs the RPMs, both sign the metadata, and Release.key
+    /// carries both. A protected key's passphrase comes from KREL_PACKAGE_KEY_PASSPHRASE.
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "KREL_PACKAGE_SIGN_KEY",
+        value_delimiter = ','
+    )]
+    pub sign_key: Vec<PathBuf>,
+
+    /// Refuse a signing key that expires within this many days (one that has expired is
+    /// always refused); warn within three times as many.
+    #[arg(long, value_name = "DAYS", default_value_t = 30)]
+    pub key_expiry_window: u64,
 
     /// Also write apt and yum repositories under OUT/core:/<channel>:/v<major.minor>/{deb,rpm}.
     #[arg(long)]
@@ -147,7 +158,7 @@ Examples:
 /// Runs `krel kubepkg`.
 pub fn exec(ctx: &Context, args: &Args, shell: &Shell) -> Result<(), Failure> {
     let started = Instant::now();
-    let request = request(ctx, args)?;
+    let request = request(ctx, args, shell)?;
     let progress = Progress::new(shell);
     let runtime = ctx.runtime()?;
     let effects = Effects {
@@ -199,7 +210,57 @@ pub fn exec(ctx: &Context, args: &Args, shell: &Shell) -> Result<(), Failure> {
     Ok(())
 }
 
-fn request(ctx: &Context, args: &Args) -> Result<KubepkgRequest, Failure> {
+/// Loads the signing keys (current first) and applies the expiry policy: an expired key, or one
+/// that expires within `window_days`, is refused before anything is built (the v1.24–v1.27
+/// repositories broke for every user when their key expired); within three windows, a warning
+/// says the key needs rotating.
+fn load_keys(
+    ctx: &Context,
+    shell: &Shell,
+    paths: &[PathBuf],
+    window_days: u64,
+) -> Result<Option<SigningKeys>, Failure> {
+    let passphrase = ctx.env.non_empty("KREL_PACKAGE_KEY_PASSPHRASE");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let mut keys = Vec::new();
+    for path in paths {
+        let key = SigningKey::load(path, passphrase.clone()).map_err(|err| {
+            Failure::usage(err).with_hint(Some(
+                "--sign-key takes an ASCII-armored secret key: gpg --armor --export-secret-keys KEYID > key.asc".into(),
+            ))
+        })?;
+        if let Some(expires) = key.expires_at() {
+            let date =
+                chrono::DateTime::from_timestamp(i64::try_from(expires).unwrap_or(i64::MAX), 0)
+                    .map(|d| d.format("%Y-%m-%d").to_string())
+                    .unwrap_or_else(|| expires.to_string());
+            let left_days = expires.saturating_sub(now) / 86_400;
+            let what = format!("signing key {} ({})", key.fingerprint(), path.display());
+            let rotate = "rotate it: give the new key first and this one second (--sign-key NEW --sign-key OLD) until users have the new key, or extend its expiry (gpg --quick-set-expire) and publish Release.key again";
+            if expires <= now {
+                return Err(Failure::refused(anyhow::anyhow!(
+                    "{what} expired on {date}: apt and dnf refuse what it signs"
+                ))
+                .with_hint(Some(rotate.into())));
+            }
+            if left_days < window_days {
+                return Err(Failure::refused(anyhow::anyhow!("{what} expires on {date}, in {left_days} day(s), within --key-expiry-window {window_days}")).with_hint(Some(rotate.into())));
+            }
+            if left_days < window_days.saturating_mul(3) {
+                shell.warn(&format!(
+                    "{what} expires on {date}, in {left_days} days: {rotate}"
+                ));
+            }
+        }
+        keys.push(key);
+    }
+    Ok(SigningKeys::new(keys))
+}
+
+fn request(ctx: &Context, args: &Args, shell: &Shell) -> Result<KubepkgRequest, Failure> {
     let usage = |message: String| Failure::usage(anyhow::anyhow!(message));
     let spec = match (&args.spec, args.kubernetes) {
         (Some(path), false) => SpecSource::File(path.clone()),
@@ -270,17 +331,7 @@ fn request(ctx: &Context, args: &Args) -> Result<KubepkgRequest, Failure> {
     for text in &args.source {
         sources.push(SourceRoot::parse(text).map_err(|err| usage(err.to_string()))?);
     }
-    let key = match &args.sign_key {
-        Some(path) => {
-            let passphrase = ctx.env.non_empty("KREL_PACKAGE_KEY_PASSPHRASE");
-            Some(SigningKey::load(path, passphrase).map_err(|err| {
-                Failure::usage(err).with_hint(Some(
-                    "--sign-key takes an ASCII-armored secret key: gpg --armor --export-secret-keys KEYID > key.asc".into(),
-                ))
-            })?)
-        }
-        None => None,
-    };
+    let keys = load_keys(ctx, shell, &args.sign_key, args.key_expiry_window)?;
     let mtime = match ctx.env.var("SOURCE_DATE_EPOCH") {
         Some(text) if !text.trim().is_empty() => text.trim().parse::<u64>().map_err(|_| {
             usage(format!(
@@ -308,7 +359,7 @@ fn request(ctx: &Context, args: &Args) -> Result<KubepkgRequest, Failure> {
         sources,
         out: args.out.clone(),
         compression,
-        key,
+        keys,
         repo: channel,
         mtime,
         jobs: args.jobs.or_cpus(),
