@@ -1,6 +1,7 @@
 //! `krel kubepkg` end to end: packages checked by dpkg-deb, lintian, rpm and rpmlint, and
 //! repositories installed from by apt-get and dnf with signature checking on.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -1386,4 +1387,124 @@ fn keys_rotate_with_an_overlap_that_apt_and_dnf_accept_and_expiring_keys_are_ref
     kubepkg_signed(&dir.path().join("x3"), "1.29.0", &[&later])
         .assert_exit(0)
         .assert_stderr_has("rotate it");
+}
+
+#[test]
+fn promotion_copies_the_published_bytes_to_stable_where_apt_and_dnf_install_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (secret, public) = gpg_key(dir.path(), "ed25519");
+    let out = dir.path().join("site");
+    // 1.29.0 first published in the prerelease channel (a candidate under test).
+    let built = krel().run_with_env(
+        dir.path(),
+        &[
+            "kubepkg",
+            "--kubernetes",
+            "--version",
+            "1.29.0",
+            "--revision",
+            "1.1",
+            "--source",
+            &s(&source()),
+            "--out",
+            &s(&out),
+            "--sign-key",
+            &s(&secret),
+            "--repo",
+            "--channel",
+            "prerelease",
+            "--packages",
+            "kubectl,cri-tools",
+            "--arch",
+            "amd64",
+        ],
+        &[("SOURCE_DATE_EPOCH", "1700000000")],
+    );
+    built.assert_exit(0);
+    let prerelease = out.join("core:/prerelease:/v1.29");
+    let stable = out.join("core:/stable:/v1.29");
+    let promote = |extra: &[&str]| {
+        let mut args = vec![
+            "kubepkg",
+            "promote",
+            "--from",
+            "prerelease",
+            "--to",
+            "stable",
+            "--version",
+            "1.29.0",
+        ];
+        let (out_arg, key_arg) = (s(&out), s(&secret));
+        args.extend(["--out", &out_arg, "--sign-key", &key_arg]);
+        args.extend(extra);
+        krel().run_in(dir.path(), &args)
+    };
+
+    // Mock: the plan, and nothing written.
+    promote(&[])
+        .assert_exit(0)
+        .assert_stdout_has("promote 4 package(s)")
+        .assert_stdout_has("write and sign the apt and yum indexes");
+    assert!(
+        !stable.exists(),
+        "a mock promotion wrote {}",
+        stable.display()
+    );
+
+    // --nomock: the same files, byte for byte, listed and signed in stable.
+    promote(&["--nomock"]).assert_exit(0);
+    let files = |root: &Path| -> BTreeMap<String, Vec<u8>> {
+        tree(root)
+            .into_iter()
+            .filter(|(path, _)| path.ends_with(".deb") || path.ends_with(".rpm"))
+            .collect()
+    };
+    assert_eq!(files(&stable), files(&prerelease));
+    assert_eq!(files(&stable).len(), 4);
+    let line = format!(
+        "deb [signed-by={}] file:{} stable main\n",
+        s(&public),
+        s(&stable.join("deb"))
+    );
+    let root = dir.path().join("apt");
+    assert!(apt(&root, &line, &["update"]).status.success());
+    let install = apt(&root, &line, &["install", "-y", "kubectl"]);
+    assert!(
+        install.status.success(),
+        "{}",
+        String::from_utf8_lossy(&install.stderr)
+    );
+    assert_eq!(
+        ok(&s(&root.join("usr/bin/kubectl")), &[]).trim(),
+        "kubectl amd64"
+    );
+    let installed = dnf(
+        &dir.path().join("dnf"),
+        &stable.join("rpm"),
+        &public,
+        &["install", "kubectl"],
+    );
+    assert!(
+        installed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&installed.stderr)
+    );
+    assert!(dir.path().join("dnf/usr/bin/kubectl").is_file());
+    // Again: nothing to copy.
+    promote(&["--nomock"])
+        .assert_exit(0)
+        .assert_stdout_has("promote 0 package(s)");
+
+    // A published file that no longer matches its index is refused, and nothing moves.
+    let deb = tree(&prerelease.join("deb/pool"))
+        .into_keys()
+        .find(|p| p.contains("cri-tools"))
+        .unwrap();
+    let damaged = prerelease.join("deb/pool").join(&deb);
+    std::fs::write(&damaged, b"not the package that was published").unwrap();
+    std::fs::remove_dir_all(&stable).unwrap();
+    let refused = promote(&["--nomock"]);
+    assert_eq!(refused.code, Some(2), "{}", refused.stderr);
+    refused.assert_stderr_has("does not match its index");
+    assert!(!stable.exists(), "nothing promoted");
 }

@@ -148,7 +148,11 @@ pub enum Command {
 
     /// Build .deb and .rpm packages for several architectures, and signed apt/yum repositories.
     #[command(long_about = kubepkg::LONG_ABOUT, after_help = kubepkg::EXAMPLES)]
-    #[command(disable_version_flag = true)]
+    #[command(
+        disable_version_flag = true,
+        args_conflicts_with_subcommands = true,
+        subcommand_negates_reqs = true
+    )]
     Kubepkg(Box<kubepkg::Args>),
 
     /// Sign files with a cosign-compatible key, verify signatures, make a key pair.

@@ -16,6 +16,8 @@
 //! <out>/core:/<channel>:/v1.29/rpm/{<arch>/*.rpm, repodata/…}
 //! ```
 
+pub mod promote;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -494,7 +496,7 @@ const SCRATCH_PREFIX: &str = ".krel-kubepkg-";
 /// Holds a lock on the `out` directory itself (flock on its descriptor) for the run, so two
 /// runs never write one output, or one repository's indexes, at once. Nothing is left in the
 /// tree that `krel push` would upload.
-fn lock_out(out: &Path) -> Result<std::fs::File, KubepkgError> {
+pub(crate) fn lock_out(out: &Path) -> Result<std::fs::File, KubepkgError> {
     let lock = std::fs::File::open(out).map_err(KubepkgError::io("opening", out))?;
     match lock.try_lock() {
         Ok(()) => Ok(lock),
@@ -629,7 +631,7 @@ fn materialize_sources(
     Ok(roots)
 }
 
-fn sha256_file(path: &Path) -> Result<String, KubepkgError> {
+pub(crate) fn sha256_file(path: &Path) -> Result<String, KubepkgError> {
     let bytes = std::fs::read(path).map_err(KubepkgError::io("reading", path))?;
     Ok(hex::encode(Sha256::digest(&bytes)))
 }

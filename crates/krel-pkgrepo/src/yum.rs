@@ -287,14 +287,62 @@ pub fn write_yum_repo(
     })
 }
 
+/// One package the repository's `primary` metadata lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedRpm {
+    /// Its name.
+    pub name: String,
+    /// `ver` (the upstream version).
+    pub version: String,
+    /// `rel` (the release).
+    pub release: String,
+    /// Its path under the repository (`x86_64/…rpm`).
+    pub href: String,
+    /// Its SHA-256, as the metadata records it.
+    pub sha256: String,
+}
+
+/// Every package the repository's current `primary` metadata lists (none without metadata).
+pub fn listed(root: &Path) -> Result<Vec<ListedRpm>, RepoError> {
+    let Some(xml) = primary_xml(root)? else {
+        return Ok(Vec::new());
+    };
+    let between = |text: &str, start: &str, end: &str| -> Option<String> {
+        let rest = text.split(start).nth(1)?;
+        Some(rest.split(end).next()?.to_string())
+    };
+    let mut listed = Vec::new();
+    for block in xml.split("<package type=\"rpm\">").skip(1) {
+        let entry = (|| {
+            Some(ListedRpm {
+                name: between(block, "<name>", "</name>")?,
+                version: between(block, " ver=\"", "\"")?,
+                release: between(block, " rel=\"", "\"")?,
+                href: between(block, "<location href=\"", "\"")?,
+                sha256: between(block, "pkgid=\"YES\">", "</checksum>")?,
+            })
+        })();
+        if let Some(entry) = entry {
+            listed.push(entry);
+        }
+    }
+    Ok(listed)
+}
+
 /// Whether the repository's current `primary` metadata lists `href` (`x86_64/…rpm`): a
 /// published package, as opposed to one left by a run stopped before the metadata was written.
 pub fn is_listed(root: &Path, href: &str) -> Result<bool, RepoError> {
+    Ok(primary_xml(root)?
+        .is_some_and(|xml| xml.contains(&format!("<location href=\"{}\"/>", escape(href)))))
+}
+
+/// The current `primary` metadata, uncompressed (`None` when there is no `repomd.xml`).
+fn primary_xml(root: &Path) -> Result<Option<String>, RepoError> {
     use std::io::Read;
     let repomd_path = root.join("repodata/repomd.xml");
     let repomd = match std::fs::read_to_string(&repomd_path) {
         Ok(text) => text,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(err) => return Err(RepoError::io("reading", &repomd_path)(err)),
     };
     let primary = repomd
@@ -312,7 +360,7 @@ pub fn is_listed(root: &Path, href: &str) -> Result<bool, RepoError> {
     flate2::read::GzDecoder::new(compressed.as_slice())
         .read_to_string(&mut xml)
         .map_err(RepoError::io("decompressing", &path))?;
-    Ok(xml.contains(&format!("<location href=\"{}\"/>", escape(href))))
+    Ok(Some(xml))
 }
 
 fn dependency_entry(dep: &rpm::Dependency) -> String {

@@ -11,11 +11,15 @@ use crate::cli::OutputFormat;
 use crate::context::Context;
 use crate::failure::Failure;
 use crate::shell::Shell;
+use krel_plan::Mode;
 
 /// `krel kubepkg` arguments.
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("spec_source").required(true).args(["spec", "kubernetes"])))]
 pub struct Args {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// The package spec (YAML); see docs/commands/kubepkg.md.
     #[arg(long, value_name = "FILE")]
     pub spec: Option<PathBuf>,
@@ -29,8 +33,9 @@ pub struct Args {
     pub packages: Vec<String>,
 
     /// Component version, like 1.29.0 or v1.30.0-rc.1 (pre-releases get the ~ rule).
-    #[arg(long, value_name = "V")]
-    pub version: String,
+    /// (Required to build; an Option only so that `krel kubepkg promote` parses without it.)
+    #[arg(long, value_name = "V", required = true)]
+    pub version: Option<String>,
 
     /// Package revision, kept apart from the version: 1.29.0 + 1.1 gives 1.29.0-1.1.
     #[arg(long, value_name = "R", default_value = "1.1")]
@@ -55,8 +60,8 @@ pub struct Args {
     pub source: Vec<String>,
 
     /// Output directory.
-    #[arg(long, value_name = "DIR")]
-    pub out: PathBuf,
+    #[arg(long, value_name = "DIR", required = true)]
+    pub out: Option<PathBuf>,
 
     /// Formats (comma-separated): deb, rpm.
     #[arg(
@@ -99,6 +104,59 @@ pub struct Args {
     #[command(flatten)]
     pub jobs: JobsArg,
 }
+
+/// `krel kubepkg` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Copy a version's published packages from one channel's repositories to another's
+    /// (prerelease to stable), byte for byte, and sign the target's indexes.
+    #[command(long_about = PROMOTE_LONG_ABOUT, disable_version_flag = true)]
+    Promote(PromoteArgs),
+}
+
+/// `krel kubepkg promote` arguments.
+#[derive(Debug, clap::Args)]
+pub struct PromoteArgs {
+    /// The channel the packages are in.
+    #[arg(long, value_enum)]
+    pub from: ChannelArg,
+
+    /// The channel they go to.
+    #[arg(long, value_enum)]
+    pub to: ChannelArg,
+
+    /// The version to promote (1.29.0); repeat or comma-separate for packages of other
+    /// versions (kubernetes-cni 1.4.0). Its minor picks the repositories (v1.29).
+    #[arg(long, value_name = "V", required = true, value_delimiter = ',')]
+    pub version: Vec<String>,
+
+    /// The tree holding the channels (as `krel kubepkg --repo --out` wrote it).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// Signs the target's indexes (repeat it to rotate keys, as for building).
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "KREL_PACKAGE_SIGN_KEY",
+        value_delimiter = ','
+    )]
+    pub sign_key: Vec<PathBuf>,
+
+    /// Refuse a signing key that expires within this many days.
+    #[arg(long, value_name = "DAYS", default_value_t = 30)]
+    pub key_expiry_window: u64,
+}
+
+pub const PROMOTE_LONG_ABOUT: &str = "\
+Copy a version's packages from one channel's repositories to another's of the same minor
+(OUT/core:/prerelease:/v1.29 to OUT/core:/stable:/v1.29), exactly as published: each package is
+the file its source index lists, checked by digest before and after the copy, never rebuilt.
+Then the target's apt and yum indexes are written (what they list stays) and signed with
+--sign-key. A package the target already has with the same bytes is left alone; one with other
+bytes stops the promotion before anything changes.
+
+Mock (default) prints the plan and changes nothing; --nomock carries it out.";
 
 /// A repository channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -157,6 +215,9 @@ Examples:
 
 /// Runs `krel kubepkg`.
 pub fn exec(ctx: &Context, args: &Args, shell: &Shell) -> Result<(), Failure> {
+    if let Some(Command::Promote(promote_args)) = &args.command {
+        return promote(ctx, promote_args, shell);
+    }
     let started = Instant::now();
     let request = request(ctx, args, shell)?;
     let progress = Progress::new(shell);
@@ -262,6 +323,10 @@ fn load_keys(
 
 fn request(ctx: &Context, args: &Args, shell: &Shell) -> Result<KubepkgRequest, Failure> {
     let usage = |message: String| Failure::usage(anyhow::anyhow!(message));
+    // clap requires both when building; they are options only for `krel kubepkg promote`.
+    let (Some(version_arg), Some(out)) = (&args.version, &args.out) else {
+        return Err(usage("--version and --out are required".into()));
+    };
     let spec = match (&args.spec, args.kubernetes) {
         (Some(path), false) => SpecSource::File(path.clone()),
         (None, true) => SpecSource::Kubernetes,
@@ -309,7 +374,7 @@ fn request(ctx: &Context, args: &Args, shell: &Shell) -> Result<KubepkgRequest, 
         package_versions.push((name.trim().to_string(), version.trim().to_string()));
     }
     // Checked here too, because the default channel depends on it.
-    let version = PackageVersion::new(&args.version, &args.revision)
+    let version = PackageVersion::new(version_arg, &args.revision)
         .map_err(|err| {
             usage(format!("--version/--revision: {err}")).with_hint(Some(
                 "--version is the component version (1.29.0, v1.30.0-rc.1); --revision the package revision (1.1)".into(),
@@ -324,7 +389,7 @@ fn request(ctx: &Context, args: &Args, shell: &Shell) -> Result<KubepkgRequest, 
     if channel == Some(Channel::Stable) && version.is_prerelease() {
         return Err(usage(format!(
             "{} is a pre-release: it goes to the prerelease (or nightly) channel, not stable",
-            args.version
+            version_arg
         )));
     }
     let mut sources = Vec::new();
@@ -351,13 +416,13 @@ fn request(ctx: &Context, args: &Args, shell: &Shell) -> Result<KubepkgRequest, 
             .map(|p| p.trim().to_string())
             .filter(|p| !p.is_empty())
             .collect(),
-        version: args.version.clone(),
+        version: version_arg.clone(),
         revision: args.revision.clone(),
         arches,
         formats,
         package_versions,
         sources,
-        out: args.out.clone(),
+        out: out.clone(),
         compression,
         keys,
         repo: channel,
@@ -425,4 +490,98 @@ impl krel_kubepkg::Progress for Progress<'_> {
             self.shell.status("Indexing", what);
         }
     }
+}
+
+fn channel(arg: ChannelArg) -> Channel {
+    match arg {
+        ChannelArg::Stable => Channel::Stable,
+        ChannelArg::Prerelease => Channel::Prerelease,
+        ChannelArg::Nightly => Channel::Nightly,
+    }
+}
+
+/// Runs `krel kubepkg promote`: the plan, printed; carried out with --nomock.
+fn promote(ctx: &Context, args: &PromoteArgs, shell: &Shell) -> Result<(), Failure> {
+    use krel_kubepkg::promote::{execute_promote, plan_promote, PromoteRequest};
+    let usage = |message: String| Failure::usage(anyhow::anyhow!(message));
+    let first = args.version.first().map(String::as_str).unwrap_or_default();
+    let version = PackageVersion::new(first, "1")
+        .map_err(|err| usage(format!("--version {first}: {err}")))?;
+    if args.from == args.to {
+        return Err(usage("--from and --to name the same channel".into()));
+    }
+    if channel(args.to) == Channel::Stable && version.is_prerelease() {
+        return Err(usage(format!(
+            "{first} is a pre-release: it does not go to the stable channel"
+        )));
+    }
+    let keys = load_keys(ctx, shell, &args.sign_key, args.key_expiry_window)?;
+    let request = PromoteRequest {
+        out: args.out.clone(),
+        from: channel(args.from),
+        to: channel(args.to),
+        minor: version.minor_series(),
+        versions: args
+            .version
+            .iter()
+            .map(|v| v.trim().trim_start_matches('v').to_string())
+            .collect(),
+    };
+    let plan = plan_promote(&request)?;
+    if shell.output() == OutputFormat::Text {
+        shell.data(format!(
+            "Plan{}: promote {} package(s) from {} to {}",
+            if ctx.mode == Mode::Mock {
+                " (mock: nothing will be changed)"
+            } else {
+                ""
+            },
+            plan.copies.len(),
+            plan.from.display(),
+            plan.to.display()
+        ));
+        for (index, copy) in plan.copies.iter().enumerate() {
+            shell.data(format!(
+                "  {}. copy {} (sha256 {})",
+                index + 1,
+                copy.rel,
+                &copy.sha256[..16]
+            ));
+        }
+        shell.data(format!(
+            "  {}. write and sign the apt and yum indexes of {}",
+            plan.copies.len() + 1,
+            plan.to.display()
+        ));
+        if !plan.present.is_empty() {
+            shell.status(
+                "Present",
+                format!(
+                    "{} package(s) already in {}",
+                    plan.present.len(),
+                    plan.to.display()
+                ),
+            );
+        }
+    }
+    if ctx.mode == Mode::NoMock {
+        let date = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let date = ctx
+            .source_date_epoch()?
+            .map_or(date, |epoch| u64::try_from(epoch).unwrap_or(date));
+        execute_promote(&args.out, &plan, keys.as_ref(), date)?;
+        shell.status(
+            "Promoted",
+            format!("{} package(s) to {}", plan.copies.len(), plan.to.display()),
+        );
+    } else if shell.output() == OutputFormat::Text {
+        shell.note("\nMock run: nothing changed. Run again with --nomock to carry the plan out.");
+    }
+    if shell.output() == OutputFormat::Json {
+        shell.json(&serde_json::json!({"mode": ctx.mode, "plan": plan}));
+    }
+    Ok(())
 }

@@ -1,0 +1,211 @@
+//! `krel kubepkg promote`: a version's packages copied from one channel's repositories to
+//! another's of the same minor (`core:/prerelease:/v1.29` → `core:/stable:/v1.29`), byte for
+//! byte: every package is the file its source index lists, checked by digest before and after
+//! the copy, never rebuilt; then the target's indexes are written (keeping what they list) and
+//! signed. [`plan_promote`] reads and checks everything and changes nothing; [`execute_promote`]
+//! carries the plan out.
+
+use std::path::{Path, PathBuf};
+
+use krel_package::SigningKeys;
+use serde::Serialize;
+
+use crate::{sha256_file, Channel, KubepkgError};
+
+/// What to promote.
+#[derive(Debug, Clone)]
+pub struct PromoteRequest {
+    /// The tree holding the channels (`--out`).
+    pub out: PathBuf,
+    /// The channel the packages are in.
+    pub from: Channel,
+    /// The channel they go to.
+    pub to: Channel,
+    /// The minor series (`v1.29`).
+    pub minor: String,
+    /// Upstream versions to promote (`1.29.0`; `1.4.0` for kubernetes-cni, ...).
+    pub versions: Vec<String>,
+}
+
+/// One package to copy.
+#[derive(Debug, Clone, Serialize)]
+pub struct PromoteCopy {
+    /// `deb` or `rpm`.
+    pub format: &'static str,
+    /// Where it is.
+    pub from: PathBuf,
+    /// Where it goes.
+    pub to: PathBuf,
+    /// Its path under the repository (`pool/…`, `x86_64/…`).
+    pub rel: String,
+    /// Its SHA-256, as its index lists it.
+    pub sha256: String,
+}
+
+/// The promotion, decided.
+#[derive(Debug, Clone, Serialize)]
+pub struct PromotePlan {
+    /// The source repositories (`…/core:/prerelease:/v1.29`).
+    pub from: PathBuf,
+    /// The target repositories.
+    pub to: PathBuf,
+    /// The target channel (the apt suite).
+    pub channel: Channel,
+    /// Packages to copy.
+    pub copies: Vec<PromoteCopy>,
+    /// Packages the target already has, byte for byte.
+    pub present: Vec<PathBuf>,
+}
+
+/// Reads both channels' repositories and plans the copies; nothing is written. Refused: no
+/// package of the versions in the source, a package whose bytes differ from its source index,
+/// or a target that holds the same name with other bytes.
+pub fn plan_promote(request: &PromoteRequest) -> Result<PromotePlan, KubepkgError> {
+    let from = request.out.join(request.from.dir()).join(&request.minor);
+    let to = request.out.join(request.to.dir()).join(&request.minor);
+    let mut listed = deb_listed(&from.join("deb"), &request.versions)?;
+    for rpm in krel_pkgrepo::yum::listed(&from.join("rpm"))? {
+        if request.versions.contains(&rpm.version) {
+            listed.push(("rpm", rpm.href, rpm.sha256));
+        }
+    }
+    if listed.is_empty() {
+        return Err(KubepkgError::Usage(format!(
+            "{} lists no package of version {}: nothing to promote",
+            from.display(),
+            request.versions.join(", ")
+        )));
+    }
+    let mut plan = PromotePlan {
+        from: from.clone(),
+        to: to.clone(),
+        channel: request.to,
+        copies: Vec::new(),
+        present: Vec::new(),
+    };
+    for (format, rel, sha256) in listed {
+        let source = from.join(format).join(&rel);
+        let actual = sha256_file(&source)?;
+        if actual != sha256 {
+            return Err(KubepkgError::Usage(format!(
+                "{} does not match its index (sha256 {actual}, the index says {sha256}): the published repository is damaged; nothing was promoted",
+                source.display()
+            )));
+        }
+        let target = to.join(format).join(&rel);
+        if target.is_file() {
+            let existing = sha256_file(&target)?;
+            if existing == sha256 {
+                plan.present.push(target);
+                continue;
+            }
+            return Err(KubepkgError::Republish {
+                path: target,
+                existing,
+                built: sha256,
+            });
+        }
+        plan.copies.push(PromoteCopy {
+            format,
+            from: source,
+            to: target,
+            rel,
+            sha256,
+        });
+    }
+    Ok(plan)
+}
+
+/// The debs of `versions` the apt indexes under `root` list: (`deb`, Filename, SHA256).
+fn deb_listed(
+    root: &Path,
+    versions: &[String],
+) -> Result<Vec<(&'static str, String, String)>, KubepkgError> {
+    let mut listed = Vec::new();
+    let dists = root.join("dists");
+    if !dists.is_dir() {
+        return Ok(listed);
+    }
+    let mut indexes: Vec<PathBuf> = walk(&dists)
+        .into_iter()
+        .filter(|p| p.file_name().is_some_and(|n| n == "Packages"))
+        .collect();
+    indexes.sort();
+    for index in indexes {
+        let text = std::fs::read_to_string(&index).map_err(KubepkgError::io("reading", &index))?;
+        for stanza in text.split("\n\n") {
+            let field = |name| krel_pkgrepo::apt::field(stanza, name);
+            let (Some(version), Some(file), Some(sha256)) =
+                (field("Version"), field("Filename"), field("SHA256"))
+            else {
+                continue;
+            };
+            let upstream = version.rsplit_once('-').map_or(version, |(u, _)| u);
+            let entry = ("deb", file.to_string(), sha256.to_string());
+            if versions.iter().any(|v| v == upstream) && !listed.contains(&entry) {
+                listed.push(entry);
+            }
+        }
+    }
+    Ok(listed)
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                found.extend(walk(&path));
+            } else {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+/// Carries a plan out under the output's lock: each package copied to a temporary name,
+/// checked against its digest and renamed into place, then the target's apt and yum indexes
+/// written (keeping what they list) and signed with `keys`.
+pub fn execute_promote(
+    out: &Path,
+    plan: &PromotePlan,
+    keys: Option<&SigningKeys>,
+    date: u64,
+) -> Result<(), KubepkgError> {
+    let _lock = crate::lock_out(out)?;
+    for copy in &plan.copies {
+        let parent = copy.to.parent().unwrap_or(out);
+        std::fs::create_dir_all(parent).map_err(KubepkgError::io("creating", parent))?;
+        let temp = parent.join(format!(".krel-promote-{}", std::process::id()));
+        std::fs::copy(&copy.from, &temp).map_err(KubepkgError::io("copying to", &temp))?;
+        if sha256_file(&temp)? != copy.sha256 {
+            let _ = std::fs::remove_file(&temp);
+            return Err(KubepkgError::Usage(format!(
+                "the copy of {} does not have its digest: nothing more was promoted",
+                copy.from.display()
+            )));
+        }
+        std::fs::rename(&temp, &copy.to).map_err(KubepkgError::io("renaming", &temp))?;
+    }
+    let debs: Vec<PathBuf> = plan
+        .copies
+        .iter()
+        .filter(|c| c.format == "deb")
+        .map(|c| PathBuf::from(&c.rel))
+        .collect();
+    if !debs.is_empty() || plan.to.join("deb").is_dir() {
+        krel_pkgrepo::apt::write_apt_repo(
+            &plan.to.join("deb"),
+            plan.channel.as_str(),
+            &debs,
+            keys,
+            date,
+        )?;
+    }
+    if plan.copies.iter().any(|c| c.format == "rpm") || plan.to.join("rpm").is_dir() {
+        krel_pkgrepo::yum::write_yum_repo(&plan.to.join("rpm"), keys, date)?;
+    }
+    Ok(())
+}
