@@ -1508,3 +1508,112 @@ fn promotion_copies_the_published_bytes_to_stable_where_apt_and_dnf_install_them
     refused.assert_stderr_has("does not match its index");
     assert!(!stable.exists(), "nothing promoted");
 }
+
+#[test]
+fn verify_passes_a_good_repository_and_names_a_missing_package_a_tampered_index_a_wrong_key_and_a_broken_dependency(
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let (secret, public) = gpg_key(dir.path(), "ed25519");
+    let (_, other_public) = gpg_key(&dir.path().join("other"), "ed25519");
+    let out = dir.path().join("site");
+    kubernetes_repo(&out, &secret, "1.29.0", "1700000000").assert_exit(0);
+    let verify = |location: &Path, key: &Path| {
+        krel().run_in(
+            dir.path(),
+            &[
+                "kubepkg",
+                "verify",
+                &s(location),
+                "--version",
+                "1.29.0",
+                "--key",
+                &s(key),
+            ],
+        )
+    };
+    // The tree above the channels is enough: 1.29.0 is in core:/stable:/v1.29.
+    verify(&out, &public)
+        .assert_exit(0)
+        .assert_stderr_has("Checked");
+    // The published Release.key serves as --key.
+    let repo = out.join("core:/stable:/v1.29");
+    verify(&repo, &repo.join("deb/Release.key")).assert_exit(0);
+
+    let broken = |name: &str, damage: &dyn Fn(&Path)| {
+        let copy = dir.path().join(name);
+        copy_tree(&repo, &copy);
+        damage(&copy);
+        let run = verify(&copy, &public);
+        assert_eq!(run.code, Some(1), "{name}: {}", run.stderr);
+        run
+    };
+    broken("deleted", &|r| {
+        std::fs::remove_file(r.join("deb/pool/main/k/kubelet/kubelet_1.29.0-1.1_arm64.deb"))
+            .unwrap();
+        std::fs::remove_file(r.join("rpm/aarch64/kubelet-1.29.0-1.1.aarch64.rpm")).unwrap();
+    })
+    .assert_stderr_has(
+        "apt: pool/main/k/kubelet/kubelet_1.29.0-1.1_arm64.deb, listed in the index, is missing",
+    )
+    .assert_stderr_has(
+        "yum: aarch64/kubelet-1.29.0-1.1.aarch64.rpm, listed in the metadata, is missing",
+    );
+    broken("tampered", &|r| {
+        let packages = r.join("deb/dists/stable/main/binary-amd64/Packages");
+        let text = std::fs::read_to_string(&packages).unwrap();
+        std::fs::write(
+            &packages,
+            text.replace("Version: 1.29.0-1.1", "Version: 1.29.9-1.1"),
+        )
+        .unwrap();
+    })
+    .assert_stderr_has("apt: dists/stable/main/binary-amd64/Packages does not match Release");
+    let run = verify(&repo, &other_public);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    run.assert_stderr_has("InRelease is missing or not signed by the expected key")
+        .assert_stderr_has("repomd.xml.asc is missing or not signed by the expected key");
+
+    // Without cri-tools, kubeadm's dependency on it is unresolvable.
+    let partial = dir.path().join("partial");
+    krel()
+        .run_with_env(
+            dir.path(),
+            &[
+                "kubepkg",
+                "--kubernetes",
+                "--version",
+                "1.29.0",
+                "--source",
+                &s(&source()),
+                "--out",
+                &s(&partial),
+                "--sign-key",
+                &s(&secret),
+                "--repo",
+                "--packages",
+                "kubelet,kubeadm,kubectl,kubernetes-cni",
+                "--arch",
+                "amd64",
+            ],
+            &[("SOURCE_DATE_EPOCH", "1700000000")],
+        )
+        .assert_exit(0);
+    let run = krel().run_in(
+        dir.path(),
+        &[
+            "kubepkg",
+            "verify",
+            &s(&partial),
+            "--version",
+            "1.29.0",
+            "--key",
+            &s(&public),
+            "--arch",
+            "amd64",
+        ],
+    );
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    run.assert_stderr_has("apt: cri-tools 1.29.0 for amd64 is missing")
+        .assert_stderr_has("apt: kubeadm 1.29.0-1.1 (amd64) depends on `cri-tools (>= 1.28.0)`, which neither the repository nor the base system provides")
+        .assert_stderr_has("yum: kubeadm 1.29.0-1.1 (x86_64) depends on `cri-tools (>= 1.28.0)`");
+}

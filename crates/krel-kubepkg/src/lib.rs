@@ -17,6 +17,7 @@
 //! ```
 
 pub mod promote;
+pub mod verify;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -29,7 +29,7 @@ use std::path::PathBuf;
 
 pub use arch::Arch;
 pub use compression::Compression;
-pub use openpgp::{SigningKey, SigningKeys};
+pub use openpgp::{PublicKeys, SigningKey, SigningKeys};
 pub use spec::{Format, PackageInput, Resolve, Spec, SpecError};
 pub use version::{Constraint, Dependency, PackageVersion};
 

@@ -348,3 +348,72 @@ fn armor(
     pgp::armor::write(packets, kind, &mut out, None, true).map_err(|err| key.sign_error(err))?;
     String::from_utf8(out).map_err(|err| key.sign_error(err))
 }
+
+/// Public keys that a repository's signatures are checked against (`--key`, a keyring file of
+/// one or more armored public keys, like `Release.key`).
+#[derive(Debug)]
+pub struct PublicKeys {
+    keys: Vec<pgp::composed::SignedPublicKey>,
+}
+
+impl PublicKeys {
+    /// Reads every armored public key in `path`.
+    pub fn load(path: &Path) -> Result<PublicKeys, PackageError> {
+        let fail = |message: String| PackageError::Key {
+            path: path.to_path_buf(),
+            message,
+        };
+        let text =
+            std::fs::read_to_string(path).map_err(|err| fail(format!("cannot read it: {err}")))?;
+        let (keys, _) = pgp::composed::SignedPublicKey::from_string_many(&text)
+            .map_err(|err| fail(format!("not an armored OpenPGP public key: {err}")))?;
+        let keys: Vec<_> = keys.filter_map(Result::ok).collect();
+        if keys.is_empty() {
+            return Err(fail("it holds no public key".into()));
+        }
+        Ok(PublicKeys { keys })
+    }
+
+    /// The primary keys' fingerprints.
+    pub fn fingerprints(&self) -> Vec<String> {
+        self.keys
+            .iter()
+            .map(|k| format!("{:X}", k.primary_key.fingerprint()))
+            .collect()
+    }
+
+    /// True when `signature` verifies with one of the keys (primary or subkey).
+    fn verifies(&self, signature: &pgp::packet::Signature, data: &[u8]) -> bool {
+        self.keys.iter().any(|key| {
+            signature.verify(&key.primary_key, data).is_ok()
+                || key
+                    .public_subkeys
+                    .iter()
+                    .any(|sub| signature.verify(&sub.key, data).is_ok())
+        })
+    }
+
+    /// True when the armored detached signature(s) hold one that signs `data` with one of
+    /// the keys.
+    pub fn verify_detached(&self, data: &[u8], armored: &str) -> bool {
+        let Ok((signatures, _)) = DetachedSignature::from_string_many(armored) else {
+            return false;
+        };
+        signatures
+            .filter_map(Result::ok)
+            .any(|sig| self.verifies(&sig.signature, data))
+    }
+
+    /// The text of a clear-signed message when one of its signatures is by one of the keys.
+    pub fn verify_clearsigned(&self, armored: &str) -> Option<String> {
+        let (message, _) = CleartextSignedMessage::from_string(armored).ok()?;
+        let verified = self.keys.iter().any(|key| {
+            message.verify(&key.primary_key).is_ok()
+                || key
+                    .public_subkeys
+                    .iter()
+                    .any(|sub| message.verify(&sub.key).is_ok())
+        });
+        verified.then(|| message.signed_text())
+    }
+}

@@ -336,6 +336,11 @@ pub fn is_listed(root: &Path, href: &str) -> Result<bool, RepoError> {
         .is_some_and(|xml| xml.contains(&format!("<location href=\"{}\"/>", escape(href)))))
 }
 
+/// The current `primary` metadata, uncompressed, when it can be read.
+pub fn primary(root: &Path) -> Option<String> {
+    primary_xml(root).ok().flatten()
+}
+
 /// The current `primary` metadata, uncompressed (`None` when there is no `repomd.xml`).
 fn primary_xml(root: &Path) -> Result<Option<String>, RepoError> {
     use std::io::Read;

@@ -112,7 +112,45 @@ pub enum Command {
     /// (prerelease to stable), byte for byte, and sign the target's indexes.
     #[command(long_about = PROMOTE_LONG_ABOUT, disable_version_flag = true)]
     Promote(PromoteArgs),
+
+    /// Check a published repository: every expected package, signatures by the expected key,
+    /// indexes that agree with the files, dependencies that resolve.
+    #[command(long_about = VERIFY_LONG_ABOUT, disable_version_flag = true)]
+    Verify(VerifyArgs),
 }
+
+/// `krel kubepkg verify` arguments.
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// The repository of one channel and minor (the directory holding deb/ and rpm/), or the
+    /// tree above it (then core:/stable:/vX.Y, or core:/prerelease:/vX.Y for a pre-release).
+    pub location: PathBuf,
+
+    /// The Kubernetes version whose kubelet, kubeadm, kubectl and cri-tools must be there.
+    #[arg(long, value_name = "V")]
+    pub version: String,
+
+    /// The public key(s) the indexes must be signed by (armored; Release.key is one).
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+
+    /// Architectures that must be there (default: all four).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub arch: Vec<String>,
+
+    /// Packages a base system provides, besides the usual ones (iptables, mount, util-linux,
+    /// systemd, ...), for dependencies outside the repository.
+    #[arg(long, value_name = "NAMES", value_delimiter = ',')]
+    pub base: Vec<String>,
+}
+
+pub const VERIFY_LONG_ABOUT: &str = "\
+Check a published apt and yum repository of one channel and minor, as a release manager would
+before announcing it: kubelet, kubeadm and kubectl of --version and cri-tools of its minor, and
+kubernetes-cni, for every architecture asked for, in both formats; InRelease, Release.gpg and
+repomd.xml.asc signed by --key; Release's and repomd.xml's digests of the indexes, and every
+package against its index entry; every dependency resolved by the repository or a base system.
+Every problem is listed; exit 1 when there is one.";
 
 /// `krel kubepkg promote` arguments.
 #[derive(Debug, clap::Args)]
@@ -215,8 +253,10 @@ Examples:
 
 /// Runs `krel kubepkg`.
 pub fn exec(ctx: &Context, args: &Args, shell: &Shell) -> Result<(), Failure> {
-    if let Some(Command::Promote(promote_args)) = &args.command {
-        return promote(ctx, promote_args, shell);
+    match &args.command {
+        Some(Command::Promote(promote_args)) => return promote(ctx, promote_args, shell),
+        Some(Command::Verify(verify_args)) => return verify(verify_args, shell),
+        None => {}
     }
     let started = Instant::now();
     let request = request(ctx, args, shell)?;
@@ -584,4 +624,92 @@ fn promote(ctx: &Context, args: &PromoteArgs, shell: &Shell) -> Result<(), Failu
         shell.json(&serde_json::json!({"mode": ctx.mode, "plan": plan}));
     }
     Ok(())
+}
+
+/// The packages a base system provides, whatever its distribution calls them.
+const BASE_SYSTEM: &[&str] = &[
+    "iptables",
+    "mount",
+    "util-linux",
+    "systemd",
+    "libc6",
+    "glibc",
+    "conntrack",
+    "conntrack-tools",
+    "iproute2",
+    "iproute",
+    "ethtool",
+    "socat",
+    "ebtables",
+];
+
+/// Runs `krel kubepkg verify`.
+fn verify(args: &VerifyArgs, shell: &Shell) -> Result<(), Failure> {
+    use krel_kubepkg::verify::{verify_repo, VerifyRequest};
+    let usage = |message: String| Failure::usage(anyhow::anyhow!(message));
+    let version = PackageVersion::new(&args.version, "1")
+        .map_err(|err| usage(format!("--version {}: {err}", args.version)))?;
+    let keys = krel_package::PublicKeys::load(&args.key).map_err(Failure::usage)?;
+    let mut root = args.location.clone();
+    if !root.join("deb").is_dir() && !root.join("rpm").is_dir() {
+        root = root
+            .join(Channel::of(&version).dir())
+            .join(version.minor_series());
+    }
+    let arches = if args.arch.is_empty() {
+        Arch::ALL.to_vec()
+    } else {
+        args.arch
+            .iter()
+            .map(|a| {
+                a.parse::<Arch>()
+                    .map_err(|err| usage(format!("--arch {a}: {err}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    let semver = version.semver();
+    let upstream = version.upstream().replacen('~', "-", 1);
+    let expected = vec![
+        ("kubelet".to_string(), Some(upstream.clone())),
+        ("kubeadm".to_string(), Some(upstream.clone())),
+        ("kubectl".to_string(), Some(upstream)),
+        (
+            "cri-tools".to_string(),
+            Some(format!("{}.{}.0", semver.major, semver.minor)),
+        ),
+        ("kubernetes-cni".to_string(), None),
+    ];
+    let mut base: Vec<String> = BASE_SYSTEM.iter().map(|s| s.to_string()).collect();
+    base.extend(args.base.iter().cloned());
+    let report = verify_repo(&VerifyRequest {
+        root: &root,
+        keys: &keys,
+        expected,
+        arches,
+        base,
+    })?;
+    if shell.output() == OutputFormat::Json {
+        shell.json(&report);
+    } else {
+        shell.status(
+            "Checked",
+            format!(
+                "{}: {} signature(s), {} file(s) against their indexes, dependencies of {} package(s); signed by {}",
+                root.display(),
+                report.signatures,
+                report.files,
+                report.packages,
+                keys.fingerprints().join(", ")
+            ),
+        );
+    }
+    if report.problems.is_empty() {
+        return Ok(());
+    }
+    Err(Failure::refused(anyhow::anyhow!(
+        "{} is not as it should be:\n  - {}",
+        root.display(),
+        report.problems.join("\n  - ")
+    ))
+    .with_hint(Some("republish what is missing or damaged (a rerun of krel kubepkg --repo restores indexes), then verify again".into())))
 }
