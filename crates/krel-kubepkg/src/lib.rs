@@ -664,6 +664,9 @@ impl krel_error::Diagnose for KubepkgError {
             ),
             KubepkgError::Busy(_) => Some("wait for it to finish, then run again".into()),
             KubepkgError::EmptySource { .. } => Some("check that the bucket exists and the prefix is the release's (gs://BUCKET/release/vX.Y.Z holds bin/linux/<arch>/…); nothing was built".into()),
+            KubepkgError::Spec(err) if err.message.contains("is built for") => Some(
+                "put each architecture's binaries under bin/linux/<arch>/ of the release tree (check the build that made them)".into(),
+            ),
             KubepkgError::Spec(err) if err.key.ends_with(".source") => Some(
                 "--source takes a release tree (bin/linux/<arch>/…), a directory or a bucket URL; repeat it to search several".into(),
             ),
