@@ -33,6 +33,45 @@ impl Drop for Scratch {
     }
 }
 
+/// A new temporary file in `dir` named `<prefix><unique>`, registered *before* it is created,
+/// so that a signal at any moment (even between creating it and registering it, where a
+/// registration after the fact would leave it behind) removes it. The guard unregisters it.
+pub fn named_temp_file(
+    dir: &Path,
+    prefix: &str,
+) -> std::io::Result<(tempfile::NamedTempFile, Scratch)> {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    loop {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let unique = format!(
+            "{}-{}-{nanos:08x}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let path = dir.join(format!("{prefix}{unique}"));
+        let scratch = Scratch::register(&path);
+        match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(file) => {
+                let temp_path = tempfile::TempPath::try_from_path(path)?;
+                return Ok((
+                    tempfile::NamedTempFile::from_parts(file, temp_path),
+                    scratch,
+                ));
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(err) => return Err(err),
+        }
+    }
+}
+
 /// Removes every registered path that still exists; returns how many were removed. For a
 /// process that is about to exit on a signal.
 pub fn remove_registered() -> usize {

@@ -123,12 +123,10 @@ impl FileStore {
 fn put_blocking(target: &Path, upload: &ObjectUpload) -> Result<Option<ObjectInfo>, StorageError> {
     let dir = target.parent().unwrap_or(Path::new("/"));
     std::fs::create_dir_all(dir).map_err(StorageError::io("creating", dir))?;
-    let mut temp = tempfile::Builder::new()
-        .prefix(PARTIAL_PREFIX)
-        .tempfile_in(dir)
+    // Removed by the signal handler if the run is interrupted before the rename (registered
+    // before it exists: no moment leaves it behind).
+    let (mut temp, _scratch) = krel_fs::scratch::named_temp_file(dir, PARTIAL_PREFIX)
         .map_err(StorageError::io("creating a temporary file in", dir))?;
-    // Removed by the signal handler if the run is interrupted before the rename.
-    let _scratch = krel_fs::scratch::Scratch::register(temp.path());
     let mut source =
         std::fs::File::open(&upload.source).map_err(StorageError::io("reading", &upload.source))?;
     std::io::copy(&mut source, temp.as_file_mut())
