@@ -1617,3 +1617,99 @@ fn verify_passes_a_good_repository_and_names_a_missing_package_a_tampered_index_
         .assert_stderr_has("apt: kubeadm 1.29.0-1.1 (amd64) depends on `cri-tools (>= 1.28.0)`, which neither the repository nor the base system provides")
         .assert_stderr_has("yum: kubeadm 1.29.0-1.1 (x86_64) depends on `cri-tools (>= 1.28.0)`");
 }
+
+/// Python's http.server on 127.0.0.1 serving `dir`; stopped when dropped.
+struct Served(std::process::Child, u16);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve(dir: &Path) -> Served {
+    let port = krel_test_support::free_port();
+    let child = Command::new("python3")
+        .args([
+            "-m",
+            "http.server",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+            &s(dir),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "http.server did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Served(child, port)
+}
+
+#[test]
+fn verify_reads_a_repository_over_http_as_apt_and_dnf_would() {
+    let dir = tempfile::tempdir().unwrap();
+    let (secret, public) = gpg_key(dir.path(), "ed25519");
+    let out = dir.path().join("site");
+    kubernetes_repo(&out, &secret, "1.29.0", "1700000000").assert_exit(0);
+    let server = serve(&out);
+    let url = format!("http://127.0.0.1:{}", server.1);
+    krel()
+        .run_in(
+            dir.path(),
+            &[
+                "kubepkg",
+                "verify",
+                &url,
+                "--version",
+                "1.29.0",
+                "--key",
+                &s(&public),
+            ],
+        )
+        .assert_exit(0)
+        .assert_stderr_has("Downloaded");
+    // What the server does not have is named, as for a directory.
+    std::fs::remove_file(out.join("core:/stable:/v1.29/rpm/s390x/kubectl-1.29.0-1.1.s390x.rpm"))
+        .unwrap();
+    let run = krel().run_in(
+        dir.path(),
+        &[
+            "kubepkg",
+            "verify",
+            &format!("{url}/core:/stable:/v1.29"),
+            "--version",
+            "1.29.0",
+            "--key",
+            &s(&public),
+        ],
+    );
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    run.assert_stderr_has(
+        "yum: s390x/kubectl-1.29.0-1.1.s390x.rpm, listed in the metadata, is missing",
+    );
+    // Plain HTTP is for this machine only.
+    let refused = krel().run_in(
+        dir.path(),
+        &[
+            "kubepkg",
+            "verify",
+            "http://pkgs.example.com",
+            "--version",
+            "1.29.0",
+            "--key",
+            &s(&public),
+        ],
+    );
+    assert_eq!(refused.code, Some(2), "{}", refused.stderr);
+    refused.assert_stderr_has("is read over https://");
+}

@@ -16,6 +16,7 @@
 //! <out>/core:/<channel>:/v1.29/rpm/{<arch>/*.rpm, repodata/…}
 //! ```
 
+pub mod mirror;
 pub mod promote;
 pub mod verify;
 

@@ -219,18 +219,7 @@ fn verify_apt(
                 "apt: dists/{name}/Release.gpg is missing or not signed by the expected key"
             )),
         }
-        let text = String::from_utf8_lossy(&release).into_owned();
-        let sha256: Vec<(String, String)> = text
-            .split("SHA256:\n")
-            .nth(1)
-            .unwrap_or_default()
-            .lines()
-            .take_while(|l| l.starts_with(' '))
-            .filter_map(|l| {
-                let parts: Vec<&str> = l.split_whitespace().collect();
-                (parts.len() == 3).then(|| (parts[2].to_string(), parts[0].to_string()))
-            })
-            .collect();
+        let sha256 = release_sha256(&String::from_utf8_lossy(&release));
         for (rel, digest) in &sha256 {
             report.files += 1;
             let path = suite.join(rel);
@@ -249,6 +238,20 @@ fn verify_apt(
         }
     }
     Ok(listed)
+}
+
+/// The `SHA256:` section of a `Release`: (index path, digest).
+pub(crate) fn release_sha256(text: &str) -> Vec<(String, String)> {
+    text.split("SHA256:\n")
+        .nth(1)
+        .unwrap_or_default()
+        .lines()
+        .take_while(|l| l.starts_with(' '))
+        .filter_map(|l| {
+            let parts: Vec<&str> = l.split_whitespace().collect();
+            (parts.len() == 3).then(|| (parts[2].to_string(), parts[0].to_string()))
+        })
+        .collect()
 }
 
 /// The entries of a `Packages` index, each checked against its file.

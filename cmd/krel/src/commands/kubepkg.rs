@@ -122,9 +122,10 @@ pub enum Command {
 /// `krel kubepkg verify` arguments.
 #[derive(Debug, clap::Args)]
 pub struct VerifyArgs {
-    /// The repository of one channel and minor (the directory holding deb/ and rpm/), or the
-    /// tree above it (then core:/stable:/vX.Y, or core:/prerelease:/vX.Y for a pre-release).
-    pub location: PathBuf,
+    /// The repository of one channel and minor (the directory holding deb/ and rpm/, or its
+    /// https:// URL), or the tree above it (then core:/stable:/vX.Y, or core:/prerelease:/vX.Y
+    /// for a pre-release).
+    pub location: String,
 
     /// The Kubernetes version whose kubelet, kubeadm, kubectl and cri-tools must be there.
     #[arg(long, value_name = "V")]
@@ -255,7 +256,7 @@ Examples:
 pub fn exec(ctx: &Context, args: &Args, shell: &Shell) -> Result<(), Failure> {
     match &args.command {
         Some(Command::Promote(promote_args)) => return promote(ctx, promote_args, shell),
-        Some(Command::Verify(verify_args)) => return verify(verify_args, shell),
+        Some(Command::Verify(verify_args)) => return verify(ctx, verify_args, shell),
         None => {}
     }
     let started = Instant::now();
@@ -644,17 +645,36 @@ const BASE_SYSTEM: &[&str] = &[
 ];
 
 /// Runs `krel kubepkg verify`.
-fn verify(args: &VerifyArgs, shell: &Shell) -> Result<(), Failure> {
+fn verify(ctx: &Context, args: &VerifyArgs, shell: &Shell) -> Result<(), Failure> {
     use krel_kubepkg::verify::{verify_repo, VerifyRequest};
     let usage = |message: String| Failure::usage(anyhow::anyhow!(message));
     let version = PackageVersion::new(&args.version, "1")
         .map_err(|err| usage(format!("--version {}: {err}", args.version)))?;
     let keys = krel_package::PublicKeys::load(&args.key).map_err(Failure::usage)?;
-    let mut root = args.location.clone();
-    if !root.join("deb").is_dir() && !root.join("rpm").is_dir() {
-        root = root
-            .join(Channel::of(&version).dir())
-            .join(version.minor_series());
+    let channel = Channel::of(&version);
+    let minor = version.minor_series();
+    let downloaded =
+        tempfile::tempdir().map_err(|err| Failure::unexpected(anyhow::Error::new(err)))?;
+    let mut root = PathBuf::from(&args.location);
+    if args.location.starts_with("https://") || args.location.starts_with("http://") {
+        let mut base = args.location.trim_end_matches('/').to_string();
+        if !base.ends_with(&format!("/{minor}")) {
+            base = format!("{base}/{}/{minor}", channel.dir());
+        }
+        shell.status(
+            "Downloading",
+            format!("{base} (what apt and dnf would read)"),
+        );
+        let runtime = ctx.runtime()?;
+        let fetched = runtime.block_on(krel_kubepkg::mirror::mirror(
+            &base,
+            channel.as_str(),
+            downloaded.path(),
+        ))?;
+        shell.status("Downloaded", format!("{fetched} file(s)"));
+        root = downloaded.path().to_path_buf();
+    } else if !root.join("deb").is_dir() && !root.join("rpm").is_dir() {
+        root = root.join(channel.dir()).join(&minor);
     }
     let arches = if args.arch.is_empty() {
         Arch::ALL.to_vec()
