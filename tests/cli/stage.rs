@@ -120,6 +120,39 @@ fn mock_stage_fills_the_mock_bucket_and_touches_no_remote() {
         statement["predicate"]["buildDefinition"]["resolvedDependencies"][0]["digest"]["gitCommit"],
         commit.as_str()
     );
+    // The source is an absolute URI even though git.url is a path.
+    let uri = statement["predicate"]["buildDefinition"]["resolvedDependencies"][0]["uri"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        uri,
+        format!(
+            "git+file://{}@refs/tags/v1.11.0-alpha.1",
+            s.remote.display()
+        )
+    );
+
+    // Every SBOM (artifacts, source, each image) is valid SPDX to the SPDX project's validator.
+    let sboms: Vec<String> = tree(&gcs)
+        .into_keys()
+        .filter(|p| p.ends_with(".spdx.json"))
+        .collect();
+    assert_eq!(sboms.len(), 4, "{sboms:?}");
+    for sbom in &sboms {
+        let out = Command::new(
+            krel_test_support::repo_root().join("target/test-tools/venv/bin/pyspdxtools"),
+        )
+        .arg("-i")
+        .arg(gcs.join(sbom))
+        .output()
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "pyspdxtools refused {sbom}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 
     // The SBOM is SPDX 2.3 and lists the artifacts.
     let sbom: serde_json::Value =

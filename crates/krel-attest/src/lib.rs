@@ -16,6 +16,9 @@
 //! [in-toto]: https://github.com/in-toto/attestation/blob/main/spec/v1/statement.md
 //! [SLSA v1]: https://slsa.dev/spec/v1.0/provenance
 
+mod source;
+pub use source::{git_source, GitSource};
+
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -336,15 +336,30 @@ impl StageRun<'_> {
 
     fn source_sbom(&self, version: &Version, tree: &Path) -> Result<Vec<u8>, ReleaseError> {
         let source_files = describe_files(tree, |_| true)?;
-        let download = format!("git+{}@refs/tags/{version}", self.url);
+        let source = self.git_source(version);
         Ok(spdx_document(&SbomInput {
             name: &format!("{}-source", self.project_slug),
             version: &version.to_string(),
-            download_location: &download,
+            download_location: &source.spdx,
             creator: &format!("Organization: {}", self.setup.config.github.org),
             created: self.now(),
             files: &source_files,
         }))
+    }
+
+    /// The source of `version`: an absolute URI for provenance, a download location for SPDX
+    /// (a relative path in git.url is taken from the current directory).
+    fn git_source(&self, version: &Version) -> krel_attest::GitSource {
+        let url = &self.url;
+        let scp_like = url
+            .split_once(':')
+            .is_some_and(|(host, _)| !host.contains('/'));
+        let is_relative_path = !url.contains("://") && !url.starts_with('/') && !scp_like;
+        let absolute = match std::fs::canonicalize(url) {
+            Ok(path) if is_relative_path => path.display().to_string(),
+            _ => url.clone(),
+        };
+        krel_attest::git_source(&absolute, &version.to_string())
     }
 
     fn run_build(
@@ -459,7 +474,7 @@ impl StageRun<'_> {
                 "sourceDateEpoch": self.source_date_epoch,
             }),
             dependencies: vec![Resource {
-                uri: format!("git+{}@refs/tags/{version}", self.url),
+                uri: self.git_source(version).uri,
                 digest: [(
                     "gitCommit".to_string(),
                     self.tags[&version.to_string()].to_string(),
