@@ -250,7 +250,16 @@ Examples:
 
   Your own spec, amd64 only, debs only:
     krel kubepkg --spec packaging/spec.yaml --version 2.3.0 --arch amd64 --format deb \\
-      --source _output --out dist";
+      --source _output --out dist
+
+  Rotate the signing key (both sign the metadata until users have the new one):
+    krel kubepkg --kubernetes --version 1.29.1 --source ... --repo --out ./site \\
+      --sign-key new-key.asc --sign-key old-key.asc
+
+  Promote a tested version from prerelease to stable, then check what users will get:
+    krel kubepkg promote --from prerelease --to stable --version 1.29.0 --out ./site \\
+      --sign-key release-key.asc --nomock
+    krel kubepkg verify https://packages.example.com --version 1.29.0 --key Release.key";
 
 /// Runs `krel kubepkg`.
 pub fn exec(ctx: &Context, args: &Args, shell: &Shell) -> Result<(), Failure> {
