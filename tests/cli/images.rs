@@ -36,6 +36,16 @@ fn stage(krel: &Krel, root: &Path, extra: &[&str]) -> Run {
     krel.run_in(root, &args)
 }
 
+/// Stages with --nomock (it must succeed) and returns the build version.
+fn staged_build_version(krel: &Krel, root: &Path) -> String {
+    let staged = stage(krel, root, &["--nomock"]);
+    staged.assert_exit(0);
+    staged.json()["result"]["build_version"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 fn release(krel: &Krel, root: &Path, bv: &str, extra: &[&str]) -> Run {
     let mut args = vec![
         "release",
@@ -103,12 +113,7 @@ fn images_are_staged_signed_and_promoted_by_digest_and_mock_runs_write_nothing()
         &[("KREL_TEST_ABORT_AFTER", "upload the images")],
     );
     assert_eq!(killed.code, None, "{}", killed.stderr);
-    let staged = stage(&krel, &s.root, &["--nomock"]);
-    staged.assert_exit(0);
-    let bv = staged.json()["result"]["build_version"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let bv = staged_build_version(&krel, &s.root);
     let tag = bv.replace('+', "_");
     for name in ["widget", "widget-agent"] {
         let reference = format!("{host}/k8s/staging/{name}:{tag}");
@@ -262,12 +267,7 @@ fn a_release_refuses_a_tampered_signature_or_a_tag_that_names_another_image() {
     let registry = krel_test_support::docker_registry();
     let (krel, s) = images_krel(registry, "refusals");
     let host = registry.host();
-    let staged = stage(&krel, &s.root, &["--nomock"]);
-    staged.assert_exit(0);
-    let bv = staged.json()["result"]["build_version"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let bv = staged_build_version(&krel, &s.root);
     let tag = bv.replace('+', "_");
     let digest_of = |reference: &str| {
         krel_image::sha256_hex(&krel_test_support::images::skopeo_raw(&format!(
@@ -343,12 +343,7 @@ fn a_release_refuses_a_tampered_signature_or_a_tag_that_names_another_image() {
 fn two_releases_at_once_end_as_one_release() {
     let registry = krel_test_support::docker_registry();
     let (krel, s) = images_krel(registry, "race");
-    let staged = stage(&krel, &s.root, &["--nomock"]);
-    staged.assert_exit(0);
-    let bv = staged.json()["result"]["build_version"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let bv = staged_build_version(&krel, &s.root);
     let args = [
         "release",
         "--type",

@@ -1233,35 +1233,49 @@ fn every_version_upstream_covers_is_built_and_a_binary_of_another_architecture_i
     );
 }
 
-fn kubepkg_signed(out: &Path, version: &str, keys: &[&Path]) -> crate::Run {
+/// `krel kubepkg --kubernetes --version V --repo` into `out`, signed with `keys` (in order),
+/// at a fixed SOURCE_DATE_EPOCH, with `extra` arguments.
+fn kubepkg_repo(out: &Path, version: &str, keys: &[&Path], extra: &[&str]) -> crate::Run {
+    let (source, out_arg) = (s(&source()), s(out));
     let mut args = vec![
-        "kubepkg".to_string(),
-        "--kubernetes".into(),
-        "--version".into(),
-        version.into(),
-        "--revision".into(),
-        "1.1".into(),
-        "--source".into(),
-        s(&source()),
-        "--out".into(),
-        s(out),
-        "--repo".into(),
-        "--packages".into(),
-        "kubectl".into(),
-        "--arch".into(),
-        "amd64".into(),
-        "--output".into(),
-        "json".into(),
+        "kubepkg",
+        "--kubernetes",
+        "--version",
+        version,
+        "--revision",
+        "1.1",
+        "--source",
+        &source,
+        "--out",
+        &out_arg,
+        "--repo",
     ];
-    for key in keys {
-        args.push("--sign-key".into());
-        args.push(s(key));
+    let keys: Vec<String> = keys.iter().map(|key| s(key)).collect();
+    for key in &keys {
+        args.extend(["--sign-key", key]);
     }
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    args.extend(extra);
     krel().run_with_env(
         out.parent().unwrap(),
         &args,
         &[("SOURCE_DATE_EPOCH", "1700000000")],
+    )
+}
+
+/// kubectl for amd64 only, signed with `keys`, the summary as JSON.
+fn kubepkg_signed(out: &Path, version: &str, keys: &[&Path]) -> crate::Run {
+    kubepkg_repo(
+        out,
+        version,
+        keys,
+        &[
+            "--packages",
+            "kubectl",
+            "--arch",
+            "amd64",
+            "--output",
+            "json",
+        ],
     )
 }
 
@@ -1395,22 +1409,11 @@ fn promotion_copies_the_published_bytes_to_stable_where_apt_and_dnf_install_them
     let (secret, public) = gpg_key(dir.path(), "ed25519");
     let out = dir.path().join("site");
     // 1.29.0 first published in the prerelease channel (a candidate under test).
-    let built = krel().run_with_env(
-        dir.path(),
+    let built = kubepkg_repo(
+        &out,
+        "1.29.0",
+        &[&secret],
         &[
-            "kubepkg",
-            "--kubernetes",
-            "--version",
-            "1.29.0",
-            "--revision",
-            "1.1",
-            "--source",
-            &s(&source()),
-            "--out",
-            &s(&out),
-            "--sign-key",
-            &s(&secret),
-            "--repo",
             "--channel",
             "prerelease",
             "--packages",
@@ -1418,7 +1421,6 @@ fn promotion_copies_the_published_bytes_to_stable_where_apt_and_dnf_install_them
             "--arch",
             "amd64",
         ],
-        &[("SOURCE_DATE_EPOCH", "1700000000")],
     );
     built.assert_exit(0);
     let prerelease = out.join("core:/prerelease:/v1.29");
@@ -1575,29 +1577,18 @@ fn verify_passes_a_good_repository_and_names_a_missing_package_a_tampered_index_
 
     // Without cri-tools, kubeadm's dependency on it is unresolvable.
     let partial = dir.path().join("partial");
-    krel()
-        .run_with_env(
-            dir.path(),
-            &[
-                "kubepkg",
-                "--kubernetes",
-                "--version",
-                "1.29.0",
-                "--source",
-                &s(&source()),
-                "--out",
-                &s(&partial),
-                "--sign-key",
-                &s(&secret),
-                "--repo",
-                "--packages",
-                "kubelet,kubeadm,kubectl,kubernetes-cni",
-                "--arch",
-                "amd64",
-            ],
-            &[("SOURCE_DATE_EPOCH", "1700000000")],
-        )
-        .assert_exit(0);
+    kubepkg_repo(
+        &partial,
+        "1.29.0",
+        &[&secret],
+        &[
+            "--packages",
+            "kubelet,kubeadm,kubectl,kubernetes-cni",
+            "--arch",
+            "amd64",
+        ],
+    )
+    .assert_exit(0);
     let run = krel().run_in(
         dir.path(),
         &[

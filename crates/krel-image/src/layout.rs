@@ -97,8 +97,11 @@ impl Layouts {
         use sha2::Digest as _;
         self.init(repo)?;
         let dir = self.dir(repo).join("blobs").join("sha256");
-        let temp = dir.join(format!(".incoming-{}-{}", std::process::id(), next_id()));
-        let mut file = std::fs::File::create(&temp).map_err(ImageError::io("creating", &temp))?;
+        // Registered for removal on a signal before it exists (krel_fs::scratch).
+        let (mut incoming, _scratch) = krel_fs::scratch::named_temp_file(&dir, INCOMING)
+            .map_err(ImageError::io("creating a temporary file in", &dir))?;
+        let temp = incoming.path().to_path_buf();
+        let file = incoming.as_file_mut();
         let mut hasher = sha2::Sha256::new();
         let (mut size, mut head) = (0u64, Vec::new());
         let mut buffer = vec![0u8; 1 << 20];
@@ -120,8 +123,9 @@ impl Layouts {
         }
         file.sync_all().map_err(ImageError::io("writing", &temp))?;
         let digest = Digest::of_hash(&hasher.finalize());
-        std::fs::rename(&temp, self.blob_path(repo, &digest))
-            .map_err(ImageError::io("renaming", &temp))?;
+        incoming
+            .persist(self.blob_path(repo, &digest))
+            .map_err(|err| ImageError::io("renaming", &temp)(err.error))?;
         Ok((digest, size, head))
     }
 
@@ -136,11 +140,16 @@ impl Layouts {
         if target.is_file() {
             return Ok(true);
         }
-        let temp = temp_name(&target);
-        if std::fs::hard_link(&source, &temp).is_err() {
-            std::fs::copy(&source, &temp).map_err(ImageError::io("copying", &source))?;
+        // A link appears whole; one another writer made first holds the same content.
+        match std::fs::hard_link(&source, &target) {
+            Ok(()) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
+            // Another file system: a copy, renamed into place.
+            Err(_) => {
+                let bytes = std::fs::read(&source).map_err(ImageError::io("reading", &source))?;
+                write_atomically(&target, &bytes)?;
+            }
         }
-        std::fs::rename(&temp, &target).map_err(ImageError::io("renaming", &temp))?;
         Ok(true)
     }
 
@@ -297,12 +306,6 @@ fn walk_layouts(dir: &Path) -> Vec<PathBuf> {
     found
 }
 
-/// A number for a temporary name, unique in this process.
-fn next_id() -> usize {
-    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-}
-
 /// Writes a layout's `index.json` listing `entries`.
 fn write_index(dir: &Path, entries: Vec<Value>) -> Result<(), ImageError> {
     let index =
@@ -314,21 +317,12 @@ fn write_index(dir: &Path, entries: Vec<Value>) -> Result<(), ImageError> {
     write_atomically(&dir.join("index.json"), &bytes)
 }
 
-/// `.<name>.partial-<pid>` beside `path`.
-fn temp_name(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.partial-{}", std::process::id()))
-}
+/// The prefix of a layout's temporary files (registered for removal on a signal).
+const INCOMING: &str = ".krel-incoming-";
 
-/// Writes `bytes` to a temporary file beside `path`, syncs it, and renames it into place.
+/// Writes `bytes` beside `path` and renames them into place (`krel_fs::write_atomic`: synced,
+/// registered for removal on a signal, a unique temporary name per writer).
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ImageError> {
-    let temp = temp_name(path);
-    let mut file = std::fs::File::create(&temp).map_err(ImageError::io("creating", &temp))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(ImageError::io("writing", &temp))?;
-    std::fs::rename(&temp, path).map_err(ImageError::io("renaming", &temp))
+    krel_fs::write_atomic(path, bytes, 0o644, krel_fs::Replace::Always)
+        .map_err(ImageError::io("writing", path))
 }

@@ -126,9 +126,11 @@ fn deb_listed(
     if !dists.is_dir() {
         return Ok(listed);
     }
-    let mut indexes: Vec<PathBuf> = walk(&dists)
+    let mut indexes: Vec<PathBuf> = walkdir::WalkDir::new(&dists)
         .into_iter()
-        .filter(|p| p.file_name().is_some_and(|n| n == "Packages"))
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_name() == "Packages")
+        .map(|entry| entry.path().to_path_buf())
         .collect();
     indexes.sort();
     for index in indexes {
@@ -150,21 +152,6 @@ fn deb_listed(
     Ok(listed)
 }
 
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                found.extend(walk(&path));
-            } else {
-                found.push(path);
-            }
-        }
-    }
-    found
-}
-
 /// Carries a plan out under the output's lock: each package copied to a temporary name,
 /// checked against its digest and renamed into place, then the target's apt and yum indexes
 /// written (keeping what they list) and signed with `keys`.
@@ -178,16 +165,22 @@ pub fn execute_promote(
     for copy in &plan.copies {
         let parent = copy.to.parent().unwrap_or(out);
         std::fs::create_dir_all(parent).map_err(KubepkgError::io("creating", parent))?;
-        let temp = parent.join(format!(".krel-promote-{}", std::process::id()));
-        std::fs::copy(&copy.from, &temp).map_err(KubepkgError::io("copying to", &temp))?;
-        if sha256_file(&temp)? != copy.sha256 {
-            let _ = std::fs::remove_file(&temp);
+        // Registered for removal on a signal before it exists (krel_fs::scratch).
+        let (mut temp, _scratch) = krel_fs::scratch::named_temp_file(parent, ".krel-promote-")
+            .map_err(KubepkgError::io("creating a temporary file in", parent))?;
+        let mut source =
+            std::fs::File::open(&copy.from).map_err(KubepkgError::io("reading", &copy.from))?;
+        std::io::copy(&mut source, temp.as_file_mut())
+            .map_err(KubepkgError::io("copying to", temp.path()))?;
+        if sha256_file(temp.path())? != copy.sha256 {
             return Err(KubepkgError::Usage(format!(
                 "the copy of {} does not have its digest: nothing more was promoted",
                 copy.from.display()
             )));
         }
-        std::fs::rename(&temp, &copy.to).map_err(KubepkgError::io("renaming", &temp))?;
+        let temp_path = temp.path().to_path_buf();
+        temp.persist(&copy.to)
+            .map_err(|err| KubepkgError::io("renaming", &temp_path)(err.error))?;
     }
     let debs: Vec<PathBuf> = plan
         .copies

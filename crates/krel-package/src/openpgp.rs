@@ -112,42 +112,30 @@ impl SigningKey {
 
     /// An armored detached signature of `data` (`Release.gpg`, `repomd.xml.asc`).
     pub fn detached(&self, data: &[u8]) -> Result<String, PackageError> {
-        let rng = rand::thread_rng();
-        let signature = match self.signing_subkey() {
-            Some(subkey) => DetachedSignature::sign_binary_data(
-                rng,
-                subkey,
-                &self.password(),
-                HashAlgorithm::Sha256,
-                data,
-            ),
-            None => DetachedSignature::sign_binary_data(
-                rng,
-                &self.key.primary_key,
-                &self.password(),
-                HashAlgorithm::Sha256,
-                data,
-            ),
-        }
-        .map_err(|err| self.sign_error(err))?;
-        signature
-            .to_armored_string(ArmorOptions::default())
-            .map_err(|err| self.sign_error(err))
+        armor(
+            &Framed(vec![self.detached_packet(data)?]),
+            pgp::armor::BlockType::Signature,
+            self,
+        )
     }
 
     /// `text` clear-signed (`InRelease`).
     pub fn clearsign(&self, text: &str) -> Result<String, PackageError> {
+        self.clearsigned(text)?
+            .to_armored_string(ArmorOptions::default())
+            .map_err(|err| self.sign_error(err))
+    }
+
+    /// `text` clear-signed by this key, with the signing subkey when there is one.
+    fn clearsigned(&self, text: &str) -> Result<CleartextSignedMessage, PackageError> {
         let rng = rand::thread_rng();
-        let message = match self.signing_subkey() {
+        match self.signing_subkey() {
             Some(subkey) => CleartextSignedMessage::sign(rng, text, subkey, &self.password()),
             None => {
                 CleartextSignedMessage::sign(rng, text, &self.key.primary_key, &self.password())
             }
         }
-        .map_err(|err| self.sign_error(err))?;
-        message
-            .to_armored_string(ArmorOptions::default())
-            .map_err(|err| self.sign_error(err))
+        .map_err(|err| self.sign_error(err))
     }
 
     /// When the key can no longer sign (Unix seconds): the earlier of its primary key's and its
@@ -203,15 +191,7 @@ impl SigningKey {
     /// A text signature of `text` (already normalized), for a clear-signed message of several
     /// keys.
     fn text_packet(&self, text: &str) -> Result<pgp::packet::Signature, PackageError> {
-        let rng = rand::thread_rng();
-        let signed = match self.signing_subkey() {
-            Some(subkey) => CleartextSignedMessage::sign(rng, text, subkey, &self.password()),
-            None => {
-                CleartextSignedMessage::sign(rng, text, &self.key.primary_key, &self.password())
-            }
-        }
-        .map_err(|err| self.sign_error(err))?;
-        signed
+        self.clearsigned(text)?
             .signatures()
             .first()
             .cloned()

@@ -76,6 +76,25 @@ pub struct Args {
     #[arg(long, value_name = "ALG", default_value = "xz")]
     pub compression: String,
 
+    #[command(flatten)]
+    pub signing: SigningArgs,
+
+    /// Also write apt and yum repositories under OUT/core:/<channel>:/v<major.minor>/{deb,rpm}.
+    #[arg(long)]
+    pub repo: bool,
+
+    /// Repository channel (default: stable for official versions, prerelease for alpha, beta
+    /// and rc).
+    #[arg(long, value_enum, requires = "repo")]
+    pub channel: Option<ChannelArg>,
+
+    #[command(flatten)]
+    pub jobs: JobsArg,
+}
+
+/// The signing keys and their expiry policy: the same for building and promoting.
+#[derive(Debug, clap::Args)]
+pub struct SigningArgs {
     /// ASCII-armored OpenPGP secret key: signs RPMs and the repository metadata. Give it
     /// twice to rotate keys: the first signs the RPMs, both sign the metadata, and Release.key
     /// carries both. A protected key's passphrase comes from KREL_PACKAGE_KEY_PASSPHRASE.
@@ -91,18 +110,6 @@ pub struct Args {
     /// always refused); warn within three times as many.
     #[arg(long, value_name = "DAYS", default_value_t = 30)]
     pub key_expiry_window: u64,
-
-    /// Also write apt and yum repositories under OUT/core:/<channel>:/v<major.minor>/{deb,rpm}.
-    #[arg(long)]
-    pub repo: bool,
-
-    /// Repository channel (default: stable for official versions, prerelease for alpha, beta
-    /// and rc).
-    #[arg(long, value_enum, requires = "repo")]
-    pub channel: Option<ChannelArg>,
-
-    #[command(flatten)]
-    pub jobs: JobsArg,
 }
 
 /// `krel kubepkg` subcommands.
@@ -173,18 +180,8 @@ pub struct PromoteArgs {
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
 
-    /// Signs the target's indexes (repeat it to rotate keys, as for building).
-    #[arg(
-        long,
-        value_name = "KEY",
-        env = "KREL_PACKAGE_SIGN_KEY",
-        value_delimiter = ','
-    )]
-    pub sign_key: Vec<PathBuf>,
-
-    /// Refuse a signing key that expires within this many days.
-    #[arg(long, value_name = "DAYS", default_value_t = 30)]
-    pub key_expiry_window: u64,
+    #[command(flatten)]
+    pub signing: SigningArgs,
 }
 
 pub const PROMOTE_LONG_ABOUT: &str = "\
@@ -328,9 +325,9 @@ pub fn exec(ctx: &Context, args: &Args, shell: &Shell) -> Result<(), Failure> {
 fn load_keys(
     ctx: &Context,
     shell: &Shell,
-    paths: &[PathBuf],
-    window_days: u64,
+    signing: &SigningArgs,
 ) -> Result<Option<SigningKeys>, Failure> {
+    let (paths, window_days) = (&signing.sign_key, signing.key_expiry_window);
     let passphrase = ctx.env.non_empty("KREL_PACKAGE_KEY_PASSPHRASE");
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -430,12 +427,9 @@ fn request(ctx: &Context, args: &Args, shell: &Shell) -> Result<KubepkgRequest, 
                 "--version is the component version (1.29.0, v1.30.0-rc.1); --revision the package revision (1.1)".into(),
             ))
         })?;
-    let channel = args.repo.then(|| match args.channel {
-        Some(ChannelArg::Stable) => Channel::Stable,
-        Some(ChannelArg::Prerelease) => Channel::Prerelease,
-        Some(ChannelArg::Nightly) => Channel::Nightly,
-        None => Channel::of(&version),
-    });
+    let channel = args
+        .repo
+        .then(|| args.channel.map_or_else(|| Channel::of(&version), channel));
     if channel == Some(Channel::Stable) && version.is_prerelease() {
         return Err(usage(format!(
             "{} is a pre-release: it goes to the prerelease (or nightly) channel, not stable",
@@ -446,7 +440,7 @@ fn request(ctx: &Context, args: &Args, shell: &Shell) -> Result<KubepkgRequest, 
     for text in &args.source {
         sources.push(SourceRoot::parse(text).map_err(|err| usage(err.to_string()))?);
     }
-    let keys = load_keys(ctx, shell, &args.sign_key, args.key_expiry_window)?;
+    let keys = load_keys(ctx, shell, &args.signing)?;
     let mtime = match ctx.env.var("SOURCE_DATE_EPOCH") {
         Some(text) if !text.trim().is_empty() => text.trim().parse::<u64>().map_err(|_| {
             usage(format!(
@@ -565,7 +559,7 @@ fn promote(ctx: &Context, args: &PromoteArgs, shell: &Shell) -> Result<(), Failu
             "{first} is a pre-release: it does not go to the stable channel"
         )));
     }
-    let keys = load_keys(ctx, shell, &args.sign_key, args.key_expiry_window)?;
+    let keys = load_keys(ctx, shell, &args.signing)?;
     let request = PromoteRequest {
         out: args.out.clone(),
         from: channel(args.from),

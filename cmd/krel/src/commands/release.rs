@@ -135,7 +135,31 @@ fn public_key(ctx: &Context, flag: Option<&PathBuf>) -> Result<PublicKey, Failur
 /// The bucket the stage is read from and published to: with --nomock the release bucket. A
 /// mock run uses the mock bucket, unless the stage is not there but in the release bucket
 /// (staged with --nomock): then it reads that bucket, so the plan shows what --nomock will do.
+/// Also says how the stage was made: a stage in the release bucket was made with --nomock, so
+/// its images are in the staging registry (whichever bucket a mock run calls its own).
 fn release_bucket(
+    ctx: &Context,
+    runtime: &tokio::runtime::Runtime,
+    build_version: &krel_version::BuildVersion,
+    shell: &Shell,
+) -> Result<(Location, Store, Mode), Failure> {
+    let (bucket, store) = stage_location(ctx, runtime, build_version, shell)?;
+    let release_bucket = ctx
+        .config()?
+        .release
+        .bucket
+        .to_string()
+        .parse::<Location>()
+        .ok();
+    let staged_in = if ctx.mode == Mode::NoMock || release_bucket.as_ref() == Some(&bucket) {
+        Mode::NoMock
+    } else {
+        Mode::Mock
+    };
+    Ok((bucket, store, staged_in))
+}
+
+fn stage_location(
     ctx: &Context,
     runtime: &tokio::runtime::Runtime,
     build_version: &krel_version::BuildVersion,
@@ -203,7 +227,7 @@ pub fn exec(ctx: &Context, args: &Args, shell: &Shell) -> Result<(), Failure> {
     let jobs = args.jobs.or(TRANSFERS);
     let workspace_root = ctx.workspace_root(&args.workspace)?;
     let runtime = ctx.runtime()?;
-    let (bucket, store) = release_bucket(ctx, &runtime, &build_version, shell)?;
+    let (bucket, store, staged_in) = release_bucket(ctx, &runtime, &build_version, shell)?;
     let github = if config.release.github_release {
         if ctx.mode == Mode::NoMock && ctx.credentials().token.is_none() {
             return Err(Failure::usage(anyhow::anyhow!(
@@ -220,14 +244,6 @@ pub fn exec(ctx: &Context, args: &Args, shell: &Shell) -> Result<(), Failure> {
     let identity = ctx.committer()?;
     let hook = ctx.fault_hook();
     let credentials = ctx.credentials();
-    // A stage in the release bucket was made with --nomock: its images are in the staging
-    // registry, whichever bucket a mock run calls its own.
-    let release_bucket = config.release.bucket.to_string().parse::<Location>().ok();
-    let staged_in = if ctx.mode == Mode::NoMock || release_bucket.as_ref() == Some(&bucket) {
-        Mode::NoMock
-    } else {
-        Mode::Mock
-    };
     let images = ctx.image_setup_for(staged_in)?;
     let prepared = prepare_release(
         &ReleaseSetup {
