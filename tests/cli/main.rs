@@ -19,6 +19,7 @@ mod release;
 mod sandbox;
 mod sign;
 mod signals;
+mod sigstore;
 mod snapshots;
 mod split;
 mod stage;

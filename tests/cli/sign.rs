@@ -56,7 +56,7 @@ fn generate_sign_a_directory_verify_and_openssl_agrees() {
     );
     krel.run_in(d, &["sign", "verify", ".", "--key", &public])
         .assert_exit(0)
-        .assert_stderr_has("Verified 5 signatures");
+        .assert_stderr_has("Verified 5 files signed by the given public key");
     // Checksums still verify: signatures are not artifacts.
     krel.run_in(d, &["checksum", "--check", "."]).assert_exit(0);
 }
@@ -89,16 +89,23 @@ fn verify_fails_closed() {
     verify("other.pub")
         .assert_exit(1)
         .assert_stdout_has("FAILED")
-        .assert_stderr_has("3 of 3 signatures did not verify");
+        .assert_stderr_has("3 of 3 files did not verify");
 
     std::fs::write(d.join("bin/linux/amd64/kubectl"), "tampered").unwrap();
     verify("k.pub")
         .assert_exit(1)
-        .assert_stdout_has("bin/linux/amd64/kubectl: signature does not match");
-    std::fs::remove_file(d.join("kubernetes.tar.gz.sig")).unwrap();
+        .assert_stdout_has("bin/linux/amd64/kubectl.sigstore.json: artifact mismatch");
+    // The .sig alone is checked too, when it is all there is.
+    std::fs::remove_file(d.join("bin/linux/amd64/kubectl.sigstore.json")).unwrap();
     verify("k.pub")
         .assert_exit(1)
-        .assert_stdout_has("kubernetes.tar.gz.sig is missing");
+        .assert_stdout_has("bin/linux/amd64/kubectl: signature does not match");
+    for gone in ["kubernetes.tar.gz.sig", "kubernetes.tar.gz.sigstore.json"] {
+        std::fs::remove_file(d.join(gone)).unwrap();
+    }
+    verify("k.pub")
+        .assert_exit(1)
+        .assert_stdout_has("kubernetes.tar.gz: no signature");
 }
 
 #[test]

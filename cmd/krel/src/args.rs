@@ -93,3 +93,88 @@ pub fn parse_build_version(
         ))
     })
 }
+
+/// Who must have signed, and the roots of trust: `--key`, or `--certificate-identity[-regexp]`
+/// with `--certificate-oidc-issuer[-regexp]`; `--trusted-root`.
+#[derive(Debug, Clone, Args)]
+pub struct SignerArgs {
+    /// The signer's public key (`PUBLIC KEY` PEM, as cosign.pub or the .pub of
+    /// `krel sign generate-key`).
+    #[arg(long, value_name = "PUB", conflicts_with_all = ["certificate_identity", "certificate_identity_regexp"])]
+    pub key: Option<PathBuf>,
+    /// Keyless: the identity the signing certificate was issued to (an email, or a workflow
+    /// URI such as https://github.com/ORG/REPO/.github/workflows/release.yml@refs/tags/v1.2.3).
+    #[arg(long, value_name = "ID")]
+    pub certificate_identity: Option<String>,
+    /// Keyless: a regular expression the whole identity must match.
+    #[arg(long, value_name = "REGEX", conflicts_with = "certificate_identity")]
+    pub certificate_identity_regexp: Option<String>,
+    /// Keyless: the OIDC issuer that vouched for the identity
+    /// (https://token.actions.githubusercontent.com for GitHub Actions).
+    #[arg(long, value_name = "URL")]
+    pub certificate_oidc_issuer: Option<String>,
+    /// Keyless: a regular expression the whole OIDC issuer must match.
+    #[arg(long, value_name = "REGEX", conflicts_with = "certificate_oidc_issuer")]
+    pub certificate_oidc_issuer_regexp: Option<String>,
+    /// The trusted root (a trusted_root.json: certificate authorities, transparency logs,
+    /// timestamp authorities); default: Sigstore's public-good root, built into krel.
+    #[arg(long, value_name = "FILE")]
+    pub trusted_root: Option<PathBuf>,
+}
+
+impl SignerArgs {
+    /// Whether any signer was named.
+    #[allow(dead_code)]
+    pub fn given(&self) -> bool {
+        self.key.is_some()
+            || self.certificate_identity.is_some()
+            || self.certificate_identity_regexp.is_some()
+    }
+
+    /// The expected signer and the trusted root.
+    pub fn resolve(
+        &self,
+    ) -> Result<(krel_sigstore::Expected, krel_sigstore::Trust), crate::failure::Failure> {
+        use crate::failure::Failure;
+        use krel_sigstore::{Expected, Matcher, Trust};
+        let trust = match &self.trusted_root {
+            Some(path) => Trust::from_file(path)?,
+            None => Trust::public_good()?,
+        };
+        if let Some(path) = &self.key {
+            let pem = std::fs::read_to_string(path).map_err(|err| {
+                Failure::usage(
+                    anyhow::Error::new(err).context(format!("reading key {}", path.display())),
+                )
+            })?;
+            return Ok((Expected::key_pem(&pem, &path.display().to_string())?, trust));
+        }
+        let regex = |expression: &str| {
+            Matcher::regex(expression).map_err(|err| Failure::usage(anyhow::anyhow!(err)))
+        };
+        let identity = match (&self.certificate_identity, &self.certificate_identity_regexp) {
+            (Some(exact), _) => Matcher::Exact(exact.clone()),
+            (None, Some(expression)) => regex(expression)?,
+            (None, None) => return Err(Failure::usage(anyhow::anyhow!(
+                "no signer given: pass --key, or --certificate-identity (or -regexp) with --certificate-oidc-issuer (or -regexp)"
+            ))
+            .with_hint(Some("a signature proves nothing without saying whose it must be".into()))),
+        };
+        let issuer = match (
+            &self.certificate_oidc_issuer,
+            &self.certificate_oidc_issuer_regexp,
+        ) {
+            (Some(exact), _) => Matcher::Exact(exact.clone()),
+            (None, Some(expression)) => regex(expression)?,
+            (None, None) => {
+                return Err(Failure::usage(anyhow::anyhow!(
+                    "--certificate-identity needs --certificate-oidc-issuer (or -regexp)"
+                ))
+                .with_hint(Some(
+                    "GitHub Actions' issuer is https://token.actions.githubusercontent.com".into(),
+                )))
+            }
+        };
+        Ok((Expected::Identity { identity, issuer }, trust))
+    }
+}

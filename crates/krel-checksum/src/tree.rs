@@ -25,7 +25,7 @@ pub fn is_derived(file_name: &str) -> bool {
     file_name == SHA256SUMS
         || file_name == SHA512SUMS
         || file_name == PROVENANCE
-        || [".sha256", ".sha512", ".sig", ".cert"]
+        || [".sha256", ".sha512", ".sig", ".cert", ".sigstore.json"]
             .iter()
             .any(|suffix| file_name.ends_with(suffix))
 }

@@ -69,6 +69,16 @@ impl PublicKey {
             })
     }
 
+    /// The DER SubjectPublicKeyInfo.
+    pub fn to_der(&self) -> Result<Vec<u8>, SignError> {
+        self.key
+            .to_public_key_der()
+            .map(|d| d.as_bytes().to_vec())
+            .map_err(|_| SignError::BadKey {
+                reason: "cannot encode the public key".into(),
+            })
+    }
+
     /// The first 16 hex digits of the SHA-256 of the SubjectPublicKeyInfo: a short key id.
     pub fn fingerprint(&self) -> String {
         let der = self

@@ -318,7 +318,7 @@ pub fn verify_files(
 }
 
 /// Maps `work` over `items` on up to `jobs` scoped threads, keeping the order.
-fn parallel_map<T: Send>(
+pub fn parallel_map<T: Send>(
     items: &[PathBuf],
     jobs: usize,
     work: impl Fn(&Path) -> T + Sync,

@@ -21,6 +21,7 @@ use krel_sandbox::Sandbox;
 pub mod images;
 mod proxy;
 mod services;
+pub mod sigstore;
 
 pub use krel_github_standin::{GitHubStandIn, Recorded, StandInOptions};
 

@@ -4,10 +4,11 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use krel_sign::{
-    generate_key_pair, sign_files, verify_files, PublicKey, Secret, SignError, Signer,
+    generate_key_pair, parallel_map, verify_files, PublicKey, Secret, SignError, Signer,
 };
+use krel_sigstore::{bundle_path, sign_files, Expected, KeyBundleSigner, Outputs, Subject, Trust};
 
-use crate::args::JobsArg;
+use crate::args::{JobsArg, SignerArgs};
 use crate::cli::OutputFormat;
 use crate::context::Context;
 use crate::failure::Failure;
@@ -16,7 +17,8 @@ use crate::shell::Shell;
 /// `krel sign` subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
-    /// Write <file>.sig for each file: base64 DER ECDSA P-256/SHA-256, as `cosign sign-blob --key`.
+    /// Write <file>.sigstore.json (a Sigstore bundle) and <file>.sig for each file, as
+    /// `cosign sign-blob --key` does.
     #[command(long_about = BLOBS_ABOUT, after_help = EXAMPLES)]
     Blobs {
         /// Files, or directories (their artifacts and SHA256SUMS/SHA512SUMS).
@@ -26,18 +28,25 @@ pub enum Command {
         /// PEM PKCS#8/SEC1 EC P-256 key as openssl writes it.
         #[arg(long, value_name = "KEY")]
         key: PathBuf,
+        /// Write only <file>.sigstore.json, no <file>.sig.
+        #[arg(long)]
+        bundle_only: bool,
         #[command(flatten)]
         jobs: JobsArg,
     },
-    /// Check <file>.sig for each file; any missing, malformed or wrong signature fails (exit 1).
-    #[command(after_help = EXAMPLES)]
+    /// Verify each file's <file>.sigstore.json bundle and <file>.sig against a key or a keyless
+    /// signer's identity; or one FILE_OR_DIGEST against --bundle.
+    #[command(long_about = VERIFY_ABOUT, after_help = EXAMPLES)]
     Verify {
-        /// Files, or directories (their artifacts and SHA256SUMS/SHA512SUMS).
-        #[arg(required = true, value_name = "PATH")]
-        paths: Vec<PathBuf>,
-        /// Public key (`PUBLIC KEY` PEM, as cosign.pub).
-        #[arg(long, value_name = "PUB")]
-        key: PathBuf,
+        /// Files, directories (their artifacts and SHA256SUMS/SHA512SUMS), or with --bundle one
+        /// file or `sha256:<hex>` digest.
+        #[arg(required = true, value_name = "FILE_OR_DIGEST")]
+        paths: Vec<String>,
+        /// The bundle to verify (default: <file>.sigstore.json beside each file).
+        #[arg(long, value_name = "BUNDLE")]
+        bundle: Option<PathBuf>,
+        #[command(flatten)]
+        signer: SignerArgs,
         #[command(flatten)]
         jobs: JobsArg,
     },
@@ -51,9 +60,11 @@ pub enum Command {
 }
 
 pub const BLOBS_ABOUT: &str = "\
-Write <file>.sig beside each file: the base64 of an ECDSA P-256 / SHA-256 DER signature, the
-format `cosign sign-blob --key` produces. It verifies with cosign verify-blob, krel sign verify,
-or plain openssl:
+Write beside each file a Sigstore bundle, <file>.sigstore.json (media type v0.3, the key named
+by a hint, no transparency-log entry: what `cosign sign-blob --key --tlog-upload=false` writes),
+and <file>.sig: the base64 of the same ECDSA P-256 / SHA-256 DER signature, for verifiers that
+predate bundles (--bundle-only leaves it out). Both verify with krel sign verify and cosign
+verify-blob; the .sig with plain openssl too:
   openssl dgst -sha256 -verify cosign.pub -signature <(base64 -d f.sig) f
 
 A directory stands for its artifacts (every file but *.sha256, *.sha512, *.sig, *.cert) plus its
@@ -64,18 +75,48 @@ KREL_SIGNING_PASSWORD, which may be empty, or a prompt on a terminal) or an unen
 EC P-256 key as openssl writes it (PRIVATE KEY or EC PRIVATE KEY). Keys and passwords are
 never printed.";
 
+pub const VERIFY_ABOUT: &str = "\
+Verify signatures against the signer you expect: a public key (--key), or for keyless signatures
+the certificate's identity and OIDC issuer (--certificate-identity/-regexp and
+--certificate-oidc-issuer/-regexp), checked under a trusted root (Sigstore's public-good root
+unless --trusted-root names another).
+
+Without --bundle, each file (a directory stands for its artifacts and SUMS files) must have
+<file>.sigstore.json or <file>.sig (a .sig needs --key); every one present is verified.
+With --bundle, the one FILE_OR_DIGEST is checked against that bundle: a file, or its digest as
+sha256:<hex>. For an attestation bundle (a DSSE envelope around an in-toto statement) the file
+must be one of the statement's subjects.
+
+A bundle's transparency-log entries, certificate chain, signed certificate timestamps and
+timestamps are all verified; a key-signed bundle without a log entry (what krel writes with a
+key) verifies by the key alone. Any failure names the check and exits 1.";
+
 pub const EXAMPLES: &str = "\
 Examples:
   krel sign generate-key --output-prefix release            # release.key, release.pub
   KREL_SIGNING_PASSWORD=... krel sign blobs _output/release --key release.key
   krel sign verify _output/release --key release.pub
+  krel sign verify kubectl --bundle kubectl.sigstore.json \\
+      --certificate-identity krel-staging@k8s-releng-prod.iam.gserviceaccount.com \\
+      --certificate-oidc-issuer https://accounts.google.com
+  krel sign verify sha256:9f86d0…  --bundle provenance.json.intoto.sigstore.json --key release.pub
   krel sign blobs kubectl kubeadm --key ec-p256.pem          # an openssl key";
 
 /// Runs `krel sign ...`.
 pub fn exec(ctx: &Context, command: &Command, shell: &Shell) -> Result<(), Failure> {
     match command {
-        Command::Blobs { paths, key, jobs } => blobs(ctx, paths, key, jobs.or_cpus(), shell),
-        Command::Verify { paths, key, jobs } => verify(paths, key, jobs.or_cpus(), shell),
+        Command::Blobs {
+            paths,
+            key,
+            bundle_only,
+            jobs,
+        } => blobs(ctx, paths, key, *bundle_only, jobs.or_cpus(), shell),
+        Command::Verify {
+            paths,
+            bundle,
+            signer,
+            jobs,
+        } => verify(paths, bundle.as_deref(), signer, jobs.or_cpus(), shell),
         Command::GenerateKey { output_prefix } => generate(ctx, output_prefix, shell),
     }
 }
@@ -123,15 +164,21 @@ fn blobs(
     ctx: &Context,
     paths: &[PathBuf],
     key: &Path,
+    bundle_only: bool,
     jobs: usize,
     shell: &Shell,
 ) -> Result<(), Failure> {
     let files = expand(paths)?;
     let signer = ctx.signer(key)?;
-    let signatures = sign_files(&signer, &files, jobs)?;
+    let bundles = KeyBundleSigner::new(&signer, &signer.public_key())?;
+    let outputs = Outputs {
+        bundle: true,
+        detached: !bundle_only,
+    };
+    let signatures = sign_files(&bundles, &files, jobs, outputs)?;
     shell.status(
         "Signed",
-        format!("{} files with {}", signatures.len(), signer.describe()),
+        format!("{} files with {}", files.len(), signer.describe()),
     );
     match shell.output() {
         OutputFormat::Text => {
@@ -179,52 +226,186 @@ fn directory_completeness(paths: &[PathBuf]) -> Vec<String> {
     problems
 }
 
-fn verify(paths: &[PathBuf], key: &Path, jobs: usize, shell: &Shell) -> Result<(), Failure> {
-    let files = expand(paths)?;
-    let public = PublicKey::from_pem(&read_key_file(key)?)?;
-    let results = verify_files(&public, &files, jobs);
+fn verify(
+    args: &[String],
+    bundle: Option<&Path>,
+    signer: &SignerArgs,
+    jobs: usize,
+    shell: &Shell,
+) -> Result<(), Failure> {
+    let (expected, trust) = signer.resolve()?;
+    if let Some(bundle) = bundle {
+        return verify_bundle(args, bundle, &expected, &trust, shell);
+    }
+    let paths: Vec<PathBuf> = args.iter().map(PathBuf::from).collect();
+    let files = expand(&paths)?;
+    let detached_key = match (&signer.key, &expected) {
+        (Some(path), _) => PublicKey::from_pem(&read_key_file(path)?).ok(),
+        _ => None,
+    };
+    let results = parallel_map(&files, jobs, |file| {
+        verify_file_signatures(file, &expected, detached_key.as_ref(), &trust)
+    });
     let mut failures: Vec<String> = results
         .iter()
-        .filter_map(|r| r.as_ref().err().map(ToString::to_string))
+        .filter_map(|r| r.as_ref().err().cloned())
         .collect();
-    let incomplete = directory_completeness(paths);
-    for problem in &incomplete {
-        shell.data(format!("FAILED {problem}"));
-    }
-    failures.extend(incomplete);
-    match shell.output() {
-        OutputFormat::Text => {
-            for (file, result) in files.iter().zip(&results) {
-                match result {
-                    Ok(()) => shell.data(format!("OK     {}", file.display())),
-                    Err(err) => shell.data(format!("FAILED {err}")),
-                }
-            }
-        }
-        OutputFormat::Json => shell.json(&serde_json::json!({
-            "key": public.fingerprint(),
-            "verified": files.len() - failures.len(),
-            "failures": failures,
-        })),
-    }
+    let incomplete = directory_completeness(&paths);
+    failures.extend(incomplete.iter().cloned());
+    render_verification(&files, &results, &incomplete, &expected, shell);
     if !failures.is_empty() {
         return Err(Failure::refused(anyhow::anyhow!(
-            "{} of {} signatures did not verify",
+            "{} of {} files did not verify",
             failures.len(),
             files.len()
         ))
         .with_hint(Some(
-            "do not publish these files: re-sign them from a trusted build, or check --key".into(),
+            "do not publish or install these files: re-sign them from a trusted build, or check the expected signer".into(),
         )));
     }
     shell.status(
         "Verified",
-        format!(
-            "{} signatures with key {}",
-            files.len(),
-            public.fingerprint()
-        ),
+        format!("{} files signed by {}", files.len(), expected.describe()),
     );
+    Ok(())
+}
+
+/// Every signature of one file: its bundle, and its .sig when verifying with a key. Returns
+/// what was checked.
+fn verify_file_signatures(
+    file: &Path,
+    expected: &Expected,
+    detached_key: Option<&PublicKey>,
+    trust: &Trust,
+) -> Result<Vec<&'static str>, String> {
+    let mut checked = Vec::new();
+    let bundle = bundle_path(file);
+    if bundle.is_file() {
+        let json = std::fs::read_to_string(&bundle)
+            .map_err(|err| format!("{}: {err}", bundle.display()))?;
+        krel_sigstore::verify(
+            Subject::File(file),
+            &json,
+            &bundle.display().to_string(),
+            expected,
+            trust,
+        )
+        .map_err(|err| err.to_string())?;
+        checked.push("bundle");
+    }
+    let detached = krel_sign::signature_path(file);
+    if detached.is_file() {
+        if let Some(key) = detached_key {
+            verify_files(key, &[file.to_path_buf()], 1)
+                .pop()
+                .unwrap_or(Ok(()))
+                .map_err(|err| err.to_string())?;
+            checked.push("sig");
+        }
+    }
+    if checked.is_empty() {
+        return Err(format!(
+            "{}: no signature: neither {} nor (with --key) {}",
+            file.display(),
+            bundle.display(),
+            detached.display()
+        ));
+    }
+    Ok(checked)
+}
+
+fn render_verification(
+    files: &[PathBuf],
+    results: &[Result<Vec<&'static str>, String>],
+    incomplete: &[String],
+    expected: &Expected,
+    shell: &Shell,
+) {
+    match shell.output() {
+        OutputFormat::Text => {
+            for problem in incomplete {
+                shell.data(format!("FAILED {problem}"));
+            }
+            for (file, result) in files.iter().zip(results) {
+                match result {
+                    Ok(checked) => shell.data(format!(
+                        "OK     {} ({})",
+                        file.display(),
+                        checked.join(", ")
+                    )),
+                    Err(err) => shell.data(format!("FAILED {err}")),
+                }
+            }
+        }
+        OutputFormat::Json => {
+            let failures: Vec<&String> = incomplete
+                .iter()
+                .chain(results.iter().filter_map(|r| r.as_ref().err()))
+                .collect();
+            shell.json(&serde_json::json!({
+                "signer": expected.describe(),
+                "verified": results.iter().filter(|r| r.is_ok()).count(),
+                "failures": failures,
+            }))
+        }
+    }
+}
+
+/// `krel sign verify FILE_OR_DIGEST --bundle B`: one artifact (a path, or `sha256:<hex>`
+/// when that is not a file) against one bundle.
+fn verify_bundle(
+    args: &[String],
+    bundle: &Path,
+    expected: &Expected,
+    trust: &Trust,
+    shell: &Shell,
+) -> Result<(), Failure> {
+    let [target] = args else {
+        return Err(Failure::usage(anyhow::anyhow!(
+            "--bundle verifies one file or digest, not {}",
+            args.len()
+        )));
+    };
+    let digest = krel_sigstore::parse_sha256(target);
+    let subject = match &digest {
+        Some(digest) if !Path::new(target).exists() => Subject::Digest(*digest),
+        _ => Subject::File(Path::new(target)),
+    };
+    if let Subject::File(path) = subject {
+        if !path.is_file() {
+            return Err(
+                Failure::usage(anyhow::anyhow!("{target} is not a file")).with_hint(Some(
+                    "pass the artifact, or its digest as sha256:<64 hex digits>".into(),
+                )),
+            );
+        }
+    }
+    let json = std::fs::read_to_string(bundle).map_err(|err| {
+        Failure::usage(anyhow::Error::new(err).context(format!("reading {}", bundle.display())))
+    })?;
+    let verified = krel_sigstore::verify(
+        subject,
+        &json,
+        &bundle.display().to_string(),
+        expected,
+        trust,
+    )?;
+    match shell.output() {
+        OutputFormat::Text => shell.data(format!("OK     {target}")),
+        OutputFormat::Json => shell.json(&serde_json::json!({
+            "artifact": target,
+            "bundle": bundle,
+            "identity": verified.identity,
+            "issuer": verified.issuer,
+            "transparency_log": verified.transparency_log,
+            "attestation": verified.statement.is_some(),
+        })),
+    }
+    let signer = match (&verified.identity, &verified.issuer) {
+        (Some(identity), Some(issuer)) => format!("{identity} ({issuer})"),
+        _ => expected.describe(),
+    };
+    shell.status("Verified", format!("{target} signed by {signer}"));
     Ok(())
 }
 
