@@ -32,6 +32,8 @@ use sha2::{Digest, Sha256};
 pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
 /// The SLSA provenance predicate type.
 pub const PROVENANCE_TYPE: &str = "https://slsa.dev/provenance/v1";
+/// The predicate type of an SPDX 2.3 document (as `cosign attest --type spdxjson` writes it).
+pub const SPDX_TYPE: &str = "https://spdx.dev/Document/v2.3";
 
 /// One file of a tree, with the digests attestations need.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,6 +64,12 @@ pub enum AttestError {
     Malformed {
         /// The document, for messages.
         what: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An SBOM to attest is not JSON.
+    #[error("the SBOM is not JSON: {reason}")]
+    Sbom {
         /// What is wrong.
         reason: String,
     },
@@ -347,6 +355,27 @@ pub fn provenance_statement(input: &ProvenanceInput) -> Vec<u8> {
         },
     });
     to_pretty(&statement)
+}
+
+/// An in-toto v1 statement whose predicate is the SPDX document `sbom` (JSON bytes), about
+/// `subjects`: each a name and its digests (`sha256`, or `gitCommit` for a source tree).
+pub fn sbom_statement(
+    subjects: &[(String, BTreeMap<String, String>)],
+    sbom: &[u8],
+) -> Result<Vec<u8>, AttestError> {
+    let predicate: Value = serde_json::from_slice(sbom).map_err(|err| AttestError::Sbom {
+        reason: err.to_string(),
+    })?;
+    let subjects: Vec<Value> = subjects
+        .iter()
+        .map(|(name, digest)| json!({"name": name, "digest": digest}))
+        .collect();
+    Ok(to_pretty(&json!({
+        "_type": STATEMENT_TYPE,
+        "subject": subjects,
+        "predicateType": SPDX_TYPE,
+        "predicate": predicate,
+    })))
 }
 
 /// A provenance statement read back: its subjects and its sources.

@@ -26,8 +26,8 @@ mod verify;
 use std::path::{Path, PathBuf};
 
 pub use hash::{hash_file, hash_reader, Digests};
-pub use tree::{artifacts, Artifact};
-pub use verify::{verify_checksums, Mismatch, Problem, Verification};
+pub use tree::{artifacts, is_derived, Artifact};
+pub use verify::{read_sums, verify_checksums, Mismatch, Problem, Verification};
 
 /// The file listing SHA-256 digests.
 pub const SHA256SUMS: &str = "SHA256SUMS";

@@ -80,7 +80,8 @@ impl fmt::Display for Mismatch {
     }
 }
 
-fn read_sums(dir: &Path, list: &str) -> Result<BTreeMap<String, String>, ChecksumError> {
+/// Reads `dir/list` (SHA256SUMS or SHA512SUMS): file name → hex digest.
+pub fn read_sums(dir: &Path, list: &str) -> Result<BTreeMap<String, String>, ChecksumError> {
     let path = dir.join(list);
     let text = std::fs::read_to_string(&path).map_err(|source| ChecksumError::Read {
         path: path.clone(),

@@ -160,6 +160,9 @@ pub struct Release {
     pub signing_key: Option<PathBuf>,
     /// Whether `krel release` publishes a GitHub release (default true).
     pub github_release: bool,
+    /// Whether stage writes `<file>.sig` (and `.cert`) beside every `<file>.sigstore.json`
+    /// bundle, for verifiers that predate bundles (default true).
+    pub detached_signatures: bool,
     /// The registry stage pushes images to with `--nomock` (`docker://HOST/PREFIX` or
     /// `oci:PATH`; default `docker://gcr.io/k8s-staging-kubernetes`).
     pub staging_registry: RegistryUrl,
@@ -178,6 +181,7 @@ impl Default for Release {
             workspace: None,
             signing_key: None,
             github_release: true,
+            detached_signatures: true,
             staging_registry: RegistryUrl("docker://gcr.io/k8s-staging-kubernetes".into()),
             registry: RegistryUrl("docker://registry.k8s.io".into()),
             mock_registry: None,
@@ -444,6 +448,9 @@ pub(crate) struct FileRelease {
     pub(crate) signing_key: Option<PathBuf>,
     /// Publish a GitHub release per version (default true).
     pub(crate) github_release: Option<bool>,
+    /// Also write <file>.sig (and .cert) beside every <file>.sigstore.json bundle, for
+    /// verifiers that predate bundles (default true).
+    pub(crate) detached_signatures: Option<bool>,
     /// The registry stage pushes images to with --nomock: docker://HOST[:PORT]/PREFIX or
     /// oci:PATH (default docker://gcr.io/k8s-staging-kubernetes).
     pub(crate) staging_registry: Option<RegistryUrl>,

@@ -24,6 +24,7 @@ pub const KEYS: &[&str] = &[
     "release.workspace",
     "release.signing_key",
     "release.github_release",
+    "release.detached_signatures",
     "release.staging_registry",
     "release.registry",
     "release.mock_registry",
@@ -132,6 +133,7 @@ impl Config {
             "release.workspace" => path(&self.release.workspace),
             "release.signing_key" => path(&self.release.signing_key),
             "release.github_release" => self.release.github_release.to_string(),
+            "release.detached_signatures" => self.release.detached_signatures.to_string(),
             "release.staging_registry" => self.release.staging_registry.to_string(),
             "release.registry" => self.release.registry.to_string(),
             "release.mock_registry" => self.release.mock_registry.as_ref().map_or(

@@ -55,6 +55,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("KREL_WORKSPACE", "release.workspace"),
     ("KREL_SIGNING_KEY", "release.signing_key"),
     ("KREL_GITHUB_RELEASE", "release.github_release"),
+    ("KREL_DETACHED_SIGNATURES", "release.detached_signatures"),
 ];
 
 /// The whole project configuration, defaults filled in.
@@ -257,11 +258,10 @@ impl Config {
             "release.workspace" => self.release.workspace = Some(self.resolve(value)),
             "release.signing_key" => self.release.signing_key = Some(self.resolve(value)),
             "release.github_release" => {
-                self.release.github_release = match value.trim() {
-                    "true" | "1" | "yes" => true,
-                    "false" | "0" | "no" => false,
-                    other => return Err(invalid(format!("`{other}` is not true or false"))),
-                }
+                self.release.github_release = boolean(value).map_err(invalid)?
+            }
+            "release.detached_signatures" => {
+                self.release.detached_signatures = boolean(value).map_err(invalid)?
             }
             _ => return Err(invalid("no such configuration key".into())),
         }
@@ -348,6 +348,9 @@ impl Config {
             if let Some(value) = value {
                 self.set(key, &value)?;
             }
+        }
+        if let Some(detached) = release.detached_signatures {
+            self.release.detached_signatures = detached;
         }
         if let Some(github_release) = release.github_release {
             self.release.github_release = github_release;
@@ -629,5 +632,14 @@ mod tests {
         assert!(krel_error::Diagnose::hint(&err)
             .unwrap()
             .contains("--config"));
+    }
+}
+
+/// `true`/`1`/`yes` or `false`/`0`/`no`.
+fn boolean(value: &str) -> Result<bool, String> {
+    match value.trim() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        other => Err(format!("`{other}` is not true or false")),
     }
 }

@@ -382,26 +382,6 @@ fn listed_images(dir: &Path) -> Vec<ListedImage> {
         .unwrap_or_default()
 }
 
-/// The provenance subjects `images.json` promises: `image:<name>` and
-/// `image:<name>/<platform>`.
-fn image_subjects(dir: &Path) -> Vec<krel_attest::FileEntry> {
-    let mut subjects = Vec::new();
-    for image in listed_images(dir) {
-        let name = image_name(&image.reference);
-        let entry = |path: String, digest: &str| krel_attest::FileEntry {
-            path,
-            sha1: String::new(),
-            sha256: digest.trim_start_matches("sha256:").to_string(),
-            size: 0,
-        };
-        subjects.push(entry(format!("image:{name}"), &image.digest));
-        for (platform, digest) in &image.manifests {
-            subjects.push(entry(format!("image:{name}/{platform}"), digest));
-        }
-    }
-    subjects
-}
-
 /// `widget` of `…/release/widget:v1.2.3`.
 fn image_name(reference: &str) -> String {
     let without_tag = reference.rsplit_once(':').map_or(reference, |(r, _)| r);
@@ -540,57 +520,21 @@ fn check(
             problems.push(format!("{} is missing", dir.display()));
             continue;
         }
-        // Checksums.
-        match krel_checksum::verify_checksums(&dir, 4, &krel_checksum::NoProgress) {
-            Ok(verification) => {
-                summary.checksums_checked += verification.checked;
-                problems.extend(
-                    verification
-                        .mismatches
-                        .iter()
-                        .map(|m| format!("{version}: {m}")),
-                );
-            }
-            Err(err) => problems.push(format!("{version}: checksums: {err}")),
-        }
-        // Signatures: every file but the signatures themselves.
-        let files: Vec<PathBuf> = walk(&dir)
-            .into_iter()
-            .filter(|p| p.extension().is_none_or(|e| e != "sig"))
-            .collect();
-        for (file, result) in files.iter().zip(krel_sign::verify_files(&key, &files, 4)) {
-            match result {
-                Ok(()) => summary.signatures_checked += 1,
-                Err(err) => problems.push(format!("{version}: {err} ({})", file.display())),
-            }
-        }
-        // Provenance: its subjects are exactly the other files.
-        let provenance = dir.join("provenance.json");
-        match std::fs::read(&provenance)
-            .map_err(|e| e.to_string())
-            .and_then(|bytes| {
-                krel_attest::Statement::parse(&bytes, &provenance.display().to_string())
-                    .map_err(|e| e.to_string())
+        // What a downloader checks: checksums, signatures and bundles, provenance, SBOMs
+        // (krel verify's checks).
+        match krel_verify::Verifier::with_key(&key)
+            .and_then(|verifier| {
+                krel_verify::verify_release(&dir, &verifier, &krel_verify::Expect::default(), 4)
             }) {
-            Ok(statement) => {
-                match krel_attest::describe_files(&dir, |path| !path.starts_with("provenance.json"))
-                {
-                    Ok(mut files) => {
-                        files.extend(image_subjects(&dir));
-                        let mismatches = statement.check(&files);
-                        if mismatches.is_empty() {
-                            summary.provenance_checked += 1;
-                        }
-                        problems.extend(
-                            mismatches
-                                .iter()
-                                .map(|m| format!("{version}: provenance: {m}")),
-                        );
-                    }
-                    Err(err) => problems.push(format!("{version}: {err}")),
+            Ok(report) => {
+                summary.checksums_checked += report.checksums;
+                summary.signatures_checked += report.signatures;
+                if report.problems.is_empty() {
+                    summary.provenance_checked += 1;
                 }
+                problems.extend(report.problems.iter().map(|p| format!("{version}: {p}")));
             }
-            Err(err) => problems.push(format!("{version}: provenance: {err}")),
+            Err(err) => problems.push(format!("{version}: {err}")),
         }
         // The images, in the release registry.
         match check_images(sandbox, &dir, version, &key) {
@@ -665,18 +609,3 @@ fn check(
     }
 }
 
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                found.extend(walk(&path));
-            } else {
-                found.push(path);
-            }
-        }
-    }
-    found.sort();
-    found
-}

@@ -92,13 +92,13 @@ pub enum ReleaseError {
         /// The cause.
         source: krel_image::ImageError,
     },
-    /// Signing or verifying failed.
+    /// Signing into Sigstore bundles failed.
     #[error("{context}")]
-    Sign {
+    Bundle {
         /// What krel was doing.
         context: String,
         /// The cause.
-        source: Box<krel_sign::SignError>,
+        source: Box<krel_sigstore::BundleError>,
     },
     /// Checksums could not be written.
     #[error("writing checksums")]
@@ -278,12 +278,12 @@ impl From<krel_attest::AttestError> for ReleaseError {
     }
 }
 
-/// Adds context to signing errors.
-pub(crate) fn sign(
+/// Adds context to bundle errors.
+pub(crate) fn bundle(
     context: impl Into<String>,
-) -> impl FnOnce(krel_sign::SignError) -> ReleaseError {
+) -> impl FnOnce(krel_sigstore::BundleError) -> ReleaseError {
     let context = context.into();
-    move |source| ReleaseError::Sign {
+    move |source| ReleaseError::Bundle {
         context,
         source: Box::new(source),
     }

@@ -3,12 +3,16 @@
 //!
 //! [`verify_stage`] checks, for a stage directory laid out as [`crate::layout`] describes:
 //!
-//! 1. `STAGED.json.sig` against the public key, then that the stage holds exactly the files
-//!    the record lists, each with the recorded SHA-256;
-//! 2. for each version, `provenance.json.sig`, then that the statement's subjects are exactly
-//!    the files of `gcs-stage/<version>/` with their SHA-256, and the version's images (index
-//!    and platform manifests) with the record's digests;
-//! 3. every `.sig` in the stage against its file, and that no file lacks one;
+//! 1. the signatures of `STAGED.json` (its bundle `STAGED.json.sigstore.json` and its `.sig`,
+//!    whichever are there) against the public key, then that the stage holds exactly the
+//!    files the record lists, each with the recorded SHA-256;
+//! 2. for each version, the provenance's signatures, and its attestation
+//!    (`provenance.json.intoto.sigstore.json`, whose statement must be `provenance.json`
+//!    byte for byte), then that the statement's subjects are exactly the files of
+//!    `gcs-stage/<version>/` with their SHA-256, and the version's images (index and platform
+//!    manifests) with the record's digests;
+//! 3. every other file's bundle and `.sig` (at least one of them), and every SBOM's
+//!    attestation when there is one;
 //! 4. `SHA256SUMS`/`SHA512SUMS` and the per-file digests of each version.
 //!
 //! Every problem found is reported, not only the first.
@@ -16,7 +20,9 @@
 use std::path::{Path, PathBuf};
 
 use krel_attest::{describe_files, FileEntry, Statement};
-use krel_sign::{verify_files, PublicKey};
+use krel_sign::PublicKey;
+
+use krel_verify::{is_signature, Verifier};
 
 use crate::files::io;
 use crate::layout;
@@ -43,15 +49,23 @@ pub fn verify_stage(
         });
     }
     // 1. The record, then the files it lists.
-    if let Some(Err(err)) = verify_files(key, std::slice::from_ref(&record_path), 1).pop() {
-        return Err(fail(vec![format!("{}: {err}", layout::STAGED)]));
+    let checker = Verifier::with_key(key).map_err(|err| ReleaseError::Config {
+        message: err.to_string(),
+        hint: "check release.signing_key".into(),
+    })?;
+    if let Err(problem) = checker.signatures(dir, layout::STAGED, None) {
+        return Err(fail(vec![problem]));
     }
     let bytes = std::fs::read(&record_path).map_err(io("reading", &record_path))?;
     let record = StagedRecord::parse(&bytes, &what)?;
     let mut problems = Vec::new();
     let files = describe_files(dir, |path| {
-        path != layout::STAGED && path != format!("{}.sig", layout::STAGED)
+        !path.starts_with(layout::STAGED) || !is_signature(path)
     })?;
+    let files: Vec<FileEntry> = files
+        .into_iter()
+        .filter(|f| f.path != layout::STAGED)
+        .collect();
     let mut listed = record.files.clone();
     for file in &files {
         match listed.remove(&file.path) {
@@ -77,9 +91,13 @@ pub fn verify_stage(
     for version in &record.versions {
         let provenance = dir.join(layout::provenance(version));
         let gcs = dir.join(layout::gcs_stage(version));
-        match verify_files(key, std::slice::from_ref(&provenance), 1).pop() {
-            Some(Err(err)) => problems.push(format!("{version}/{}: {err}", layout::PROVENANCE)),
-            _ => {
+        let relative = layout::provenance(version);
+        let signed = checker
+            .signatures(dir, &relative, None)
+            .and_then(|()| checker.attestation(dir, &relative, true).map(|_| ()));
+        match signed {
+            Err(problem) => problems.push(problem),
+            Ok(()) => {
                 let text = std::fs::read(&provenance).map_err(io("reading", &provenance))?;
                 let statement = Statement::parse(&text, &provenance.display().to_string())?;
                 // The files of gcs-stage/<version>/, from the listing already made above.
@@ -117,24 +135,27 @@ pub fn verify_stage(
         }
     }
 
-    // 3. Every signature, and every file signed.
-    let mut signed: Vec<PathBuf> = Vec::new();
-    for file in &files {
-        if let Some(original) = file.path.strip_suffix(".sig") {
-            signed.push(dir.join(original));
-        } else if !dir.join(format!("{}.sig", file.path)).is_file() {
-            problems.push(format!("{}: no signature", file.path));
-        }
-    }
-    let results = verify_files(key, &signed, jobs);
-    for (path, result) in signed.iter().zip(results) {
-        if result.is_err() {
-            let relative = path.strip_prefix(dir).unwrap_or(path).display().to_string();
-            problems.push(format!(
-                "{relative}: its signature ({relative}.sig) does not verify with the key"
-            ));
-        }
-    }
+    // 3. Every other file's signatures, and the SBOMs' attestations.
+    let unsigned: Vec<&str> = files
+        .iter()
+        .map(|f| f.path.as_str())
+        .filter(|p| !is_signature(p) && !p.ends_with(layout::PROVENANCE))
+        .collect();
+    let results = krel_sign::parallel_map(
+        &unsigned.iter().map(PathBuf::from).collect::<Vec<_>>(),
+        jobs,
+        |path| {
+            let path = path.to_string_lossy();
+            checker.signatures(dir, &path, None).and_then(|()| {
+                if path.ends_with(".spdx.json") {
+                    checker.attestation(dir, &path, false).map(|_| ())
+                } else {
+                    Ok(())
+                }
+            })
+        },
+    );
+    problems.extend(results.into_iter().filter_map(Result::err));
 
     problems.sort();
     problems.dedup();

@@ -17,7 +17,10 @@ use krel_version::ReleaseType;
 /// Stages release-1.10's next rc of `sandbox` into its `bucket/`, committing at `time`.
 fn run_stage(sandbox: &krel_sandbox::Sandbox, time: i64) -> StageOutcome {
     let config = Config::load(Some(&sandbox.config), &sandbox.root, |_| None).unwrap();
-    let signer = load_signing_key(krel_sandbox::SANDBOX_KEY, &|| Ok(Secret::new(""))).unwrap();
+    let signer = krel_sigstore::KeyBundleSigner::new(
+        load_signing_key(krel_sandbox::SANDBOX_KEY, &|| Ok(Secret::new(""))).unwrap(),
+    )
+    .unwrap();
     let bucket: Location = format!("file://{}", sandbox.root.join("bucket").display())
         .parse()
         .unwrap();
@@ -141,7 +144,7 @@ fn a_stage_verifies_and_every_kind_of_tampering_is_caught() {
         "widget-linux-amd64.tar.gz: sha256 is",
         "the provenance says",
         "content does not match SHA256SUMS",
-        "widget-linux-amd64.tar.gz.sig) does not verify",
+        "widget-linux-amd64.tar.gz.sigstore.json: artifact mismatch",
     ] {
         assert!(
             found.iter().any(|p| p.contains(expected)),
@@ -151,9 +154,51 @@ fn a_stage_verifies_and_every_kind_of_tampering_is_caught() {
     std::fs::write(&tarball, &original).unwrap();
     verify_stage(&stage, &key, 2).unwrap();
 
+    // The .sig is checked when it is all there is.
+    let bundle = gcs.join("widget-linux-amd64.tar.gz.sigstore.json");
+    let bundle_bytes = std::fs::read(&bundle).unwrap();
+    std::fs::remove_file(&bundle).unwrap();
+    std::fs::write(&tarball, b"not what was built").unwrap();
+    let found = problems(&stage, &key);
+    assert!(
+        found
+            .iter()
+            .any(|p| p.contains("widget-linux-amd64.tar.gz.sig) does not verify")),
+        "{found:#?}"
+    );
+    std::fs::write(&tarball, &original).unwrap();
+    std::fs::write(&bundle, &bundle_bytes).unwrap();
+
+    // Attestations: the provenance's must be the provenance, an SBOM's must be about it.
+    let provenance = stage.join("v1.10.0-rc.1/provenance.json.intoto.sigstore.json");
+    let sbom = gcs.join("widget-release.spdx.json.intoto.sigstore.json");
+    let provenance_bytes = std::fs::read(&provenance).unwrap();
+    std::fs::copy(&sbom, &provenance).unwrap();
+    let found = problems(&stage, &key);
+    assert!(
+        found.iter().any(|p| p.contains(
+            "provenance.json.intoto.sigstore.json: the attested statement is not"
+        )),
+        "{found:#?}"
+    );
+    std::fs::write(&provenance, &provenance_bytes).unwrap();
+    let sbom_text = std::fs::read_to_string(&sbom).unwrap();
+    std::fs::write(&sbom, sbom_text.replacen("\"sig\":\"", "\"sig\":\"AAAA", 1)).unwrap();
+    let found = problems(&stage, &key);
+    assert!(
+        found
+            .iter()
+            .any(|p| p.contains("widget-release.spdx.json.intoto.sigstore.json")),
+        "{found:#?}"
+    );
+    std::fs::write(&sbom, sbom_text).unwrap();
+    verify_stage(&stage, &key, 2).unwrap();
+
     // An extra file and a missing signature.
     std::fs::write(gcs.join("backdoor"), b"x").unwrap();
-    std::fs::remove_file(gcs.join("SHA512SUMS.sig")).unwrap();
+    for gone in ["SHA512SUMS.sig", "SHA512SUMS.sigstore.json"] {
+        std::fs::remove_file(gcs.join(gone)).unwrap();
+    }
     let found = problems(&stage, &key);
     assert!(
         found

@@ -24,7 +24,9 @@ pub use error::BundleError;
 pub use files::{attestation_path, bundle_path, sign_files, write_attestation, Outputs};
 pub use sign::{attest, BundleSigner, KeyBundleSigner, IN_TOTO_PAYLOAD_TYPE};
 pub use sigstore_types::Bundle;
-pub use verify::{parse, parse_sha256, verify, Expected, Matcher, Subject, Trust, Verified};
+pub use verify::{
+    parse, parse_sha256, verify, verify_statement, Expected, Matcher, Subject, Trust, Verified,
+};
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
@@ -53,7 +55,7 @@ mod tests {
     fn key_bundles_round_trip_and_bind_to_their_artifact() {
         use sha2::Digest;
         let (key, expected) = signer();
-        let bundles = KeyBundleSigner::new(&key, &key.public_key()).unwrap();
+        let bundles = KeyBundleSigner::new(key).unwrap();
         let trust = Trust::public_good().unwrap();
         let digest: [u8; 32] = sha2::Sha256::digest(b"kubectl").into();
         let json = bundles.sign_digest(&digest).unwrap().to_json().unwrap();
@@ -76,7 +78,7 @@ mod tests {
     #[test]
     fn statements_without_subjects_are_not_attested() {
         let (key, _) = signer();
-        let bundles = KeyBundleSigner::new(&key, &key.public_key()).unwrap();
+        let bundles = KeyBundleSigner::new(key).unwrap();
         let err = attest(&bundles, br#"{"_type":"https://in-toto.io/Statement/v1","subject":[],"predicateType":"x","predicate":{}}"#).unwrap_err();
         assert!(err.to_string().contains("no subjects"), "{err}");
         assert!(attest(&bundles, b"not json").is_err());

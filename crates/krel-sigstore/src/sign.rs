@@ -23,24 +23,28 @@ pub trait BundleSigner: Sync {
     fn sign_statement(&self, statement: &[u8]) -> Result<Bundle, BundleError>;
     /// What signs, for messages.
     fn describe(&self) -> String;
+    /// The same signer for what has no bundle (cosign image signatures).
+    fn detached(&self) -> &dyn krel_sign::Signer;
 }
 
 /// Makes bundles with a key: the bundle names the key by a hint (the base64 SHA-256 of its
 /// DER public key, as cosign writes it) and has no transparency-log entry.
-pub struct KeyBundleSigner<'a> {
-    signer: &'a dyn krel_sign::Signer,
+pub struct KeyBundleSigner {
+    signer: krel_sign::KeySigner,
     hint: String,
 }
 
-impl<'a> KeyBundleSigner<'a> {
-    /// Bundles signed by `signer`, whose public key is `public`.
-    pub fn new(
-        signer: &'a dyn krel_sign::Signer,
-        public: &krel_sign::PublicKey,
-    ) -> Result<Self, BundleError> {
-        let der = public.to_der()?;
+impl KeyBundleSigner {
+    /// Bundles signed by `signer`.
+    pub fn new(signer: krel_sign::KeySigner) -> Result<Self, BundleError> {
+        let der = signer.public_key().to_der()?;
         let hint = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(der));
         Ok(Self { signer, hint })
+    }
+
+    /// The key, for what signs without bundles (image signatures, `.sig` files).
+    pub fn key(&self) -> &krel_sign::KeySigner {
+        &self.signer
     }
 
     fn bundle(&self, content: SignatureContent) -> Bundle {
@@ -54,9 +58,9 @@ impl<'a> KeyBundleSigner<'a> {
     }
 }
 
-impl BundleSigner for KeyBundleSigner<'_> {
+impl BundleSigner for KeyBundleSigner {
     fn sign_digest(&self, digest: &[u8; 32]) -> Result<Bundle, BundleError> {
-        let signature = self.signer.sign_digest(digest)?;
+        let signature = krel_sign::Signer::sign_digest(&self.signer, digest)?;
         let message =
             MessageSignature::new(SignatureBytes::new(signature.der)).with_message_digest(
                 MessageDigest::new(HashAlgorithm::Sha2256, DigestBytes::new(digest.to_vec())),
@@ -66,7 +70,7 @@ impl BundleSigner for KeyBundleSigner<'_> {
 
     fn sign_statement(&self, statement: &[u8]) -> Result<Bundle, BundleError> {
         let pae = sigstore_types::pae(IN_TOTO_PAYLOAD_TYPE, statement);
-        let signature = self.signer.sign_digest(&Sha256::digest(&pae).into())?;
+        let signature = krel_sign::Signer::sign_digest(&self.signer, &Sha256::digest(&pae).into())?;
         let envelope = DsseEnvelope::new(
             IN_TOTO_PAYLOAD_TYPE,
             PayloadBytes::from_bytes(statement),
@@ -76,7 +80,11 @@ impl BundleSigner for KeyBundleSigner<'_> {
     }
 
     fn describe(&self) -> String {
-        self.signer.describe()
+        krel_sign::Signer::describe(&self.signer)
+    }
+
+    fn detached(&self) -> &dyn krel_sign::Signer {
+        &self.signer
     }
 }
 

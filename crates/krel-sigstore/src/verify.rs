@@ -296,6 +296,39 @@ fn sha256_of(subject: Subject<'_>) -> Result<[u8; 32], String> {
     }
 }
 
+/// Verifies an attestation bundle on its own and returns its in-toto statement, for a caller
+/// that checks the subjects itself (all of them, against files it has): the signature is
+/// checked with the statement's first SHA-256 subject as the artifact.
+pub fn verify_statement(
+    json: &str,
+    what: &str,
+    expected: &Expected,
+    trust: &Trust,
+) -> Result<Vec<u8>, BundleError> {
+    let rejected = |check: &str| BundleError::Rejected {
+        what: what.to_string(),
+        check: check.to_string(),
+    };
+    let bundle = parse(json, what)?;
+    let statement =
+        statement_of(&bundle).ok_or_else(|| rejected("not an attestation (no DSSE envelope)"))?;
+    let parsed: sigstore_types::Statement = serde_json::from_slice(&statement)
+        .map_err(|err| rejected(&format!("not an in-toto statement: {err}")))?;
+    let digest = parsed
+        .subject
+        .iter()
+        .find_map(|s| s.digest.sha256)
+        .ok_or_else(|| rejected("the statement has no SHA-256 subject"))?;
+    verify(
+        Subject::Digest(*digest.as_bytes()),
+        json,
+        what,
+        expected,
+        trust,
+    )?;
+    Ok(statement)
+}
+
 /// Exact matches go to the library's policy; regular expressions are checked afterwards on
 /// the verified certificate's claims.
 fn policy_for(identity: &Matcher, issuer: &Matcher) -> VerificationPolicy {

@@ -3,10 +3,10 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use krel_sign::{
-    generate_key_pair, parallel_map, verify_files, PublicKey, Secret, SignError, Signer,
+use krel_sign::{generate_key_pair, parallel_map, verify_files, PublicKey, Secret, SignError};
+use krel_sigstore::{
+    bundle_path, sign_files, BundleSigner, Expected, KeyBundleSigner, Outputs, Subject, Trust,
 };
-use krel_sigstore::{bundle_path, sign_files, Expected, KeyBundleSigner, Outputs, Subject, Trust};
 
 use crate::args::{JobsArg, SignerArgs};
 use crate::cli::OutputFormat;
@@ -99,7 +99,7 @@ Examples:
   krel sign verify kubectl --bundle kubectl.sigstore.json \\
       --certificate-identity krel-staging@k8s-releng-prod.iam.gserviceaccount.com \\
       --certificate-oidc-issuer https://accounts.google.com
-  krel sign verify sha256:9f86d0…  --bundle provenance.json.intoto.sigstore.json --key release.pub
+  krel sign verify sha256:9f86d081884c7d65... --bundle provenance.json.intoto.sigstore.json --key release.pub
   krel sign blobs kubectl kubeadm --key ec-p256.pem          # an openssl key";
 
 /// Runs `krel sign ...`.
@@ -169,8 +169,7 @@ fn blobs(
     shell: &Shell,
 ) -> Result<(), Failure> {
     let files = expand(paths)?;
-    let signer = ctx.signer(key)?;
-    let bundles = KeyBundleSigner::new(&signer, &signer.public_key())?;
+    let bundles = KeyBundleSigner::new(ctx.signer(key)?)?;
     let outputs = Outputs {
         bundle: true,
         detached: !bundle_only,
@@ -178,7 +177,7 @@ fn blobs(
     let signatures = sign_files(&bundles, &files, jobs, outputs)?;
     shell.status(
         "Signed",
-        format!("{} files with {}", files.len(), signer.describe()),
+        format!("{} files with {}", files.len(), bundles.describe()),
     );
     match shell.output() {
         OutputFormat::Text => {
@@ -187,7 +186,7 @@ fn blobs(
             }
         }
         OutputFormat::Json => shell.json(&serde_json::json!({
-            "key": signer.describe(),
+            "key": bundles.describe(),
             "signatures": signatures,
         })),
     }

@@ -219,7 +219,7 @@ fn exec_merge(ctx: &Context, args: &MergeArgs, shell: &Shell) -> Result<(), Fail
 
 /// What every stage run needs: the signing key, the bucket and its store, the workspace.
 struct Staging {
-    signer: Option<krel_sign::KeySigner>,
+    signer: Option<krel_sigstore::KeyBundleSigner>,
     bucket: Location,
     workspace_root: PathBuf,
     runtime: tokio::runtime::Runtime,
@@ -235,7 +235,7 @@ impl Staging {
         sign: bool,
     ) -> Result<Staging, Failure> {
         let signer = if sign {
-            Some(ctx.release_signer()?)
+            Some(krel_sigstore::KeyBundleSigner::new(ctx.release_signer()?)?)
         } else {
             None
         };
@@ -290,7 +290,10 @@ impl Staging {
                 images: Some(&images),
             },
             source_date_epoch: ctx.source_date_epoch()?,
-            signer: self.signer.as_ref().map(|s| s as &dyn krel_sign::Signer),
+            signer: self
+                .signer
+                .as_ref()
+                .map(|s| s as &dyn krel_sigstore::BundleSigner),
             build_env: &build_env,
             masker: &masker,
         };

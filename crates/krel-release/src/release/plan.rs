@@ -233,11 +233,12 @@ pub fn publish_dirs(
     for version in versions {
         let dir = publish.join(version.to_string());
         crate::files::copy_tree(&local.join(layout::gcs_stage(version)), &dir)?;
-        for name in [
-            layout::PROVENANCE.to_string(),
-            format!("{}.sig", layout::PROVENANCE),
-        ] {
+        for suffix in ["", ".sig", ".sigstore.json", ".intoto.sigstore.json"] {
+            let name = format!("{}{suffix}", layout::PROVENANCE);
             let from = local.join(version.to_string()).join(&name);
+            if !suffix.is_empty() && !from.is_file() {
+                continue;
+            }
             std::fs::hard_link(&from, dir.join(&name))
                 .or_else(|_| std::fs::copy(&from, dir.join(&name)).map(|_| ()))
                 .map_err(io("copying", &from))?;
@@ -387,13 +388,17 @@ pub fn release_body(
     }
     body.push_str(&format!(
         "## Downloads for {version}\n\nEvery artifact, per-platform binary, checksum, SBOM and signature is at `{location}/`; \
-         `provenance.json` there is a signed SLSA v1 statement covering all of them.\n\n\
+         `provenance.json` there is a signed SLSA v1 statement covering all of them \
+         (`provenance.json.intoto.sigstore.json`: the same as a Sigstore attestation).\n\n\
          | file | sha256 |\n|---|---|\n"
     ));
     let prefix = format!("{}/", layout::gcs_stage(version));
     for (path, sha256) in &record.files {
         if let Some(name) = path.strip_prefix(&prefix) {
-            if !name.contains('/') && !name.ends_with(".sig") && !name.contains(".sha") {
+            if !name.contains('/')
+                && !krel_verify::is_signature(name)
+                && !name.contains(".sha")
+            {
                 body.push_str(&format!("| {name} | `{sha256}` |\n"));
             }
         }

@@ -191,25 +191,26 @@ async fn fetch(
     Ok((name, found))
 }
 
-/// Downloads the record and its signature into `local`; returns the (not yet verified) record.
+/// Downloads the record and its signatures (bundle, `.sig`; at least one) into `local`;
+/// returns the (not yet verified) record.
 fn read_record(
     setup: &ReleaseSetup<'_>,
     stage: &Location,
     local: &Path,
 ) -> Result<StagedRecord, ReleaseError> {
-    for name in [
-        layout::STAGED.to_string(),
-        format!("{}.sig", layout::STAGED),
-    ] {
-        let (_, found) = setup
+    let mut found = Vec::new();
+    for name in record_files() {
+        let (_, here) = setup
             .runtime
             .block_on(fetch(setup.store, stage, local, name.clone()))
             .map_err(storage(format!("downloading {name} from {stage}")))?;
-        if !found {
-            return Err(ReleaseError::NotStaged {
-                url: stage.to_string(),
-            });
-        }
+        found.push(here);
+    }
+    // The record, and a signature of it.
+    if !found[0] || !found[1..].contains(&true) {
+        return Err(ReleaseError::NotStaged {
+            url: stage.to_string(),
+        });
     }
     let record_path = local.join(layout::STAGED);
     let bytes = std::fs::read(&record_path).map_err(io("reading", &record_path))?;
@@ -268,12 +269,19 @@ fn download_files(
     remove_unlisted(local, record)
 }
 
+/// The record and its signatures, which it cannot list.
+fn record_files() -> [String; 3] {
+    [
+        layout::STAGED.to_string(),
+        format!("{}.sigstore.json", layout::STAGED),
+        format!("{}.sig", layout::STAGED),
+    ]
+}
+
 /// Files that are no longer in the record (a stage rewritten by hand) must not linger.
 fn remove_unlisted(local: &Path, record: &StagedRecord) -> Result<(), ReleaseError> {
     for (name, path) in relative_files(local)? {
-        let keep = record.files.contains_key(&name)
-            || name == layout::STAGED
-            || name == format!("{}.sig", layout::STAGED);
+        let keep = record.files.contains_key(&name) || record_files().contains(&name);
         if !keep {
             std::fs::remove_file(&path).map_err(io("removing", &path))?;
         }

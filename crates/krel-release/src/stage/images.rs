@@ -282,7 +282,7 @@ impl StageRun<'_> {
         layouts
             .put_manifest(name, &index, None)
             .map_err(image_error(format!("writing the index of {name}")))?;
-        let signer = self.signer()?;
+        let signer = self.signer()?.detached();
         let identities = [setup.staging.identity(name), setup.release.identity(name)];
         for digest in std::iter::once(&index.digest).chain(platforms.iter().map(|p| &p.digest)) {
             // Signed afresh: an earlier run may have signed for another staging registry.

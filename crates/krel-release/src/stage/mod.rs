@@ -38,7 +38,7 @@ mod upload;
 use std::path::PathBuf;
 
 use krel_config::Platform;
-use krel_sign::Signer;
+use krel_sigstore::BundleSigner;
 use krel_version::{BuildVersion, ReleaseType};
 use serde::Serialize;
 
@@ -84,7 +84,7 @@ pub struct StageSetup<'a> {
     pub source_date_epoch: Option<i64>,
     /// Signs every staged file. A platform job of a split stage signs nothing and needs none:
     /// the build jobs, which run the project's build scripts, never hold the signing key.
-    pub signer: Option<&'a dyn Signer>,
+    pub signer: Option<&'a dyn BundleSigner>,
     /// The build's environment (besides the KREL_* variables stage sets): never krel's own
     /// credentials unless `build.env` names them.
     pub build_env: &'a [(String, String)],

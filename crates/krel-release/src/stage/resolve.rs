@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use krel_config::Config;
 use krel_git::{CommitId, Identity, NoProgress, RemoteRefs, Repo};
-use krel_sign::Signer;
+use krel_sigstore::BundleSigner;
 use krel_version::{next_versions, Branch, BuildVersion, Version};
 
 use super::{StageRequest, StageRun, StageScope, StageSetup};
@@ -248,8 +248,8 @@ fn check_platform(config: &Config, scope: &StageScope) -> Result<(), ReleaseErro
 /// Every scope signs but a platform job's.
 fn signer<'a>(
     scope: &StageScope,
-    signer: Option<&'a dyn Signer>,
-) -> Result<Option<&'a dyn Signer>, ReleaseError> {
+    signer: Option<&'a dyn BundleSigner>,
+) -> Result<Option<&'a dyn BundleSigner>, ReleaseError> {
     match (scope, signer) {
         (StageScope::Platform(_), _) => Ok(None),
         (_, Some(signer)) => Ok(Some(signer)),

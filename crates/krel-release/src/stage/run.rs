@@ -8,7 +8,7 @@ use krel_attest::{
     SbomInput,
 };
 use krel_git::{CommitId, Credentials, Identity, NoProgress, Repo};
-use krel_sign::Signer;
+use krel_sigstore::BundleSigner;
 use krel_version::{Branch, BuildVersion, Version};
 use serde_json::json;
 
@@ -21,7 +21,7 @@ use crate::layout;
 use crate::records::{PartialRecord, StagedImage, StagedRecord};
 use crate::source::write_source_archive;
 use crate::split::gather_version;
-use crate::{git, sign, ReleaseError};
+use crate::{bundle, git, ReleaseError};
 
 /// A stage, resolved: what every step reads, and what the steps made so far.
 pub struct StageRun<'a> {
@@ -37,7 +37,7 @@ pub struct StageRun<'a> {
     pub(super) prime: Version,
     /// The versions, prime first.
     pub(super) ordered: Vec<Version>,
-    pub(super) signer: Option<&'a dyn Signer>,
+    pub(super) signer: Option<&'a dyn BundleSigner>,
     /// The committer, dated with the fixed time when there is one.
     pub(super) identity: Identity,
     /// The time every document carries, when fixed (SOURCE_DATE_EPOCH, or a split stage's).
@@ -163,7 +163,7 @@ impl StageRun<'_> {
         })
     }
 
-    pub(super) fn signer(&self) -> Result<&dyn Signer, ReleaseError> {
+    pub(super) fn signer(&self) -> Result<&dyn BundleSigner, ReleaseError> {
         self.signer.ok_or_else(|| ReleaseError::Config {
             message: "no signing key".into(),
             hint: "set release.signing_key".into(),
@@ -441,8 +441,9 @@ impl StageRun<'_> {
             .into_iter()
             .map(|(_, path)| path)
             .collect();
-        krel_sign::sign_files(signer, &unsigned, self.setup.jobs)
-            .map_err(sign(format!("signing the files of {version}")))?;
+        krel_sigstore::sign_files(signer, &unsigned, self.setup.jobs, self.outputs())
+            .map_err(bundle(format!("signing the files of {version}")))?;
+        self.attest_sboms(version, &gcs, &artifacts)?;
         let mut subjects = describe_files(&gcs, |_| true)?;
         if let Some(images) = self.images.get(&version.to_string()) {
             subjects.extend(super::images::image_subjects(images));
@@ -450,9 +451,61 @@ impl StageRun<'_> {
         let statement = self.provenance(version, subjects);
         let provenance = version_dir.join(layout::PROVENANCE);
         write_file(&provenance, &statement)?;
-        krel_sign::sign_file(signer, &provenance)
-            .map_err(sign(format!("signing the provenance of {version}")))?;
+        krel_sigstore::sign_files(signer, &[provenance.clone()], 1, self.outputs())
+            .map_err(bundle(format!("signing the provenance of {version}")))?;
+        krel_sigstore::write_attestation(signer, &provenance, &statement)
+            .map_err(bundle(format!("attesting the provenance of {version}")))?;
         Ok(hex_sha256(&statement))
+    }
+
+    /// What signing writes beside each file: a bundle, and `.sig` unless configured off.
+    fn outputs(&self) -> krel_sigstore::Outputs {
+        krel_sigstore::Outputs {
+            bundle: true,
+            detached: self.setup.config.release.detached_signatures,
+        }
+    }
+
+    /// The attestation of each SBOM of `version` (`<sbom>.intoto.sigstore.json`): the release
+    /// SBOM is about the version's `artifacts`, an image's SBOM about the image (its index and
+    /// platform manifests). The source SBOM, about a git tree rather than a file, is signed as
+    /// every file is, not attested.
+    fn attest_sboms(
+        &self,
+        version: &Version,
+        gcs: &Path,
+        artifacts: &[FileEntry],
+    ) -> Result<(), ReleaseError> {
+        let digest = |algorithm: &str, value: &str| {
+            BTreeMap::from([(algorithm.to_string(), value.to_string())])
+        };
+        let mut sboms: Vec<(PathBuf, Vec<(String, BTreeMap<String, String>)>)> = vec![(
+            gcs.join(format!("{}-release.spdx.json", self.project_slug)),
+            artifacts
+                .iter()
+                .map(|f| (f.path.clone(), digest("sha256", &f.sha256)))
+                .collect(),
+        )];
+        for image in self.images.get(&version.to_string()).into_iter().flatten() {
+            let subjects = super::images::image_subjects(std::slice::from_ref(image))
+                .into_iter()
+                .map(|f| (f.path, digest("sha256", &f.sha256)))
+                .collect();
+            sboms.push((
+                gcs.join(format!("images/{}.spdx.json", image.name)),
+                subjects,
+            ));
+        }
+        for (sbom, subjects) in sboms {
+            if !sbom.is_file() {
+                continue;
+            }
+            let bytes = std::fs::read(&sbom).map_err(crate::files::io("reading", &sbom))?;
+            let statement = krel_attest::sbom_statement(&subjects, &bytes)?;
+            krel_sigstore::write_attestation(self.signer()?, &sbom, &statement)
+                .map_err(bundle(format!("attesting {}", sbom.display())))?;
+        }
+        Ok(())
     }
 
     /// The SLSA v1 provenance statement of `version`, with `subjects`.
@@ -506,8 +559,8 @@ impl StageRun<'_> {
             krel_checksum::hash_file(&archive).map_err(crate::files::io("reading", &archive))?;
         let digest_file = krel_checksum::with_extension(&archive, "sha256");
         write_file(&digest_file, digests.sha256.as_bytes())?;
-        krel_sign::sign_files(signer, &[archive.clone(), digest_file], 2)
-            .map_err(sign("signing the source archive"))?;
+        krel_sigstore::sign_files(signer, &[archive.clone(), digest_file], 2, self.outputs())
+            .map_err(bundle("signing the source archive"))?;
         Ok(digests.sha256)
     }
 
@@ -545,7 +598,8 @@ impl StageRun<'_> {
             .to_bytes();
         let path = record_dir.join(layout::STAGED);
         write_file(&path, &bytes)?;
-        krel_sign::sign_file(signer, &path).map_err(sign("signing the completion record"))?;
+        krel_sigstore::sign_files(signer, &[path], 1, self.outputs())
+            .map_err(bundle("signing the completion record"))?;
         Ok(hex_sha256(&bytes))
     }
 
