@@ -10,6 +10,7 @@ use krel_test_support::{tree, GitHubStandIn, Krel, RemoteSnapshot, Run, StandInO
 use serde_json::Value;
 
 use crate::{krel, openssl_verifies};
+use krel_test_support::sigstore::{securesystemslib_dsse, sigstore_js, JsSigner};
 
 /// SHA-256 of `bytes`, by `sha256sum`.
 fn sha256_of(bytes: &[u8]) -> String {
@@ -159,7 +160,7 @@ fn a_branch_cut_is_published_everywhere_and_a_second_run_changes_nothing() {
     assert_eq!(mock.json()["outcome"]["outcome"], "planned");
     assert!(t.github.mutating_requests().is_empty());
     let run = t.run(&args);
-    run.assert_exit(0).assert_stderr_has("Verified 166 files");
+    run.assert_exit(0).assert_stderr_has("Verified 256 files");
     assert_eq!(run.json()["outcome"]["outcome"], "executed");
     assert_eq!(run.json()["plan"], mock.json()["plan"]);
     // Git, files, a copy and a tag of the images per version, GitHub, markers, the record.
@@ -182,8 +183,8 @@ fn a_branch_cut_is_published_everywhere_and_a_second_run_changes_nothing() {
         }
         assert_eq!(
             released.len(),
-            staged.len() + 2,
-            "plus the provenance and its signature"
+            staged.len() + 4,
+            "plus the provenance, its signature, its bundle and its attestation"
         );
         let public = root.join("keys/sandbox.pub");
         let dir = root.join("bucket/release").join(version);
@@ -192,7 +193,32 @@ fn a_branch_cut_is_published_everywhere_and_a_second_run_changes_nothing() {
                 openssl_verifies(&public, &dir.join(file)),
                 "{version}/{file}"
             );
+            // The same signatures as Sigstore bundles, by sigstore-js.
+            let bundle = dir.join(format!("{file}.sigstore.json"));
+            sigstore_js(&bundle, &dir.join(file), &JsSigner::Key(&public))
+                .unwrap_or_else(|err| panic!("sigstore-js: {version}/{file}: {err}"));
         }
+        // The provenance and the release SBOM as DSSE attestations, by securesystemslib:
+        // the provenance is about every file, the SBOM about every artifact.
+        let attestation = dir.join("provenance.json.intoto.sigstore.json");
+        let predicate =
+            securesystemslib_dsse(&attestation, &public, Some(&dir.join("SHA256SUMS"))).unwrap();
+        assert_eq!(predicate, "https://slsa.dev/provenance/v1");
+        let envelope: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&attestation).unwrap()).unwrap();
+        let payload = base64_decode(envelope["dsseEnvelope"]["payload"].as_str().unwrap());
+        assert_eq!(
+            payload, released["provenance.json"],
+            "the attestation is provenance.json"
+        );
+        let sbom = dir.join("widget-release.spdx.json.intoto.sigstore.json");
+        let artifact = dir.join("widget-linux-amd64.tar.gz");
+        assert_eq!(
+            securesystemslib_dsse(&sbom, &public, Some(&artifact)).unwrap(),
+            "https://spdx.dev/Document/v2.3"
+        );
+        sigstore_js(&sbom, &artifact, &JsSigner::Key(&public))
+            .unwrap_or_else(|err| panic!("sigstore-js: SBOM attestation: {err}"));
     }
     // Markers: pre-releases move latest*, never stable*.
     assert_eq!(t.marker("latest.txt").as_deref(), Some("v1.12.0-alpha.0"));
@@ -618,4 +644,22 @@ fn stage_and_release_into_a_gcs_bucket() {
     t.run(&args)
         .assert_exit(0)
         .assert_stderr_has("nothing left to do");
+}
+
+/// Standard base64, decoded by openssl (an independent decoder).
+fn base64_decode(text: &str) -> Vec<u8> {
+    use std::io::Write;
+    let mut child = std::process::Command::new("openssl")
+        .args(["base64", "-d", "-A"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap().stdout
 }

@@ -146,6 +146,9 @@ impl SignerArgs {
                 Failure::usage(
                     anyhow::Error::new(err).context(format!("reading key {}", path.display())),
                 )
+                .with_hint(Some(
+                    "--key is the public key (`PUBLIC KEY` PEM): the .pub that `krel sign generate-key` wrote, or cosign.pub".into(),
+                ))
             })?;
             return Ok((Expected::key_pem(&pem, &path.display().to_string())?, trust));
         }

@@ -522,10 +522,9 @@ fn check(
         }
         // What a downloader checks: checksums, signatures and bundles, provenance, SBOMs
         // (krel verify's checks).
-        match krel_verify::Verifier::with_key(&key)
-            .and_then(|verifier| {
-                krel_verify::verify_release(&dir, &verifier, &krel_verify::Expect::default(), 4)
-            }) {
+        match krel_verify::Verifier::with_key(&key).and_then(|verifier| {
+            krel_verify::verify_release(&dir, &verifier, &krel_verify::Expect::default(), 4)
+        }) {
             Ok(report) => {
                 summary.checksums_checked += report.checksums;
                 summary.signatures_checked += report.signatures;
@@ -608,4 +607,3 @@ fn check(
         Err(RehearseError::Checks { problems })
     }
 }
-

@@ -176,9 +176,10 @@ fn a_stage_verifies_and_every_kind_of_tampering_is_caught() {
     std::fs::copy(&sbom, &provenance).unwrap();
     let found = problems(&stage, &key);
     assert!(
-        found.iter().any(|p| p.contains(
-            "provenance.json.intoto.sigstore.json: the attested statement is not"
-        )),
+        found
+            .iter()
+            .any(|p| p
+                .contains("provenance.json.intoto.sigstore.json: the attested statement is not")),
         "{found:#?}"
     );
     std::fs::write(&provenance, &provenance_bytes).unwrap();

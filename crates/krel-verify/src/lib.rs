@@ -186,7 +186,10 @@ fn check_sums(dir: &Path, known: &BTreeMap<String, Digest>, report: &mut Report)
         })
         .collect();
     for (list, pick) in [
-        (krel_checksum::SHA256SUMS, (|d: &Digest| d.sha256.clone()) as fn(&Digest) -> String),
+        (
+            krel_checksum::SHA256SUMS,
+            (|d: &Digest| d.sha256.clone()) as fn(&Digest) -> String,
+        ),
         (krel_checksum::SHA512SUMS, |d: &Digest| d.sha512.clone()),
     ] {
         let listed = match krel_checksum::read_sums(dir, list) {
@@ -198,7 +201,9 @@ fn check_sums(dir: &Path, known: &BTreeMap<String, Digest>, report: &mut Report)
         };
         for (name, digest) in &listed {
             match known.get(name) {
-                None => report.problems.push(format!("{name}: listed in {list} but missing")),
+                None => report
+                    .problems
+                    .push(format!("{name}: listed in {list} but missing")),
                 Some(actual) if pick(actual) != *digest => report
                     .problems
                     .push(format!("{name}: content does not match {list}")),
@@ -218,7 +223,9 @@ fn check_sums(dir: &Path, known: &BTreeMap<String, Digest>, report: &mut Report)
             if known.contains_key(&side) {
                 let text = std::fs::read_to_string(dir.join(&side)).unwrap_or_default();
                 if text.split_whitespace().next() != Some(value.as_str()) {
-                    report.problems.push(format!("{side}: holds another digest"));
+                    report
+                        .problems
+                        .push(format!("{side}: holds another digest"));
                 }
             }
         }
@@ -236,7 +243,9 @@ fn check_signatures(
     let paths: Vec<PathBuf> = known.keys().map(PathBuf::from).collect();
     let results = krel_sign::parallel_map(&paths, jobs, |path| {
         let relative = path.to_string_lossy();
-        let sha256 = known.get(relative.as_ref()).and_then(|d| sha256_bytes(&d.sha256));
+        let sha256 = known
+            .get(relative.as_ref())
+            .and_then(|d| sha256_bytes(&d.sha256));
         verifier.signatures(dir, &relative, sha256)
     });
     for result in results {
@@ -347,7 +356,12 @@ fn signature_files(dir: &Path) -> Vec<String> {
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_file())
         .filter_map(|e| {
-            let relative = e.path().strip_prefix(dir).ok()?.to_string_lossy().to_string();
+            let relative = e
+                .path()
+                .strip_prefix(dir)
+                .ok()?
+                .to_string_lossy()
+                .to_string();
             is_signature(&relative).then_some(relative)
         })
         .collect()
@@ -411,7 +425,9 @@ fn check_sboms(
         {
             Some(document) => document,
             None => {
-                report.problems.push(format!("{sbom}: not an SPDX JSON document"));
+                report
+                    .problems
+                    .push(format!("{sbom}: not an SPDX JSON document"));
                 continue;
             }
         };
@@ -431,9 +447,9 @@ fn check_sboms(
                 (None, _) => report
                     .problems
                     .push(format!("{sbom}: lists {name}, which is not in the release")),
-                _ => report
-                    .problems
-                    .push(format!("{sbom}: {name} has another SHA-256 than it records")),
+                _ => report.problems.push(format!(
+                    "{sbom}: {name} has another SHA-256 than it records"
+                )),
             }
         }
     }

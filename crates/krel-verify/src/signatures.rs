@@ -121,9 +121,8 @@ impl Verifier {
             }
             Err(e) => return Err(format!("{what}: {e}")),
         };
-        let statement =
-            krel_sigstore::verify_statement(&json, &what, &self.expected, &self.trust)
-                .map_err(|e| e.to_string())?;
+        let statement = krel_sigstore::verify_statement(&json, &what, &self.expected, &self.trust)
+            .map_err(|e| e.to_string())?;
         let content = std::fs::read(&file).map_err(|e| format!("{relative}: {e}"))?;
         let same = if is_statement {
             statement == content
@@ -147,7 +146,11 @@ fn detached_matches(key: &PublicKey, signature: &Path, digest: &[u8; 32]) -> boo
     let Ok(text) = std::fs::read(signature) else {
         return false;
     };
-    let trimmed: Vec<u8> = text.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
+    let trimmed: Vec<u8> = text
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
     let der = base64::engine::general_purpose::STANDARD
         .decode(&trimmed)
         .unwrap_or(text);

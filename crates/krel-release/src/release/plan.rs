@@ -395,10 +395,7 @@ pub fn release_body(
     let prefix = format!("{}/", layout::gcs_stage(version));
     for (path, sha256) in &record.files {
         if let Some(name) = path.strip_prefix(&prefix) {
-            if !name.contains('/')
-                && !krel_verify::is_signature(name)
-                && !name.contains(".sha")
-            {
+            if !name.contains('/') && !krel_verify::is_signature(name) && !name.contains(".sha") {
                 body.push_str(&format!("| {name} | `{sha256}` |\n"));
             }
         }
