@@ -7,7 +7,7 @@ use std::process::{Command, Output};
 
 use krel_test_support::{repo_root, tree};
 
-use crate::krel;
+use crate::{krel, serve};
 
 /// The fake binaries for all four architectures.
 fn source() -> PathBuf {
@@ -1607,43 +1607,6 @@ fn verify_passes_a_good_repository_and_names_a_missing_package_a_tampered_index_
     run.assert_stderr_has("apt: cri-tools 1.29.0 for amd64 is missing")
         .assert_stderr_has("apt: kubeadm 1.29.0-1.1 (amd64) depends on `cri-tools (>= 1.28.0)`, which neither the repository nor the base system provides")
         .assert_stderr_has("yum: kubeadm 1.29.0-1.1 (x86_64) depends on `cri-tools (>= 1.28.0)`");
-}
-
-/// Python's http.server on 127.0.0.1 serving `dir`; stopped when dropped.
-struct Served(std::process::Child, u16);
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve(dir: &Path) -> Served {
-    let port = krel_test_support::free_port();
-    let child = Command::new("python3")
-        .args([
-            "-m",
-            "http.server",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--directory",
-            &s(dir),
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = std::time::Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(20),
-            "http.server did not start"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    Served(child, port)
 }
 
 #[test]

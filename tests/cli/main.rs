@@ -77,3 +77,41 @@ pub fn copy_kubepkg_source(dest: &std::path::Path) {
         .unwrap();
     assert!(status.success(), "cp -a testdata/kubepkg/source");
 }
+
+/// Python's http.server on 127.0.0.1 serving `dir`; stopped when dropped. `.1` is the port.
+pub struct Served(std::process::Child, pub u16);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Serves `dir` over HTTP on loopback until the result is dropped.
+pub fn serve(dir: &std::path::Path) -> Served {
+    let port = krel_test_support::free_port();
+    let child = std::process::Command::new("python3")
+        .args([
+            "-m",
+            "http.server",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+        ])
+        .arg(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "http.server did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Served(child, port)
+}

@@ -9,7 +9,7 @@ use krel_sandbox::Sandbox;
 use krel_test_support::{tree, GitHubStandIn, Krel, RemoteSnapshot, Run, StandInOptions};
 use serde_json::Value;
 
-use crate::{krel, openssl_verifies};
+use crate::{krel, openssl_verifies, serve};
 use krel_test_support::sigstore::{securesystemslib_dsse, sigstore_js, JsSigner};
 
 /// SHA-256 of `bytes`, by `sha256sum`.
@@ -662,4 +662,80 @@ fn base64_decode(text: &str) -> Vec<u8> {
         .write_all(text.as_bytes())
         .unwrap();
     child.wait_with_output().unwrap().stdout
+}
+
+/// `krel verify` on a published version: from the directory, the bucket and over HTTP it
+/// verifies; each kind of tampering is named and exits 1; another signer is refused.
+#[test]
+fn a_published_release_verifies_for_downloaders_and_tampering_is_named() {
+    let t = stand();
+    let bv = t.stage("alpha", "main");
+    t.run(&t.release_args("alpha", "main", &bv)).assert_exit(0);
+    let root = &t.sandbox.root;
+    let version = "v1.11.0-alpha.1";
+    let dir = root.join("bucket/release").join(version);
+    let key = root.join("keys/sandbox.pub").display().to_string();
+    let remote = format!("file://{}", t.sandbox.remote.display());
+    let verify = |location: &str, extra: &[&str]| {
+        let mut args = vec!["verify", location, "--key", key.as_str()];
+        args.extend(extra);
+        t.run(&args)
+    };
+    let run = verify(&dir.display().to_string(), &["--source-repo", &remote]);
+    run.assert_exit(0)
+        .assert_stdout_has("40 signed, 4 attestations")
+        .assert_stderr_has("Verified v1.11.0-alpha.1 signed by key");
+    // The same from the bucket and over HTTP, fetched as the provenance lists it.
+    let bucket = format!("file://{}", dir.display());
+    verify(&bucket, &[])
+        .assert_exit(0)
+        .assert_stderr_has("Fetched");
+    let server = serve(&root.join("bucket/release"));
+    let url = format!("http://127.0.0.1:{}/{version}", server.1);
+    let json = t
+        .run(&["--output", "json", "verify", &url, "--key", &key])
+        .json();
+    assert_eq!(json["report"]["problems"], serde_json::json!([]));
+    assert!(json["report"]["signatures"].as_u64().unwrap() > 20);
+
+    // Another repository, another signer, a tampered file, a removed bundle.
+    verify(
+        &dir.display().to_string(),
+        &["--source-repo", "https://github.com/evil/widget"],
+    )
+    .assert_exit(1)
+    .assert_stdout_has("the source repository is");
+    let other = tempfile::tempdir().unwrap();
+    krel()
+        .env("KREL_SIGNING_PASSWORD", "")
+        .run_in(
+            other.path(),
+            &["sign", "generate-key", "--output-prefix", "o"],
+        )
+        .assert_exit(0);
+    let other_key = other.path().join("o.pub").display().to_string();
+    t.run(&["verify", &dir.display().to_string(), "--key", &other_key])
+        .assert_exit(1)
+        .assert_stdout_has("FAILED provenance.json.intoto.sigstore.json");
+    let tarball = dir.join("widget-linux-amd64.tar.gz");
+    std::fs::write(&tarball, b"a trojan").unwrap();
+    std::fs::remove_file(dir.join("SHA512SUMS.sigstore.json")).unwrap();
+    let run = verify(&url, &[]);
+    run.assert_exit(1)
+        .assert_stdout_has("widget-linux-amd64.tar.gz: content does not match SHA256SUMS")
+        .assert_stdout_has("widget-linux-amd64.tar.gz.sigstore.json: artifact mismatch")
+        .assert_stdout_has("provenance.json: widget-linux-amd64.tar.gz")
+        .assert_stdout_has(
+            "widget-release.spdx.json: widget-linux-amd64.tar.gz has another SHA-256",
+        )
+        .assert_stderr_has("does not verify");
+    // A URL that is not a version.
+    t.run(&[
+        "verify",
+        &format!("http://127.0.0.1:{}/nothing", server.1),
+        "--key",
+        &key,
+    ])
+    .assert_exit(2)
+    .assert_stderr_has("there is no provenance.json");
 }

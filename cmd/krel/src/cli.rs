@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::commands::{
     changelog, checksum, completion, config, ff, kubepkg, man, next_version, push, rehearse,
-    release, sandbox, sign, stage, version,
+    release, sandbox, sign, stage, verify, version,
 };
 
 const ABOUT: &str = "Release engineering for Kubernetes-style projects";
@@ -155,6 +155,11 @@ pub enum Command {
     )]
     Kubepkg(Box<kubepkg::Args>),
 
+    /// Verify a published release as a downloader: checksums, signatures, provenance, SBOMs.
+    #[command(long_about = verify::LONG_ABOUT, after_help = verify::EXAMPLES)]
+    #[command(disable_version_flag = true)]
+    Verify(verify::Args),
+
     /// Sign files with a cosign-compatible key, verify signatures, make a key pair.
     #[command(subcommand, after_help = sign::EXAMPLES)]
     Sign(sign::Command),
@@ -193,6 +198,7 @@ impl Command {
             Command::Changelog(_) => "changelog",
             Command::Sandbox(_) => "sandbox",
             Command::Sign(_) => "sign",
+            Command::Verify(_) => "verify",
             Command::Kubepkg(_) => "kubepkg",
             Command::Push(_) => "push",
             Command::Config(_) => "config",

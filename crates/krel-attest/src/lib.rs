@@ -357,12 +357,12 @@ pub fn provenance_statement(input: &ProvenanceInput) -> Vec<u8> {
     to_pretty(&statement)
 }
 
+/// A statement's subject: a name and its digests (algorithm → hex).
+pub type Subject = (String, BTreeMap<String, String>);
+
 /// An in-toto v1 statement whose predicate is the SPDX document `sbom` (JSON bytes), about
 /// `subjects`: each a name and its digests (`sha256`, or `gitCommit` for a source tree).
-pub fn sbom_statement(
-    subjects: &[(String, BTreeMap<String, String>)],
-    sbom: &[u8],
-) -> Result<Vec<u8>, AttestError> {
+pub fn sbom_statement(subjects: &[Subject], sbom: &[u8]) -> Result<Vec<u8>, AttestError> {
     let predicate: Value = serde_json::from_slice(sbom).map_err(|err| AttestError::Sbom {
         reason: err.to_string(),
     })?;

@@ -512,6 +512,15 @@ impl ConfigError {
     }
 }
 
+/// `true`/`1`/`yes` or `false`/`0`/`no`.
+fn boolean(value: &str) -> Result<bool, String> {
+    match value.trim() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        other => Err(format!("`{other}` is not true or false")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -632,14 +641,5 @@ mod tests {
         assert!(krel_error::Diagnose::hint(&err)
             .unwrap()
             .contains("--config"));
-    }
-}
-
-/// `true`/`1`/`yes` or `false`/`0`/`no`.
-fn boolean(value: &str) -> Result<bool, String> {
-    match value.trim() {
-        "true" | "1" | "yes" => Ok(true),
-        "false" | "0" | "no" => Ok(false),
-        other => Err(format!("`{other}` is not true or false")),
     }
 }

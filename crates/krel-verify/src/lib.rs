@@ -15,6 +15,7 @@
 //! 5. SBOMs: every file the release SBOM lists has the digest it records, and each SBOM's
 //!    attestation, when there is one, is signed and about that SBOM.
 
+pub mod fetch;
 mod signatures;
 
 use std::collections::BTreeMap;
@@ -31,6 +32,14 @@ pub enum VerifyError {
     /// The key is not usable.
     #[error(transparent)]
     Key(#[from] krel_sign::SignError),
+    /// The location could not be read as a published version.
+    #[error("{location}: {reason}")]
+    Location {
+        /// The location given.
+        location: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// The directory could not be read.
     #[error("reading {}", path.display())]
     Read {
@@ -46,7 +55,7 @@ impl krel_error::Diagnose for VerifyError {
         match self {
             VerifyError::Bundle(err) => err.kind(),
             VerifyError::Key(err) => err.kind(),
-            VerifyError::Read { .. } => krel_error::ErrorKind::Usage,
+            VerifyError::Read { .. } | VerifyError::Location { .. } => krel_error::ErrorKind::Usage,
         }
     }
 
@@ -55,6 +64,9 @@ impl krel_error::Diagnose for VerifyError {
             VerifyError::Bundle(err) => err.hint(),
             VerifyError::Key(err) => err.hint(),
             VerifyError::Read { .. } => None,
+            VerifyError::Location { .. } => Some(
+                "LOCATION is a version's directory: a local path, gs://BUCKET/release/vX.Y.Z, s3://…, file://…, or https://HOST/release/vX.Y.Z".into(),
+            ),
         }
     }
 }

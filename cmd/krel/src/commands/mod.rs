@@ -17,6 +17,7 @@ pub mod release;
 pub mod sandbox;
 pub mod sign;
 pub mod stage;
+pub mod verify;
 pub mod version;
 
 use crate::cli::{Cli, Command};
@@ -36,6 +37,7 @@ pub fn run(cli: &Cli, ctx: &Context, shell: &Shell) -> Result<(), Failure> {
         Command::Changelog(args) => changelog::exec(ctx, args, shell),
         Command::Sandbox(command) => sandbox::exec(command, shell),
         Command::Sign(command) => sign::exec(ctx, command, shell),
+        Command::Verify(args) => verify::exec(ctx, args, shell),
         Command::Kubepkg(args) => kubepkg::exec(ctx, args, shell),
         Command::Push(args) => push::exec(ctx, args, shell),
         Command::Config(command) => config::exec(ctx, command, shell),

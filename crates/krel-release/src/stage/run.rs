@@ -451,7 +451,7 @@ impl StageRun<'_> {
         let statement = self.provenance(version, subjects);
         let provenance = version_dir.join(layout::PROVENANCE);
         write_file(&provenance, &statement)?;
-        krel_sigstore::sign_files(signer, &[provenance.clone()], 1, self.outputs())
+        krel_sigstore::sign_files(signer, std::slice::from_ref(&provenance), 1, self.outputs())
             .map_err(bundle(format!("signing the provenance of {version}")))?;
         krel_sigstore::write_attestation(signer, &provenance, &statement)
             .map_err(bundle(format!("attesting the provenance of {version}")))?;
@@ -479,7 +479,7 @@ impl StageRun<'_> {
         let digest = |algorithm: &str, value: &str| {
             BTreeMap::from([(algorithm.to_string(), value.to_string())])
         };
-        let mut sboms: Vec<(PathBuf, Vec<(String, BTreeMap<String, String>)>)> = vec![(
+        let mut sboms: Vec<(PathBuf, Vec<krel_attest::Subject>)> = vec![(
             gcs.join(format!("{}-release.spdx.json", self.project_slug)),
             artifacts
                 .iter()

@@ -1,0 +1,163 @@
+//! `krel verify LOCATION`: a published release, checked as the people who download it would.
+
+use std::path::{Path, PathBuf};
+
+use krel_verify::{verify_release, Expect, Report, Verifier};
+
+use crate::args::{JobsArg, SignerArgs};
+use crate::cli::OutputFormat;
+use crate::context::Context;
+use crate::failure::Failure;
+use crate::shell::Shell;
+
+/// `krel verify` arguments.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The version's directory: a local path, gs://BUCKET/release/vX.Y.Z, s3://…, file://…,
+    /// or https://HOST/release/vX.Y.Z.
+    #[arg(value_name = "LOCATION")]
+    pub location: String,
+    #[command(flatten)]
+    pub signer: SignerArgs,
+    /// The source repository the provenance must name (https://github.com/ORG/REPO).
+    #[arg(long, value_name = "URL")]
+    pub source_repo: Option<String>,
+    /// The version (default: LOCATION's last part); the provenance's source must be its tag.
+    #[arg(long, value_name = "VERSION")]
+    pub version: Option<String>,
+    #[command(flatten)]
+    pub jobs: JobsArg,
+}
+
+pub const LONG_ABOUT: &str = "\
+Verify a published release the way someone who downloads it should, before trusting it. Every
+check runs and every problem is listed (exit 1); nothing is trusted that is not signed by the
+signer you name:
+
+  checksums    SHA256SUMS, SHA512SUMS and each <file>.sha256/.sha512 match the files and list
+               every artifact
+  signatures   every file has a Sigstore bundle (<file>.sigstore.json) or, with --key, a .sig,
+               and each one present verifies: by the key, or for keyless signatures by the
+               certificate's identity and issuer under the trusted root (certificate chain,
+               transparency-log inclusion, timestamps)
+  provenance   provenance.json and its attestation (provenance.json.intoto.sigstore.json) are
+               signed; its subjects are exactly the files (and the images images.json lists);
+               its source is the version's tag (in --source-repo, when given)
+  SBOMs        every file the release SBOM lists has the digest it records; each SBOM's
+               attestation, when present, is signed and about that SBOM
+
+LOCATION is a directory, a bucket URL or an https:// URL of one version. Remote versions are read
+as the provenance lists them (provenance.json first, then every file it names), into a
+temporary directory that is removed afterwards.";
+
+pub const EXAMPLES: &str = "\
+Examples:
+  krel verify https://dl.k8s.io/release/v1.32.0 \\
+      --certificate-identity krel-trust@k8s-releng-prod.iam.gserviceaccount.com \\
+      --certificate-oidc-issuer https://accounts.google.com
+  krel verify gs://my-releases/release/v1.4.0 --key release.pub --source-repo https://github.com/me/widget
+  krel verify ./release/v1.4.0 --key release.pub --output json";
+
+/// Runs `krel verify`.
+pub fn exec(ctx: &Context, args: &Args, shell: &Shell) -> Result<(), Failure> {
+    let (expected, trust) = args.signer.resolve()?;
+    let key = match &args.signer.key {
+        Some(path) => krel_sign::PublicKey::from_file(path).ok(),
+        None => None,
+    };
+    let verifier = Verifier::new(expected, trust, key);
+    let jobs = args.jobs.or_cpus();
+    let local = Path::new(&args.location);
+    let scratch;
+    let dir: PathBuf = if local.is_dir() {
+        local.to_path_buf()
+    } else {
+        scratch = tempfile::tempdir().map_err(|err| {
+            Failure::unexpected(anyhow::Error::new(err).context("creating a temporary directory"))
+        })?;
+        fetch(ctx, &args.location, scratch.path(), jobs, shell)?;
+        scratch.path().to_path_buf()
+    };
+    let version = args.version.clone().or_else(|| {
+        args.location
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .map(str::to_string)
+    });
+    let expect = Expect {
+        version,
+        source_repo: args.source_repo.clone(),
+    };
+    shell.status(
+        "Verifying",
+        format!("{} signed by {}", args.location, verifier.describe()),
+    );
+    let mut report = verify_release(&dir, &verifier, &expect, jobs)?;
+    if let Some(repo) = &args.source_repo {
+        krel_verify::check_source_repo(&mut report, repo);
+    }
+    render(&report, &verifier, shell);
+    if !report.problems.is_empty() {
+        return Err(Failure::refused(anyhow::anyhow!(
+            "{} does not verify: {} problem(s)",
+            args.location,
+            report.problems.len()
+        ))
+        .with_hint(Some(
+            "do not install or redistribute these files; check the signer and the URL".into(),
+        )));
+    }
+    Ok(())
+}
+
+fn fetch(
+    ctx: &Context,
+    location: &str,
+    dest: &Path,
+    jobs: usize,
+    shell: &Shell,
+) -> Result<(), Failure> {
+    let runtime = ctx.runtime()?;
+    shell.status(
+        "Fetching",
+        format!("{location} (as its provenance lists it)"),
+    );
+    let fetched = runtime.block_on(async {
+        let source = krel_verify::fetch::Source::open(location, &ctx.store_env()).await?;
+        krel_verify::fetch::download(&source, location, dest, jobs).await
+    })?;
+    shell.status("Fetched", format!("{fetched} files"));
+    Ok(())
+}
+
+fn render(report: &Report, verifier: &Verifier, shell: &Shell) {
+    match shell.output() {
+        OutputFormat::Json => shell.json(&serde_json::json!({
+            "signer": verifier.describe(),
+            "report": report,
+        })),
+        OutputFormat::Text => {
+            for problem in &report.problems {
+                shell.data(format!("FAILED {problem}"));
+            }
+            shell.data(format!(
+                "{}: {} files; {} checksummed, {} signed, {} attestations; provenance: {} subjects from {}; SBOM: {} files",
+                report.version,
+                report.files,
+                report.checksums,
+                report.signatures,
+                report.attestations,
+                report.provenance_subjects,
+                report.source.as_deref().unwrap_or("(none)"),
+                report.sbom_files,
+            ));
+        }
+    }
+    if report.problems.is_empty() {
+        shell.status(
+            "Verified",
+            format!("{} signed by {}", report.version, verifier.describe()),
+        );
+    }
+}
