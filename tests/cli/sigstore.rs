@@ -164,6 +164,66 @@ fn key_bundles_verify_with_krel_sigstore_js_and_openssl() {
 }
 
 #[test]
+fn attestations_bind_to_their_subjects_for_krel_sigstore_js_and_securesystemslib() {
+    let (_dir, public, out) = signed_dir(false);
+    let kubectl = out.join("bin/kubectl");
+    let statement = serde_json::json!({
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"name": "bin/kubectl", "digest": {"sha256": sha256_hex(&kubectl)}}],
+        "predicateType": "https://slsa.dev/provenance/v1",
+        "predicate": {"buildDefinition": {"buildType": "x"}},
+    });
+    std::fs::write(out.join("stmt.json"), statement.to_string()).unwrap();
+    let k = krel().env("KREL_SIGNING_PASSWORD", "");
+    k.run_in(
+        &out,
+        &["sign", "attest", "stmt.json", "--key", "../keys/k.key"],
+    )
+    .assert_exit(0)
+    .assert_stdout_has("stmt.json.intoto.sigstore.json");
+    let attestation = out.join("stmt.json.intoto.sigstore.json");
+    let public_arg = public.display().to_string();
+    let bundle_arg = attestation.display().to_string();
+    let verify = |artifact: &str| {
+        krel().run_in(
+            &out,
+            &[
+                "sign",
+                "verify",
+                artifact,
+                "--bundle",
+                &bundle_arg,
+                "--key",
+                &public_arg,
+            ],
+        )
+    };
+    verify("bin/kubectl").assert_exit(0);
+    verify("kubernetes.tar.gz")
+        .assert_exit(1)
+        .assert_stderr_has("not a subject of the attestation");
+    sigstore_js(&attestation, &kubectl, &JsSigner::Key(&public)).unwrap();
+    assert_eq!(
+        krel_test_support::sigstore::securesystemslib_dsse(&attestation, &public, Some(&kubectl))
+            .unwrap(),
+        "https://slsa.dev/provenance/v1"
+    );
+    // A statement about nothing is not attested.
+    std::fs::write(
+        out.join("empty.json"),
+        r#"{"_type":"https://in-toto.io/Statement/v1","subject":[],"predicateType":"x","predicate":{}}"#,
+    )
+    .unwrap();
+    k.run_in(
+        &out,
+        &["sign", "attest", "empty.json", "--key", "../keys/k.key"],
+    )
+    .assert_exit(2)
+    .assert_stderr_has("it has no subjects");
+    assert!(!out.join("empty.json.intoto.sigstore.json").exists());
+}
+
+#[test]
 fn tampering_a_wrong_key_or_no_signer_are_refused() {
     let (dir, public, out) = signed_dir(true);
     assert!(!out.join("bin/kubectl.sig").exists(), "--bundle-only");

@@ -8,9 +8,11 @@
 //!     <project>-release.spdx.json                       SBOM of the artifacts
 //!     <project>-source.spdx.json                        SBOM of the source
 //!     SHA256SUMS, SHA512SUMS, <file>.sha256/.sha512     checksums
-//!     <file>.sig                                        signatures (not in the SUMS)
-//!   <version>/provenance.json, provenance.json.sig      SLSA v1: every file above as subject
-//!   STAGED.json, STAGED.json.sig                        completion record, uploaded last
+//!     <file>.sigstore.json, <file>.sig                  signatures (not in the SUMS)
+//!     <sbom>.intoto.sigstore.json                       SBOM attestations (DSSE)
+//!   <version>/provenance.json (+ .sigstore.json, .sig)  SLSA v1: every file above as subject
+//!   <version>/provenance.json.intoto.sigstore.json      the same statement as a DSSE attestation
+//!   STAGED.json (+ .sigstore.json, .sig)                completion record, uploaded last
 //!   RELEASED.json                                       written by `krel release`, last
 //! stage-partial/<build-version>/<os>-<arch>/             a split stage's platform job:
 //!   <version>/<artifacts of that platform>              what its build collected

@@ -34,6 +34,17 @@ pub enum Command {
         #[command(flatten)]
         jobs: JobsArg,
     },
+    /// Sign an in-toto statement (provenance, an SBOM statement) as a DSSE attestation:
+    /// <file>.intoto.sigstore.json, as `cosign attest-blob` makes.
+    #[command(after_help = EXAMPLES)]
+    Attest {
+        /// The in-toto v1 statement (JSON with _type, subject, predicateType, predicate).
+        #[arg(value_name = "STATEMENT")]
+        statement: PathBuf,
+        /// Private key, as for `blobs`.
+        #[arg(long, value_name = "KEY")]
+        key: PathBuf,
+    },
     /// Verify each file's <file>.sigstore.json bundle and <file>.sig against a key or a keyless
     /// signer's identity; or one FILE_OR_DIGEST against --bundle.
     #[command(long_about = VERIFY_ABOUT, after_help = EXAMPLES)]
@@ -100,7 +111,8 @@ Examples:
       --certificate-identity krel-staging@k8s-releng-prod.iam.gserviceaccount.com \\
       --certificate-oidc-issuer https://accounts.google.com
   krel sign verify sha256:9f86d081884c7d65... --bundle provenance.json.intoto.sigstore.json --key release.pub
-  krel sign blobs kubectl kubeadm --key ec-p256.pem          # an openssl key";
+  krel sign blobs kubectl kubeadm --key ec-p256.pem          # an openssl key
+  krel sign attest provenance.json --key release.key         # provenance.json.intoto.sigstore.json";
 
 /// Runs `krel sign ...`.
 pub fn exec(ctx: &Context, command: &Command, shell: &Shell) -> Result<(), Failure> {
@@ -111,6 +123,7 @@ pub fn exec(ctx: &Context, command: &Command, shell: &Shell) -> Result<(), Failu
             bundle_only,
             jobs,
         } => blobs(ctx, paths, key, *bundle_only, jobs.or_cpus(), shell),
+        Command::Attest { statement, key } => attest(ctx, statement, key, shell),
         Command::Verify {
             paths,
             bundle,
@@ -190,6 +203,20 @@ fn blobs(
             "signatures": signatures,
         })),
     }
+    Ok(())
+}
+
+fn attest(ctx: &Context, statement: &Path, key: &Path, shell: &Shell) -> Result<(), Failure> {
+    let bytes = std::fs::read(statement).map_err(|err| {
+        Failure::usage(anyhow::Error::new(err).context(format!("reading {}", statement.display())))
+    })?;
+    let bundles = KeyBundleSigner::new(ctx.signer(key)?)?;
+    let written = krel_sigstore::write_attestation(&bundles, statement, &bytes)?;
+    shell.status(
+        "Attested",
+        format!("{} with {}", statement.display(), bundles.describe()),
+    );
+    shell.data(written.display().to_string());
     Ok(())
 }
 
