@@ -523,7 +523,11 @@ fn check(
         // What a downloader checks: checksums, signatures and bundles, provenance, SBOMs
         // (krel verify's checks).
         match krel_verify::Verifier::with_key(&key).and_then(|verifier| {
-            krel_verify::verify_release(&dir, &verifier, &krel_verify::Expect::default(), 4)
+            let expect = krel_verify::Expect {
+                sha512: true,
+                ..krel_verify::Expect::default()
+            };
+            krel_verify::verify_release(&dir, &verifier, &expect, 4)
         }) {
             Ok(report) => {
                 summary.checksums_checked += report.checksums;

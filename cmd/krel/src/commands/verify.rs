@@ -25,6 +25,11 @@ pub struct Args {
     /// The version (default: LOCATION's last part); the provenance's source must be its tag.
     #[arg(long, value_name = "VERSION")]
     pub version: Option<String>,
+    /// Also recompute every SHA-512 (SHA512SUMS, <file>.sha512). By default every file is
+    /// bound to the signer by SHA-256 (bundles, provenance, SHA256SUMS), and SHA512SUMS, signed
+    /// like every file, must list the same files.
+    #[arg(long)]
+    pub sha512: bool,
     #[command(flatten)]
     pub jobs: JobsArg,
 }
@@ -34,8 +39,8 @@ Verify a published release the way someone who downloads it should, before trust
 check runs and every problem is listed (exit 1); nothing is trusted that is not signed by the
 signer you name:
 
-  checksums    SHA256SUMS, SHA512SUMS and each <file>.sha256/.sha512 match the files and list
-               every artifact
+  checksums    SHA256SUMS and each <file>.sha256 match the files and list every artifact;
+               SHA512SUMS lists the same files (--sha512 recomputes those digests too)
   signatures   every file has a Sigstore bundle (<file>.sigstore.json) or, with --key, a .sig,
                and each one present verifies: by the key, or for keyless signatures by the
                certificate's identity and issuer under the trusted root (certificate chain,
@@ -52,6 +57,7 @@ temporary directory that is removed afterwards.";
 
 pub const EXAMPLES: &str = "\
 Examples:
+  krel verify ./release/v1.4.0 --key release.pub --sha512      # every digest recomputed
   krel verify https://dl.k8s.io/release/v1.32.0 \\
       --certificate-identity krel-trust@k8s-releng-prod.iam.gserviceaccount.com \\
       --certificate-oidc-issuer https://accounts.google.com
@@ -88,6 +94,7 @@ pub fn exec(ctx: &Context, args: &Args, shell: &Shell) -> Result<(), Failure> {
     let expect = Expect {
         version,
         source_repo: args.source_repo.clone(),
+        sha512: args.sha512,
     };
     shell.status(
         "Verifying",

@@ -72,6 +72,7 @@ fn check_published(
         let expect = krel_verify::Expect {
             version: Some(version.to_string()),
             source_repo: None,
+            sha512: true,
         };
         match krel_verify::verify_release(&dir, &verifier, &expect, setup.jobs) {
             Ok(report) => problems.extend(report.problems.iter().map(|p| format!("{version}/{p}"))),
