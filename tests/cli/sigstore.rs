@@ -292,3 +292,130 @@ fn tampering_a_wrong_key_or_no_signer_are_refused() {
         .assert_exit(1)
         .assert_stderr_has("signed with a key, not a certificate");
 }
+
+/// Keyless end to end on loopback: a GitHub Actions-style token, the Fulcio and Rekor
+/// stand-ins; the bundles verify by identity with krel, sigstore-js and sigstore-python under
+/// the stand-in's trusted root; a wrong identity or issuer, another instance's root and a
+/// corrupted inclusion proof are each refused, naming the check.
+#[test]
+fn keyless_bundles_verify_by_identity_everywhere_and_bad_ones_are_named() {
+    use krel_test_support::sigstore::sigstore_python;
+    let standin = krel_sigstore_standin::SigstoreStandIn::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("trusted_root.json"), standin.trusted_root()).unwrap();
+    std::fs::write(d.join("signing_config.json"), standin.signing_config()).unwrap();
+    std::fs::write(d.join("kubectl"), b"a binary").unwrap();
+    let kubectl = d.join("kubectl");
+    let statement = serde_json::json!({
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"name": "kubectl", "digest": {"sha256": sha256_hex(&kubectl)}}],
+        "predicateType": "https://slsa.dev/provenance/v1",
+        "predicate": {},
+    });
+    std::fs::write(d.join("provenance.json"), statement.to_string()).unwrap();
+    let url = standin.token_request_url();
+    let signing = krel().env("ACTIONS_ID_TOKEN_REQUEST_URL", &url).env(
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+        krel_sigstore_standin::REQUEST_TOKEN,
+    );
+    let keyless = ["--keyless", "--signing-config", "signing_config.json"];
+    let mut args = vec!["sign", "blobs", "kubectl"];
+    args.extend(keyless);
+    signing
+        .run_in(d, &args)
+        .assert_exit(0)
+        .assert_stderr_has("Signed 1 files with keyless (the GitHub Actions OIDC token");
+    assert!(
+        d.join("kubectl.cert").is_file(),
+        "the certificate for old verifiers"
+    );
+    let mut args = vec!["sign", "attest", "provenance.json"];
+    args.extend(keyless);
+    signing.run_in(d, &args).assert_exit(0);
+    // No token: a clear refusal.
+    krel()
+        .run_in(d, &["sign", "blobs", "kubectl", "--keyless"])
+        .assert_exit(2)
+        .assert_stderr_has("id-token: write");
+
+    let (identity, issuer) = (standin.workflow_identity(), standin.issuer());
+    let verify = |bundle: &str, extra: &[&str]| {
+        let mut args = vec!["sign", "verify", "kubectl", "--bundle", bundle];
+        args.extend(extra);
+        krel().run_in(d, &args)
+    };
+    let by_identity = [
+        "--certificate-identity",
+        identity.as_str(),
+        "--certificate-oidc-issuer",
+        issuer.as_str(),
+        "--trusted-root",
+        "trusted_root.json",
+    ];
+    for bundle in [
+        "kubectl.sigstore.json",
+        "provenance.json.intoto.sigstore.json",
+    ] {
+        verify(bundle, &by_identity)
+            .assert_exit(0)
+            .assert_stderr_has(&format!("signed by {identity} ({issuer})"));
+        let path = d.join(bundle);
+        sigstore_js(
+            &path,
+            &kubectl,
+            &JsSigner::Identity {
+                identity: &identity,
+                issuer: &issuer,
+                trusted_root: &d.join("trusted_root.json"),
+            },
+        )
+        .unwrap_or_else(|err| panic!("sigstore-js: {bundle}: {err}"));
+        sigstore_python(
+            &path,
+            &kubectl,
+            &identity,
+            &issuer,
+            &standin.trusted_root(),
+            &standin.signing_config(),
+        )
+        .unwrap_or_else(|err| panic!("sigstore-python: {bundle}: {err}"));
+    }
+    // By regular expression, as a workflow's identity is usually checked.
+    verify(
+        "kubectl.sigstore.json",
+        &[
+            "--certificate-identity-regexp",
+            "https://github.com/krel-sandbox/widget/.github/workflows/.*",
+            "--certificate-oidc-issuer",
+            &issuer,
+            "--trusted-root",
+            "trusted_root.json",
+        ],
+    )
+    .assert_exit(0);
+
+    // Wrong identity, wrong issuer, another instance's root.
+    let mut wrong = by_identity;
+    wrong[1] = "https://github.com/evil/widget/.github/workflows/release.yml@refs/heads/main";
+    verify("kubectl.sigstore.json", &wrong)
+        .assert_exit(1)
+        .assert_stderr_has("identity mismatch");
+    let mut wrong = by_identity;
+    wrong[3] = "https://token.actions.githubusercontent.com";
+    verify("kubectl.sigstore.json", &wrong)
+        .assert_exit(1)
+        .assert_stderr_has("issuer mismatch");
+    verify("kubectl.sigstore.json", &by_identity[..4])
+        .assert_exit(1)
+        .assert_stderr_has("kubectl.sigstore.json:");
+    // A corrupted inclusion proof.
+    let mut bundle: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("kubectl.sigstore.json")).unwrap()).unwrap();
+    let proof = &mut bundle["verificationMaterial"]["tlogEntries"][0]["inclusionProof"];
+    proof["rootHash"] = serde_json::json!("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
+    std::fs::write(d.join("corrupt.sigstore.json"), bundle.to_string()).unwrap();
+    verify("corrupt.sigstore.json", &by_identity)
+        .assert_exit(1)
+        .assert_stderr_has("inclusion proof");
+}

@@ -262,6 +262,34 @@ impl Context {
         })?)
     }
 
+    /// A keyless signer: identity tokens from SIGSTORE_ID_TOKEN or GitHub Actions, Fulcio and
+    /// Rekor from `signing_config` (a file) or Sigstore's public-good instance.
+    pub fn keyless_signer(
+        &self,
+        signing_config: Option<&std::path::Path>,
+    ) -> Result<krel_sigstore::KeylessSigner, Failure> {
+        let tokens = krel_sigstore::TokenSource::from_env(self.env.lookup()).ok_or_else(|| {
+            Failure::usage(anyhow::anyhow!(
+                "keyless signing needs an OIDC identity token, and there is none"
+            ))
+            .with_hint(Some(
+                "in GitHub Actions give the job `permissions: id-token: write`; elsewhere set SIGSTORE_ID_TOKEN".into(),
+            ))
+        })?;
+        let services = match signing_config {
+            None => krel_sigstore::Services::PublicGood,
+            Some(path) => krel_sigstore::Services::Config {
+                json: std::fs::read_to_string(path).map_err(|err| {
+                    Failure::usage(
+                        anyhow::Error::new(err).context(format!("reading {}", path.display())),
+                    )
+                })?,
+                what: path.display().to_string(),
+            },
+        };
+        Ok(krel_sigstore::KeylessSigner::new(&services, tokens)?)
+    }
+
     /// The release signing key (release.signing_key).
     pub fn release_signer(&self) -> Result<KeySigner, Failure> {
         let path = self.config()?.release.signing_key.as_ref().ok_or_else(|| {

@@ -54,6 +54,12 @@ pub enum BundleError {
         /// What is wrong.
         reason: String,
     },
+    /// Keyless signing failed: the identity token, Fulcio or Rekor.
+    #[error("keyless signing: {reason}")]
+    Keyless {
+        /// What went wrong.
+        reason: String,
+    },
     /// The bundle does not verify; `check` names the check that failed.
     #[error("{what}: {check}")]
     Rejected {
@@ -71,7 +77,7 @@ impl krel_error::Diagnose for BundleError {
             BundleError::Rejected { .. } | BundleError::Malformed { .. } => {
                 krel_error::ErrorKind::Refused
             }
-            BundleError::Read { .. } | BundleError::Write { .. } => {
+            BundleError::Read { .. } | BundleError::Write { .. } | BundleError::Keyless { .. } => {
                 krel_error::ErrorKind::Unexpected
             }
             _ => krel_error::ErrorKind::Usage,

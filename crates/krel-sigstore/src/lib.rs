@@ -17,11 +17,13 @@
 
 mod error;
 mod files;
+mod keyless;
 mod sign;
 mod verify;
 
 pub use error::BundleError;
 pub use files::{attestation_path, bundle_path, sign_files, write_attestation, Outputs};
+pub use keyless::{KeylessSigner, Services, TokenSource};
 pub use sign::{attest, BundleSigner, KeyBundleSigner, IN_TOTO_PAYLOAD_TYPE};
 pub use sigstore_types::Bundle;
 pub use verify::{

@@ -23,8 +23,9 @@ pub trait BundleSigner: Sync {
     fn sign_statement(&self, statement: &[u8]) -> Result<Bundle, BundleError>;
     /// What signs, for messages.
     fn describe(&self) -> String;
-    /// The same signer for what has no bundle (cosign image signatures).
-    fn detached(&self) -> &dyn krel_sign::Signer;
+    /// The same signer for what has no bundle (cosign image signatures), when it has one:
+    /// keyless signing does not (yet) sign images.
+    fn detached(&self) -> Option<&dyn krel_sign::Signer>;
 }
 
 /// Makes bundles with a key: the bundle names the key by a hint (the base64 SHA-256 of its
@@ -83,8 +84,8 @@ impl BundleSigner for KeyBundleSigner {
         krel_sign::Signer::describe(&self.signer)
     }
 
-    fn detached(&self) -> &dyn krel_sign::Signer {
-        &self.signer
+    fn detached(&self) -> Option<&dyn krel_sign::Signer> {
+        Some(&self.signer)
     }
 }
 

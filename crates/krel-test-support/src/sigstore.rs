@@ -92,3 +92,34 @@ fn outcome(mut command: Command, what: &str) -> Result<(), String> {
         ))
     }
 }
+
+/// Runs sigstore-python (`sigstore verify identity`) on `bundle` for `artifact`, with a client
+/// trust config made of `trusted_root` and `signing_config` (JSON texts): Ok, or its output.
+pub fn sigstore_python(
+    bundle: &Path,
+    artifact: &Path,
+    identity: &str,
+    issuer: &str,
+    trusted_root: &str,
+    signing_config: &str,
+) -> Result<(), String> {
+    let scratch = tempfile::tempdir().expect("a temporary directory");
+    let config = scratch.path().join("trust_config.json");
+    let parse = |text: &str| serde_json::from_str::<serde_json::Value>(text).expect("JSON");
+    let trust = serde_json::json!({
+        "mediaType": "application/vnd.dev.sigstore.clienttrustconfig.v0.1+json",
+        "trustedRoot": parse(trusted_root),
+        "signingConfig": parse(signing_config),
+    });
+    std::fs::write(&config, trust.to_string()).expect("writing the trust config");
+    let sigstore = test_python().with_file_name("sigstore");
+    let mut command = Command::new(sigstore);
+    command
+        .arg("--trust-config")
+        .arg(&config)
+        .args(["verify", "identity", "--cert-identity", identity])
+        .args(["--cert-oidc-issuer", issuer, "--bundle"])
+        .arg(bundle)
+        .arg(artifact);
+    outcome(command, "sigstore-python")
+}

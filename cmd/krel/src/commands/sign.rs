@@ -14,6 +14,27 @@ use crate::context::Context;
 use crate::failure::Failure;
 use crate::shell::Shell;
 
+/// How to sign: with a key, or keylessly.
+#[derive(Debug, clap::Args)]
+pub struct HowArgs {
+    /// Private key: a cosign key (password from KREL_SIGNING_PASSWORD or a prompt) or a
+    /// PEM PKCS#8/SEC1 EC P-256 key as openssl writes it.
+    #[arg(
+        long,
+        value_name = "KEY",
+        required_unless_present = "keyless",
+        conflicts_with = "keyless"
+    )]
+    key: Option<PathBuf>,
+    /// Sign keylessly: an OIDC identity token (SIGSTORE_ID_TOKEN, or GitHub Actions' with
+    /// `permissions: id-token: write`) → a Fulcio certificate → a Rekor entry, in each bundle.
+    #[arg(long)]
+    keyless: bool,
+    /// Keyless: the Sigstore signing config naming Fulcio and Rekor (default: public-good).
+    #[arg(long, value_name = "FILE", requires = "keyless")]
+    signing_config: Option<PathBuf>,
+}
+
 /// `krel sign` subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -24,10 +45,8 @@ pub enum Command {
         /// Files, or directories (their artifacts and SHA256SUMS/SHA512SUMS).
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
-        /// Private key: a cosign key (password from KREL_SIGNING_PASSWORD or a prompt) or a
-        /// PEM PKCS#8/SEC1 EC P-256 key as openssl writes it.
-        #[arg(long, value_name = "KEY")]
-        key: PathBuf,
+        #[command(flatten)]
+        how: HowArgs,
         /// Write only <file>.sigstore.json, no <file>.sig.
         #[arg(long)]
         bundle_only: bool,
@@ -41,9 +60,8 @@ pub enum Command {
         /// The in-toto v1 statement (JSON with _type, subject, predicateType, predicate).
         #[arg(value_name = "STATEMENT")]
         statement: PathBuf,
-        /// Private key, as for `blobs`.
-        #[arg(long, value_name = "KEY")]
-        key: PathBuf,
+        #[command(flatten)]
+        how: HowArgs,
     },
     /// Verify each file's <file>.sigstore.json bundle and <file>.sig against a key or a keyless
     /// signer's identity; or one FILE_OR_DIGEST against --bundle.
@@ -119,11 +137,11 @@ pub fn exec(ctx: &Context, command: &Command, shell: &Shell) -> Result<(), Failu
     match command {
         Command::Blobs {
             paths,
-            key,
+            how,
             bundle_only,
             jobs,
-        } => blobs(ctx, paths, key, *bundle_only, jobs.or_cpus(), shell),
-        Command::Attest { statement, key } => attest(ctx, statement, key, shell),
+        } => blobs(ctx, paths, how, *bundle_only, jobs.or_cpus(), shell),
+        Command::Attest { statement, how } => attest(ctx, statement, how, shell),
         Command::Verify {
             paths,
             bundle,
@@ -176,18 +194,18 @@ fn read_key_file(path: &Path) -> Result<String, Failure> {
 fn blobs(
     ctx: &Context,
     paths: &[PathBuf],
-    key: &Path,
+    how: &HowArgs,
     bundle_only: bool,
     jobs: usize,
     shell: &Shell,
 ) -> Result<(), Failure> {
     let files = expand(paths)?;
-    let bundles = KeyBundleSigner::new(ctx.signer(key)?)?;
+    let bundles = bundle_signer(ctx, how)?;
     let outputs = Outputs {
         bundle: true,
         detached: !bundle_only,
     };
-    let signatures = sign_files(&bundles, &files, jobs, outputs)?;
+    let signatures = sign_files(bundles.as_ref(), &files, jobs, outputs)?;
     shell.status(
         "Signed",
         format!("{} files with {}", files.len(), bundles.describe()),
@@ -206,12 +224,20 @@ fn blobs(
     Ok(())
 }
 
-fn attest(ctx: &Context, statement: &Path, key: &Path, shell: &Shell) -> Result<(), Failure> {
+/// The signer `how` asks for.
+fn bundle_signer(ctx: &Context, how: &HowArgs) -> Result<Box<dyn BundleSigner>, Failure> {
+    match &how.key {
+        Some(key) => Ok(Box::new(KeyBundleSigner::new(ctx.signer(key)?)?)),
+        None => Ok(Box::new(ctx.keyless_signer(how.signing_config.as_deref())?)),
+    }
+}
+
+fn attest(ctx: &Context, statement: &Path, how: &HowArgs, shell: &Shell) -> Result<(), Failure> {
     let bytes = std::fs::read(statement).map_err(|err| {
         Failure::usage(anyhow::Error::new(err).context(format!("reading {}", statement.display())))
     })?;
-    let bundles = KeyBundleSigner::new(ctx.signer(key)?)?;
-    let written = krel_sigstore::write_attestation(&bundles, statement, &bytes)?;
+    let bundles = bundle_signer(ctx, how)?;
+    let written = krel_sigstore::write_attestation(bundles.as_ref(), statement, &bytes)?;
     shell.status(
         "Attested",
         format!("{} with {}", statement.display(), bundles.describe()),

@@ -282,7 +282,10 @@ impl StageRun<'_> {
         layouts
             .put_manifest(name, &index, None)
             .map_err(image_error(format!("writing the index of {name}")))?;
-        let signer = self.signer()?.detached();
+        let signer = self.signer()?.detached().ok_or_else(|| ReleaseError::Config {
+            message: "keyless signing does not sign container images yet".into(),
+            hint: "sign a build with images with a key (release.signing_key), or leave build.images out".into(),
+        })?;
         let identities = [setup.staging.identity(name), setup.release.identity(name)];
         for digest in std::iter::once(&index.digest).chain(platforms.iter().map(|p| &p.digest)) {
             // Signed afresh: an earlier run may have signed for another staging registry.
