@@ -739,3 +739,120 @@ fn a_published_release_verifies_for_downloaders_and_tampering_is_named() {
     .assert_exit(2)
     .assert_stderr_has("there is no provenance.json");
 }
+
+/// Keyless, end to end on loopback: a stage signed through the Fulcio and Rekor stand-ins with
+/// a workflow's identity token, released only after its signatures verify for that identity;
+/// `krel verify` by identity, and sigstore-python, accept what was published. A dry run never
+/// signs keylessly (it would write to a public log): it signs with a throwaway key, which a
+/// mock release of that stage verifies with. Another identity is refused before anything is
+/// published.
+#[test]
+fn a_keyless_stage_is_released_only_for_the_expected_identity() {
+    let standin = krel_sigstore_standin::SigstoreStandIn::start().unwrap();
+    let t = stand();
+    let root = t.sandbox.root.clone();
+    // Keyless does not sign container images yet: this project builds none.
+    let config = std::fs::read_to_string(root.join("krel.yaml")).unwrap();
+    let config = config.replace("  images:\n    from: _output/release-images/{arch}\n", "");
+    std::fs::write(root.join("krel.yaml"), config).unwrap();
+    std::fs::write(root.join("trusted_root.json"), standin.trusted_root()).unwrap();
+    std::fs::write(root.join("signing_config.json"), standin.signing_config()).unwrap();
+    let url = standin.token_request_url();
+    let identity_re = "https://github.com/krel-sandbox/widget/.github/workflows/.*".to_string();
+    let issuer = standin.issuer();
+    let env = |identity: &str| -> Vec<(String, String)> {
+        vec![
+            ("KREL_SIGNING".into(), "keyless".into()),
+            (
+                "KREL_SIGNING_CONFIG".into(),
+                root.join("signing_config.json").display().to_string(),
+            ),
+            (
+                "KREL_TRUSTED_ROOT".into(),
+                root.join("trusted_root.json").display().to_string(),
+            ),
+            ("KREL_SIGNER_IDENTITY".into(), identity.to_string()),
+            ("KREL_SIGNER_ISSUER".into(), issuer.clone()),
+            ("ACTIONS_ID_TOKEN_REQUEST_URL".into(), url.clone()),
+            (
+                "ACTIONS_ID_TOKEN_REQUEST_TOKEN".into(),
+                krel_sigstore_standin::REQUEST_TOKEN.into(),
+            ),
+        ]
+    };
+    let run = |args: &[&str], identity: &str| {
+        let env = env(identity);
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        t.run_with(args, &env)
+    };
+    // The dry run: a throwaway key, verified by the mock release.
+    let mock = run(
+        &[
+            "--output", "json", "stage", "--type", "alpha", "--branch", "main",
+        ],
+        &identity_re,
+    );
+    mock.assert_exit(0)
+        .assert_stderr_has("signs with a throwaway key");
+    let mock_bv = mock.json()["result"]["build_version"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    run(
+        &[
+            "release",
+            "--type",
+            "alpha",
+            "--branch",
+            "main",
+            "--build-version",
+            &mock_bv,
+        ],
+        &identity_re,
+    )
+    .assert_exit(0);
+    // For real.
+    let staged = run(
+        &[
+            "--output", "json", "stage", "--type", "alpha", "--branch", "main", "--nomock",
+        ],
+        &identity_re,
+    );
+    staged.assert_exit(0);
+    let bv = staged.json()["result"]["build_version"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let release = t.release_args("alpha", "main", &bv);
+    // Another identity is refused before anything is published.
+    run(&release, "https://github.com/evil/.*")
+        .assert_exit(1)
+        .assert_stderr_has("identity mismatch");
+    assert!(!root.join("bucket/release/v1.11.0-alpha.1").exists());
+    run(&release, &identity_re).assert_exit(0);
+    let dir = root.join("bucket/release/v1.11.0-alpha.1");
+    assert!(dir.join("widget-linux-amd64.tar.gz.cert").is_file());
+    let dir_arg = dir.display().to_string();
+    t.run(&[
+        "verify",
+        &dir_arg,
+        "--certificate-identity-regexp",
+        &identity_re,
+        "--certificate-oidc-issuer",
+        &issuer,
+        "--trusted-root",
+        &root.join("trusted_root.json").display().to_string(),
+        "--sha512",
+    ])
+    .assert_exit(0)
+    .assert_stderr_has("Verified v1.11.0-alpha.1");
+    krel_test_support::sigstore::sigstore_python(
+        &dir.join("provenance.json.intoto.sigstore.json"),
+        &dir.join("widget-linux-amd64.tar.gz"),
+        &standin.workflow_identity(),
+        &issuer,
+        &standin.trusted_root(),
+        &standin.signing_config(),
+    )
+    .unwrap_or_else(|err| panic!("sigstore-python: {err}"));
+}

@@ -290,6 +290,34 @@ impl Context {
         Ok(krel_sigstore::KeylessSigner::new(&services, tokens)?)
     }
 
+    /// The throwaway key a mock keyless stage signs with (`<workspace>/mock-keyless.key`,
+    /// made on first use); its `.pub` verifies a mock release of that stage.
+    pub fn mock_keyless_key(
+        &self,
+        workspace_root: &std::path::Path,
+    ) -> Result<krel_sign::KeySigner, Failure> {
+        let prefix = workspace_root.join("mock-keyless");
+        let private = prefix.with_extension("key");
+        if !private.is_file() {
+            std::fs::create_dir_all(workspace_root).map_err(|err| {
+                Failure::unexpected(
+                    anyhow::Error::new(err)
+                        .context(format!("creating {}", workspace_root.display())),
+                )
+            })?;
+            let empty = krel_sign::Secret::new("");
+            krel_sign::generate_key_pair(&empty)?.write(&prefix)?;
+        }
+        let pem = std::fs::read_to_string(&private).map_err(|err| {
+            Failure::unexpected(
+                anyhow::Error::new(err).context(format!("reading {}", private.display())),
+            )
+        })?;
+        Ok(krel_sign::load_signing_key(&pem, &|| {
+            Ok(krel_sign::Secret::new(""))
+        })?)
+    }
+
     /// The release signing key (release.signing_key).
     pub fn release_signer(&self) -> Result<KeySigner, Failure> {
         let path = self.config()?.release.signing_key.as_ref().ok_or_else(|| {

@@ -163,6 +163,17 @@ pub struct Release {
     /// Whether stage writes `<file>.sig` (and `.cert`) beside every `<file>.sigstore.json`
     /// bundle, for verifiers that predate bundles (default true).
     pub detached_signatures: bool,
+    /// How stage signs: with `signing_key`, or keylessly (an OIDC identity, Fulcio, Rekor).
+    pub signing: Signing,
+    /// Keyless: the Sigstore signing config naming Fulcio and Rekor (default: public-good).
+    pub signing_config: Option<PathBuf>,
+    /// Keyless: the trusted root release verifies the stage under (default: public-good).
+    pub trusted_root: Option<PathBuf>,
+    /// Keyless: a regular expression the signing certificate's identity must match (the stage
+    /// workflow, such as `https://github.com/ORG/REPO/.github/workflows/stage.yml@.*`).
+    pub signer_identity: Option<String>,
+    /// Keyless: the OIDC issuer of the signing identity.
+    pub signer_issuer: String,
     /// The registry stage pushes images to with `--nomock` (`docker://HOST/PREFIX` or
     /// `oci:PATH`; default `docker://gcr.io/k8s-staging-kubernetes`).
     pub staging_registry: RegistryUrl,
@@ -182,10 +193,33 @@ impl Default for Release {
             signing_key: None,
             github_release: true,
             detached_signatures: true,
+            signing: Signing::Key,
+            signing_config: None,
+            trusted_root: None,
+            signer_identity: None,
+            signer_issuer: "https://token.actions.githubusercontent.com".into(),
             staging_registry: RegistryUrl("docker://gcr.io/k8s-staging-kubernetes".into()),
             registry: RegistryUrl("docker://registry.k8s.io".into()),
             mock_registry: None,
         }
+    }
+}
+
+/// How a stage is signed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signing {
+    /// With `release.signing_key`.
+    Key,
+    /// Keylessly: an OIDC identity token, a Fulcio certificate, a Rekor entry.
+    Keyless,
+}
+
+impl std::fmt::Display for Signing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Signing::Key => "key",
+            Signing::Keyless => "keyless",
+        })
     }
 }
 
@@ -451,6 +485,20 @@ pub(crate) struct FileRelease {
     /// Also write <file>.sig (and .cert) beside every <file>.sigstore.json bundle, for
     /// verifiers that predate bundles (default true).
     pub(crate) detached_signatures: Option<bool>,
+    /// How stage signs: `key` (release.signing_key, the default) or `keyless` (an OIDC
+    /// identity token, a Fulcio certificate, a Rekor entry).
+    pub(crate) signing: Option<String>,
+    /// Keyless: the Sigstore signing config naming Fulcio and Rekor (relative to this file;
+    /// default: Sigstore's public-good instance).
+    pub(crate) signing_config: Option<PathBuf>,
+    /// Keyless: the trusted root release verifies under (relative to this file; default:
+    /// Sigstore's public-good root).
+    pub(crate) trusted_root: Option<PathBuf>,
+    /// Keyless: a regular expression the signing identity must match.
+    pub(crate) signer_identity: Option<String>,
+    /// Keyless: the OIDC issuer of the signing identity (default
+    /// https://token.actions.githubusercontent.com).
+    pub(crate) signer_issuer: Option<String>,
     /// The registry stage pushes images to with --nomock: docker://HOST[:PORT]/PREFIX or
     /// oci:PATH (default docker://gcr.io/k8s-staging-kubernetes).
     pub(crate) staging_registry: Option<RegistryUrl>,

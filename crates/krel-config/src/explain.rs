@@ -25,6 +25,11 @@ pub const KEYS: &[&str] = &[
     "release.signing_key",
     "release.github_release",
     "release.detached_signatures",
+    "release.signing",
+    "release.signing_config",
+    "release.trusted_root",
+    "release.signer_identity",
+    "release.signer_issuer",
     "release.staging_registry",
     "release.registry",
     "release.mock_registry",
@@ -134,6 +139,27 @@ impl Config {
             "release.signing_key" => path(&self.release.signing_key),
             "release.github_release" => self.release.github_release.to_string(),
             "release.detached_signatures" => self.release.detached_signatures.to_string(),
+            "release.signing" => self.release.signing.to_string(),
+            "release.signing_config" => self
+                .release
+                .signing_config
+                .as_ref()
+                .map_or("(unset: Sigstore public-good)".into(), |p| {
+                    p.display().to_string()
+                }),
+            "release.trusted_root" => self
+                .release
+                .trusted_root
+                .as_ref()
+                .map_or("(unset: Sigstore public-good)".into(), |p| {
+                    p.display().to_string()
+                }),
+            "release.signer_identity" => self
+                .release
+                .signer_identity
+                .clone()
+                .unwrap_or_else(|| "(unset)".into()),
+            "release.signer_issuer" => self.release.signer_issuer.clone(),
             "release.staging_registry" => self.release.staging_registry.to_string(),
             "release.registry" => self.release.registry.to_string(),
             "release.mock_registry" => self.release.mock_registry.as_ref().map_or(

@@ -28,7 +28,7 @@ use serde::Deserialize;
 
 pub use build::{
     parse_platforms, ArtifactRule, BucketUrl, Build, EnvEntry, ImageRule, Platform, RegistryUrl,
-    RelativePath, Release,
+    RelativePath, Release, Signing,
 };
 use build::{FileBuild, FileRelease};
 pub use explain::{Origin, Setting, KEYS};
@@ -56,6 +56,11 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("KREL_SIGNING_KEY", "release.signing_key"),
     ("KREL_GITHUB_RELEASE", "release.github_release"),
     ("KREL_DETACHED_SIGNATURES", "release.detached_signatures"),
+    ("KREL_SIGNING", "release.signing"),
+    ("KREL_SIGNING_CONFIG", "release.signing_config"),
+    ("KREL_TRUSTED_ROOT", "release.trusted_root"),
+    ("KREL_SIGNER_IDENTITY", "release.signer_identity"),
+    ("KREL_SIGNER_ISSUER", "release.signer_issuer"),
 ];
 
 /// The whole project configuration, defaults filled in.
@@ -260,6 +265,17 @@ impl Config {
             "release.github_release" => {
                 self.release.github_release = boolean(value).map_err(invalid)?
             }
+            "release.signing" => {
+                self.release.signing = match value.trim() {
+                    "key" => Signing::Key,
+                    "keyless" => Signing::Keyless,
+                    other => return Err(invalid(format!("`{other}` is not key or keyless"))),
+                }
+            }
+            "release.signing_config" => self.release.signing_config = Some(self.resolve(value)),
+            "release.trusted_root" => self.release.trusted_root = Some(self.resolve(value)),
+            "release.signer_identity" => self.release.signer_identity = Some(value.trim().into()),
+            "release.signer_issuer" => self.release.signer_issuer = value.trim().into(),
             "release.detached_signatures" => {
                 self.release.detached_signatures = boolean(value).map_err(invalid)?
             }
@@ -344,6 +360,17 @@ impl Config {
                 "release.signing_key",
                 release.signing_key.map(|p| p.display().to_string()),
             ),
+            ("release.signing", release.signing),
+            (
+                "release.signing_config",
+                release.signing_config.map(|p| p.display().to_string()),
+            ),
+            (
+                "release.trusted_root",
+                release.trusted_root.map(|p| p.display().to_string()),
+            ),
+            ("release.signer_identity", release.signer_identity),
+            ("release.signer_issuer", release.signer_issuer),
         ] {
             if let Some(value) = value {
                 self.set(key, &value)?;

@@ -20,7 +20,6 @@
 use std::path::{Path, PathBuf};
 
 use krel_attest::{describe_files, FileEntry, Statement};
-use krel_sign::PublicKey;
 
 use krel_verify::{is_signature, Verifier};
 
@@ -34,7 +33,7 @@ use crate::ReleaseError;
 /// every problem.
 pub fn verify_stage(
     dir: &Path,
-    key: &PublicKey,
+    checker: &Verifier,
     jobs: usize,
 ) -> Result<StagedRecord, ReleaseError> {
     let what = format!("the stage at {}", dir.display());
@@ -49,10 +48,6 @@ pub fn verify_stage(
         });
     }
     // 1. The record, then the files it lists.
-    let checker = Verifier::with_key(key).map_err(|err| ReleaseError::Config {
-        message: err.to_string(),
-        hint: "check release.signing_key".into(),
-    })?;
     if let Err(problem) = checker.signatures(dir, layout::STAGED, None) {
         return Err(fail(vec![problem]));
     }

@@ -42,6 +42,11 @@ impl Verifier {
         }
     }
 
+    /// The key, when the signer is one.
+    pub fn key(&self) -> Option<&PublicKey> {
+        self.key.as_ref()
+    }
+
     /// Who must have signed, for reports.
     pub fn describe(&self) -> String {
         match &self.key {

@@ -103,6 +103,45 @@ Examples:
   krel release --type official --branch release-1.30 --build-version v1.30.1-rc.0.3+abcdef0123 \\
       --notes CHANGELOG-1.30.1.md --nomock";
 
+/// Who must have signed the stage: with `release.signing: keyless`, a certificate identity
+/// matching `release.signer_identity` from `release.signer_issuer`, under
+/// `release.trusted_root`; else the public key.
+fn stage_verifier(
+    ctx: &Context,
+    flag: Option<&PathBuf>,
+    staged_in: Mode,
+    workspace_root: &std::path::Path,
+) -> Result<krel_verify::Verifier, Failure> {
+    let release = &ctx.config()?.release;
+    if release.signing == krel_config::Signing::Key || flag.is_some() {
+        let key = public_key(ctx, flag)?;
+        return Ok(krel_verify::Verifier::with_key(&key)?);
+    }
+    if staged_in == Mode::Mock {
+        // A mock keyless stage was signed with the workspace's throwaway key.
+        let key = ctx.mock_keyless_key(workspace_root)?.public_key();
+        return Ok(krel_verify::Verifier::with_key(&key)?);
+    }
+    let identity = release.signer_identity.as_deref().ok_or_else(|| {
+        Failure::usage(anyhow::anyhow!(
+            "release.signing is keyless, and release.signer_identity does not say whose signatures to trust"
+        ))
+        .with_hint(Some(
+            "set release.signer_identity to a regular expression of the stage workflow's identity, e.g. https://github.com/ORG/REPO/.github/workflows/stage.yml@.*".into(),
+        ))
+    })?;
+    let expected = krel_sigstore::Expected::Identity {
+        identity: krel_sigstore::Matcher::regex(identity)
+            .map_err(|err| Failure::usage(anyhow::anyhow!("release.signer_identity: {err}")))?,
+        issuer: krel_sigstore::Matcher::Exact(release.signer_issuer.clone()),
+    };
+    let trust = match &release.trusted_root {
+        Some(path) => krel_sigstore::Trust::from_file(path)?,
+        None => krel_sigstore::Trust::public_good()?,
+    };
+    Ok(krel_verify::Verifier::new(expected, trust, None))
+}
+
 /// The public key that checks the stage: the flag, or the signing key's `.pub` sibling.
 fn public_key(ctx: &Context, flag: Option<&PathBuf>) -> Result<PublicKey, Failure> {
     let path = match flag {
@@ -213,7 +252,10 @@ const TRANSFERS: usize = 8;
 
 pub fn exec(ctx: &Context, args: &Args, shell: &Shell) -> Result<(), Failure> {
     let build_version = parse_build_version(&args.build_version)?;
-    let key = public_key(ctx, args.public_key.as_ref())?;
+    let workspace_root = ctx.workspace_root(&args.workspace)?;
+    let runtime = ctx.runtime()?;
+    let (bucket, store, staged_in) = release_bucket(ctx, &runtime, &build_version, shell)?;
+    let verifier = stage_verifier(ctx, args.public_key.as_ref(), staged_in, &workspace_root)?;
     let notes = match &args.notes {
         Some(path) => Some(std::fs::read_to_string(path).map_err(|err| {
             Failure::usage(anyhow::anyhow!(
@@ -225,9 +267,6 @@ pub fn exec(ctx: &Context, args: &Args, shell: &Shell) -> Result<(), Failure> {
     };
     let config = ctx.config()?;
     let jobs = args.jobs.or(TRANSFERS);
-    let workspace_root = ctx.workspace_root(&args.workspace)?;
-    let runtime = ctx.runtime()?;
-    let (bucket, store, staged_in) = release_bucket(ctx, &runtime, &build_version, shell)?;
     let github = if config.release.github_release {
         if ctx.mode == Mode::NoMock && ctx.credentials().token.is_none() {
             return Err(Failure::usage(anyhow::anyhow!(
@@ -260,7 +299,7 @@ pub fn exec(ctx: &Context, args: &Args, shell: &Shell) -> Result<(), Failure> {
                 report: shell,
                 images: Some(&images),
             },
-            public_key: &key,
+            verifier: &verifier,
             github: github.as_ref(),
         },
         &ReleaseRequest {

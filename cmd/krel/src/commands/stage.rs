@@ -217,9 +217,38 @@ fn exec_merge(ctx: &Context, args: &MergeArgs, shell: &Shell) -> Result<(), Fail
     })
 }
 
+/// The stage's signer: release.signing_key, or keyless (release.signing: keyless). A mock
+/// stage never signs keylessly: that would write to a public transparency log, and a dry run
+/// changes nothing remote. It signs with the workspace's throwaway mock key instead, which a
+/// mock release of that stage then verifies with.
+fn release_bundle_signer(
+    ctx: &Context,
+    workspace_root: &std::path::Path,
+    shell: &Shell,
+) -> Result<Box<dyn krel_sigstore::BundleSigner>, Failure> {
+    let release = &ctx.config()?.release;
+    match (release.signing, ctx.mode) {
+        (krel_config::Signing::Key, _) => Ok(Box::new(krel_sigstore::KeyBundleSigner::new(
+            ctx.release_signer()?,
+        )?)),
+        (krel_config::Signing::Keyless, Mode::Mock) => {
+            shell.status(
+                "Mock",
+                "keyless signing writes to a public transparency log, so this dry run signs with a throwaway key",
+            );
+            Ok(Box::new(krel_sigstore::KeyBundleSigner::new(
+                ctx.mock_keyless_key(workspace_root)?,
+            )?))
+        }
+        (krel_config::Signing::Keyless, Mode::NoMock) => Ok(Box::new(
+            ctx.keyless_signer(release.signing_config.as_deref())?,
+        )),
+    }
+}
+
 /// What every stage run needs: the signing key, the bucket and its store, the workspace.
 struct Staging {
-    signer: Option<krel_sigstore::KeyBundleSigner>,
+    signer: Option<Box<dyn krel_sigstore::BundleSigner>>,
     bucket: Location,
     workspace_root: PathBuf,
     runtime: tokio::runtime::Runtime,
@@ -234,13 +263,13 @@ impl Staging {
         shell: &Shell,
         sign: bool,
     ) -> Result<Staging, Failure> {
+        let workspace_root = ctx.workspace_root(workspace)?;
         let signer = if sign {
-            Some(krel_sigstore::KeyBundleSigner::new(ctx.release_signer()?)?)
+            Some(release_bundle_signer(ctx, &workspace_root, shell)?)
         } else {
             None
         };
         let bucket = ctx.stage_bucket()?;
-        let workspace_root = ctx.workspace_root(workspace)?;
         let runtime = ctx.runtime()?;
         let store = ctx.open_store(&runtime, &bucket)?;
         if ctx.mode == Mode::Mock {
@@ -290,10 +319,7 @@ impl Staging {
                 images: Some(&images),
             },
             source_date_epoch: ctx.source_date_epoch()?,
-            signer: self
-                .signer
-                .as_ref()
-                .map(|s| s as &dyn krel_sigstore::BundleSigner),
+            signer: self.signer.as_deref(),
             build_env: &build_env,
             masker: &masker,
         };

@@ -33,11 +33,15 @@ fn setup_of<'a>(shared: &Shared<'a>) -> Result<&'a ImageSetup, ReleaseError> {
 pub fn verify_images(
     shared: &Shared<'_>,
     record: &StagedRecord,
-    key: &krel_sign::PublicKey,
+    key: Option<&krel_sign::PublicKey>,
 ) -> Result<usize, ReleaseError> {
     if record.images.is_empty() {
         return Ok(0);
     }
+    let key = key.ok_or_else(|| ReleaseError::Config {
+        message: "the stage has container images, whose signatures are verified with a key".into(),
+        hint: "give the stage's public key (--public-key or release.signing_key)".into(),
+    })?;
     let setup = setup_of(shared)?;
     let staging = ImageStore::open(&setup.staging, &setup.env)
         .map_err(image_error(format!("opening {}", setup.staging)))?;

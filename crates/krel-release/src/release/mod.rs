@@ -35,7 +35,6 @@ use std::path::{Path, PathBuf};
 use krel_git::{CommitId, MergeOutcome, NoProgress, Repo};
 use krel_github::{GitHub, ReleaseSpec};
 use krel_plan::Plan;
-use krel_sign::PublicKey;
 use krel_storage::Location;
 use krel_version::{BuildVersion, ReleaseType};
 use serde::Serialize;
@@ -61,11 +60,7 @@ fn check_published(
     publish: &std::path::Path,
     versions: &[krel_version::Version],
 ) -> Result<(), ReleaseError> {
-    let verifier =
-        krel_verify::Verifier::with_key(setup.public_key).map_err(|err| ReleaseError::Config {
-            message: err.to_string(),
-            hint: "check release.signing_key".into(),
-        })?;
+    let verifier = setup.verifier;
     let mut problems = Vec::new();
     for version in versions {
         let dir = publish.join(version.to_string());
@@ -74,7 +69,7 @@ fn check_published(
             source_repo: None,
             sha512: true,
         };
-        match krel_verify::verify_release(&dir, &verifier, &expect, setup.jobs) {
+        match krel_verify::verify_release(&dir, verifier, &expect, setup.jobs) {
             Ok(report) => problems.extend(report.problems.iter().map(|p| format!("{version}/{p}"))),
             Err(err) => problems.push(format!("{version}: {err}")),
         }
@@ -106,8 +101,8 @@ pub struct ReleaseRequest {
 pub struct ReleaseSetup<'a> {
     /// Configuration, places and doors shared with stage.
     pub shared: Shared<'a>,
-    /// The key the stage was signed with (its public half).
-    pub public_key: &'a PublicKey,
+    /// Who must have signed the stage (a key, or a keyless identity), and the trusted root.
+    pub verifier: &'a krel_verify::Verifier,
     /// The GitHub client, when GitHub releases are published (`release.github_release`).
     pub github: Option<&'a GitHub>,
 }
@@ -180,7 +175,7 @@ pub fn prepare_release(
         &request.build_version.to_string(),
     )?;
     let stage = verify_stage(setup, request, &workspace, &mut journal)?;
-    images::verify_images(&setup.shared, &stage.record, setup.public_key)?;
+    images::verify_images(&setup.shared, &stage.record, setup.verifier.key())?;
     let (planned, branch) = plan_publication(setup, request, &stage, &workspace)?;
     let record = &stage.record;
     let mut plan = Plan::new(format!(

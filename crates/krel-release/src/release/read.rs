@@ -62,7 +62,7 @@ pub fn verify_stage(
         "Verifying",
         &format!("{count} staged files: signatures, checksums and provenance"),
     );
-    let verified = crate::verify::verify_stage(&local, setup.public_key, setup.jobs)?;
+    let verified = crate::verify::verify_stage(&local, setup.verifier, setup.jobs)?;
     if verified != record {
         return Err(ReleaseError::Verification {
             what: location.to_string(),

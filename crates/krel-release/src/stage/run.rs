@@ -96,9 +96,29 @@ impl StageRun<'_> {
                 let value = self.images(version)?;
                 self.journal.record(name, value)?;
             }
+            // Signed by another signer (a dry run's throwaway key, then keyless): sign again.
+            Step::Attest(_) | Step::Source | Step::Record if self.signed_by_another(value) => {
+                let value = self.execute(step)?;
+                self.journal.record(name, value)?;
+            }
             _ => {}
         }
         Ok(())
+    }
+
+    /// What the journal records of a signing step's signer.
+    fn signed_by(&self) -> String {
+        self.signer
+            .map(|s| format!(" signed by {}", s.describe()))
+            .unwrap_or_default()
+    }
+
+    /// True when a signing step's journal value names another signer than this run's.
+    /// (Values from before signers were recorded name none and count as this run's.)
+    fn signed_by_another(&self, value: &str) -> bool {
+        value
+            .split_once(" signed by ")
+            .is_some_and(|(_, signer)| format!(" signed by {signer}") != self.signed_by())
     }
 
     /// Carries out a step; returns what the journal records for it.
@@ -109,9 +129,9 @@ impl StageRun<'_> {
             Step::MatchPlatformTags => self.match_platform_tags().map(|()| String::new()),
             Step::Build(version) | Step::Gather(version) => self.build(version),
             Step::Images(version) => self.images(version),
-            Step::Attest(version) => self.attest(version),
-            Step::Source => self.source(),
-            Step::Record => self.record(),
+            Step::Attest(version) => Ok(self.attest(version)? + &self.signed_by()),
+            Step::Source => Ok(self.source()? + &self.signed_by()),
+            Step::Record => Ok(self.record()? + &self.signed_by()),
             Step::PartialRecord => self.partial_record().map(|()| String::new()),
         }
     }
