@@ -174,4 +174,17 @@ fn workflows_follow_the_security_rules() {
     assert!(!build.contains("signing"), "{build}");
     assert_eq!(stage["jobs"]["merge"]["environment"], "krel-stage");
     assert_eq!(stage["jobs"]["build"]["permissions"]["id-token"], "write");
+    // Keyless by default: the job that signs has an identity, and no secret is needed.
+    assert_eq!(stage["jobs"]["merge"]["permissions"]["id-token"], "write");
+    assert_eq!(
+        stage["on"]["workflow_call"]["inputs"]["signing"]["default"],
+        "keyless"
+    );
+    assert_eq!(
+        stage["on"]["workflow_call"]["secrets"]["signing-key"]["required"],
+        false
+    );
+    let example =
+        std::fs::read_to_string(repo_root().join("workflows/examples/stage.yml")).unwrap();
+    assert!(!example.contains("secrets.KREL_SIGNING_KEY"), "{example}");
 }
