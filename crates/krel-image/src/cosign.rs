@@ -5,7 +5,7 @@
 //! repository's name (`critical.identity.docker-reference`), which is what
 //! containers/image's `sigstoreSigned` policy with `matchRepository` checks.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use base64::Engine;
 use oci_spec::image::Descriptor;
@@ -16,8 +16,74 @@ use crate::digest::Digest;
 use crate::manifest::{media, Content, Manifest};
 use crate::ImageError;
 
+/// The annotation holding a keyless signature's whole Sigstore bundle (certificate, signature,
+/// transparency-log entry), which verifies it by identity.
+pub const BUNDLE_ANNOTATION: &str = "dev.krel/sigstore-bundle";
+
 /// The annotation holding a layer's signature.
 pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
+
+/// A layer's signature and the annotations that go with it (for a keyless signature: the
+/// certificate, the transparency-log bundle, and the whole Sigstore bundle).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PayloadSignature {
+    /// Base64 of the DER signature over the payload's SHA-256.
+    pub signature: String,
+    /// More annotations of the layer.
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// What signs a simple-signing payload.
+pub trait PayloadSigner: Sync {
+    /// Signs `payload`.
+    fn sign_payload(&self, payload: &[u8]) -> Result<PayloadSignature, String>;
+}
+
+/// What checks a layer's signature over its payload (the payload's own rules are checked by
+/// [`verify`]).
+pub trait PayloadVerifier: Sync {
+    /// Ok when `signature` (with the layer's `annotations`) signs `payload` as expected.
+    fn verify_payload(
+        &self,
+        payload: &[u8],
+        signature: &str,
+        annotations: &BTreeMap<String, String>,
+    ) -> Result<(), String>;
+}
+
+/// Signs with a key: a deterministic ECDSA signature, no more annotations.
+pub struct KeyPayloadSigner<'a>(pub &'a dyn krel_sign::Signer);
+
+impl PayloadSigner for KeyPayloadSigner<'_> {
+    fn sign_payload(&self, payload: &[u8]) -> Result<PayloadSignature, String> {
+        let signature = self
+            .0
+            .sign_digest(&sha256(payload))
+            .map_err(|err| err.to_string())?;
+        Ok(PayloadSignature {
+            signature: base64::engine::general_purpose::STANDARD.encode(&signature.der),
+            annotations: BTreeMap::new(),
+        })
+    }
+}
+
+impl PayloadVerifier for krel_sign::PublicKey {
+    fn verify_payload(
+        &self,
+        payload: &[u8],
+        signature: &str,
+        _annotations: &BTreeMap<String, String>,
+    ) -> Result<(), String> {
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(signature.trim())
+            .map_err(|_| "a signature is not base64".to_string())?;
+        if self.verifies_digest(&sha256(payload), &der) {
+            Ok(())
+        } else {
+            Err(format!("a signature is not by key {}", self.fingerprint()))
+        }
+    }
+}
 
 /// The simple-signing payload for `digest` under the name `identity`, as cosign writes it.
 pub fn payload(identity: &str, digest: &Digest) -> Vec<u8> {
@@ -54,35 +120,56 @@ pub enum Signed {
     Present,
 }
 
-/// Signs the manifest `digest` of `side` as `identity` (cosign's `docker-reference`).
-/// Signatures already there are kept beside the new one; the same signature (a key signs
-/// deterministically) is not added twice.
+/// Signs [`payload`]`(identity, digest)` with `signer`: outside any async runtime, since a
+/// keyless signer runs its own.
+pub fn sign_payload(
+    identity: &str,
+    digest: &Digest,
+    signer: &dyn PayloadSigner,
+) -> Result<PayloadSignature, ImageError> {
+    signer
+        .sign_payload(&payload(identity, digest))
+        .map_err(ImageError::Signing)
+}
+
+/// Adds `signed` (from [`sign_payload`] for the same `identity` and `digest`) as a signature of
+/// the manifest `digest` of `side`. Signatures already there are kept beside the new one; the
+/// same signature (a key signs deterministically) is not added twice.
 pub async fn sign(
     side: Side<'_>,
     identity: &str,
     digest: &Digest,
-    signer: &dyn krel_sign::Signer,
+    signed: PayloadSignature,
 ) -> Result<Signed, ImageError> {
     let existing = signature_layers(side, digest).await?;
     let payload = payload(identity, digest);
     let payload_digest = Digest::of(&payload);
-    let signature = signer
-        .sign_digest(&sha256(&payload))
-        .map_err(|err| ImageError::Signing(err.to_string()))?;
-    let signature = base64::engine::general_purpose::STANDARD.encode(&signature.der);
     if existing
         .iter()
-        .any(|layer| layer.payload == payload && layer.signature == signature)
+        .any(|layer| layer.payload == payload && layer.signature == signed.signature)
     {
         return Ok(Signed::Present);
     }
     let mut layers: Vec<SignatureLayer> = existing;
+    let mut annotations = signed.annotations;
+    annotations.insert(SIGNATURE_ANNOTATION.to_string(), signed.signature.clone());
     layers.push(SignatureLayer {
         payload,
         digest: payload_digest,
-        signature,
+        signature: signed.signature,
+        annotations,
     });
-    for layer in &layers {
+    write_layers(side, &digest.signature_tag(), &layers).await?;
+    Ok(Signed::Added)
+}
+
+/// Writes a signature manifest of `layers` (payloads, config, manifest) tagged `tag`.
+async fn write_layers(
+    side: Side<'_>,
+    tag: &str,
+    layers: &[SignatureLayer],
+) -> Result<(), ImageError> {
+    for layer in layers {
         side.store
             .write_blob(side.repo, &layer.digest, layer.payload.clone())
             .await?;
@@ -101,17 +188,52 @@ pub async fn sign(
                 layer.payload.len() as u64,
                 layer.digest.to_oci()?,
             );
-            descriptor.set_annotations(Some(HashMap::from([(
-                SIGNATURE_ANNOTATION.to_string(),
-                layer.signature.clone(),
-            )])));
+            descriptor.set_annotations(Some(
+                layer
+                    .annotations
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect::<HashMap<_, _>>(),
+            ));
             Ok(descriptor)
         })
         .collect::<Result<Vec<_>, ImageError>>()?;
     let manifest = Manifest::image(&config, &config_digest, descriptors)?;
-    side.store
-        .put_manifest(side.repo, &manifest, Some(&digest.signature_tag()))
-        .await?;
+    side.store.put_manifest(side.repo, &manifest, Some(tag)).await
+}
+
+/// Points the signature tag `tag` of `side` at the signature manifest `digest` (already
+/// there), as cosign does: signatures accumulate. When the tag names another signature
+/// manifest (the same image signed again, such as an unchanged image in the next version,
+/// signed keylessly anew), the two are merged: the tag then names a manifest with the layers
+/// of both, the older first. A merge that adds nothing leaves the tag alone.
+pub async fn merge_signatures(
+    side: Side<'_>,
+    tag: &str,
+    digest: &Digest,
+) -> Result<Signed, ImageError> {
+    let Some(current) = side.store.manifest(side.repo, tag).await? else {
+        crate::copy::tag(side, tag, digest).await?;
+        return Ok(Signed::Added);
+    };
+    if current.digest == *digest {
+        return Ok(Signed::Present);
+    }
+    let mut layers = layers_of(side, &current).await?;
+    let incoming = crate::copy::read_manifest(side, digest).await?;
+    let before = layers.len();
+    for layer in layers_of(side, &incoming).await? {
+        if !layers
+            .iter()
+            .any(|l| l.payload == layer.payload && l.signature == layer.signature)
+        {
+            layers.push(layer);
+        }
+    }
+    if layers.len() == before {
+        return Ok(Signed::Present);
+    }
+    write_layers(side, tag, &layers).await?;
     Ok(Signed::Added)
 }
 
@@ -121,7 +243,7 @@ pub async fn verify(
     side: Side<'_>,
     identity: &str,
     digest: &Digest,
-    key: &krel_sign::PublicKey,
+    verifier: &dyn PayloadVerifier,
 ) -> Result<(), String> {
     let layers = signature_layers(side, digest)
         .await
@@ -134,7 +256,7 @@ pub async fn verify(
     }
     let mut reasons = Vec::new();
     for layer in &layers {
-        match check_layer(layer, identity, digest, key) {
+        match check_layer(layer, identity, digest, verifier) {
             Ok(()) => return Ok(()),
             Err(reason) => reasons.push(reason),
         }
@@ -151,6 +273,8 @@ struct SignatureLayer {
     payload: Vec<u8>,
     digest: Digest,
     signature: String,
+    /// Every annotation of the layer (the signature's among them).
+    annotations: BTreeMap<String, String>,
 }
 
 /// The signature layers under `sha256-<hex>.sig` (none when there is no such tag).
@@ -165,16 +289,22 @@ async fn signature_layers(
     else {
         return Ok(Vec::new());
     };
+    layers_of(side, &manifest).await
+}
+
+/// The signature layers of a signature manifest.
+async fn layers_of(side: Side<'_>, manifest: &Manifest) -> Result<Vec<SignatureLayer>, ImageError> {
     let Content::Image(image) = &manifest.content else {
         return Ok(Vec::new());
     };
     let mut layers = Vec::new();
     for descriptor in image.layers() {
-        let signature = descriptor
+        let annotations: BTreeMap<String, String> = descriptor
             .annotations()
             .as_ref()
-            .and_then(|a| a.get(SIGNATURE_ANNOTATION))
-            .cloned();
+            .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
+        let signature = annotations.get(SIGNATURE_ANNOTATION).cloned();
         let Some((layer_digest, size)) = crate::manifest::descriptor_digest(descriptor) else {
             continue;
         };
@@ -191,6 +321,7 @@ async fn signature_layers(
             payload,
             digest: layer_digest,
             signature,
+            annotations,
         });
     }
     Ok(layers)
@@ -200,14 +331,9 @@ fn check_layer(
     layer: &SignatureLayer,
     identity: &str,
     digest: &Digest,
-    key: &krel_sign::PublicKey,
+    verifier: &dyn PayloadVerifier,
 ) -> Result<(), String> {
-    let der = base64::engine::general_purpose::STANDARD
-        .decode(layer.signature.trim())
-        .map_err(|_| "a signature is not base64".to_string())?;
-    if !key.verifies_digest(&sha256(&layer.payload), &der) {
-        return Err(format!("a signature is not by key {}", key.fingerprint()));
-    }
+    verifier.verify_payload(&layer.payload, &layer.signature, &layer.annotations)?;
     let payload: serde_json::Value = serde_json::from_slice(&layer.payload)
         .map_err(|_| "a signed payload is not JSON".to_string())?;
     let critical = &payload["critical"];

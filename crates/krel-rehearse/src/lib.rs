@@ -112,6 +112,8 @@ pub struct Rehearsal {
     /// Image manifests (indexes and platforms) found in the release registry under their
     /// version's tag, with valid signatures.
     pub images_checked: usize,
+    /// With `--keyless`: the identity every signature was checked for.
+    pub keyless: Option<String>,
 }
 
 /// Where the rehearsal's progress goes.
@@ -129,15 +131,22 @@ pub fn rehearse(
     root: &Path,
     caller_env: &[(OsString, OsString)],
     progress: &dyn Progress,
+    keyless: bool,
 ) -> Result<Rehearsal, RehearseError> {
     let sandbox = Sandbox::create(root)?;
     let github = GitHubStandIn::start(Vec::new(), StandInOptions::default());
+    let sigstore = if keyless {
+        Some(Keyless::start(&sandbox)?)
+    } else {
+        None
+    };
     let runner = Runner {
         krel,
         caller_env,
         sandbox: &sandbox,
         github: &github,
         progress,
+        keyless: sigstore.as_ref(),
     };
     let mut steps = Vec::new();
 
@@ -199,7 +208,12 @@ pub fn rehearse(
     runner.release(&mut steps, "official", &branch, &bv)?;
 
     // Independent checks of everything published.
-    let mut summary = check(&sandbox, &github, &minor)?;
+    let verifier = match &sigstore {
+        Some(keyless) => keyless.verifier()?,
+        None => sandbox_verifier()?,
+    };
+    let mut summary = check(&sandbox, &github, &minor, &verifier)?;
+    summary.keyless = sigstore.as_ref().map(|k| k.identity.clone());
     summary.steps = steps;
     Ok(summary)
 }
@@ -210,6 +224,81 @@ struct Runner<'a> {
     sandbox: &'a Sandbox,
     github: &'a GitHubStandIn,
     progress: &'a dyn Progress,
+    keyless: Option<&'a Keyless>,
+}
+
+/// A keyless rehearsal's Sigstore: the stand-in (OIDC issuer, Fulcio, Rekor) on loopback, and
+/// `trusted_root.json` and `signing_config.json` in the sandbox describing it.
+struct Keyless {
+    standin: krel_sigstore_standin::SigstoreStandIn,
+    trusted_root: PathBuf,
+    signing_config: PathBuf,
+    identity: String,
+}
+
+impl Keyless {
+    fn start(sandbox: &Sandbox) -> Result<Keyless, RehearseError> {
+        let failed = |problem: String| RehearseError::Checks {
+            problems: vec![problem],
+        };
+        let standin = krel_sigstore_standin::SigstoreStandIn::start().map_err(failed)?;
+        let trusted_root = sandbox.root.join("trusted_root.json");
+        let signing_config = sandbox.root.join("signing_config.json");
+        for (path, text) in [
+            (&trusted_root, standin.trusted_root()),
+            (&signing_config, standin.signing_config()),
+        ] {
+            std::fs::write(path, text)
+                .map_err(|e| failed(format!("writing {}: {e}", path.display())))?;
+        }
+        let identity = standin.workflow_identity();
+        Ok(Keyless {
+            standin,
+            trusted_root,
+            signing_config,
+            identity,
+        })
+    }
+
+    /// What stage and release are told: sign keylessly with the stand-in's token and
+    /// services; trust only the stand-in's workflow identity.
+    fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("KREL_SIGNING", "keyless".into()),
+            ("KREL_SIGNING_CONFIG", self.signing_config.display().to_string()),
+            ("KREL_TRUSTED_ROOT", self.trusted_root.display().to_string()),
+            ("KREL_SIGNER_IDENTITY", regex::escape(&self.identity)),
+            ("KREL_SIGNER_ISSUER", self.standin.issuer()),
+            ("ACTIONS_ID_TOKEN_REQUEST_URL", self.standin.token_request_url()),
+            (
+                "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+                krel_sigstore_standin::REQUEST_TOKEN.into(),
+            ),
+        ]
+    }
+
+    fn verifier(&self) -> Result<krel_verify::Verifier, RehearseError> {
+        let failed = |problem: String| RehearseError::Checks {
+            problems: vec![problem],
+        };
+        let trust = krel_sigstore::Trust::from_json(&self.standin.trusted_root(), "the stand-in's trusted root")
+            .map_err(|e| failed(e.to_string()))?;
+        let expected = krel_sigstore::Expected::Identity {
+            identity: krel_sigstore::Matcher::Exact(self.identity.clone()),
+            issuer: krel_sigstore::Matcher::Exact(self.standin.issuer()),
+        };
+        Ok(krel_verify::Verifier::new(expected, trust, None))
+    }
+}
+
+/// The sandbox key's verifier.
+fn sandbox_verifier() -> Result<krel_verify::Verifier, RehearseError> {
+    PublicKey::from_pem(krel_sandbox::SANDBOX_PUB)
+        .map_err(|e| e.to_string())
+        .and_then(|key| krel_verify::Verifier::with_key(&key).map_err(|e| e.to_string()))
+        .map_err(|problem| RehearseError::Checks {
+            problems: vec![format!("the sandbox key: {problem}")],
+        })
 }
 
 impl Runner<'_> {
@@ -236,7 +325,13 @@ impl Runner<'_> {
                 || name.starts_with("CLOUDSDK_")
                 || matches!(
                     name.as_ref(),
-                    "STORAGE_EMULATOR_HOST" | "GITHUB_TOKEN" | "GH_TOKEN" | "SOURCE_DATE_EPOCH"
+                    "STORAGE_EMULATOR_HOST"
+                        | "GITHUB_TOKEN"
+                        | "GH_TOKEN"
+                        | "SOURCE_DATE_EPOCH"
+                        | "SIGSTORE_ID_TOKEN"
+                        | "ACTIONS_ID_TOKEN_REQUEST_URL"
+                        | "ACTIONS_ID_TOKEN_REQUEST_TOKEN"
                 )
             {
                 command.env_remove(var);
@@ -247,6 +342,9 @@ impl Runner<'_> {
             .env("KREL_GITHUB_RELEASE", "true")
             .env("KREL_GITHUB_API_URL", &self.github.url)
             .env("GITHUB_TOKEN", "rehearsal-token-for-the-stand-in");
+        if let Some(keyless) = self.keyless {
+            command.envs(keyless.env());
+        }
         // The rehearsal makes release commits: name a committer when git knows none.
         if !self
             .caller_env
@@ -399,7 +497,7 @@ fn check_images(
     sandbox: &Sandbox,
     dir: &Path,
     version: &str,
-    key: &PublicKey,
+    key: &dyn krel_image::cosign::PayloadVerifier,
 ) -> Result<usize, Vec<String>> {
     let images = listed_images(dir);
     if images.is_empty() {
@@ -479,17 +577,10 @@ fn check(
     sandbox: &Sandbox,
     github: &GitHubStandIn,
     minor: &str,
+    verifier: &krel_verify::Verifier,
 ) -> Result<Rehearsal, RehearseError> {
     let mut problems = Vec::new();
     let release = sandbox.root.join("bucket").join("release");
-    let key = match PublicKey::from_pem(krel_sandbox::SANDBOX_PUB) {
-        Ok(key) => key,
-        Err(err) => {
-            return Err(RehearseError::Checks {
-                problems: vec![format!("the sandbox key: {err}")],
-            })
-        }
-    };
     let (major, minor_number) = minor.split_once('.').unwrap_or((minor, "0"));
     let next = format!(
         "{major}.{}",
@@ -513,6 +604,7 @@ fn check(
         signatures_checked: 0,
         provenance_checked: 0,
         images_checked: 0,
+        keyless: None,
     };
     for version in &expected_versions {
         let dir = release.join(version);
@@ -522,13 +614,11 @@ fn check(
         }
         // What a downloader checks: checksums, signatures and bundles, provenance, SBOMs
         // (krel verify's checks).
-        match krel_verify::Verifier::with_key(&key).and_then(|verifier| {
-            let expect = krel_verify::Expect {
-                sha512: true,
-                ..krel_verify::Expect::default()
-            };
-            krel_verify::verify_release(&dir, &verifier, &expect, 4)
-        }) {
+        let expect = krel_verify::Expect {
+            sha512: true,
+            ..krel_verify::Expect::default()
+        };
+        match krel_verify::verify_release(&dir, verifier, &expect, 4) {
             Ok(report) => {
                 summary.checksums_checked += report.checksums;
                 summary.signatures_checked += report.signatures;
@@ -540,7 +630,7 @@ fn check(
             Err(err) => problems.push(format!("{version}: {err}")),
         }
         // The images, in the release registry.
-        match check_images(sandbox, &dir, version, &key) {
+        match check_images(sandbox, &dir, version, verifier) {
             Ok(checked) => summary.images_checked += checked,
             Err(found) => problems.extend(found.into_iter().map(|p| format!("{version}: {p}"))),
         }

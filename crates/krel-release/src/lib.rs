@@ -30,6 +30,7 @@ pub mod release;
 pub mod source;
 pub mod split;
 pub mod stage;
+pub mod image_signing;
 pub mod verify;
 
 use std::path::PathBuf;

@@ -118,7 +118,7 @@ fn a_kill_between_tagging_and_journaling_keeps_the_tag_already_made() {
 }
 
 fn problems(dir: &Path, key: &PublicKey) -> Vec<String> {
-    match verify_stage(dir, key, 2) {
+    match verify_stage(dir, &checker(key), 2) {
         Err(ReleaseError::Verification { problems, .. }) => problems,
         other => panic!("expected a verification failure, got {other:?}"),
     }
@@ -127,7 +127,7 @@ fn problems(dir: &Path, key: &PublicKey) -> Vec<String> {
 #[test]
 fn a_stage_verifies_and_every_kind_of_tampering_is_caught() {
     let (_dir, stage, key) = staged();
-    let record = verify_stage(&stage, &key, 2).unwrap();
+    let record = verify_stage(&stage, &checker(&key), 2).unwrap();
     assert_eq!(record.versions, ["v1.10.0-rc.1".parse().unwrap()]);
     assert_eq!(
         record.release_branch_commit,
@@ -152,7 +152,7 @@ fn a_stage_verifies_and_every_kind_of_tampering_is_caught() {
         );
     }
     std::fs::write(&tarball, &original).unwrap();
-    verify_stage(&stage, &key, 2).unwrap();
+    verify_stage(&stage, &checker(&key), 2).unwrap();
 
     // The .sig is checked when it is all there is.
     let bundle = gcs.join("widget-linux-amd64.tar.gz.sigstore.json");
@@ -193,7 +193,7 @@ fn a_stage_verifies_and_every_kind_of_tampering_is_caught() {
         "{found:#?}"
     );
     std::fs::write(&sbom, sbom_text).unwrap();
-    verify_stage(&stage, &key, 2).unwrap();
+    verify_stage(&stage, &checker(&key), 2).unwrap();
 
     // An extra file and a missing signature.
     std::fs::write(gcs.join("backdoor"), b"x").unwrap();
@@ -226,7 +226,11 @@ fn a_stage_verifies_and_every_kind_of_tampering_is_caught() {
     // No record at all: not a stage.
     std::fs::remove_file(stage.join("STAGED.json")).unwrap();
     assert!(matches!(
-        verify_stage(&stage, &key, 2),
+        verify_stage(&stage, &checker(&key), 2),
         Err(ReleaseError::NotStaged { .. })
     ));
+}
+
+fn checker(key: &PublicKey) -> krel_verify::Verifier {
+    krel_verify::Verifier::with_key(key).unwrap()
 }

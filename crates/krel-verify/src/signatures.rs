@@ -47,6 +47,13 @@ impl Verifier {
         self.key.as_ref()
     }
 
+    /// Checks a bundle (JSON, named `what`) over `bytes` for the expected signer.
+    pub fn bundle_over(&self, bytes: &[u8], json: &str, what: &str) -> Result<(), String> {
+        krel_sigstore::verify(Subject::Bytes(bytes), json, what, &self.expected, &self.trust)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
     /// Who must have signed, for reports.
     pub fn describe(&self) -> String {
         match &self.key {
@@ -142,6 +149,24 @@ impl Verifier {
         } else {
             Err(format!("{what}: the attested statement is not {relative}"))
         }
+    }
+}
+
+/// Image signatures: by the key, or by the Sigstore bundle a keyless signature layer carries.
+impl krel_image::cosign::PayloadVerifier for Verifier {
+    fn verify_payload(
+        &self,
+        payload: &[u8],
+        signature: &str,
+        annotations: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), String> {
+        if let Some(key) = &self.key {
+            return key.verify_payload(payload, signature, annotations);
+        }
+        let bundle = annotations
+            .get(krel_image::cosign::BUNDLE_ANNOTATION)
+            .ok_or("a signature has no Sigstore bundle (signed with a key?)")?;
+        self.bundle_over(payload, bundle, "an image signature's bundle")
     }
 }
 

@@ -15,6 +15,12 @@ pub struct Args {
     /// Where the sandbox is made (a new or empty directory; default: a new temporary one).
     #[arg(value_name = "DIR")]
     pub dir: Option<PathBuf>,
+    /// Sign keylessly, as a GitHub Actions workflow would: a Sigstore stand-in on 127.0.0.1
+    /// (OIDC token issuer, Fulcio, Rekor) signs every stage; release and the final checks trust
+    /// only its workflow identity. DIR/trusted_root.json describes it, for sigstore-js,
+    /// sigstore-python or `krel verify --trusted-root`.
+    #[arg(long)]
+    pub keyless: bool,
 }
 
 pub const LONG_ABOUT: &str = "\
@@ -75,7 +81,13 @@ pub fn exec(ctx: &Context, args: &Args, shell: &Shell) -> Result<(), Failure> {
         "Rehearsing",
         format!("a release cycle in {}", root.display()),
     );
-    let summary = rehearse(&krel, &root, &ctx.env.vars(), &ShellProgress(shell))?;
+    let summary = rehearse(
+        &krel,
+        &root,
+        &ctx.env.vars(),
+        &ShellProgress(shell),
+        args.keyless,
+    )?;
     match shell.output() {
         OutputFormat::Json => shell.json(&summary),
         OutputFormat::Text => {
@@ -88,6 +100,12 @@ pub fn exec(ctx: &Context, args: &Args, shell: &Shell) -> Result<(), Failure> {
                 text.push_str(&format!(
                     "  {version:<18} tag at {}  bucket/release/{version}/  GitHub release with {assets} assets\n",
                     &commit[..commit.len().min(12)]
+                ));
+            }
+            if let Some(identity) = &summary.keyless {
+                text.push_str(&format!(
+                    "\nSigned keylessly as {identity} (Sigstore stand-in); trusted root: {}\n",
+                    summary.root.join("trusted_root.json").display()
                 ));
             }
             text.push_str("\nMarkers (bucket/release/):\n");

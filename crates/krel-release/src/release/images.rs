@@ -33,15 +33,12 @@ fn setup_of<'a>(shared: &Shared<'a>) -> Result<&'a ImageSetup, ReleaseError> {
 pub fn verify_images(
     shared: &Shared<'_>,
     record: &StagedRecord,
-    key: Option<&krel_sign::PublicKey>,
+    verifier: &krel_verify::Verifier,
 ) -> Result<usize, ReleaseError> {
     if record.images.is_empty() {
         return Ok(0);
     }
-    let key = key.ok_or_else(|| ReleaseError::Config {
-        message: "the stage has container images, whose signatures are verified with a key".into(),
-        hint: "give the stage's public key (--public-key or release.signing_key)".into(),
-    })?;
+    let key = verifier;
     let setup = setup_of(shared)?;
     let staging = ImageStore::open(&setup.staging, &setup.env)
         .map_err(image_error(format!("opening {}", setup.staging)))?;
@@ -104,7 +101,7 @@ async fn check_image(
     setup: &ImageSetup,
     staging: &ImageStore,
     image: &StagedImage,
-    key: &krel_sign::PublicKey,
+    verifier: &dyn cosign::PayloadVerifier,
 ) -> Result<Vec<String>, ReleaseError> {
     let repo = setup.staging.repository(&image.name);
     let side = Side {
@@ -151,7 +148,7 @@ async fn check_image(
     ];
     for digest in std::iter::once(index_digest).chain(image.platforms.values()) {
         for identity in &identities {
-            if let Err(problem) = cosign::verify(side, identity, digest, key).await {
+            if let Err(problem) = cosign::verify(side, identity, digest, verifier).await {
                 problems.push(format!("signature for {identity}: {problem}"));
             }
         }

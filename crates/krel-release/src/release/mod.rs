@@ -175,7 +175,7 @@ pub fn prepare_release(
         &request.build_version.to_string(),
     )?;
     let stage = verify_stage(setup, request, &workspace, &mut journal)?;
-    images::verify_images(&setup.shared, &stage.record, setup.verifier.key())?;
+    images::verify_images(&setup.shared, &stage.record, setup.verifier)?;
     let (planned, branch) = plan_publication(setup, request, &stage, &workspace)?;
     let record = &stage.record;
     let mut plan = Plan::new(format!(

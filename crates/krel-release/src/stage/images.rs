@@ -282,10 +282,13 @@ impl StageRun<'_> {
         layouts
             .put_manifest(name, &index, None)
             .map_err(image_error(format!("writing the index of {name}")))?;
-        let signer = self.signer()?.detached().ok_or_else(|| ReleaseError::Config {
-            message: "keyless signing does not sign container images yet".into(),
-            hint: "sign a build with images with a key (release.signing_key), or leave build.images out".into(),
-        })?;
+        let bundles = self.signer()?;
+        let key_signer = bundles.detached().map(cosign::KeyPayloadSigner);
+        let keyless_signer = crate::image_signing::KeylessPayloadSigner(bundles);
+        let signer: &dyn cosign::PayloadSigner = match &key_signer {
+            Some(key) => key,
+            None => &keyless_signer,
+        };
         let identities = [setup.staging.identity(name), setup.release.identity(name)];
         for digest in std::iter::once(&index.digest).chain(platforms.iter().map(|p| &p.digest)) {
             // Signed afresh: an earlier run may have signed for another staging registry.
@@ -295,7 +298,9 @@ impl StageRun<'_> {
                     "replacing the signature of {name}@{digest}"
                 )))?;
             for identity in &identities {
-                rt.block_on(cosign::sign(side, identity, digest, signer))
+                let signed = cosign::sign_payload(identity, digest, signer)
+                    .map_err(image_error(format!("signing {name}@{digest}")))?;
+                rt.block_on(cosign::sign(side, identity, digest, signed))
                     .map_err(image_error(format!("signing {name}@{digest}")))?;
             }
         }
