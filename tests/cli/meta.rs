@@ -143,7 +143,7 @@ fn config_check_shows_every_value_and_where_it_came_from() {
     let json = krel
         .run_in(&root, &["--output", "json", "config", "check"])
         .json();
-    assert_eq!(json["settings"].as_array().unwrap().len(), 21);
+    assert_eq!(json["settings"].as_array().unwrap().len(), 26);
     assert_eq!(json["settings"][0]["key"], "project");
     assert_eq!(json["settings"][12]["key"], "release.bucket");
     assert_eq!(json["settings"][12]["origin"]["from"], "file");

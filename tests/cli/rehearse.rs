@@ -37,3 +37,95 @@ fn a_rehearsal_cuts_four_versions_and_checks_them() {
         .assert_exit(2)
         .assert_stderr_has("choose a new or empty directory");
 }
+
+/// `krel rehearse --keyless`: the whole cycle signed through the Sigstore stand-in; afterwards
+/// (the stand-in gone) sigstore-js, sigstore-python and `krel verify` verify what was published
+/// by identity with DIR/trusted_root.json alone, and a key does not verify it.
+#[test]
+fn a_keyless_rehearsal_verifies_by_identity_with_its_trusted_root() {
+    use krel_test_support::sigstore::{sigstore_js, sigstore_python, JsSigner};
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path().join("rehearsal");
+    let run = krel().run_in(
+        scratch.path(),
+        &[
+            "--output",
+            "json",
+            "rehearse",
+            "--keyless",
+            &dir.display().to_string(),
+        ],
+    );
+    run.assert_exit(0);
+    let summary = run.json();
+    let identity = summary["keyless"].as_str().unwrap().to_string();
+    assert!(
+        identity.starts_with("https://github.com/krel-sandbox/widget/"),
+        "{identity}"
+    );
+    assert_eq!(summary["provenance_checked"], 4);
+    assert!(summary["images_checked"].as_u64().unwrap() >= 24);
+    let trusted_root = dir.join("trusted_root.json");
+    let root: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&trusted_root).unwrap()).unwrap();
+    let issuer = format!("{}/oidc", root["tlogs"][0]["baseUrl"].as_str().unwrap());
+    let release = dir.join("bucket/release/v1.11.0");
+    let tarball = release.join("widget-linux-amd64.tar.gz");
+    for bundle in [
+        "widget-linux-amd64.tar.gz.sigstore.json",
+        "provenance.json.intoto.sigstore.json",
+        "widget-release.spdx.json.intoto.sigstore.json",
+    ] {
+        let path = release.join(bundle);
+        sigstore_js(
+            &path,
+            &tarball,
+            &JsSigner::Identity {
+                identity: &identity,
+                issuer: &issuer,
+                trusted_root: &trusted_root,
+            },
+        )
+        .unwrap_or_else(|err| panic!("sigstore-js: {bundle}: {err}"));
+        sigstore_python(
+            &path,
+            &tarball,
+            &identity,
+            &issuer,
+            &std::fs::read_to_string(&trusted_root).unwrap(),
+            &std::fs::read_to_string(dir.join("signing_config.json")).unwrap(),
+        )
+        .unwrap_or_else(|err| panic!("sigstore-python: {bundle}: {err}"));
+    }
+    let release_arg = release.display().to_string();
+    let root_arg = trusted_root.display().to_string();
+    krel()
+        .run_in(
+            scratch.path(),
+            &[
+                "verify",
+                &release_arg,
+                "--certificate-identity",
+                &identity,
+                "--certificate-oidc-issuer",
+                &issuer,
+                "--trusted-root",
+                &root_arg,
+            ],
+        )
+        .assert_exit(0);
+    krel()
+        .run_in(
+            scratch.path(),
+            &[
+                "verify",
+                &release_arg,
+                "--key",
+                &dir.join("keys/sandbox.pub").display().to_string(),
+            ],
+        )
+        .assert_exit(1)
+        .assert_stdout_has(
+            "bundle contains a certificate but public-key verification was requested",
+        );
+}

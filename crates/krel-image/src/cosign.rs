@@ -199,7 +199,9 @@ async fn write_layers(
         })
         .collect::<Result<Vec<_>, ImageError>>()?;
     let manifest = Manifest::image(&config, &config_digest, descriptors)?;
-    side.store.put_manifest(side.repo, &manifest, Some(tag)).await
+    side.store
+        .put_manifest(side.repo, &manifest, Some(tag))
+        .await
 }
 
 /// Points the signature tag `tag` of `side` at the signature manifest `digest` (already

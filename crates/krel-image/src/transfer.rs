@@ -132,11 +132,13 @@ pub async fn run_transfer(
     }
     let stats = copy_manifests(&copies, jobs).await?;
     // Signatures accumulate, as cosign's do: one signature tag per image digest, merged.
-    let merges = signature_tags.iter().map(|(target, signature_tag, digest)| async move {
-        crate::cosign::merge_signatures(*target, signature_tag, digest)
-            .await
-            .map(|_| ())
-    });
+    let merges = signature_tags
+        .iter()
+        .map(|(target, signature_tag, digest)| async move {
+            crate::cosign::merge_signatures(*target, signature_tag, digest)
+                .await
+                .map(|_| ())
+        });
     run_all(merges, jobs).await?;
     let repos: Vec<String> = transfer
         .tags

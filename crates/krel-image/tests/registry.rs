@@ -134,13 +134,25 @@ fn pushes_indexes_signs_promotes_and_skopeo_agrees() {
     let identity = staging.identity("kube-thing");
     for digest in std::iter::once(&index.digest).chain(platforms.iter().map(|(m, _)| &m.digest)) {
         assert_eq!(
-            rt.block_on(cosign::sign(to, &identity, digest, cosign::sign_payload(&identity, digest, &cosign::KeyPayloadSigner(&signer)).unwrap()))
-                .unwrap(),
+            rt.block_on(cosign::sign(
+                to,
+                &identity,
+                digest,
+                cosign::sign_payload(&identity, digest, &cosign::KeyPayloadSigner(&signer))
+                    .unwrap()
+            ))
+            .unwrap(),
             cosign::Signed::Added
         );
         assert_eq!(
-            rt.block_on(cosign::sign(to, &identity, digest, cosign::sign_payload(&identity, digest, &cosign::KeyPayloadSigner(&signer)).unwrap()))
-                .unwrap(),
+            rt.block_on(cosign::sign(
+                to,
+                &identity,
+                digest,
+                cosign::sign_payload(&identity, digest, &cosign::KeyPayloadSigner(&signer))
+                    .unwrap()
+            ))
+            .unwrap(),
             cosign::Signed::Present
         );
         rt.block_on(cosign::verify(to, &identity, digest, &key))

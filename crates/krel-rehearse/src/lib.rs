@@ -265,11 +265,17 @@ impl Keyless {
     fn env(&self) -> Vec<(&'static str, String)> {
         vec![
             ("KREL_SIGNING", "keyless".into()),
-            ("KREL_SIGNING_CONFIG", self.signing_config.display().to_string()),
+            (
+                "KREL_SIGNING_CONFIG",
+                self.signing_config.display().to_string(),
+            ),
             ("KREL_TRUSTED_ROOT", self.trusted_root.display().to_string()),
             ("KREL_SIGNER_IDENTITY", regex::escape(&self.identity)),
             ("KREL_SIGNER_ISSUER", self.standin.issuer()),
-            ("ACTIONS_ID_TOKEN_REQUEST_URL", self.standin.token_request_url()),
+            (
+                "ACTIONS_ID_TOKEN_REQUEST_URL",
+                self.standin.token_request_url(),
+            ),
             (
                 "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
                 krel_sigstore_standin::REQUEST_TOKEN.into(),
@@ -281,8 +287,11 @@ impl Keyless {
         let failed = |problem: String| RehearseError::Checks {
             problems: vec![problem],
         };
-        let trust = krel_sigstore::Trust::from_json(&self.standin.trusted_root(), "the stand-in's trusted root")
-            .map_err(|e| failed(e.to_string()))?;
+        let trust = krel_sigstore::Trust::from_json(
+            &self.standin.trusted_root(),
+            "the stand-in's trusted root",
+        )
+        .map_err(|e| failed(e.to_string()))?;
         let expected = krel_sigstore::Expected::Identity {
             identity: krel_sigstore::Matcher::Exact(self.identity.clone()),
             issuer: krel_sigstore::Matcher::Exact(self.standin.issuer()),

@@ -33,7 +33,10 @@ impl PayloadSigner for KeylessPayloadSigner<'_> {
             let der = base64::engine::general_purpose::STANDARD
                 .decode(raw)
                 .map_err(|e| e.to_string())?;
-            annotations.insert("dev.sigstore.cosign/certificate".into(), pem("CERTIFICATE", &der));
+            annotations.insert(
+                "dev.sigstore.cosign/certificate".into(),
+                pem("CERTIFICATE", &der),
+            );
         }
         if let Some(entry) = material["tlogEntries"].get(0) {
             annotations.insert("dev.sigstore.cosign/bundle".into(), rekor_bundle(entry)?);
@@ -51,7 +54,11 @@ fn rekor_bundle(entry: &Value) -> Result<String, String> {
     let log_id = base64::engine::general_purpose::STANDARD
         .decode(entry["logId"]["keyId"].as_str().unwrap_or_default())
         .map_err(|e| e.to_string())?;
-    let number = |v: &Value| v.as_str().and_then(|s| s.parse::<i64>().ok()).or(v.as_i64());
+    let number = |v: &Value| {
+        v.as_str()
+            .and_then(|s| s.parse::<i64>().ok())
+            .or(v.as_i64())
+    };
     Ok(json!({
         "SignedEntryTimestamp": entry["inclusionPromise"]["signedEntryTimestamp"],
         "Payload": {
@@ -71,5 +78,8 @@ fn pem(label: &str, der: &[u8]) -> String {
         .chunks(64)
         .filter_map(|c| std::str::from_utf8(c).ok())
         .collect();
-    format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
 }

@@ -23,6 +23,7 @@
 
 pub mod build;
 mod files;
+pub mod image_signing;
 pub mod journal;
 pub mod layout;
 pub mod records;
@@ -30,7 +31,6 @@ pub mod release;
 pub mod source;
 pub mod split;
 pub mod stage;
-pub mod image_signing;
 pub mod verify;
 
 use std::path::PathBuf;

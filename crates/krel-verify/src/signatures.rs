@@ -49,9 +49,15 @@ impl Verifier {
 
     /// Checks a bundle (JSON, named `what`) over `bytes` for the expected signer.
     pub fn bundle_over(&self, bytes: &[u8], json: &str, what: &str) -> Result<(), String> {
-        krel_sigstore::verify(Subject::Bytes(bytes), json, what, &self.expected, &self.trust)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        krel_sigstore::verify(
+            Subject::Bytes(bytes),
+            json,
+            what,
+            &self.expected,
+            &self.trust,
+        )
+        .map(|_| ())
+        .map_err(|e| e.to_string())
     }
 
     /// Who must have signed, for reports.
