@@ -418,4 +418,16 @@ fn keyless_bundles_verify_by_identity_everywhere_and_bad_ones_are_named() {
     verify("corrupt.sigstore.json", &by_identity)
         .assert_exit(1)
         .assert_stderr_has("inclusion proof");
+    // A certificate that expired before the signature was logged.
+    standin.skew_certificates(-3600);
+    std::fs::write(d.join("late"), b"signed late").unwrap();
+    let mut args = vec!["sign", "blobs", "late"];
+    args.extend(keyless);
+    signing.run_in(d, &args).assert_exit(0);
+    let mut args = vec!["sign", "verify", "late", "--bundle", "late.sigstore.json"];
+    args.extend(by_identity);
+    krel()
+        .run_in(d, &args)
+        .assert_exit(1)
+        .assert_stderr_has("certificate");
 }

@@ -36,6 +36,8 @@ pub(crate) struct Ca {
     pub(crate) ct_log: Key,
     /// When the root's validity starts (seconds).
     pub(crate) since: i64,
+    /// Seconds added to "now" for the certificates issued (negative: already expired).
+    pub(crate) skew: std::sync::atomic::AtomicI64,
 }
 
 fn time(seconds: i64) -> Result<Time, String> {
@@ -103,6 +105,7 @@ impl Ca {
             root,
             ct_log: Key::generate(),
             since,
+            skew: std::sync::atomic::AtomicI64::new(0),
         })
     }
 
@@ -171,7 +174,8 @@ impl Ca {
         ];
         let root = Certificate::from_der(&self.root).map_err(|e| e.to_string())?;
         let issuer_name = root.tbs_certificate.subject.clone();
-        let (start, end) = (now - 60, now + 600);
+        let skew = self.skew.load(std::sync::atomic::Ordering::Relaxed);
+        let (start, end) = (now + skew - 60, now + skew + 600);
         // The precertificate's TBS: every extension but the SCT list, which is added last.
         let pre = tbs(
             &self.key,

@@ -111,6 +111,15 @@ impl SigstoreStandIn {
         self.state.issuer.token(claims)
     }
 
+    /// Issues certificates as if the clock were `seconds` ahead (negative: behind), to make
+    /// certificates that expired before their signatures were logged.
+    pub fn skew_certificates(&self, seconds: i64) {
+        self.state
+            .ca
+            .skew
+            .store(seconds, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// `ACTIONS_ID_TOKEN_REQUEST_URL` for this stand-in.
     pub fn token_request_url(&self) -> String {
         format!("{}/token", self.url)

@@ -27,7 +27,8 @@ pub struct HowArgs {
     )]
     key: Option<PathBuf>,
     /// Sign keylessly: an OIDC identity token (SIGSTORE_ID_TOKEN, or GitHub Actions' with
-    /// `permissions: id-token: write`) → a Fulcio certificate → a Rekor entry, in each bundle.
+    /// `permissions: id-token: write`), exchanged for a Fulcio certificate; each signature is
+    /// logged in Rekor and its bundle holds all three.
     #[arg(long)]
     keyless: bool,
     /// Keyless: the Sigstore signing config naming Fulcio and Rekor (default: public-good).

@@ -13,7 +13,7 @@ use crate::shell::Shell;
 /// `krel verify` arguments.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The version's directory: a local path, gs://BUCKET/release/vX.Y.Z, s3://…, file://…,
+    /// The version's directory: a local path, gs://BUCKET/release/vX.Y.Z, s3://..., file://...,
     /// or https://HOST/release/vX.Y.Z.
     #[arg(value_name = "LOCATION")]
     pub location: String,
