@@ -408,7 +408,8 @@ fn keyless_bundles_verify_by_identity_everywhere_and_bad_ones_are_named() {
         .assert_stderr_has("issuer mismatch");
     verify("kubectl.sigstore.json", &by_identity[..4])
         .assert_exit(1)
-        .assert_stderr_has("kubectl.sigstore.json:");
+        .assert_stderr_has("kubectl.sigstore.json:")
+        .assert_stderr_has("No log key valid");
     // A corrupted inclusion proof.
     let mut bundle: serde_json::Value =
         serde_json::from_slice(&std::fs::read(d.join("kubectl.sigstore.json")).unwrap()).unwrap();
