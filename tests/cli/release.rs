@@ -729,6 +729,11 @@ fn a_published_release_verifies_for_downloaders_and_tampering_is_named() {
             "widget-release.spdx.json: widget-linux-amd64.tar.gz has another SHA-256",
         )
         .assert_stderr_has("does not verify");
+    // A symbolic link escapes every check of a directory: it is refused.
+    std::os::unix::fs::symlink("/etc/hostname", dir.join("install.sh")).unwrap();
+    t.run(&["verify", &dir.display().to_string(), "--key", &key])
+        .assert_exit(1)
+        .assert_stdout_has("install.sh: not a regular file");
     // A URL that is not a version.
     t.run(&[
         "verify",

@@ -221,10 +221,10 @@ pub async fn merge_signatures(
     if current.digest == *digest {
         return Ok(Signed::Present);
     }
-    let mut layers = layers_of(side, &current).await?;
+    let mut layers = layers_in(side, &current, true).await?;
     let incoming = crate::copy::read_manifest(side, digest).await?;
     let before = layers.len();
-    for layer in layers_of(side, &incoming).await? {
+    for layer in layers_in(side, &incoming, true).await? {
         if !layers
             .iter()
             .any(|l| l.payload == layer.payload && l.signature == layer.signature)
@@ -296,7 +296,24 @@ async fn signature_layers(
 
 /// The signature layers of a signature manifest.
 async fn layers_of(side: Side<'_>, manifest: &Manifest) -> Result<Vec<SignatureLayer>, ImageError> {
+    layers_in(side, manifest, false).await
+}
+
+/// The signature layers of a signature manifest. `strict` (to rewrite it): any layer that
+/// cannot be read or is not a simple-signing signature is an error, never dropped.
+async fn layers_in(
+    side: Side<'_>,
+    manifest: &Manifest,
+    strict: bool,
+) -> Result<Vec<SignatureLayer>, ImageError> {
+    let unusable = |what: String| ImageError::Signing(format!("cannot merge signatures: {what}"));
     let Content::Image(image) = &manifest.content else {
+        if strict {
+            return Err(unusable(format!(
+                "{} is not an image manifest",
+                manifest.digest
+            )));
+        }
         return Ok(Vec::new());
     };
     let mut layers = Vec::new();
@@ -307,17 +324,22 @@ async fn layers_of(side: Side<'_>, manifest: &Manifest) -> Result<Vec<SignatureL
             .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
             .unwrap_or_default();
         let signature = annotations.get(SIGNATURE_ANNOTATION).cloned();
-        let Some((layer_digest, size)) = crate::manifest::descriptor_digest(descriptor) else {
+        let usable = crate::manifest::descriptor_digest(descriptor).filter(|(_, size)| {
+            descriptor.media_type().to_string() == media::SIMPLE_SIGNING && *size <= 64 * 1024
+        });
+        let (Some((layer_digest, _)), Some(signature)) = (usable, signature) else {
+            if strict {
+                return Err(unusable(format!(
+                    "a layer of {} is not a cosign signature",
+                    manifest.digest
+                )));
+            }
             continue;
         };
-        if descriptor.media_type().to_string() != media::SIMPLE_SIGNING || size > 64 * 1024 {
-            continue;
-        }
-        let (Some(signature), Ok(payload)) = (
-            signature,
-            side.store.read_blob(side.repo, &layer_digest).await,
-        ) else {
-            continue;
+        let payload = match side.store.read_blob(side.repo, &layer_digest).await {
+            Ok(payload) => payload,
+            Err(err) if strict => return Err(err),
+            Err(_) => continue,
         };
         layers.push(SignatureLayer {
             payload,

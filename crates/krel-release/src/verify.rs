@@ -134,7 +134,13 @@ pub fn verify_stage(
     let unsigned: Vec<&str> = files
         .iter()
         .map(|f| f.path.as_str())
-        .filter(|p| !is_signature(p) && !p.ends_with(layout::PROVENANCE))
+        .filter(|p| {
+            !is_signature(p)
+                && !record
+                    .versions
+                    .iter()
+                    .any(|v| *p == layout::provenance(v).as_str())
+        })
         .collect();
     let results = krel_sign::parallel_map(
         &unsigned.iter().map(PathBuf::from).collect::<Vec<_>>(),

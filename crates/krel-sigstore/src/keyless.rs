@@ -11,8 +11,8 @@ use sigstore_types::{ArtifactDigest, Bundle, Sha256Hash};
 
 use crate::{BundleError, BundleSigner};
 
-/// Where identity tokens come from.
-#[derive(Clone, Debug)]
+/// Where identity tokens come from. Its `Debug` shows no token.
+#[derive(Clone)]
 pub enum TokenSource {
     /// A token given once (`SIGSTORE_ID_TOKEN`); it cannot be renewed.
     Fixed(String),
@@ -24,6 +24,12 @@ pub enum TokenSource {
         /// The request token (a secret: never printed).
         request_token: String,
     },
+}
+
+impl std::fmt::Debug for TokenSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.describe())
+    }
 }
 
 impl TokenSource {

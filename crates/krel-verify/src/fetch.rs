@@ -42,14 +42,23 @@ impl Source {
     pub async fn open(location: &str, env: &StoreEnv) -> Result<Source, VerifyError> {
         let trimmed = location.trim_end_matches('/');
         if trimmed.starts_with("https://") || trimmed.starts_with("http://") {
-            let loopback = ["http://127.", "http://localhost", "http://[::1]"]
-                .iter()
-                .any(|prefix| trimmed.starts_with(prefix));
-            if trimmed.starts_with("http://") && !loopback {
+            let url = reqwest::Url::parse(trimmed).map_err(|err| usage(location, err))?;
+            if url.scheme() == "http" && !is_loopback(&url) {
                 return Err(usage(location, "plain http is refused; use https://"));
             }
+            // Redirects may not leave https for plain http (but on loopback).
+            let policy = reqwest::redirect::Policy::custom(|attempt| {
+                if attempt.previous().len() > 10 {
+                    attempt.error("too many redirects")
+                } else if attempt.url().scheme() == "http" && !is_loopback(attempt.url()) {
+                    attempt.error("a redirect to plain http")
+                } else {
+                    attempt.follow()
+                }
+            });
             let client = reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(600))
+                .redirect(policy)
                 .build()
                 .map_err(|err| usage(location, err))?;
             return Ok(Source::Http {
@@ -82,20 +91,30 @@ impl Source {
                     .send()
                     .await
                     .map_err(|err| format!("{url}: {err}"))?;
-                if response.status() == reqwest::StatusCode::NOT_FOUND {
+                // Buckets behind a CDN answer 403 for what does not exist.
+                if matches!(
+                    response.status(),
+                    reqwest::StatusCode::NOT_FOUND | reqwest::StatusCode::FORBIDDEN
+                ) {
                     return Ok(false);
                 }
-                let response = response
+                let mut response = response
                     .error_for_status()
-                    .map_err(|err| format!("{url}: {err}"))?;
-                let bytes = response
-                    .bytes()
-                    .await
                     .map_err(|err| format!("{url}: {err}"))?;
                 if let Some(parent) = target.parent() {
                     std::fs::create_dir_all(parent).map_err(|err| format!("{relative}: {err}"))?;
                 }
-                std::fs::write(&target, &bytes).map_err(|err| format!("{relative}: {err}"))?;
+                // Streamed to disk: release tarballs are large, and several arrive at once.
+                let mut file =
+                    std::fs::File::create(&target).map_err(|err| format!("{relative}: {err}"))?;
+                while let Some(chunk) = response
+                    .chunk()
+                    .await
+                    .map_err(|err| format!("{url}: {err}"))?
+                {
+                    std::io::Write::write_all(&mut file, &chunk)
+                        .map_err(|err| format!("{relative}: {err}"))?;
+                }
                 Ok(true)
             }
         }
@@ -159,6 +178,16 @@ pub async fn download(
     Ok(fetched)
 }
 
+/// True for a URL whose host is this machine (127.0.0.0/8, ::1, `localhost`).
+fn is_loopback(url: &reqwest::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name == "localhost",
+        None => false,
+    }
+}
+
 /// A subject name that is a file under the version (not `image:…`, no `..`, not absolute).
 fn safe_relative(name: &str) -> bool {
     !name.starts_with("image:")
@@ -167,4 +196,47 @@ fn safe_relative(name: &str) -> bool {
         && PathBuf::from(name)
             .components()
             .all(|c| matches!(c, std::path::Component::Normal(_)))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_this_machine_is_loopback() {
+        for (url, loopback) in [
+            ("http://127.0.0.1:8080/release/v1", true),
+            ("http://127.8.9.10/x", true),
+            ("http://[::1]:80/x", true),
+            ("http://localhost:3000/x", true),
+            ("http://127.evil.example/x", false),
+            ("http://localhost.evil.example/x", false),
+            ("http://dl.k8s.io/release", false),
+        ] {
+            assert_eq!(
+                is_loopback(&reqwest::Url::parse(url).unwrap()),
+                loopback,
+                "{url}"
+            );
+        }
+    }
+
+    #[test]
+    fn subjects_are_plain_relative_paths() {
+        assert!(safe_relative("bin/linux/amd64/kubectl"));
+        for name in ["image:widget", "/etc/passwd", "../x", "a/../../x", "a\\b"] {
+            assert!(!safe_relative(name), "{name}");
+        }
+    }
+
+    #[tokio::test]
+    async fn plain_http_elsewhere_is_refused() {
+        let env = StoreEnv::from_env(|_| None);
+        let err = Source::open("http://127.evil.example/release/v1", &env)
+            .await
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("plain http is refused"), "{err}");
+    }
 }

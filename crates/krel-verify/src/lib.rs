@@ -128,11 +128,12 @@ pub fn verify_release(
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default()
     });
-    let files = listing(dir)?;
+    let (files, odd) = listing(dir)?;
     let digests = hash_all(dir, &files, jobs, expect.sha512);
     let mut report = Report {
         version,
         files: files.len(),
+        problems: odd,
         ..Report::default()
     };
     let mut known = BTreeMap::new();
@@ -153,29 +154,35 @@ pub fn verify_release(
     Ok(report)
 }
 
-/// Every file under `dir` but signatures, relative, with `/`, sorted.
-fn listing(dir: &Path) -> Result<Vec<String>, VerifyError> {
+/// Every file under `dir` but signatures, relative, with `/`, sorted; and every entry that is
+/// neither a file nor a directory (a symbolic link would escape every check).
+fn listing(dir: &Path) -> Result<(Vec<String>, Vec<String>), VerifyError> {
     let mut files = Vec::new();
+    let mut odd = Vec::new();
     for entry in walkdir::WalkDir::new(dir).min_depth(1).sort_by_file_name() {
         let entry = entry.map_err(|err| VerifyError::Read {
             path: dir.to_path_buf(),
             source: err.into(),
         })?;
-        if !entry.file_type().is_file() {
-            continue;
-        }
         let relative = entry
             .path()
             .strip_prefix(dir)
             .unwrap_or(entry.path())
             .to_string_lossy()
             .replace('\\', "/");
-        if !is_signature(&relative) {
+        if entry.file_type().is_dir() {
+            continue;
+        }
+        if !entry.file_type().is_file() {
+            odd.push(format!(
+                "{relative}: not a regular file (a symbolic link?); a release holds only files"
+            ));
+        } else if !is_signature(&relative) {
             files.push(relative);
         }
     }
     files.sort();
-    Ok(files)
+    Ok((files, odd))
 }
 
 fn hash_all(
@@ -327,7 +334,10 @@ fn check_provenance(
         .collect();
     // Signatures are subjects too, except the provenance's own.
     for signature in signature_files(dir) {
-        if !signature.starts_with(PROVENANCE) {
+        let own = [".sig", ".sigstore.json", ".intoto.sigstore.json", ".cert"]
+            .iter()
+            .any(|suffix| signature == format!("{PROVENANCE}{suffix}"));
+        if !own {
             if let Ok(digests) = krel_checksum::hash_file(&dir.join(&signature)) {
                 subjects.push(krel_attest::FileEntry {
                     path: signature,
@@ -481,6 +491,9 @@ fn check_sboms(
                 (None, _) => report
                     .problems
                     .push(format!("{sbom}: lists {name}, which is not in the release")),
+                (Some(_), None) => report
+                    .problems
+                    .push(format!("{sbom}: {name} has no SHA-256 checksum")),
                 _ => report.problems.push(format!(
                     "{sbom}: {name} has another SHA-256 than it records"
                 )),

@@ -67,8 +67,18 @@ Examples:
 /// Runs `krel verify`.
 pub fn exec(ctx: &Context, args: &Args, shell: &Shell) -> Result<(), Failure> {
     let (expected, trust) = args.signer.resolve()?;
+    // A P-256 key also checks `.sig` files; another kind of key checks bundles only.
     let key = match &args.signer.key {
-        Some(path) => krel_sign::PublicKey::from_file(path).ok(),
+        Some(path) => match krel_sign::PublicKey::from_file(path) {
+            Ok(key) => Some(key),
+            Err(err) => {
+                shell.warn(&format!(
+                    "{}: {err}; .sig files are not checked, only bundles",
+                    path.display()
+                ));
+                None
+            }
+        },
         None => None,
     };
     let verifier = Verifier::new(expected, trust, key);

@@ -51,6 +51,9 @@ pub struct PlatformImage {
 struct JournaledImages {
     /// The staging registry the signatures name.
     staging: String,
+    /// Who signed (" signed by …"); empty in journals from before it was recorded.
+    #[serde(default)]
+    signer: String,
     /// The images.
     images: Vec<StagedImage>,
 }
@@ -219,6 +222,7 @@ impl StageRun<'_> {
         self.write_image_list(version, &staged)?;
         let journaled = JournaledImages {
             staging: self.image_setup()?.staging.to_string(),
+            signer: self.signed_by(),
             images: staged.clone(),
         };
         self.images.insert(version.to_string(), staged);
@@ -239,7 +243,8 @@ impl StageRun<'_> {
                     "step `images {version}` recorded something else than images: {err}"
                 ),
             })?;
-        if journaled.staging != self.image_setup()?.staging.to_string() {
+        let resigned = !journaled.signer.is_empty() && journaled.signer != self.signed_by();
+        if journaled.staging != self.image_setup()?.staging.to_string() || resigned {
             return Ok(false);
         }
         self.images.insert(version.to_string(), journaled.images);

@@ -107,7 +107,7 @@ impl StageRun<'_> {
     }
 
     /// What the journal records of a signing step's signer.
-    fn signed_by(&self) -> String {
+    pub(super) fn signed_by(&self) -> String {
         self.signer
             .map(|s| format!(" signed by {}", s.describe()))
             .unwrap_or_default()
