@@ -319,7 +319,33 @@ fn keyless_bundles_verify_by_identity_everywhere_and_bad_ones_are_named() {
         "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
         krel_sigstore_standin::REQUEST_TOKEN,
     );
-    let keyless = ["--keyless", "--signing-config", "signing_config.json"];
+    let keyless = [
+        "--keyless",
+        "--signing-config",
+        "signing_config.json",
+        "--nomock",
+    ];
+    // Mock by default: a keyless signature is a public record.
+    signing
+        .run_in(
+            d,
+            &[
+                "sign",
+                "blobs",
+                "kubectl",
+                "--keyless",
+                "--signing-config",
+                "signing_config.json",
+            ],
+        )
+        .assert_exit(0)
+        .assert_stderr_has(
+            "would sign 1 file(s) keylessly as https://github.com/krel-sandbox/widget/",
+        );
+    assert!(
+        !d.join("kubectl.sigstore.json").exists(),
+        "a dry run signs nothing"
+    );
     let mut args = vec!["sign", "blobs", "kubectl"];
     args.extend(keyless);
     signing
@@ -335,7 +361,7 @@ fn keyless_bundles_verify_by_identity_everywhere_and_bad_ones_are_named() {
     signing.run_in(d, &args).assert_exit(0);
     // No token: a clear refusal.
     krel()
-        .run_in(d, &["sign", "blobs", "kubectl", "--keyless"])
+        .run_in(d, &["sign", "blobs", "kubectl", "--keyless", "--nomock"])
         .assert_exit(2)
         .assert_stderr_has("id-token: write");
 

@@ -176,9 +176,27 @@ impl KeylessSigner {
             .ok_or_else(|| failed("no identity token".into()))
     }
 
-    /// The identity the certificates will name (the token's email or subject), for messages.
+    /// The identity the certificates will name, for messages: as Fulcio maps a GitHub
+    /// Actions token, its workflow (`https://github.com/` + `job_workflow_ref`); else the
+    /// token's email or subject.
     pub fn identity(&self) -> Result<String, BundleError> {
-        Ok(self.fresh_token()?.identity().to_string())
+        use base64::Engine;
+        let token = self.fresh_token()?;
+        let workflow = token
+            .expose_secret()
+            .split('.')
+            .nth(1)
+            .and_then(|payload| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(payload)
+                    .ok()
+            })
+            .and_then(|json| serde_json::from_slice::<serde_json::Value>(&json).ok())
+            .and_then(|claims| claims["job_workflow_ref"].as_str().map(str::to_string));
+        Ok(match workflow {
+            Some(workflow) => format!("https://github.com/{workflow}"),
+            None => token.identity().to_string(),
+        })
     }
 }
 

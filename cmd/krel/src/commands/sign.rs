@@ -28,7 +28,7 @@ pub struct HowArgs {
     key: Option<PathBuf>,
     /// Sign keylessly: an OIDC identity token (SIGSTORE_ID_TOKEN, or GitHub Actions' with
     /// `permissions: id-token: write`), exchanged for a Fulcio certificate; each signature is
-    /// logged in Rekor and its bundle holds all three.
+    /// logged in Rekor and its bundle holds all three. Public, so it needs --nomock.
     #[arg(long)]
     keyless: bool,
     /// Keyless: the Sigstore signing config naming Fulcio and Rekor (default: public-good).
@@ -201,7 +201,9 @@ fn blobs(
     shell: &Shell,
 ) -> Result<(), Failure> {
     let files = expand(paths)?;
-    let bundles = bundle_signer(ctx, how)?;
+    let Some(bundles) = bundle_signer(ctx, how, &format!("{} file(s)", files.len()), shell)? else {
+        return Ok(());
+    };
     let outputs = Outputs {
         bundle: true,
         detached: !bundle_only,
@@ -226,18 +228,40 @@ fn blobs(
 }
 
 /// The signer `how` asks for.
-fn bundle_signer(ctx: &Context, how: &HowArgs) -> Result<Box<dyn BundleSigner>, Failure> {
-    match &how.key {
-        Some(key) => Ok(Box::new(KeyBundleSigner::new(ctx.signer(key)?)?)),
-        None => Ok(Box::new(ctx.keyless_signer(how.signing_config.as_deref())?)),
+/// The signer `how` asks for; `None` in mock mode with `--keyless`, after saying what would be
+/// signed: every keyless signature is written to a public transparency log, a remote change
+/// that only --nomock makes.
+fn bundle_signer(
+    ctx: &Context,
+    how: &HowArgs,
+    what: &str,
+    shell: &Shell,
+) -> Result<Option<Box<dyn BundleSigner>>, Failure> {
+    if let Some(key) = &how.key {
+        return Ok(Some(Box::new(KeyBundleSigner::new(ctx.signer(key)?)?)));
     }
+    let signer = ctx.keyless_signer(how.signing_config.as_deref())?;
+    if ctx.mode == krel_plan::Mode::Mock {
+        let identity = signer.identity()?;
+        shell.status(
+            "Mock",
+            format!(
+                "would sign {what} keylessly as {identity} ({}); each signature is logged publicly in Rekor, so run with --nomock to sign",
+                signer.describe()
+            ),
+        );
+        return Ok(None);
+    }
+    Ok(Some(Box::new(signer)))
 }
 
 fn attest(ctx: &Context, statement: &Path, how: &HowArgs, shell: &Shell) -> Result<(), Failure> {
     let bytes = std::fs::read(statement).map_err(|err| {
         Failure::usage(anyhow::Error::new(err).context(format!("reading {}", statement.display())))
     })?;
-    let bundles = bundle_signer(ctx, how)?;
+    let Some(bundles) = bundle_signer(ctx, how, &statement.display().to_string(), shell)? else {
+        return Ok(());
+    };
     let written = krel_sigstore::write_attestation(bundles.as_ref(), statement, &bytes)?;
     shell.status(
         "Attested",
