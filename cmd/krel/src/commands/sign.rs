@@ -93,12 +93,18 @@ pub const BLOBS_ABOUT: &str = "\
 Write beside each file a Sigstore bundle, <file>.sigstore.json (media type v0.3, the key named
 by a hint, no transparency-log entry: what `cosign sign-blob --key --tlog-upload=false` writes),
 and <file>.sig: the base64 of the same ECDSA P-256 / SHA-256 DER signature, for verifiers that
-predate bundles (--bundle-only leaves it out). Both verify with krel sign verify and cosign
-verify-blob; the .sig with plain openssl too:
+predate bundles (--bundle-only leaves it out). Both verify with krel sign verify, sigstore-js
+and (the formats cosign verify-blob reads) cosign; the .sig with plain openssl too:
   openssl dgst -sha256 -verify cosign.pub -signature <(base64 -d f.sig) f
 
-A directory stands for its artifacts (every file but *.sha256, *.sha512, *.sig, *.cert) plus its
+A directory stands for its artifacts (every file but *.sha256, *.sha512, *.sig, *.cert,
+*.sigstore.json) plus its
 SHA256SUMS and SHA512SUMS. Each .sig is written atomically; rerunning replaces them.
+
+With --keyless there is no key: an OIDC identity token (SIGSTORE_ID_TOKEN, or the GitHub
+Actions job's own with `permissions: id-token: write`) buys a short-lived Fulcio certificate for
+each signature, which is logged publicly in Rekor (so it needs --nomock); the bundle holds the
+certificate and the log entry, and <file>.cert joins the .sig.
 
 The key is a cosign key (ENCRYPTED SIGSTORE/COSIGN PRIVATE KEY; the password comes from
 KREL_SIGNING_PASSWORD, which may be empty, or a prompt on a terminal) or an unencrypted PEM
