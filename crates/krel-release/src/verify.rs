@@ -3,33 +3,28 @@
 //!
 //! [`verify_stage`] checks, for a stage directory laid out as [`crate::layout`] describes:
 //!
-//! 1. the signatures of `STAGED.json` (its bundle `STAGED.json.sigstore.json` and its `.sig`,
-//!    whichever are there) against the public key, then that the stage holds exactly the
-//!    files the record lists, each with the recorded SHA-256;
-//! 2. for each version, the provenance's signatures, and its attestation
-//!    (`provenance.json.intoto.sigstore.json`, whose statement must be `provenance.json`
-//!    byte for byte), then that the statement's subjects are exactly the files of
-//!    `gcs-stage/<version>/` with their SHA-256, and the version's images (index and platform
-//!    manifests) with the record's digests;
-//! 3. every other file's bundle and `.sig` (at least one of them), and every SBOM's
-//!    attestation when there is one;
-//! 4. `SHA256SUMS`/`SHA512SUMS` and the per-file digests of each version.
+//! 1. the signatures of `STAGED.json` (its bundle and its `.sig`, whichever are there), then
+//!    that the stage holds exactly the files the record lists, each with the recorded SHA-256;
+//! 2. the signatures of the stage's own files (the source archive and its digest);
+//! 3. each version exactly as `krel release` will publish it (`gcs-stage/<version>/` with its
+//!    `provenance.json`, hard-linked into a scratch view) through `krel verify`'s checks
+//!    ([`krel_verify::verify_release`], SHA-512 included): checksums, every file's bundle and
+//!    `.sig`, the provenance (attestation, subjects: every file and image, source tag), the
+//!    SBOMs and their attestations. What is verified is what is published; nothing is read
+//!    twice.
 //!
-//! Every problem found is reported, not only the first.
+//! Every problem is reported, not only the first.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-use krel_attest::{describe_files, FileEntry, Statement};
 
 use krel_verify::{is_signature, Verifier};
 
-use crate::files::io;
+use crate::files::{io, relative_files};
 use crate::layout;
 use crate::records::StagedRecord;
 use crate::ReleaseError;
 
-/// Verifies the stage in `dir` (a local copy of `stage/<build-version>/`) with `key`, and
-/// returns its completion record. Any difference is a [`ReleaseError::Verification`] listing
 /// every problem.
 pub fn verify_stage(
     dir: &Path,
@@ -53,110 +48,49 @@ pub fn verify_stage(
     }
     let bytes = std::fs::read(&record_path).map_err(io("reading", &record_path))?;
     let record = StagedRecord::parse(&bytes, &what)?;
-    let mut problems = Vec::new();
-    let files = describe_files(dir, |path| {
-        !path.starts_with(layout::STAGED) || !is_signature(path)
-    })?;
-    let files: Vec<FileEntry> = files
-        .into_iter()
-        .filter(|f| f.path != layout::STAGED)
-        .collect();
-    let mut listed = record.files.clone();
-    for file in &files {
-        match listed.remove(&file.path) {
-            None => problems.push(format!(
-                "{}: staged but not in {}",
-                file.path,
-                layout::STAGED
-            )),
-            Some(sha256) if sha256 != file.sha256 => problems.push(format!(
-                "{}: sha256 is {}, {} says {sha256}",
-                file.path,
-                file.sha256,
-                layout::STAGED
-            )),
-            Some(_) => {}
-        }
-    }
-    for missing in listed.keys() {
-        problems.push(format!("{missing}: in {} but not staged", layout::STAGED));
-    }
+    let mut problems = record_problems(dir, &record, jobs)?;
 
-    // 2. Provenance of each version.
-    for version in &record.versions {
-        let provenance = dir.join(layout::provenance(version));
-        let gcs = dir.join(layout::gcs_stage(version));
-        let relative = layout::provenance(version);
-        let signed = checker
-            .signatures(dir, &relative, None)
-            .and_then(|()| checker.attestation(dir, &relative, true).map(|_| ()));
-        match signed {
-            Err(problem) => problems.push(problem),
-            Ok(()) => {
-                let text = std::fs::read(&provenance).map_err(io("reading", &provenance))?;
-                let statement = Statement::parse(&text, &provenance.display().to_string())?;
-                // The files of gcs-stage/<version>/, from the listing already made above.
-                let prefix = format!("{version}/gcs-stage/{version}/");
-                let mut staged: Vec<FileEntry> = files
-                    .iter()
-                    .filter_map(|f| {
-                        Some(FileEntry {
-                            path: f.path.strip_prefix(&prefix)?.to_string(),
-                            ..f.clone()
-                        })
-                    })
-                    .collect();
-                // The images of the version are subjects too, by the record's digests.
-                if let Some(images) = record.images.get(&version.to_string()) {
-                    staged.extend(crate::stage::images::image_subjects(images));
-                }
-                problems.extend(
-                    statement
-                        .check(&staged)
-                        .iter()
-                        .map(|m| format!("{version}/gcs-stage/{version}/{m}")),
-                );
+    // 2. The stage's own files: everything outside the versions' directories.
+    let versions: Vec<String> = record.versions.iter().map(ToString::to_string).collect();
+    for name in record.files.keys() {
+        let in_version = versions.iter().any(|v| name.starts_with(&format!("{v}/")));
+        if !in_version && !is_signature(name) {
+            if let Err(problem) = checker.signatures(dir, name, None) {
+                problems.push(problem);
             }
         }
-        // 4. Checksums.
-        match krel_checksum::verify_checksums(&gcs, jobs, &krel_checksum::NoProgress) {
-            Ok(verification) => problems.extend(
-                verification
-                    .mismatches
-                    .iter()
-                    .map(|m| format!("{version}: {m}")),
-            ),
-            Err(err) => problems.push(format!("{version}: checksums: {err}")),
-        }
     }
 
-    // 3. Every other file's signatures, and the SBOMs' attestations.
-    let unsigned: Vec<&str> = files
-        .iter()
-        .map(|f| f.path.as_str())
-        .filter(|p| {
-            !is_signature(p)
-                && !record
-                    .versions
-                    .iter()
-                    .any(|v| *p == layout::provenance(v).as_str())
-        })
-        .collect();
-    let results = krel_sign::parallel_map(
-        &unsigned.iter().map(PathBuf::from).collect::<Vec<_>>(),
-        jobs,
-        |path| {
-            let path = path.to_string_lossy();
-            checker.signatures(dir, &path, None).and_then(|()| {
-                if path.ends_with(".spdx.json") {
-                    checker.attestation(dir, &path, false).map(|_| ())
-                } else {
-                    Ok(())
-                }
-            })
-        },
-    );
-    problems.extend(results.into_iter().filter_map(Result::err));
+    // 3. Each version as it will be published.
+    let parent = dir.parent().unwrap_or(Path::new("."));
+    let view = tempfile::Builder::new()
+        .prefix(".krel-verify-")
+        .tempdir_in(parent)
+        .map_err(io("creating a scratch directory in", parent))?;
+    let laid_out = crate::release::plan::publish_dirs(dir, view.path(), &record.versions);
+    if let Err(err) = &laid_out {
+        problems.push(format!(
+            "the versions cannot be laid out as published: {err}"
+        ));
+    }
+    for version in record.versions.iter().filter(|_| laid_out.is_ok()) {
+        let expect = krel_verify::Expect {
+            version: Some(version.to_string()),
+            source_repo: None,
+            sha512: true,
+        };
+        match krel_verify::verify_release(
+            &view.path().join(version.to_string()),
+            checker,
+            &expect,
+            jobs,
+        ) {
+            Ok(report) => {
+                problems.extend(report.problems.iter().map(|p| format!("{version}: {p}")))
+            }
+            Err(err) => problems.push(format!("{version}: {err}")),
+        }
+    }
 
     problems.sort();
     problems.dedup();
@@ -165,4 +99,38 @@ pub fn verify_stage(
     } else {
         Err(fail(problems))
     }
+}
+
+/// The files of the stage against the record: none missing, none extra, each with the
+/// recorded SHA-256 (hashed in parallel).
+fn record_problems(
+    dir: &Path,
+    record: &StagedRecord,
+    jobs: usize,
+) -> Result<Vec<String>, ReleaseError> {
+    let files: Vec<(String, PathBuf)> = relative_files(dir)?
+        .into_iter()
+        .filter(|(name, _)| {
+            !(name.starts_with(layout::STAGED) && (name == layout::STAGED || is_signature(name)))
+        })
+        .collect();
+    let paths: Vec<PathBuf> = files.iter().map(|(_, path)| path.clone()).collect();
+    let digests = krel_sign::parallel_map(&paths, jobs, krel_sign::sha256_file);
+    let mut problems = Vec::new();
+    let mut listed: BTreeMap<String, String> = record.files.clone();
+    for ((name, path), digest) in files.iter().zip(digests) {
+        let digest = hex::encode(digest.map_err(io("reading", path))?);
+        match listed.remove(name) {
+            None => problems.push(format!("{name}: staged but not in {}", layout::STAGED)),
+            Some(sha256) if sha256 != digest => problems.push(format!(
+                "{name}: sha256 is {digest}, {} says {sha256}",
+                layout::STAGED
+            )),
+            Some(_) => {}
+        }
+    }
+    for missing in listed.keys() {
+        problems.push(format!("{missing}: in {} but not staged", layout::STAGED));
+    }
+    Ok(problems)
 }

@@ -242,6 +242,19 @@ fn write_signature(file: &Path, signature: &Signature) -> Result<PathBuf, SignEr
 
 /// Checks `<file>.sig` against `file` and `key`.
 pub fn verify_file(key: &PublicKey, file: &Path) -> Result<(), VerifyError> {
+    let digest = sha256_file(file).map_err(|source| VerifyError::Read {
+        path: file.to_path_buf(),
+        source,
+    })?;
+    verify_file_digest(key, file, &digest)
+}
+
+/// Checks `<file>.sig` against `key` and `digest`, the SHA-256 of `file` already computed.
+pub fn verify_file_digest(
+    key: &PublicKey,
+    file: &Path,
+    digest: &[u8; 32],
+) -> Result<(), VerifyError> {
     let signature = signature_path(file);
     // A signature is ~100 bytes; refuse to read a huge file in its place.
     if std::fs::metadata(&signature).is_ok_and(|m| m.len() > 64 * 1024) {
@@ -280,12 +293,8 @@ pub fn verify_file(key: &PublicKey, file: &Path) -> Result<(), VerifyError> {
         .unwrap_or(text);
     let parsed = p256::ecdsa::DerSignature::try_from(der.as_slice())
         .map_err(|_| malformed("not a DER-encoded ECDSA P-256 signature"))?;
-    let digest = sha256_file(file).map_err(|source| VerifyError::Read {
-        path: file.to_path_buf(),
-        source,
-    })?;
     key.verifying_key()
-        .verify_prehash(&digest, &parsed)
+        .verify_prehash(digest, &parsed)
         .map_err(|_| VerifyError::Mismatch {
             file: file.to_path_buf(),
         })

@@ -185,25 +185,10 @@ impl Drop for SigstoreStandIn {
     }
 }
 
+/// RFC 3339 in UTC, as trusted roots and signing configs write times.
 fn rfc3339(seconds: i64) -> String {
-    let days = seconds.div_euclid(86400);
-    let rem = seconds.rem_euclid(86400);
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    jiff::Timestamp::from_second(seconds)
+        .map_or_else(|_| "1970-01-01T00:00:00Z".into(), |t| t.to_string())
 }
 
 fn respond(mut request: tiny_http::Request, state: &State) {

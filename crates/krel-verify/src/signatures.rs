@@ -104,7 +104,7 @@ impl Verifier {
         }
         if let (true, Some(key)) = (usable_detached, &self.key) {
             let ok = match sha256 {
-                Some(digest) => detached_matches(key, &detached, &digest),
+                Some(digest) => krel_sign::verify_file_digest(key, &file, &digest).is_ok(),
                 None => krel_sign::verify_file(key, &file).is_ok(),
             };
             if !ok {
@@ -174,21 +174,4 @@ impl krel_image::cosign::PayloadVerifier for Verifier {
             .ok_or("a signature has no Sigstore bundle (signed with a key?)")?;
         self.bundle_over(payload, bundle, "an image signature's bundle")
     }
-}
-
-/// A `.sig` (base64 DER, as cosign writes it) over `digest`.
-fn detached_matches(key: &PublicKey, signature: &Path, digest: &[u8; 32]) -> bool {
-    use base64::Engine;
-    let Ok(text) = std::fs::read(signature) else {
-        return false;
-    };
-    let trimmed: Vec<u8> = text
-        .iter()
-        .copied()
-        .filter(|b| !b.is_ascii_whitespace())
-        .collect();
-    let der = base64::engine::general_purpose::STANDARD
-        .decode(&trimmed)
-        .unwrap_or(text);
-    key.verifies_digest(digest, &der)
 }

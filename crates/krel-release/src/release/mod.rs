@@ -52,37 +52,6 @@ use read::{verify_stage, VerifiedStage};
 
 pub use plan::RELEASED;
 
-/// The gate `krel verify` is for downloaders, on what is about to be published: each
-/// version's directory as it will be in the bucket. Nothing is published unless every
-/// version passes.
-fn check_published(
-    setup: &ReleaseSetup<'_>,
-    publish: &std::path::Path,
-    versions: &[krel_version::Version],
-) -> Result<(), ReleaseError> {
-    let verifier = setup.verifier;
-    let mut problems = Vec::new();
-    for version in versions {
-        let dir = publish.join(version.to_string());
-        let expect = krel_verify::Expect {
-            version: Some(version.to_string()),
-            source_repo: None,
-            sha512: true,
-        };
-        match krel_verify::verify_release(&dir, verifier, &expect, setup.jobs) {
-            Ok(report) => problems.extend(report.problems.iter().map(|p| format!("{version}/{p}"))),
-            Err(err) => problems.push(format!("{version}: {err}")),
-        }
-    }
-    if problems.is_empty() {
-        return Ok(());
-    }
-    Err(ReleaseError::Verification {
-        what: "what the release would publish".into(),
-        problems,
-    })
-}
-
 /// What to release.
 #[derive(Clone, Debug)]
 pub struct ReleaseRequest {
@@ -253,7 +222,6 @@ fn plan_publication(
     let publish = workspace.join("publish");
     remove_dir(&publish)?;
     publish_dirs(&stage.local, &publish, stage.versions())?;
-    check_published(setup, &publish, stage.versions())?;
     let release_root = setup.bucket.join("release");
     planned.extend(plan_files(
         &bucket,
