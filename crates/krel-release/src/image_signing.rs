@@ -11,6 +11,7 @@ use krel_image::cosign::{PayloadSignature, PayloadSigner};
 use krel_sigstore::BundleSigner;
 use serde_json::{json, Value};
 use sha2::Digest;
+use sigstore_types::bundle::SignatureContent;
 
 use krel_image::cosign::BUNDLE_ANNOTATION;
 
@@ -21,24 +22,20 @@ impl PayloadSigner for KeylessPayloadSigner<'_> {
     fn sign_payload(&self, payload: &[u8]) -> Result<PayloadSignature, String> {
         let digest: [u8; 32] = sha2::Sha256::digest(payload).into();
         let bundle = self.0.sign_digest(&digest).map_err(|e| e.to_string())?;
-        let text = bundle.to_json().map_err(|e| e.to_string())?;
-        let value: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
-        let signature = value["messageSignature"]["signature"]
-            .as_str()
-            .ok_or("the bundle has no message signature")?
-            .to_string();
+        let SignatureContent::MessageSignature(message) = &bundle.content else {
+            return Err("the bundle has no message signature".into());
+        };
+        let signature = message.signature.to_base64();
         let mut annotations = BTreeMap::new();
-        let material = &value["verificationMaterial"];
-        if let Some(raw) = material["certificate"]["rawBytes"].as_str() {
-            let der = base64::engine::general_purpose::STANDARD
-                .decode(raw)
-                .map_err(|e| e.to_string())?;
+        if let Some(certificate) = bundle.signing_certificate() {
             annotations.insert(
                 "dev.sigstore.cosign/certificate".into(),
-                pem("CERTIFICATE", &der),
+                certificate.to_pem(),
             );
         }
-        if let Some(entry) = material["tlogEntries"].get(0) {
+        let text = bundle.to_json().map_err(|e| e.to_string())?;
+        let value: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+        if let Some(entry) = value["verificationMaterial"]["tlogEntries"].get(0) {
             annotations.insert("dev.sigstore.cosign/bundle".into(), rekor_bundle(entry)?);
         }
         annotations.insert(BUNDLE_ANNOTATION.into(), text);
@@ -69,17 +66,4 @@ fn rekor_bundle(entry: &Value) -> Result<String, String> {
         }
     })
     .to_string())
-}
-
-fn pem(label: &str, der: &[u8]) -> String {
-    let encoded = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<&str> = encoded
-        .as_bytes()
-        .chunks(64)
-        .filter_map(|c| std::str::from_utf8(c).ok())
-        .collect();
-    format!(
-        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
-        lines.join("\n")
-    )
 }

@@ -227,8 +227,9 @@ fn sign_only(signer: &dyn Signer, file: &Path) -> Result<Signature, SignError> {
     signer.sign_digest(&digest)
 }
 
-/// Writes `<file>.sig` (and `<file>.cert` for a keyless signature) atomically.
-fn write_signature(file: &Path, signature: &Signature) -> Result<PathBuf, SignError> {
+/// Writes `<file>.sig` (base64, no newline) and `<file>.cert` for a signature with a
+/// certificate, atomically; returns the `.sig`'s path.
+pub fn write_signature(file: &Path, signature: &Signature) -> Result<PathBuf, SignError> {
     let encoded = base64::engine::general_purpose::STANDARD.encode(&signature.der);
     let target = signature_path(file);
     write_atomic(&target, encoded.as_bytes(), None)?;

@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 
-use base64::Engine;
 use sigstore_types::bundle::{SignatureContent, VerificationMaterialContent};
 use sigstore_types::Bundle;
 
@@ -98,20 +97,20 @@ fn write_outputs(
         write(&target, bundle_json(bundle)?.as_bytes())?;
         written.push(target);
     }
-    if outputs.detached {
-        if let SignatureContent::MessageSignature(message) = &bundle.content {
-            let target = krel_sign::signature_path(file);
-            let encoded =
-                base64::engine::general_purpose::STANDARD.encode(message.signature.as_bytes());
-            write(&target, encoded.as_bytes())?;
-            written.push(target);
-        }
-        if let VerificationMaterialContent::Certificate(cert) =
-            &bundle.verification_material.content
-        {
-            let target = with_suffix(file, ".cert");
-            write(&target, cert.raw_bytes.to_pem().as_bytes())?;
-            written.push(target);
+    if let (true, SignatureContent::MessageSignature(message)) = (outputs.detached, &bundle.content)
+    {
+        // The same files `krel_sign` writes for a key: <file>.sig, and <file>.cert keyless.
+        let certificate_pem = match &bundle.verification_material.content {
+            VerificationMaterialContent::Certificate(cert) => Some(cert.raw_bytes.to_pem()),
+            _ => None,
+        };
+        let detached = krel_sign::Signature {
+            der: message.signature.as_bytes().to_vec(),
+            certificate_pem,
+        };
+        written.push(krel_sign::write_signature(file, &detached)?);
+        if detached.certificate_pem.is_some() {
+            written.push(with_suffix(file, ".cert"));
         }
     }
     Ok(written)
