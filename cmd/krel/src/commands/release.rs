@@ -66,11 +66,12 @@ krel reads stage/<build-version>/ from the bucket `krel stage` wrote to: with --
 release.bucket; in mock mode the mock bucket, or release.bucket (reads only) when the build
 version was staged with --nomock. Then:
   1. downloads STAGED.json and every file it lists (files already downloaded are kept);
-  2. verifies STAGED.json's signature, every file against it, each provenance statement's
-     signature and subjects, every .sig and the SHA256SUMS/SHA512SUMS, and every staged image
-     in the staging registry (digests as recorded, every platform, the signatures for the
-     staging and the release repository); any mismatch stops the release with the list of
-     problems and nothing published;
+  2. verifies STAGED.json's signature and every file against it, then each version exactly as
+     it will be published through `krel verify`'s checks (checksums, every bundle and .sig,
+     the provenance and its attestation, the SBOMs), and every staged image in the staging
+     registry (digests as recorded, every platform, the signatures for the staging and the
+     release repository); any mismatch stops the release with the list of problems and nothing
+     published;
   3. restores src.tar.gz (the source with its git objects) and checks every tag;
   4. plans, from the remotes' current state:
      - push the release branch (new on a branch cut; when the remote moved since the stage, a
@@ -92,7 +93,9 @@ Mock (default) prints that plan and changes nothing on any remote. --nomock carr
 what is left; a release run twice changes nothing the second time.
 
 GitHub: GITHUB_TOKEN (or GH_TOKEN), and --github-api-url (KREL_GITHUB_API_URL) for GitHub
-Enterprise or a stand-in. The public key defaults to release.signing_key with .pub for .key.
+Enterprise or a stand-in. The public key defaults to release.signing_key with .pub for .key;
+a keyless stage (release.signing: keyless) is verified for release.signer_identity (a regular
+expression) and release.signer_issuer under release.trusted_root instead.
 
 Exit status: 0 done (or planned), 1 refused (the stage does not verify, a tag exists at another
 commit, a remote changed underneath), 2 usage or unexpected failure.";

@@ -97,8 +97,10 @@ vX.(Y+1).0-alpha.0) and refuses when a tag exists on the remote. Then, in a work
      needed): per image an OCI index over its platforms, cosign signatures of the index and of
      every platform manifest, images.json and an SBOM per image among the version's files;
   3. add SPDX 2.3 SBOMs of the artifacts and of the source, SHA256SUMS/SHA512SUMS and per-file
-     digests, a signature (.sig) for every file, and a signed in-toto SLSA v1 provenance
-     statement whose subjects are all of them;
+     digests, a Sigstore bundle (<file>.sigstore.json) and a .sig for every file
+     (release.detached_signatures), the SBOMs as signed attestations, and an in-toto SLSA v1
+     provenance statement whose subjects are all of them, signed and attested
+     (provenance.json.intoto.sigstore.json);
   4. archive the source with its git objects (stage/<bv>/src.tar.gz) for `krel release`;
   5. plan the upload (printed as every plan is; --output json prints it in the envelope
      {mode, outcome, plan, result}), then upload stage/<bv>/ to the bucket, copy the images by
@@ -116,7 +118,12 @@ and it continues where it stopped. A build version is staged once: staging the s
 another type is refused (stage a newer commit instead).
 
 The signing key is release.signing_key (password from KREL_SIGNING_PASSWORD, or asked on a
-terminal). SOURCE_DATE_EPOCH fixes every time written (commits, tags, documents), so the same
+terminal). With release.signing: keyless there is no key: the OIDC identity token of the job
+(SIGSTORE_ID_TOKEN, or GitHub Actions' with `permissions: id-token: write`) gets a Fulcio
+certificate for every signature, each logged in Rekor (services from release.signing_config;
+Sigstore's public-good instance by default). A mock stage never writes to that public log: it
+signs with a throwaway key in the workspace, which a mock release of it verifies with.
+SOURCE_DATE_EPOCH fixes every time written (commits, tags, documents), so the same
 inputs give the same bytes.
 `krel release` then verifies the stage and publishes it.
 
