@@ -87,6 +87,14 @@ pub fn exec(ctx: &Context, args: &Args, shell: &Shell) -> Result<(), Failure> {
     let scratch;
     let dir: PathBuf = if local.is_dir() {
         local.to_path_buf()
+    } else if !args.location.contains("://") {
+        return Err(Failure::usage(anyhow::anyhow!(
+            "{} is not a directory",
+            args.location
+        ))
+        .with_hint(Some(
+            "LOCATION is a version's directory (release/vX.Y.Z), or its gs://, s3://, file:// or https:// URL".into(),
+        )));
     } else {
         scratch = tempfile::tempdir().map_err(|err| {
             Failure::unexpected(anyhow::Error::new(err).context("creating a temporary directory"))
