@@ -1401,6 +1401,11 @@ fn keys_rotate_with_an_overlap_that_apt_and_dnf_accept_and_expiring_keys_are_ref
     kubepkg_signed(&dir.path().join("x3"), "1.29.0", &[&later])
         .assert_exit(0)
         .assert_stderr_has("rotate it");
+    // Rotating away from the key about to expire is what the hint says: the new key first,
+    // the expiring one second, only warned about.
+    kubepkg_signed(&dir.path().join("x4"), "1.29.0", &[&later, &soon])
+        .assert_exit(0)
+        .assert_stderr_has("kept for the rotation");
 }
 
 #[test]

@@ -112,7 +112,10 @@ pub fn host_is_loopback(host: &str) -> bool {
     } else {
         host.split(':').next().unwrap_or("")
     };
-    name == "localhost" || name == "::1" || name.starts_with("127.")
+    name == "localhost"
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// A repository path component as the distribution spec allows: lower-case letters and

@@ -633,9 +633,21 @@ fn materialize_sources(
     Ok(roots)
 }
 
+/// The SHA-256 of a file, streamed (packages can be large).
 pub(crate) fn sha256_file(path: &Path) -> Result<String, KubepkgError> {
-    let bytes = std::fs::read(path).map_err(KubepkgError::io("reading", path))?;
-    Ok(hex::encode(Sha256::digest(&bytes)))
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).map_err(KubepkgError::io("reading", path))?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0; 256 * 1024];
+    loop {
+        match file.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => hasher.update(&buffer[..n]),
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(KubepkgError::io("reading", path)(err)),
+        }
+    }
+    Ok(hex::encode(hasher.finalize()))
 }
 
 impl krel_error::Diagnose for KubepkgError {

@@ -13,35 +13,32 @@ use crate::KubepkgError;
 /// `rpm/`) into `dest`; `suite` is the apt suite (the channel's name). Plain HTTP is used
 /// only for a loopback host.
 pub async fn mirror(base: &str, suite: &str, dest: &Path) -> Result<usize, KubepkgError> {
-    let base = base.trim_end_matches('/');
-    let loopback = ["http://127.", "http://localhost", "http://[::1]"]
-        .iter()
-        .any(|prefix| base.starts_with(prefix));
-    if !base.starts_with("https://") && !loopback {
-        return Err(KubepkgError::Usage(format!(
-            "{base}: a repository is read over https:// (plain http only on this machine)"
-        )));
-    }
-    let client = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(300))
-        .build()
-        .map_err(|err| KubepkgError::Usage(format!("{base}: {err}")))?;
-    let fetcher = Fetcher { client, base, dest };
+    let http = krel_storage::http::HttpSource::open(base).map_err(|err| {
+        KubepkgError::Usage(format!(
+            "{base}: {err} (a repository is read over https://; plain http only on this machine)"
+        ))
+    })?;
+    let fetcher = Fetcher {
+        http: &http,
+        base,
+        dest,
+    };
     let mut fetched = 0;
     // apt: the suite, the indexes Release names, the packages they list.
     let dist = format!("deb/dists/{suite}");
     for file in ["InRelease", "Release", "Release.gpg"] {
-        fetched += fetcher.get(&format!("{dist}/{file}")).await?.is_some() as usize;
+        fetched += fetcher.get(&format!("{dist}/{file}")).await? as usize;
     }
     let release = std::fs::read_to_string(dest.join(&dist).join("Release")).unwrap_or_default();
     for (rel, _) in crate::verify::release_sha256(&release) {
         let path = format!("{dist}/{rel}");
-        if let Some(bytes) = fetcher.get(&path).await? {
+        if fetcher.get(&path).await? {
             fetched += 1;
             if rel.ends_with("/Packages") {
-                for stanza in String::from_utf8_lossy(&bytes).split("\n\n") {
+                let text = std::fs::read_to_string(dest.join(&path)).unwrap_or_default();
+                for stanza in text.split("\n\n") {
                     if let Some(file) = krel_pkgrepo::apt::field(stanza, "Filename") {
-                        fetched += fetcher.get(&format!("deb/{file}")).await?.is_some() as usize;
+                        fetched += fetcher.get(&format!("deb/{file}")).await? as usize;
                     }
                 }
             }
@@ -49,56 +46,36 @@ pub async fn mirror(base: &str, suite: &str, dest: &Path) -> Result<usize, Kubep
     }
     // yum: repomd.xml and its signature, the metadata it names, the packages primary lists.
     for file in ["repodata/repomd.xml", "repodata/repomd.xml.asc"] {
-        fetched += fetcher.get(&format!("rpm/{file}")).await?.is_some() as usize;
+        fetched += fetcher.get(&format!("rpm/{file}")).await? as usize;
     }
     let repomd = std::fs::read_to_string(dest.join("rpm/repodata/repomd.xml")).unwrap_or_default();
     for data in repomd.split("<location href=\"").skip(1) {
         if let Some(href) = data.split('"').next() {
-            fetched += fetcher.get(&format!("rpm/{href}")).await?.is_some() as usize;
+            fetched += fetcher.get(&format!("rpm/{href}")).await? as usize;
         }
     }
     for rpm in krel_pkgrepo::yum::listed(&dest.join("rpm"))? {
-        fetched += fetcher.get(&format!("rpm/{}", rpm.href)).await?.is_some() as usize;
+        fetched += fetcher.get(&format!("rpm/{}", rpm.href)).await? as usize;
     }
     Ok(fetched)
 }
 
 struct Fetcher<'a> {
-    client: reqwest::Client,
+    http: &'a krel_storage::http::HttpSource,
     base: &'a str,
     dest: &'a Path,
 }
 
 impl Fetcher<'_> {
-    /// Downloads `rel` into the mirror; `None` when the server does not have it.
-    async fn get(&self, rel: &str) -> Result<Option<Vec<u8>>, KubepkgError> {
+    /// Downloads `rel` into the mirror (streamed); false when the server does not have it or
+    /// the name would leave the mirror.
+    async fn get(&self, rel: &str) -> Result<bool, KubepkgError> {
         if rel.split('/').any(|part| part == ".." || part.is_empty()) {
-            return Ok(None);
+            return Ok(false);
         }
-        let url = format!("{}/{rel}", self.base);
-        let failed = |err: String| KubepkgError::Usage(format!("reading {url}: {err}"));
-        let response = self
-            .client
-            .get(&url)
-            .send()
+        self.http
+            .download(rel, &self.dest.join(rel))
             .await
-            .map_err(|e| failed(e.to_string()))?;
-        if response.status() == reqwest::StatusCode::NOT_FOUND {
-            return Ok(None);
-        }
-        let response = response
-            .error_for_status()
-            .map_err(|e| failed(e.to_string()))?;
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| failed(e.to_string()))?
-            .to_vec();
-        let path = self.dest.join(rel);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(KubepkgError::io("creating", parent))?;
-        }
-        std::fs::write(&path, &bytes).map_err(KubepkgError::io("writing", &path))?;
-        Ok(Some(bytes))
+            .map_err(|err| KubepkgError::Usage(format!("reading {}/{rel}: {err}", self.base)))
     }
 }

@@ -182,11 +182,20 @@ pub fn execute_promote(
         temp.persist(&copy.to)
             .map_err(|err| KubepkgError::io("renaming", &temp_path)(err.error))?;
     }
+    // The debs copied now and those already there: a run that died after its copies but
+    // before the indexes left debs the target's index does not list yet (indexing one twice
+    // is harmless: stanzas are keyed by file name).
+    let deb_root = plan.to.join("deb");
     let debs: Vec<PathBuf> = plan
         .copies
         .iter()
         .filter(|c| c.format == "deb")
         .map(|c| PathBuf::from(&c.rel))
+        .chain(
+            plan.present
+                .iter()
+                .filter_map(|p| p.strip_prefix(&deb_root).ok().map(Path::to_path_buf)),
+        )
         .collect();
     if !debs.is_empty() || plan.to.join("deb").is_dir() {
         krel_pkgrepo::apt::write_apt_repo(

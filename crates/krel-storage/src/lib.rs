@@ -34,6 +34,7 @@ mod digest;
 mod download;
 mod file;
 mod gcs;
+pub mod http;
 mod location;
 mod lock;
 mod marker;

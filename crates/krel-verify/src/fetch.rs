@@ -15,12 +15,7 @@ use crate::VerifyError;
 /// Where a published version is read from.
 pub enum Source {
     /// `https://…/release/v1.2.3` (or `http://127.0.0.1:…` for tests).
-    Http {
-        /// The base URL, without a trailing `/`.
-        base: String,
-        /// The client.
-        client: reqwest::Client,
-    },
+    Http(krel_storage::http::HttpSource),
     /// A bucket location and its store.
     Bucket {
         /// `gs://bucket/release/v1.2.3`, …
@@ -42,29 +37,9 @@ impl Source {
     pub async fn open(location: &str, env: &StoreEnv) -> Result<Source, VerifyError> {
         let trimmed = location.trim_end_matches('/');
         if trimmed.starts_with("https://") || trimmed.starts_with("http://") {
-            let url = reqwest::Url::parse(trimmed).map_err(|err| usage(location, err))?;
-            if url.scheme() == "http" && !is_loopback(&url) {
-                return Err(usage(location, "plain http is refused; use https://"));
-            }
-            // Redirects may not leave https for plain http (but on loopback).
-            let policy = reqwest::redirect::Policy::custom(|attempt| {
-                if attempt.previous().len() > 10 {
-                    attempt.error("too many redirects")
-                } else if attempt.url().scheme() == "http" && !is_loopback(attempt.url()) {
-                    attempt.error("a redirect to plain http")
-                } else {
-                    attempt.follow()
-                }
-            });
-            let client = reqwest::Client::builder()
-                .timeout(std::time::Duration::from_secs(600))
-                .redirect(policy)
-                .build()
-                .map_err(|err| usage(location, err))?;
-            return Ok(Source::Http {
-                base: trimmed.to_string(),
-                client,
-            });
+            return krel_storage::http::HttpSource::open(trimmed)
+                .map(Source::Http)
+                .map_err(|err| usage(location, err));
         }
         let parsed: Location = trimmed.parse().map_err(|err| usage(location, err))?;
         let store = Store::open(&parsed, env)
@@ -84,39 +59,7 @@ impl Source {
                 .download(&location.key(relative), &target)
                 .await
                 .map_err(|err| format!("{relative}: {err}")),
-            Source::Http { base, client } => {
-                let url = format!("{base}/{relative}");
-                let response = client
-                    .get(&url)
-                    .send()
-                    .await
-                    .map_err(|err| format!("{url}: {err}"))?;
-                // Buckets behind a CDN answer 403 for what does not exist.
-                if matches!(
-                    response.status(),
-                    reqwest::StatusCode::NOT_FOUND | reqwest::StatusCode::FORBIDDEN
-                ) {
-                    return Ok(false);
-                }
-                let mut response = response
-                    .error_for_status()
-                    .map_err(|err| format!("{url}: {err}"))?;
-                if let Some(parent) = target.parent() {
-                    std::fs::create_dir_all(parent).map_err(|err| format!("{relative}: {err}"))?;
-                }
-                // Streamed to disk: release tarballs are large, and several arrive at once.
-                let mut file =
-                    std::fs::File::create(&target).map_err(|err| format!("{relative}: {err}"))?;
-                while let Some(chunk) = response
-                    .chunk()
-                    .await
-                    .map_err(|err| format!("{url}: {err}"))?
-                {
-                    std::io::Write::write_all(&mut file, &chunk)
-                        .map_err(|err| format!("{relative}: {err}"))?;
-                }
-                Ok(true)
-            }
+            Source::Http(http) => http.download(relative, &target).await,
         }
     }
 }
@@ -178,16 +121,6 @@ pub async fn download(
     Ok(fetched)
 }
 
-/// True for a URL whose host is this machine (127.0.0.0/8, ::1, `localhost`).
-fn is_loopback(url: &reqwest::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(name)) => name == "localhost",
-        None => false,
-    }
-}
-
 /// A subject name that is a file under the version (not `image:…`, no `..`, not absolute).
 fn safe_relative(name: &str) -> bool {
     !name.starts_with("image:")
@@ -202,25 +135,6 @@ fn safe_relative(name: &str) -> bool {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_this_machine_is_loopback() {
-        for (url, loopback) in [
-            ("http://127.0.0.1:8080/release/v1", true),
-            ("http://127.8.9.10/x", true),
-            ("http://[::1]:80/x", true),
-            ("http://localhost:3000/x", true),
-            ("http://127.evil.example/x", false),
-            ("http://localhost.evil.example/x", false),
-            ("http://dl.k8s.io/release", false),
-        ] {
-            assert_eq!(
-                is_loopback(&reqwest::Url::parse(url).unwrap()),
-                loopback,
-                "{url}"
-            );
-        }
-    }
 
     #[test]
     fn subjects_are_plain_relative_paths() {

@@ -256,6 +256,7 @@ Examples:
   Promote a tested version from prerelease to stable, then check what users will get:
     krel kubepkg promote --from prerelease --to stable --version 1.29.0 --out ./site \\
       --sign-key release-key.asc --nomock
+    krel push ./site gs://my-packages --nomock --allow-overwrite
     krel kubepkg verify https://packages.example.com --version 1.29.0 --key Release.key";
 
 /// Runs `krel kubepkg`.
@@ -334,7 +335,7 @@ fn load_keys(
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let mut keys = Vec::new();
-    for path in paths {
+    for (index, path) in paths.iter().enumerate() {
         let key = SigningKey::load(path, passphrase.clone()).map_err(|err| {
             Failure::usage(err).with_hint(Some(
                 "--sign-key takes an ASCII-armored secret key: gpg --armor --export-secret-keys KEYID > key.asc".into(),
@@ -354,12 +355,18 @@ fn load_keys(
                 ))
                 .with_hint(Some(rotate.into())));
             }
-            if left_days < window_days {
+            // The window holds the key that signs alone from now on (the first); an older key
+            // kept for a rotation only adds its signature until users have the new one.
+            if left_days < window_days && index == 0 {
                 return Err(Failure::refused(anyhow::anyhow!("{what} expires on {date}, in {left_days} day(s), within --key-expiry-window {window_days}")).with_hint(Some(rotate.into())));
             }
-            if left_days < window_days.saturating_mul(3) {
+            if left_days < window_days.saturating_mul(3) && index == 0 {
                 shell.warn(&format!(
                     "{what} expires on {date}, in {left_days} days: {rotate}"
+                ));
+            } else if left_days < window_days {
+                shell.warn(&format!(
+                    "{what}, kept for the rotation, expires on {date}, in {left_days} days: drop it once users have the new key"
                 ));
             }
         }
@@ -548,15 +555,32 @@ fn channel(arg: ChannelArg) -> Channel {
 fn promote(ctx: &Context, args: &PromoteArgs, shell: &Shell) -> Result<(), Failure> {
     use krel_kubepkg::promote::{execute_promote, plan_promote, PromoteRequest};
     let usage = |message: String| Failure::usage(anyhow::anyhow!(message));
-    let first = args.version.first().map(String::as_str).unwrap_or_default();
-    let version = PackageVersion::new(first, "1")
-        .map_err(|err| usage(format!("--version {first}: {err}")))?;
     if args.from == args.to {
         return Err(usage("--from and --to name the same channel".into()));
     }
-    if channel(args.to) == Channel::Stable && version.is_prerelease() {
+    // Every version as the packages spell it (1.30.0-rc.1 is 1.30.0~rc.1), all of one minor.
+    let mut versions = Vec::new();
+    for given in &args.version {
+        let version = PackageVersion::new(given.trim().trim_start_matches('v'), "1")
+            .map_err(|err| usage(format!("--version {given}: {err}")))?;
+        if channel(args.to) == Channel::Stable && version.is_prerelease() {
+            return Err(usage(format!(
+                "{given} is a pre-release: it does not go to the stable channel"
+            )));
+        }
+        versions.push(version);
+    }
+    let Some(version) = versions.first() else {
+        return Err(usage("--version names no version".into()));
+    };
+    if let Some(other) = versions
+        .iter()
+        .find(|v| v.minor_series() != version.minor_series())
+    {
         return Err(usage(format!(
-            "{first} is a pre-release: it does not go to the stable channel"
+            "--version {} and {} are of different minors; promote one minor at a time",
+            version.upstream(),
+            other.upstream()
         )));
     }
     let keys = load_keys(ctx, shell, &args.signing)?;
@@ -565,11 +589,7 @@ fn promote(ctx: &Context, args: &PromoteArgs, shell: &Shell) -> Result<(), Failu
         from: channel(args.from),
         to: channel(args.to),
         minor: version.minor_series(),
-        versions: args
-            .version
-            .iter()
-            .map(|v| v.trim().trim_start_matches('v').to_string())
-            .collect(),
+        versions: versions.iter().map(|v| v.upstream().to_string()).collect(),
     };
     let plan = plan_promote(&request)?;
     if shell.output() == OutputFormat::Text {

@@ -125,7 +125,7 @@ pub fn collect_images(
                 .map_err(image_error(format!("reading {from}")))?;
             if images
                 .iter()
-                .any(|i| i.name == name && i.platform.starts_with(&platform.to_string()))
+                .any(|i| i.name == name && of_platform(&i.platform, platform))
             {
                 return Err(bad_images(format!(
                     "`{from}` holds two images named {name}"
@@ -148,17 +148,23 @@ pub fn collect_images(
     Ok(images.len())
 }
 
+/// True when an image's platform (`linux/arm/v7`) is `platform` (`linux/arm`) or a variant
+/// of it, and not merely a longer name (`linux/arm64`).
+fn of_platform(image_platform: &str, platform: &Platform) -> bool {
+    let platform = platform.to_string();
+    image_platform == platform || image_platform.starts_with(&format!("{platform}/"))
+}
+
 /// Every image exists for every image platform; else the list of what is missing.
 fn check_complete(images: &[PlatformImage], platforms: &[Platform]) -> Result<(), ReleaseError> {
     let names: std::collections::BTreeSet<&str> = images.iter().map(|i| i.name.as_str()).collect();
     let mut missing = Vec::new();
     for name in &names {
         for platform in platforms {
-            let prefix = platform.to_string();
-            if !images.iter().any(|i| {
-                i.name == *name
-                    && (i.platform == prefix || i.platform.starts_with(&format!("{prefix}/")))
-            }) {
+            if !images
+                .iter()
+                .any(|i| i.name == *name && of_platform(&i.platform, platform))
+            {
                 missing.push(format!("{name} has no image for {platform}"));
             }
         }
