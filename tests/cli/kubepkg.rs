@@ -1672,3 +1672,116 @@ fn verify_reads_a_repository_over_http_as_apt_and_dnf_would() {
     assert_eq!(refused.code, Some(2), "{}", refused.stderr);
     refused.assert_stderr_has("is read over https://");
 }
+
+/// The xz blocks of a stream, as xz itself lists them: (check value, uncompressed size).
+fn xz_blocks(stream: &Path) -> Vec<(String, u64)> {
+    ok("xz", &["--robot", "--list", "-vv", &s(stream)])
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split('\t').collect();
+            (fields.first() == Some(&"block"))
+                .then(|| (fields[10].to_string(), fields[7].parse().unwrap()))
+        })
+        .collect()
+}
+
+#[test]
+fn a_binary_is_compressed_once_for_its_deb_and_its_rpm_and_both_unpack_to_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("source");
+    crate::copy_kubepkg_source(&source);
+    // A kubelet larger than the blocks krel shares (64 KiB), compressible like a program.
+    let kubelet: Vec<u8> = (0..300_000u32)
+        .flat_map(|i| {
+            format!(
+                "{:08x} kubelet line {}\n",
+                i.wrapping_mul(2654435761) % 4096,
+                i % 97
+            )
+            .into_bytes()
+        })
+        .take(700_000)
+        .collect();
+    std::fs::write(source.join("bin/linux/amd64/kubelet"), &kubelet).unwrap();
+    let out = dir.path().join("out");
+    krel()
+        .run_in(
+            dir.path(),
+            &[
+                "kubepkg",
+                "--kubernetes",
+                "--version",
+                "1.29.0",
+                "--arch",
+                "amd64",
+                "--source",
+                &s(&source),
+                "--out",
+                &s(&out),
+            ],
+        )
+        .assert_exit(0);
+    let deb = out.join("kubelet_1.29.0-1.1_amd64.deb");
+    let rpm = out.join("kubelet-1.29.0-1.1.x86_64.rpm");
+
+    // Both unpack to the kubelet: dpkg-deb and rpm2cpio | cpio, rpm checks its digests.
+    let unpacked = dir.path().join("deb");
+    ok("dpkg-deb", &["-x", &s(&deb), &s(&unpacked)]);
+    assert_eq!(
+        std::fs::read(unpacked.join("usr/bin/kubelet")).unwrap(),
+        kubelet
+    );
+    ok("rpm", &["-K", &s(&rpm)]);
+    let cpio_dir = dir.path().join("rpm");
+    std::fs::create_dir_all(&cpio_dir).unwrap();
+    let script = format!("rpm2cpio '{}' | cpio -idm --quiet", s(&rpm));
+    let status = Command::new("sh")
+        .args(["-c", &script])
+        .current_dir(&cpio_dir)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(
+        std::fs::read(cpio_dir.join("usr/bin/kubelet")).unwrap(),
+        kubelet
+    );
+
+    // And the kubelet's block is the same in both streams: compressed once.
+    let data = dir.path().join("data.tar.xz");
+    std::fs::write(&data, ok_bytes("ar", &["p", &s(&deb), "data.tar.xz"])).unwrap();
+    let rpm_bytes = std::fs::read(&rpm).unwrap();
+    let start = rpm_bytes
+        .windows(6)
+        .position(|w| w == b"\xfd7zXZ\0")
+        .expect("an xz payload");
+    let payload = dir.path().join("payload.xz");
+    std::fs::write(&payload, &rpm_bytes[start..]).unwrap();
+    let kubelet_block = |blocks: Vec<(String, u64)>| {
+        blocks
+            .into_iter()
+            .find(|(_, size)| *size == kubelet.len() as u64)
+            .unwrap_or_else(|| panic!("no block holds exactly the kubelet"))
+    };
+    assert_eq!(
+        kubelet_block(xz_blocks(&data)),
+        kubelet_block(xz_blocks(&payload))
+    );
+    assert_eq!(
+        ok(
+            "rpm",
+            &[
+                "-qp",
+                "--qf",
+                "%{PAYLOADCOMPRESSOR} %{PAYLOADFLAGS}",
+                &s(&rpm)
+            ]
+        ),
+        "xz 6"
+    );
+}
+
+fn ok_bytes(program: &str, args: &[&str]) -> Vec<u8> {
+    let out = run(program, args);
+    assert!(out.status.success(), "{program} {args:?}");
+    out.stdout
+}

@@ -1,5 +1,6 @@
 //! Atomic file writes, so that nothing krel writes is ever seen half-written; and [`tree`],
-//! the one way krel reads a directory a user filled, refusing links that lead out of it.
+//! the one way krel reads a directory a user filled, refusing links that lead out of it; and
+//! [`parallel_map`], how work over many files uses every core.
 //!
 //! [`write_atomic`] writes to a temporary file in the target's directory, sets its mode, syncs
 //! it, and renames it into place (or, with [`Replace::Never`], refuses an existing target).
@@ -52,6 +53,41 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32, replace: Replace) -> s
     }
 }
 
+/// Maps `work` over `items` on up to `jobs` scoped threads, keeping the order.
+pub fn parallel_map<I: Sync, T: Send>(
+    items: &[I],
+    jobs: usize,
+    work: impl Fn(&I) -> T + Sync,
+) -> Vec<T> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let threads = jobs.clamp(1, items.len().max(1));
+    let mut results: Vec<(usize, T)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(item) = items.get(index) else { break };
+                        done.push((index, work(item)));
+                    }
+                    done
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|handle| match handle.join() {
+                Ok(done) => done,
+                // A worker's panic is not a result: let it surface.
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    });
+    results.sort_by_key(|(index, _)| *index);
+    results.into_iter().map(|(_, result)| result).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,5 +115,15 @@ mod tests {
             1,
             "no temporary file left"
         );
+    }
+
+    #[test]
+    fn parallel_map_keeps_the_order() {
+        let items: Vec<u32> = (0..100).collect();
+        assert_eq!(
+            super::parallel_map(&items, 4, |i| i * 2),
+            items.iter().map(|i| i * 2).collect::<Vec<_>>()
+        );
+        assert!(super::parallel_map(&[] as &[u32], 4, |i| *i).is_empty());
     }
 }

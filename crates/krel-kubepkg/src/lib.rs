@@ -21,9 +21,10 @@ pub mod promote;
 pub mod verify;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
+use krel_package::spec::Content;
+use krel_package::xz::BlockStore;
 use krel_package::{
     Arch, Compression, Format, PackageInput, Resolve, SigningKeys, Spec, SpecError,
 };
@@ -148,6 +149,14 @@ pub struct KubepkgRequest {
 
 /// What a run reports while it works (the binary draws it).
 pub trait Progress: Sync {
+    /// `bytes` of files are about to be compressed, once each, for the packages that hold them.
+    fn compressing(&self, bytes: u64) {
+        let _ = bytes;
+    }
+    /// `bytes` more of them are compressed.
+    fn compressed(&self, bytes: u64) {
+        let _ = bytes;
+    }
     /// `total` packages are about to be built.
     fn start(&self, total: usize);
     /// One package is built.
@@ -342,10 +351,7 @@ pub fn run(
         ))?;
     let _registered = krel_fs::scratch::Scratch::register(scratch.path());
 
-    let built_dir = scratch.path().join("built");
-    std::fs::create_dir_all(&built_dir).map_err(KubepkgError::io("creating", &built_dir))?;
-    progress.start(inputs.len());
-    let built = build_all(&inputs, request, &built_dir, progress)?;
+    let built = build_all(&inputs, request, scratch.path(), progress)?;
 
     // Where each package goes, and a check that nothing published would change.
     let repo_roots = request.repo.map(|channel| {
@@ -508,65 +514,115 @@ pub(crate) fn lock_out(out: &Path) -> Result<std::fs::File, KubepkgError> {
 }
 
 /// Builds every input with `request.jobs` threads; returns what was built, in input order.
+/// With xz, every large file is compressed first, once, on every core (a kubelet goes into a
+/// deb and an RPM, each as the same blocks).
 fn build_all(
     inputs: &[PackageInput],
     request: &KubepkgRequest,
-    dir: &Path,
+    scratch: &Path,
     progress: &dyn Progress,
 ) -> Result<Vec<Built>, KubepkgError> {
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<Built, KubepkgError>>>> =
-        Mutex::new((0..inputs.len()).map(|_| None).collect());
-    let failed = std::sync::atomic::AtomicBool::new(false);
-    std::thread::scope(|scope| {
-        for _ in 0..request.jobs.clamp(1, inputs.len()) {
-            scope.spawn(|| loop {
-                let index = next.fetch_add(1, Ordering::SeqCst);
-                if index >= inputs.len() || failed.load(Ordering::SeqCst) {
-                    break;
-                }
-                let input = &inputs[index];
-                let result = krel_package::build(
-                    input,
-                    request.compression,
-                    request.keys.as_ref().map(SigningKeys::current),
-                )
-                .map_err(KubepkgError::from)
-                .and_then(|bytes| {
-                    let path = dir.join(input.file_name());
-                    krel_fs::write_atomic(&path, &bytes, 0o644, krel_fs::Replace::Always)
-                        .map_err(KubepkgError::io("writing", &path))?;
-                    progress.built(&input.file_name(), bytes.len() as u64);
-                    Ok((
-                        path,
-                        hex::encode(Sha256::digest(&bytes)),
-                        bytes.len() as u64,
-                    ))
-                });
-                if result.is_err() {
-                    failed.store(true, Ordering::SeqCst);
-                }
-                if let Ok(mut results) = results.lock() {
-                    results[index] = Some(result);
-                }
-            });
+    let dir = scratch.join("built");
+    std::fs::create_dir_all(&dir).map_err(KubepkgError::io("creating", &dir))?;
+    let store = match request.compression {
+        Compression::Xz => Some(compress_ahead(inputs, request.jobs, scratch, progress)?),
+        _ => None,
+    };
+    progress.start(inputs.len());
+    let failed = AtomicBool::new(false);
+    let results = krel_fs::parallel_map(inputs, request.jobs, |input| {
+        if failed.load(Ordering::Relaxed) {
+            return None;
         }
+        let shared = store
+            .as_ref()
+            .map(|s| s as &dyn krel_package::xz::SharedBlocks);
+        let result = build_one(input, request, &dir, shared, progress);
+        if result.is_err() {
+            failed.store(true, Ordering::Relaxed);
+        }
+        Some(result)
     });
-    let results = results
-        .into_inner()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut built = Vec::with_capacity(inputs.len());
-    for result in results {
-        match result {
-            Some(Ok(entry)) => built.push(entry),
-            Some(Err(err)) => return Err(err),
-            None => {}
-        }
+    // A package skipped after another failed is `None`; that failure is returned.
+    for result in results.into_iter().flatten() {
+        built.push(result?);
     }
     if built.len() != inputs.len() {
         return Err(KubepkgError::Usage("a package build stopped early".into()));
     }
     Ok(built)
+}
+
+/// Builds one package into `dir`.
+fn build_one(
+    input: &PackageInput,
+    request: &KubepkgRequest,
+    dir: &Path,
+    shared: Option<&dyn krel_package::xz::SharedBlocks>,
+    progress: &dyn Progress,
+) -> Result<Built, KubepkgError> {
+    let bytes = krel_package::build(
+        input,
+        request.compression,
+        request.keys.as_ref().map(SigningKeys::current),
+        shared,
+    )?;
+    let path = dir.join(input.file_name());
+    krel_fs::write_atomic(&path, &bytes, 0o644, krel_fs::Replace::Always)
+        .map_err(KubepkgError::io("writing", &path))?;
+    progress.built(&input.file_name(), bytes.len() as u64);
+    Ok((
+        path,
+        hex::encode(Sha256::digest(&bytes)),
+        bytes.len() as u64,
+    ))
+}
+
+/// Compresses every large file the packages hold, once each, in blocks on `jobs` threads
+/// (largest first), into a store under `scratch` the package writers take them from.
+fn compress_ahead(
+    inputs: &[PackageInput],
+    jobs: usize,
+    scratch: &Path,
+    progress: &dyn Progress,
+) -> Result<BlockStore, KubepkgError> {
+    let dir = scratch.join("blocks");
+    let store = BlockStore::new(&dir).map_err(KubepkgError::io("creating", &dir))?;
+    let mut paths: Vec<&Path> = inputs
+        .iter()
+        .flat_map(|input| &input.files)
+        .filter_map(|file| match &file.content {
+            Content::Path(path) => Some(path.as_path()),
+            Content::Bytes(_) => None,
+        })
+        .collect();
+    paths.sort();
+    paths.dedup();
+    let mut chunks = Vec::new();
+    for (path, planned) in paths
+        .iter()
+        .zip(krel_fs::parallel_map(&paths, jobs, |path| store.plan(path)))
+    {
+        chunks.extend(planned.map_err(KubepkgError::io("reading", path))?);
+    }
+    chunks.sort_by_key(|chunk| std::cmp::Reverse(chunk.len()));
+    progress.compressing(chunks.iter().map(|chunk| chunk.len() as u64).sum());
+    let failed = AtomicBool::new(false);
+    for result in krel_fs::parallel_map(&chunks, jobs, |chunk| {
+        if failed.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let result = store.compress(chunk);
+        match &result {
+            Ok(()) => progress.compressed(chunk.len() as u64),
+            Err(_) => failed.store(true, Ordering::Relaxed),
+        }
+        result.map_err(|err| (chunk.path().to_path_buf(), err))
+    }) {
+        result.map_err(|(path, err)| KubepkgError::io("compressing", &path)(err))?;
+    }
+    Ok(store)
 }
 
 /// Local roots to search, in order: directories as given, buckets as scratch copies of the

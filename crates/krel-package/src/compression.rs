@@ -4,6 +4,8 @@ use std::fmt;
 use std::io::{self, Write};
 use std::str::FromStr;
 
+use crate::xz;
+
 /// How package payloads are compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
@@ -35,6 +37,76 @@ impl Compression {
             Compression::Xz => Compressor::Xz(liblzma::write::XzEncoder::new(out, 6)),
             Compression::Zstd => Compressor::Zstd(zstd::stream::write::Encoder::new(out, 19)?),
         })
+    }
+}
+
+impl Compression {
+    /// A writer for a package payload (`data.tar`, the RPM's cpio archive) into `out`: xz
+    /// payloads are assembled from blocks, large file contents taken from `shared` when they
+    /// were compressed ahead of time; call `finish`.
+    pub fn payload_writer<'a>(
+        self,
+        out: &'a mut Vec<u8>,
+        shared: Option<&'a dyn xz::SharedBlocks>,
+    ) -> io::Result<PayloadWriter<'a>> {
+        Ok(match self {
+            Compression::Xz => PayloadWriter::Xz {
+                writer: xz::Writer::new(shared),
+                out,
+            },
+            other => PayloadWriter::Stream(other.writer(out)?),
+        })
+    }
+}
+
+/// Writes a package payload: archive bytes through [`Write`], file contents through
+/// [`PayloadWriter::content`].
+pub enum PayloadWriter<'a> {
+    /// One compressed stream.
+    Stream(Compressor<'a>),
+    /// An xz stream of blocks.
+    Xz {
+        /// The stream.
+        writer: xz::Writer<'a>,
+        /// Where it goes.
+        out: &'a mut Vec<u8>,
+    },
+}
+
+impl PayloadWriter<'_> {
+    /// Appends a file's content (in xz, blocks of its own when large).
+    pub fn content(&mut self, data: &[u8]) -> io::Result<()> {
+        match self {
+            PayloadWriter::Stream(w) => w.write_all(data),
+            PayloadWriter::Xz { writer, .. } => writer.content(data),
+        }
+    }
+
+    /// Ends the compressed stream.
+    pub fn finish(self) -> io::Result<()> {
+        match self {
+            PayloadWriter::Stream(w) => w.finish(),
+            PayloadWriter::Xz { writer, out } => {
+                out.extend_from_slice(&writer.finish()?);
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Write for PayloadWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            PayloadWriter::Stream(w) => w.write(buf),
+            PayloadWriter::Xz { writer, .. } => writer.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            PayloadWriter::Stream(w) => w.flush(),
+            PayloadWriter::Xz { writer, .. } => writer.flush(),
+        }
     }
 }
 

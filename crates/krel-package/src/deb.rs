@@ -4,126 +4,33 @@
 //! Every entry is owned by root with the input's timestamp, in sorted order, so the same inputs
 //! give the same bytes.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::io::{self, Read, Write};
 
 use md5::{Digest, Md5};
 
-use crate::compression::Compression;
+use crate::compression::{Compression, PayloadWriter};
 use crate::spec::{Content, PackageInput};
+use crate::xz::SharedBlocks;
 use crate::PackageError;
 
-/// Builds the `.deb` for `input` and returns its bytes.
-pub fn build_deb(input: &PackageInput, compression: Compression) -> Result<Vec<u8>, PackageError> {
-    let fail = |what: &str, err: io::Error| PackageError::Io {
-        package: input.file_name(),
-        what: what.to_string(),
-        source: err,
-    };
-    let docs = doc_files(input);
-    let mut md5sums = String::new();
-    let mut installed_bytes = 0u64;
+/// Builds the `.deb` for `input` and returns its bytes; large file contents come from `shared`
+/// when they were compressed ahead of time (xz).
+pub fn build_deb(
+    input: &PackageInput,
+    compression: Compression,
+    shared: Option<&dyn SharedBlocks>,
+) -> Result<Vec<u8>, PackageError> {
+    let fail = failing(input);
     let mut data = Vec::new();
-    {
-        let mut compressor = compression
-            .writer(&mut data)
-            .map_err(|e| fail("compressing data.tar", e))?;
-        let mut tar = tar::Builder::new(&mut compressor);
-        for dir in directories(input) {
-            append_dir(&mut tar, &dir, input.mtime).map_err(|e| fail("writing data.tar", e))?;
-        }
-        let mut entries: Vec<(&str, u32, Entry<'_>)> = input
-            .files
-            .iter()
-            .map(|f| (f.dest.as_str(), f.mode, Entry::Spec(&f.content)))
-            .chain(
-                docs.iter()
-                    .map(|(dest, bytes)| (dest.as_str(), 0o644, Entry::Doc(bytes))),
-            )
-            .collect();
-        entries.sort_by(|a, b| a.0.cmp(b.0));
-        for (dest, mode, entry) in entries {
-            let (size, reader): (u64, Box<dyn Read>) = match entry {
-                Entry::Spec(Content::Path(path)) => {
-                    let file = std::fs::File::open(path)
-                        .map_err(|e| fail(&format!("reading {}", path.display()), e))?;
-                    let size = file
-                        .metadata()
-                        .map_err(|e| fail(&format!("reading {}", path.display()), e))?
-                        .len();
-                    (size, Box::new(file))
-                }
-                Entry::Spec(Content::Bytes(bytes)) => {
-                    (bytes.len() as u64, Box::new(bytes.as_slice()))
-                }
-                Entry::Doc(bytes) => (bytes.len() as u64, Box::new(bytes)),
-            };
-            let mut hashing = HashingReader {
-                inner: reader,
-                md5: Md5::new(),
-            };
-            let mut header = header(tar::EntryType::Regular, mode, input.mtime);
-            header.set_size(size);
-            append_named(&mut tar, &mut header, &format!(".{dest}"), &mut hashing)
-                .map_err(|e| fail(&format!("adding {dest}"), e))?;
-            md5sums.push_str(&format!(
-                "{}  {}\n",
-                hex::encode(hashing.md5.finalize()),
-                &dest[1..]
-            ));
-            installed_bytes += size.div_ceil(1024) * 1024;
-        }
-        tar.into_inner().map_err(|e| fail("writing data.tar", e))?;
-        compressor
-            .finish()
-            .map_err(|e| fail("compressing data.tar", e))?;
-    }
-
-    let mut control = Vec::new();
-    {
-        let mut compressor = compression
-            .writer(&mut control)
-            .map_err(|e| fail("compressing control.tar", e))?;
-        let mut tar = tar::Builder::new(&mut compressor);
-        append_dir(&mut tar, "/", input.mtime).map_err(|e| fail("writing control.tar", e))?;
-        let mut members: Vec<(String, u32, Vec<u8>)> = vec![
-            (
-                "control".into(),
-                0o644,
-                control_file(input, installed_bytes / 1024).into_bytes(),
-            ),
-            ("md5sums".into(), 0o644, md5sums.into_bytes()),
-        ];
-        let conffiles: String = input
-            .files
-            .iter()
-            .filter(|f| f.config)
-            .map(|f| format!("{}\n", f.dest))
-            .collect();
-        if !conffiles.is_empty() {
-            members.push(("conffiles".into(), 0o644, conffiles.into_bytes()));
-        }
-        for (slot, script) in &input.scripts {
-            members.push((slot.to_string(), 0o755, script.clone().into_bytes()));
-        }
-        members.sort_by(|a, b| a.0.cmp(&b.0));
-        for (name, mode, bytes) in members {
-            let mut header = header(tar::EntryType::Regular, mode, input.mtime);
-            header.set_size(bytes.len() as u64);
-            append_named(
-                &mut tar,
-                &mut header,
-                &format!("./{name}"),
-                bytes.as_slice(),
-            )
-            .map_err(|e| fail("writing control.tar", e))?;
-        }
-        tar.into_inner()
-            .map_err(|e| fail("writing control.tar", e))?;
-        compressor
-            .finish()
-            .map_err(|e| fail("compressing control.tar", e))?;
-    }
+    let (md5sums, installed_bytes) = write_data(
+        input,
+        compression
+            .payload_writer(&mut data, shared)
+            .map_err(|e| fail("compressing data.tar", e))?,
+    )?;
+    let control = write_control(input, compression, md5sums, installed_bytes / 1024)?;
 
     let mut deb = Vec::with_capacity(data.len() + control.len() + 512);
     {
@@ -144,22 +51,138 @@ pub fn build_deb(input: &PackageInput, compression: Compression) -> Result<Vec<u
     Ok(deb)
 }
 
+/// `control.tar`: `control`, `md5sums`, `conffiles` and the maintainer scripts.
+fn write_control(
+    input: &PackageInput,
+    compression: Compression,
+    md5sums: String,
+    installed_kib: u64,
+) -> Result<Vec<u8>, PackageError> {
+    let fail = failing(input);
+    let mut control = Vec::new();
+    let mut compressor = compression
+        .writer(&mut control)
+        .map_err(|e| fail("compressing control.tar", e))?;
+    let mut tar = tar::Builder::new(&mut compressor);
+    append_dir(&mut tar, "/", input.mtime).map_err(|e| fail("writing control.tar", e))?;
+    let mut members: Vec<(String, u32, Vec<u8>)> = vec![
+        (
+            "control".into(),
+            0o644,
+            control_file(input, installed_kib).into_bytes(),
+        ),
+        ("md5sums".into(), 0o644, md5sums.into_bytes()),
+    ];
+    let conffiles: String = input
+        .files
+        .iter()
+        .filter(|f| f.config)
+        .map(|f| format!("{}\n", f.dest))
+        .collect();
+    if !conffiles.is_empty() {
+        members.push(("conffiles".into(), 0o644, conffiles.into_bytes()));
+    }
+    for (slot, script) in &input.scripts {
+        members.push((slot.to_string(), 0o755, script.clone().into_bytes()));
+    }
+    members.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, mode, bytes) in members {
+        let mut header = header(tar::EntryType::Regular, mode, input.mtime);
+        header.set_size(bytes.len() as u64);
+        append_named(
+            &mut tar,
+            &mut header,
+            &format!("./{name}"),
+            bytes.as_slice(),
+        )
+        .map_err(|e| fail("writing control.tar", e))?;
+    }
+    tar.into_inner()
+        .map_err(|e| fail("writing control.tar", e))?;
+    compressor
+        .finish()
+        .map_err(|e| fail("compressing control.tar", e))?;
+    Ok(control)
+}
+
+/// Writes `data.tar` through `payload`: directories, then files in sorted order. Returns the
+/// `md5sums` member and the installed size in bytes.
+fn write_data(
+    input: &PackageInput,
+    payload: PayloadWriter<'_>,
+) -> Result<(String, u64), PackageError> {
+    let fail = failing(input);
+    let docs = doc_files(input);
+    let mut md5sums = String::new();
+    let mut installed_bytes = 0u64;
+    let mut tar = tar::Builder::new(payload);
+    for dir in directories(input) {
+        append_dir(&mut tar, &dir, input.mtime).map_err(|e| fail("writing data.tar", e))?;
+    }
+    let mut entries: Vec<(&str, u32, Entry<'_>)> = input
+        .files
+        .iter()
+        .map(|f| (f.dest.as_str(), f.mode, Entry::Spec(&f.content)))
+        .chain(
+            docs.iter()
+                .map(|(dest, bytes)| (dest.as_str(), 0o644, Entry::Doc(bytes))),
+        )
+        .collect();
+    entries.sort_by(|a, b| a.0.cmp(b.0));
+    for (dest, mode, entry) in entries {
+        let bytes: Cow<'_, [u8]> = match entry {
+            Entry::Spec(Content::Path(path)) => Cow::Owned(
+                std::fs::read(path).map_err(|e| fail(&format!("reading {}", path.display()), e))?,
+            ),
+            Entry::Spec(Content::Bytes(bytes)) => Cow::Borrowed(bytes.as_slice()),
+            Entry::Doc(bytes) => Cow::Borrowed(bytes),
+        };
+        append_file(&mut tar, dest, mode, input.mtime, &bytes)
+            .map_err(|e| fail(&format!("adding {dest}"), e))?;
+        md5sums.push_str(&format!(
+            "{}  {}\n",
+            hex::encode(Md5::digest(&bytes)),
+            &dest[1..]
+        ));
+        installed_bytes += (bytes.len() as u64).div_ceil(1024) * 1024;
+    }
+    tar.into_inner()
+        .map_err(|e| fail("writing data.tar", e))?
+        .finish()
+        .map_err(|e| fail("compressing data.tar", e))?;
+    Ok((md5sums, installed_bytes))
+}
+
+/// Appends a regular file: its header, then its content through the payload writer (so xz can
+/// give it blocks of its own), then the padding to 512 bytes.
+fn append_file(
+    tar: &mut tar::Builder<PayloadWriter<'_>>,
+    dest: &str,
+    mode: u32,
+    mtime: u64,
+    bytes: &[u8],
+) -> io::Result<()> {
+    let mut header = header(tar::EntryType::Regular, mode, mtime);
+    header.set_size(bytes.len() as u64);
+    append_named(tar, &mut header, &format!(".{dest}"), io::empty())?;
+    let payload = tar.get_mut();
+    payload.content(bytes)?;
+    let padding = (512 - bytes.len() % 512) % 512;
+    payload.write_all(&[0; 512][..padding])
+}
+
+/// The error of an I/O step while building `input`.
+fn failing(input: &PackageInput) -> impl Fn(&str, io::Error) -> PackageError + '_ {
+    |what, err| PackageError::Io {
+        package: input.file_name(),
+        what: what.to_string(),
+        source: err,
+    }
+}
+
 enum Entry<'a> {
     Spec(&'a Content),
     Doc(&'a [u8]),
-}
-
-struct HashingReader<R> {
-    inner: R,
-    md5: Md5,
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.md5.update(&buf[..n]);
-        Ok(n)
-    }
 }
 
 fn header(kind: tar::EntryType, mode: u32, mtime: u64) -> tar::Header {

@@ -4,6 +4,8 @@
 //!   [`PackageInput`], with errors that name the file, line and key;
 //! - [`version`]: component version + package revision, the tilde rule, constraints and dependencies;
 //! - [`deb`] and [`rpm`]: the writers; [`openpgp`]: the signing key for RPMs and repositories;
+//! - [`xz`]: xz payloads assembled from blocks, so a file shared by a deb and an RPM is
+//!   compressed once;
 //! - [`Arch`]: Go, Debian and RPM architecture names.
 //!
 //! ```
@@ -13,7 +15,7 @@
 //!     files: [{content: \"hi\\n\", dest: /usr/share/hello/hi}]\n").unwrap();
 //! let inputs = spec.resolve(&Resolve { version: "1.0.0", revision: "1", arches: &[Arch::Amd64],
 //!     formats: &[Format::Deb], packages: &[], package_versions: &[], sources: &[], mtime: 0 }).unwrap();
-//! let deb = krel_package::build(&inputs[0], krel_package::Compression::Gzip, None).unwrap();
+//! let deb = krel_package::build(&inputs[0], krel_package::Compression::Gzip, None, None).unwrap();
 //! assert!(deb.starts_with(b"!<arch>\n"));
 //! ```
 
@@ -24,6 +26,7 @@ pub mod openpgp;
 pub mod rpm;
 pub mod spec;
 pub mod version;
+pub mod xz;
 
 use std::path::PathBuf;
 
@@ -94,14 +97,17 @@ pub(crate) fn license_text(input: &PackageInput) -> String {
 }
 
 /// Builds one package in its format; RPMs are signed when `key` is given (debs are signed
-/// through the repository's `Release` file, as apt expects).
+/// through the repository's `Release` file, as apt expects). Large file contents are taken from
+/// `shared` when they were compressed ahead of time ([`xz::BlockStore`]), so the deb and the RPM
+/// of a package compress each binary once.
 pub fn build(
     input: &PackageInput,
     compression: Compression,
     key: Option<&SigningKey>,
+    shared: Option<&dyn xz::SharedBlocks>,
 ) -> Result<Vec<u8>, PackageError> {
     match input.format {
-        Format::Deb => deb::build_deb(input, compression),
-        Format::Rpm => rpm::build_rpm(input, compression, key),
+        Format::Deb => deb::build_deb(input, compression, shared),
+        Format::Rpm => rpm::build_rpm(input, compression, key, shared),
     }
 }

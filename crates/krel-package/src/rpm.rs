@@ -1,19 +1,33 @@
 //! RPM packages through the `rpm` crate, optionally signed with an OpenPGP key (the header and
 //! payload signatures `rpm -K` checks).
+//!
+//! An xz payload is compressed here rather than by the crate: the cpio archive the crate writes
+//! is recompressed as blocks, each large file's content in blocks of its own, taken from the
+//! blocks the deb of the same package used when they were compressed ahead of time. The header's
+//! payload tags and the signature header are then rewritten for the compressed payload.
 
-use rpm::{CompressionWithLevel, FileOptions, PackageBuilder};
+use std::ops::Range;
+
+use rpm::{
+    CompressionWithLevel, FileOptions, Header, HeaderEntry, IndexData, IndexTag, Package,
+    PackageBuilder, RpmFormat, SignatureHeaderBuilder,
+};
+use sha2::{Digest, Sha256};
 
 use crate::compression::Compression;
 use crate::openpgp::SigningKey;
 use crate::spec::{Content, PackageInput};
 use crate::version::Op;
+use crate::xz::SharedBlocks;
 use crate::PackageError;
 
-/// Builds the `.rpm` for `input` and returns its bytes.
+/// Builds the `.rpm` for `input` and returns its bytes; large file contents come from `shared`
+/// when they were compressed ahead of time (xz).
 pub fn build_rpm(
     input: &PackageInput,
     compression: Compression,
     key: Option<&SigningKey>,
+    shared: Option<&dyn SharedBlocks>,
 ) -> Result<Vec<u8>, PackageError> {
     let name = input.file_name();
     let fail = |what: &str, err: rpm::Error| PackageError::Rpm {
@@ -25,7 +39,8 @@ pub fn build_rpm(
     let config = rpm::BuildConfig::default()
         .compression(match compression {
             Compression::Gzip => CompressionWithLevel::Gzip(9),
-            Compression::Xz => CompressionWithLevel::Xz(6),
+            // Compressed below, in blocks.
+            Compression::Xz => CompressionWithLevel::None,
             Compression::Zstd => CompressionWithLevel::Zstd(19),
         })
         .source_date(mtime);
@@ -127,15 +142,147 @@ pub fn build_rpm(
         };
         builder.requires(dependency);
     }
-    let package = match key {
-        Some(key) => builder
-            .build_and_sign(key.rpm_signer()?)
-            .map_err(|err| fail("building and signing", err))?,
-        None => builder.build().map_err(|err| fail("building", err))?,
-    };
+    if compression == Compression::Xz {
+        // What rpmbuild declares for an xz payload.
+        builder.requires(rpm::Dependency::rpmlib("PayloadIsXz", "5.2-1"));
+    }
+    let mut package = builder.build().map_err(|err| fail("building", err))?;
+    if compression == Compression::Xz {
+        compress_payload(&mut package, shared).map_err(|err| match err {
+            PayloadError::Io(err) => PackageError::Io {
+                package: name.clone(),
+                what: "compressing the payload".into(),
+                source: err,
+            },
+            PayloadError::Rpm(err) => fail("compressing the payload", err),
+        })?;
+    }
+    if let Some(key) = key {
+        // As `build_and_sign` does: the build's timestamp unless it is in the future.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(u64::MAX);
+        let when = u32::try_from(input.mtime.min(now)).unwrap_or(mtime);
+        package
+            .sign_with_timestamp(key.rpm_signer()?, when)
+            .map_err(|err| fail("signing", err))?;
+    }
     let mut bytes = Vec::new();
     package
         .write(&mut bytes)
         .map_err(|err| fail("writing", err))?;
     Ok(bytes)
+}
+
+enum PayloadError {
+    Io(std::io::Error),
+    Rpm(rpm::Error),
+}
+
+/// Replaces the package's uncompressed cpio payload with an xz stream of blocks (the large
+/// contents from `shared` when there), and rewrites what describes the payload: the header's
+/// compressor, flags and digest, and the signature header's digests and size.
+fn compress_payload(
+    package: &mut Package,
+    shared: Option<&dyn SharedBlocks>,
+) -> Result<(), PayloadError> {
+    let cpio = std::mem::take(&mut package.payload);
+    let mut writer = crate::xz::Writer::new(shared);
+    let mut at = 0;
+    for range in cpio_contents(&cpio).map_err(PayloadError::Io)? {
+        std::io::Write::write_all(&mut writer, &cpio[at..range.start]).map_err(PayloadError::Io)?;
+        writer
+            .content(&cpio[range.clone()])
+            .map_err(PayloadError::Io)?;
+        at = range.end;
+    }
+    std::io::Write::write_all(&mut writer, &cpio[at..]).map_err(PayloadError::Io)?;
+    let payload = writer.finish().map_err(PayloadError::Io)?;
+
+    let digest = hex::encode(Sha256::digest(&payload));
+    let mut entries: Vec<HeaderEntry> = package
+        .metadata
+        .header
+        .get_all_entries()
+        .map_err(PayloadError::Rpm)?
+        .into_iter()
+        .filter(|(tag, _)| {
+            ![
+                IndexTag::RPMTAG_HEADERIMMUTABLE as u32,
+                IndexTag::RPMTAG_PAYLOADCOMPRESSOR as u32,
+                IndexTag::RPMTAG_PAYLOADFLAGS as u32,
+                IndexTag::RPMTAG_PAYLOADSHA256 as u32,
+            ]
+            .contains(tag)
+        })
+        .map(|(tag, data)| HeaderEntry::new(tag, data))
+        .collect();
+    entries.extend([
+        HeaderEntry::new(
+            IndexTag::RPMTAG_PAYLOADCOMPRESSOR as u32,
+            IndexData::StringTag("xz".into()),
+        ),
+        HeaderEntry::new(
+            IndexTag::RPMTAG_PAYLOADFLAGS as u32,
+            IndexData::StringTag(crate::xz::PRESET.to_string()),
+        ),
+        HeaderEntry::new(
+            IndexTag::RPMTAG_PAYLOADSHA256 as u32,
+            IndexData::StringArray(vec![digest]),
+        ),
+    ]);
+    package.metadata.header = Header::from_entries(entries, IndexTag::RPMTAG_HEADERIMMUTABLE);
+    let header = package.header_bytes().map_err(PayloadError::Rpm)?;
+    package.metadata.signature = SignatureHeaderBuilder::new()
+        .format(RpmFormat::V4)
+        .reserved_space(Some(SignatureHeaderBuilder::DEFAULT_RESERVED_SPACE))
+        .set_content_length(header.len() as u64 + payload.len() as u64)
+        .calculate_digests(&header)
+        .build()
+        .map_err(PayloadError::Rpm)?;
+    package.payload = payload;
+    Ok(())
+}
+
+/// Where each regular file's content lies in a `newc` cpio archive (magic `070701`: a 110-byte
+/// header of hexadecimal fields, the name, padding to 4, the content, padding to 4).
+fn cpio_contents(cpio: &[u8]) -> std::io::Result<Vec<Range<usize>>> {
+    let bad = |what: &str| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("cpio archive: {what}"),
+        )
+    };
+    let field = |at: usize, n: usize| -> std::io::Result<usize> {
+        let start = at + 6 + n * 8;
+        let text = cpio
+            .get(start..start + 8)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .ok_or_else(|| bad("header cut short"))?;
+        usize::from_str_radix(text, 16).map_err(|_| bad("header field is not hexadecimal"))
+    };
+    let mut contents = Vec::new();
+    let mut at = 0;
+    loop {
+        if cpio.get(at..at + 6) != Some(b"070701".as_slice()) {
+            return Err(bad("no newc header where one should be"));
+        }
+        let (size, name_len) = (field(at, 6)?, field(at, 11)?);
+        let name = cpio
+            .get(at + 110..at + 110 + name_len)
+            .ok_or_else(|| bad("name cut short"))?;
+        if name == b"TRAILER!!!\0" {
+            return Ok(contents);
+        }
+        let start = (at + 110 + name_len).div_ceil(4) * 4;
+        let end = start + size;
+        if end > cpio.len() {
+            return Err(bad("content cut short"));
+        }
+        if size > 0 {
+            contents.push(start..end);
+        }
+        at = end.div_ceil(4) * 4;
+    }
 }

@@ -115,7 +115,7 @@ fn record_problems(
         })
         .collect();
     let paths: Vec<PathBuf> = files.iter().map(|(_, path)| path.clone()).collect();
-    let digests = krel_sign::parallel_map(&paths, jobs, krel_sign::sha256_file);
+    let digests = krel_fs::parallel_map(&paths, jobs, |path| krel_sign::sha256_file(path));
     let mut problems = Vec::new();
     let mut listed: BTreeMap<String, String> = record.files.clone();
     for ((name, path), digest) in files.iter().zip(digests) {

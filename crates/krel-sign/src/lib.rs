@@ -308,9 +308,10 @@ pub fn sign_files(
     files: &[PathBuf],
     jobs: usize,
 ) -> Result<Vec<PathBuf>, SignError> {
-    let signatures: Vec<Signature> = parallel_map(files, jobs, |file| sign_only(signer, file))
-        .into_iter()
-        .collect::<Result<_, _>>()?;
+    let signatures: Vec<Signature> =
+        krel_fs::parallel_map(files, jobs, |file| sign_only(signer, file))
+            .into_iter()
+            .collect::<Result<_, _>>()?;
     files
         .iter()
         .zip(&signatures)
@@ -324,42 +325,7 @@ pub fn verify_files(
     files: &[PathBuf],
     jobs: usize,
 ) -> Vec<Result<(), VerifyError>> {
-    parallel_map(files, jobs, |file| verify_file(key, file))
-}
-
-/// Maps `work` over `items` on up to `jobs` scoped threads, keeping the order.
-pub fn parallel_map<T: Send>(
-    items: &[PathBuf],
-    jobs: usize,
-    work: impl Fn(&Path) -> T + Sync,
-) -> Vec<T> {
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let threads = jobs.clamp(1, items.len().max(1));
-    let mut results: Vec<(usize, T)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(item) = items.get(index) else { break };
-                        done.push((index, work(item)));
-                    }
-                    done
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|handle| match handle.join() {
-                Ok(done) => done,
-                // A worker's panic is not a verified file: let it surface.
-                Err(panic) => std::panic::resume_unwind(panic),
-            })
-            .collect()
-    });
-    results.sort_by_key(|(index, _)| *index);
-    results.into_iter().map(|(_, result)| result).collect()
+    krel_fs::parallel_map(files, jobs, |file| verify_file(key, file))
 }
 
 /// Writes a file atomically: signatures mode 0644 and replaced; keys (`mode` given) never

@@ -50,7 +50,7 @@ pub fn sign_files(
     jobs: usize,
     outputs: Outputs,
 ) -> Result<Vec<PathBuf>, BundleError> {
-    let bundles: Vec<Bundle> = krel_sign::parallel_map(files, jobs, |file| {
+    let bundles: Vec<Bundle> = krel_fs::parallel_map(files, jobs, |file| {
         let digest = krel_sign::sha256_file(file).map_err(|source| BundleError::Read {
             path: file.to_path_buf(),
             source,

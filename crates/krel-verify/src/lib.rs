@@ -192,7 +192,7 @@ fn hash_all(
     sha512: bool,
 ) -> Vec<Result<Digest, String>> {
     let paths: Vec<PathBuf> = files.iter().map(|f| dir.join(f)).collect();
-    krel_sign::parallel_map(&paths, jobs, |path| {
+    krel_fs::parallel_map(&paths, jobs, |path| {
         if sha512 {
             krel_checksum::hash_file(path).map(|d| Digest {
                 sha256: d.sha256,
@@ -282,7 +282,7 @@ fn check_signatures(
     report: &mut Report,
 ) {
     let paths: Vec<PathBuf> = known.keys().map(PathBuf::from).collect();
-    let results = krel_sign::parallel_map(&paths, jobs, |path| {
+    let results = krel_fs::parallel_map(&paths, jobs, |path| {
         let relative = path.to_string_lossy();
         let sha256 = known
             .get(relative.as_ref())

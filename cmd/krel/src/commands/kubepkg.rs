@@ -490,18 +490,22 @@ struct Progress<'a> {
 
 impl<'a> Progress<'a> {
     fn new(shell: &'a Shell) -> Progress<'a> {
-        let bar = shell.progress_allowed().then(|| {
-            let bar = indicatif::ProgressBar::new(0);
-            let style = indicatif::ProgressStyle::with_template(
-                "{prefix:>12} [{bar:30}] {pos}/{len} packages {msg}",
-            )
+        let bar = shell
+            .progress_allowed()
+            .then(|| indicatif::ProgressBar::new(0));
+        Progress { shell, bar }
+    }
+
+    /// Shows `what` (bytes compressed, then packages built) from zero out of `len`.
+    fn restart(bar: &indicatif::ProgressBar, prefix: &'static str, template: &str, len: u64) {
+        let style = indicatif::ProgressStyle::with_template(template)
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
             .progress_chars("=> ");
-            bar.set_style(style);
-            bar.set_prefix("Packaging");
-            bar
-        });
-        Progress { shell, bar }
+        bar.set_style(style);
+        bar.set_prefix(prefix);
+        bar.set_position(0);
+        bar.set_length(len);
+        bar.set_message("");
     }
 
     fn finish(&self) {
@@ -512,9 +516,38 @@ impl<'a> Progress<'a> {
 }
 
 impl krel_kubepkg::Progress for Progress<'_> {
+    fn compressing(&self, bytes: u64) {
+        match &self.bar {
+            Some(bar) => Self::restart(
+                bar,
+                "Compressing",
+                "{prefix:>12} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {msg}",
+                bytes,
+            ),
+            None => self.shell.status(
+                "Compressing",
+                format!(
+                    "{} of binaries, each once for all its packages",
+                    indicatif::HumanBytes(bytes)
+                ),
+            ),
+        }
+    }
+
+    fn compressed(&self, bytes: u64) {
+        if let Some(bar) = &self.bar {
+            bar.inc(bytes);
+        }
+    }
+
     fn start(&self, total: usize) {
         match &self.bar {
-            Some(bar) => bar.set_length(total as u64),
+            Some(bar) => Self::restart(
+                bar,
+                "Packaging",
+                "{prefix:>12} [{bar:30}] {pos}/{len} packages {msg}",
+                total as u64,
+            ),
             None => self.shell.status("Packaging", format!("{total} packages")),
         }
     }

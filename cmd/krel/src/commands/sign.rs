@@ -3,7 +3,8 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use krel_sign::{generate_key_pair, parallel_map, verify_files, PublicKey, Secret, SignError};
+use krel_fs::parallel_map;
+use krel_sign::{generate_key_pair, verify_files, PublicKey, Secret, SignError};
 use krel_sigstore::{
     bundle_path, sign_files, BundleSigner, Expected, KeyBundleSigner, Outputs, Subject, Trust,
 };
