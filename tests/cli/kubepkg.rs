@@ -1656,6 +1656,30 @@ fn verify_reads_a_repository_over_http_as_apt_and_dnf_would() {
     run.assert_stderr_has(
         "yum: s390x/kubectl-1.29.0-1.1.s390x.rpm, listed in the metadata, is missing",
     );
+    // A repository of another channel than the version's: named by its URL, or by --channel.
+    let pre = dir.path().join("pre");
+    kubepkg_repo(&pre, "1.29.0", &[&secret], &["--channel", "prerelease"]).assert_exit(0);
+    let pre_server = serve(&pre);
+    let pre_url = format!("http://127.0.0.1:{}", pre_server.1);
+    for location in [
+        format!("{pre_url}/core:/prerelease:/v1.29/"),
+        pre_url.clone(),
+    ] {
+        let mut args = vec![
+            "kubepkg".to_string(),
+            "verify".into(),
+            location.clone(),
+            "--version".into(),
+            "1.29.0".into(),
+            "--key".into(),
+            s(&public),
+        ];
+        if location == pre_url {
+            args.extend(["--channel".into(), "prerelease".into()]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        krel().run_in(dir.path(), &args).assert_exit(0);
+    }
     // Plain HTTP is for this machine only.
     let refused = krel().run_in(
         dir.path(),

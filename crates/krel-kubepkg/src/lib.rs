@@ -82,6 +82,16 @@ impl Channel {
         format!("core:/{}:", self.as_str())
     }
 
+    /// The channel a repository's path or URL names (`…/core:/prerelease:/v1.30`), if any.
+    pub fn named_in(location: &str) -> Option<Channel> {
+        [Channel::Stable, Channel::Prerelease, Channel::Nightly]
+            .into_iter()
+            .find(|channel| {
+                let dir = format!("{}/", channel.dir());
+                location.contains(&dir) || location.trim_end_matches('/').ends_with(&channel.dir())
+            })
+    }
+
     /// The channel of a version: prerelease for alpha, beta and rc, else stable.
     pub fn of(version: &krel_package::PackageVersion) -> Channel {
         if version.is_prerelease() {

@@ -130,8 +130,8 @@ pub enum Command {
 #[derive(Debug, clap::Args)]
 pub struct VerifyArgs {
     /// The repository of one channel and minor (the directory holding deb/ and rpm/, or its
-    /// https:// URL), or the tree above it (then core:/stable:/vX.Y, or core:/prerelease:/vX.Y
-    /// for a pre-release).
+    /// https:// URL), or the tree above it (then core:/<channel>:/vX.Y, the channel as
+    /// --channel says).
     pub location: String,
 
     /// The Kubernetes version whose kubelet, kubeadm, kubectl and cri-tools must be there.
@@ -141,6 +141,12 @@ pub struct VerifyArgs {
     /// The public key(s) the indexes must be signed by (armored; Release.key is one).
     #[arg(long, value_name = "FILE")]
     pub key: PathBuf,
+
+    /// The repository's channel (default: the one LOCATION names, core:/<channel>:/, else
+    /// the version's: stable, or prerelease for alpha, beta and rc). Over https it names the
+    /// apt suite to read.
+    #[arg(long, value_enum)]
+    pub channel: Option<ChannelArg>,
 
     /// Architectures that must be there (default: all four).
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
@@ -707,7 +713,11 @@ fn verify(ctx: &Context, args: &VerifyArgs, shell: &Shell) -> Result<(), Failure
     let version = PackageVersion::new(&args.version, "1")
         .map_err(|err| usage(format!("--version {}: {err}", args.version)))?;
     let keys = krel_package::PublicKeys::load(&args.key).map_err(Failure::usage)?;
-    let channel = Channel::of(&version);
+    let channel = args
+        .channel
+        .map(channel)
+        .or_else(|| Channel::named_in(&args.location))
+        .unwrap_or_else(|| Channel::of(&version));
     let minor = version.minor_series();
     let downloaded =
         tempfile::tempdir().map_err(|err| Failure::unexpected(anyhow::Error::new(err)))?;
