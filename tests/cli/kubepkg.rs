@@ -1697,14 +1697,23 @@ fn verify_reads_a_repository_over_http_as_apt_and_dnf_would() {
     refused.assert_stderr_has("is read over https://");
 }
 
-/// The xz blocks of a stream, as xz itself lists them: (check value, uncompressed size).
-fn xz_blocks(stream: &Path) -> Vec<(String, u64)> {
+/// The xz blocks of a stream, as xz itself lists them: (uncompressed size, header flags, the
+/// block's bytes).
+fn xz_blocks(stream: &Path) -> Vec<(u64, String, Vec<u8>)> {
+    let bytes = std::fs::read(stream).unwrap();
     ok("xz", &["--robot", "--list", "-vv", &s(stream)])
         .lines()
         .filter_map(|line| {
             let fields: Vec<&str> = line.split('\t').collect();
-            (fields.first() == Some(&"block"))
-                .then(|| (fields[10].to_string(), fields[7].parse().unwrap()))
+            (fields.first() == Some(&"block")).then(|| {
+                let (offset, size): (usize, usize) =
+                    (fields[4].parse().unwrap(), fields[6].parse().unwrap());
+                (
+                    fields[7].parse().unwrap(),
+                    fields[12].to_string(),
+                    bytes[offset..offset + size].to_vec(),
+                )
+            })
         })
         .collect()
 }
@@ -1780,15 +1789,20 @@ fn a_binary_is_compressed_once_for_its_deb_and_its_rpm_and_both_unpack_to_it() {
         .expect("an xz payload");
     let payload = dir.path().join("payload.xz");
     std::fs::write(&payload, &rpm_bytes[start..]).unwrap();
-    let kubelet_block = |blocks: Vec<(String, u64)>| {
-        blocks
+    let kubelet_block = |blocks: Vec<(u64, String, Vec<u8>)>| {
+        let (_, flags, bytes) = blocks
             .into_iter()
-            .find(|(_, size)| *size == kubelet.len() as u64)
-            .unwrap_or_else(|| panic!("no block holds exactly the kubelet"))
+            .find(|(size, _, _)| *size == kubelet.len() as u64)
+            .unwrap_or_else(|| panic!("no block holds exactly the kubelet"));
+        assert_eq!(
+            flags, "cu",
+            "both sizes in the block header, as xz -T writes them"
+        );
+        bytes
     };
-    assert_eq!(
-        kubelet_block(xz_blocks(&data)),
-        kubelet_block(xz_blocks(&payload))
+    assert!(
+        kubelet_block(xz_blocks(&data)) == kubelet_block(xz_blocks(&payload)),
+        "the same compressed bytes in the deb and the RPM"
     );
     assert_eq!(
         ok(

@@ -524,8 +524,8 @@ pub(crate) fn lock_out(out: &Path) -> Result<std::fs::File, KubepkgError> {
 }
 
 /// Builds every input with `request.jobs` threads; returns what was built, in input order.
-/// With xz, every large file is compressed first, once, on every core (a kubelet goes into a
-/// deb and an RPM, each as the same blocks).
+/// With xz, every large file is compressed first, once, `request.jobs` blocks at a time (a
+/// kubelet goes into a deb and an RPM, each as the same blocks).
 fn build_all(
     inputs: &[PackageInput],
     request: &KubepkgRequest,
@@ -617,7 +617,10 @@ fn compress_ahead(
         chunks.extend(planned.map_err(KubepkgError::io("reading", path))?);
     }
     chunks.sort_by_key(|chunk| std::cmp::Reverse(chunk.len()));
-    progress.compressing(chunks.iter().map(|chunk| chunk.len() as u64).sum());
+    let total: u64 = chunks.iter().map(|chunk| chunk.len() as u64).sum();
+    if total > 0 {
+        progress.compressing(total);
+    }
     let failed = AtomicBool::new(false);
     for result in krel_fs::parallel_map(&chunks, jobs, |chunk| {
         if failed.load(Ordering::Relaxed) {

@@ -190,7 +190,9 @@ fn compress_payload(
     let cpio = std::mem::take(&mut package.payload);
     let mut writer = crate::xz::Writer::new(shared);
     let mut at = 0;
-    for range in cpio_contents(&cpio).map_err(PayloadError::Io)? {
+    // An archive not in newc (the stripped one of packages over 4 GiB) is compressed whole:
+    // right, but not shared with the deb.
+    for range in cpio_contents(&cpio).unwrap_or_default() {
         std::io::Write::write_all(&mut writer, &cpio[at..range.start]).map_err(PayloadError::Io)?;
         writer
             .content(&cpio[range.clone()])
@@ -198,6 +200,7 @@ fn compress_payload(
         at = range.end;
     }
     std::io::Write::write_all(&mut writer, &cpio[at..]).map_err(PayloadError::Io)?;
+    drop(cpio);
     let payload = writer.finish().map_err(PayloadError::Io)?;
 
     let digest = hex::encode(Sha256::digest(&payload));

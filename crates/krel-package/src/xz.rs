@@ -6,8 +6,9 @@
 //! (<https://tukaani.org/xz/xz-file-format.txt>). Every block starts its LZMA2 state afresh, so
 //! blocks compressed apart can be laid end to end in one stream, which every decoder (liblzma in
 //! dpkg, rpm, tar and xz) reads as it reads the multi-block streams of `xz -T`. Blocks are cut
-//! where `xz -T` cuts them at preset 6 (every 24 MiB) and each file's content starts a block;
-//! the archive headers between contents are compressed in blocks of their own.
+//! where `xz -T` cuts them at preset 6 (every 24 MiB), carry both sizes in their headers as
+//! `xz -T` writes them, and each large file's content starts a block; the archive headers and
+//! small files between contents are compressed in blocks of their own.
 
 use std::collections::HashMap;
 use std::fs;
@@ -91,16 +92,52 @@ impl Block {
         }
         let unpadded = read_varint(&mut index)?;
         let uncompressed = read_varint(&mut index)?;
-        let bytes = stream[12..index_start].to_vec();
-        if bytes.len() as u64 != unpadded.div_ceil(4) * 4 {
+        let block = &stream[12..index_start];
+        if block.len() as u64 != unpadded.div_ceil(4) * 4 {
             return Err(bad("block size differs from its index record"));
         }
-        Ok(Block {
-            bytes,
-            unpadded,
-            uncompressed,
-        })
+        with_sizes(block, unpadded, uncompressed)
     }
+}
+
+/// The CRC64 check that ends every block.
+const CHECK_LEN: u64 = 8;
+
+/// `block` with both sizes written in its header, as `xz -T` writes them, so multi-threaded
+/// decoders can hand blocks to threads. liblzma's stream encoder leaves them out.
+fn with_sizes(block: &[u8], unpadded: u64, uncompressed: u64) -> io::Result<Block> {
+    let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidData, format!("xz block: {what}"));
+    let header_len = (usize::from(*block.first().ok_or_else(|| bad("empty"))?) + 1) * 4;
+    let flags = *block.get(1).ok_or_else(|| bad("header cut short"))?;
+    if flags & 0xc0 != 0 || flags & 0x03 != 0 || block.len() < header_len {
+        return Err(bad("not a one-filter header without sizes"));
+    }
+    // The filter flags: ID, size of properties, properties (then zero padding and CRC32).
+    let mut filter = &block[2..header_len - 4];
+    let before = filter.len();
+    read_varint(&mut filter)?;
+    let properties = usize::try_from(read_varint(&mut filter)?).map_err(|_| bad("filter"))?;
+    let filter_len = before - filter.len() + properties;
+    let compressed = unpadded
+        .checked_sub(header_len as u64 + CHECK_LEN)
+        .ok_or_else(|| bad("smaller than its header"))?;
+
+    let mut header = vec![0, flags | 0xc0];
+    write_varint(&mut header, compressed);
+    write_varint(&mut header, uncompressed);
+    header.extend_from_slice(&block[2..2 + filter_len]);
+    header.resize(header.len().div_ceil(4) * 4, 0);
+    // The size byte is (size / 4) - 1 of the header with its CRC32: (len + 4) / 4 - 1 = len / 4.
+    header[0] = u8::try_from(header.len() / 4).map_err(|_| bad("header too long"))?;
+    let check = crc32(&header);
+    header.extend_from_slice(&check.to_le_bytes());
+    let unpadded = header.len() as u64 + compressed + CHECK_LEN;
+    header.extend_from_slice(&block[header_len..]);
+    Ok(Block {
+        bytes: header,
+        unpadded,
+        uncompressed,
+    })
 }
 
 /// Compresses `data` in blocks of at most [`BLOCK_SIZE`].
@@ -247,12 +284,25 @@ fn read_varint(input: &mut &[u8]) -> io::Result<u64> {
     ))
 }
 
+/// Reads until `buf` is full or the file ends; the bytes read.
+fn read_full(file: &mut fs::File, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}
+
 /// One block's worth of a file to compress ahead of time.
 #[derive(Debug, Clone)]
 pub struct Chunk {
     path: PathBuf,
     key: Key,
     index: usize,
+    sha256: [u8; 32],
 }
 
 impl Chunk {
@@ -295,37 +345,40 @@ impl BlockStore {
         })
     }
 
-    /// The chunks that compress `path` (hashed now); none if it is small or planned already
-    /// (the same bytes under another name).
+    /// The chunks that compress `path` (hashed now, whole and per chunk, so a file that changes
+    /// before it is compressed is refused); none if it is small or planned already (the same
+    /// bytes under another name).
     pub fn plan(&self, path: &Path) -> io::Result<Vec<Chunk>> {
         let mut file = fs::File::open(path)?;
-        let mut hasher = Sha256::new();
-        let mut buf = vec![0; 1 << 20];
-        let mut len = 0u64;
+        let (mut whole, mut len) = (Sha256::new(), 0u64);
+        let mut chunk_digests = Vec::new();
+        let mut buf = vec![0; BLOCK_SIZE];
         loop {
-            let n = file.read(&mut buf)?;
+            let n = read_full(&mut file, &mut buf)?;
             if n == 0 {
                 break;
             }
-            hasher.update(&buf[..n]);
+            whole.update(&buf[..n]);
+            chunk_digests.push(Sha256::digest(&buf[..n]).into());
             len += n as u64;
         }
-        let key = (hasher.finalize().into(), len);
+        let key = (whole.finalize().into(), len);
         if len < SHARED_MIN as u64 {
             return Ok(Vec::new());
         }
-        let count = usize::try_from(len.div_ceil(BLOCK_SIZE as u64))
-            .map_err(|_| io::Error::other("file too large"))?;
         let mut sizes = self.lock();
         if sizes.contains_key(&key) {
             return Ok(Vec::new());
         }
-        sizes.insert(key, vec![None; count]);
-        Ok((0..count)
-            .map(|index| Chunk {
+        sizes.insert(key, vec![None; chunk_digests.len()]);
+        Ok(chunk_digests
+            .into_iter()
+            .enumerate()
+            .map(|(index, sha256)| Chunk {
                 path: path.to_path_buf(),
                 key,
                 index,
+                sha256,
             })
             .collect())
     }
@@ -336,6 +389,11 @@ impl BlockStore {
         file.seek(io::SeekFrom::Start((chunk.index * BLOCK_SIZE) as u64))?;
         let mut data = vec![0; chunk.len()];
         file.read_exact(&mut data)?;
+        if <[u8; 32]>::from(Sha256::digest(&data)) != chunk.sha256 {
+            return Err(io::Error::other(
+                "the file changed while it was being packaged; run again",
+            ));
+        }
         let block = Block::encode(&data)?;
         fs::write(self.block_path(&chunk.key, chunk.index), &block.bytes)?;
         if let Some(slot) = self
@@ -413,6 +471,23 @@ mod tests {
         expected.extend_from_slice(&big);
         expected.extend_from_slice(b"header twosmall content");
         assert_eq!(decode(&stream), expected);
+    }
+
+    #[test]
+    fn block_headers_carry_both_sizes_as_xz_t_writes_them() {
+        let data = sample(100_000, 4);
+        let block = Block::encode(&data).unwrap();
+        assert_eq!(
+            block.bytes[1] & 0xc0,
+            0xc0,
+            "compressed and uncompressed size present"
+        );
+        assert_eq!(block.uncompressed, 100_000);
+        assert_eq!(block.bytes.len() as u64, block.unpadded.div_ceil(4) * 4);
+        let mut writer = Writer::new(None);
+        writer.content(&data).unwrap();
+        // liblzma checks the header's CRC32 and both sizes against the block.
+        assert_eq!(decode(&writer.finish().unwrap()), data);
     }
 
     #[test]

@@ -502,7 +502,7 @@ impl<'a> Progress<'a> {
         Progress { shell, bar }
     }
 
-    /// Shows `what` (bytes compressed, then packages built) from zero out of `len`.
+    /// Shows a new count (bytes compressed, then packages built) from zero out of `len`.
     fn restart(bar: &indicatif::ProgressBar, prefix: &'static str, template: &str, len: u64) {
         let style = indicatif::ProgressStyle::with_template(template)
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
