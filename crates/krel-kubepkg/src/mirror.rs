@@ -49,10 +49,9 @@ pub async fn mirror(base: &str, suite: &str, dest: &Path) -> Result<usize, Kubep
         fetched += fetcher.get(&format!("rpm/{file}")).await? as usize;
     }
     let repomd = std::fs::read_to_string(dest.join("rpm/repodata/repomd.xml")).unwrap_or_default();
-    for data in repomd.split("<location href=\"").skip(1) {
-        if let Some(href) = data.split('"').next() {
-            fetched += fetcher.get(&format!("rpm/{href}")).await? as usize;
-        }
+    // Unreadable metadata is left for the checks to name.
+    for data in krel_pkgrepo::yum::repomd_data(&repomd).unwrap_or_default() {
+        fetched += fetcher.get(&format!("rpm/{}", data.href)).await? as usize;
     }
     for rpm in krel_pkgrepo::yum::listed(&dest.join("rpm"))? {
         fetched += fetcher.get(&format!("rpm/{}", rpm.href)).await? as usize;

@@ -4,7 +4,6 @@
 //! every package's dependencies resolve within the repository plus a base system. Every problem
 //! is listed.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use krel_package::{Constraint, Dependency, PublicKeys};
@@ -309,28 +308,27 @@ fn verify_yum(
             "yum: repodata/repomd.xml.asc is missing or not signed by the expected key".into(),
         ),
     }
-    let text = String::from_utf8_lossy(&repomd).into_owned();
-    for data in text.split("<data type=\"").skip(1) {
-        let digest = data
-            .split("<checksum type=\"sha256\">")
-            .nth(1)
-            .and_then(|r| r.split('<').next())
-            .unwrap_or_default();
-        let href = data
-            .split("<location href=\"")
-            .nth(1)
-            .and_then(|r| r.split('"').next())
-            .unwrap_or_default();
+    let text = String::from_utf8_lossy(&repomd);
+    let entries = match krel_pkgrepo::yum::repomd_data(&text) {
+        Ok(entries) => entries,
+        Err(err) => {
+            report
+                .problems
+                .push(format!("yum: repodata/repomd.xml cannot be read: {err}"));
+            Vec::new()
+        }
+    };
+    for data in entries {
         report.files += 1;
+        let href = &data.href;
         match sha256_file(&root.join(href)) {
-            Ok(actual) if actual == digest => {}
+            Ok(actual) if Some(&actual) == data.sha256.as_ref() => {}
             _ => report.problems.push(format!(
                 "yum: {href} does not match repomd.xml (tampered or missing)"
             )),
         }
     }
     let mut listed = Vec::new();
-    let requires = yum_requires(root);
     for rpm in krel_pkgrepo::yum::listed(root)? {
         report.files += 1;
         match sha256_file(&root.join(&rpm.href)) {
@@ -345,51 +343,11 @@ fn verify_yum(
         }
         let arch = rpm.href.split('/').next().unwrap_or_default().to_string();
         listed.push(Listed {
-            depends: requires.get(&rpm.href).cloned().unwrap_or_default(),
+            depends: rpm.requires,
             name: rpm.name,
             version: format!("{}-{}", rpm.version, rpm.release),
             arch,
         });
     }
     Ok(listed)
-}
-
-/// Each package's requirements from `primary` (href → `name OP version`).
-fn yum_requires(root: &Path) -> BTreeMap<String, Vec<String>> {
-    let mut requires = BTreeMap::new();
-    let Some(xml) = krel_pkgrepo::yum::primary(root) else {
-        return requires;
-    };
-    for block in xml.split("<package type=\"rpm\">").skip(1) {
-        let href = block
-            .split("<location href=\"")
-            .nth(1)
-            .and_then(|r| r.split('"').next())
-            .unwrap_or_default();
-        let section = block
-            .split("<rpm:requires>")
-            .nth(1)
-            .and_then(|r| r.split("</rpm:requires>").next())
-            .unwrap_or_default();
-        let entries = section.split("<rpm:entry ").skip(1).filter_map(|entry| {
-            let attr = |name: &str| {
-                entry
-                    .split(&format!("{name}=\""))
-                    .nth(1)
-                    .and_then(|r| r.split('"').next())
-            };
-            let name = attr("name")?;
-            let op = match attr("flags") {
-                Some("GE") => ">=",
-                Some("GT") => ">",
-                Some("LE") => "<=",
-                Some("LT") => "<",
-                Some("EQ") => "=",
-                _ => return Some(name.to_string()),
-            };
-            Some(format!("{name} ({op} {})", attr("ver").unwrap_or_default()))
-        });
-        requires.insert(href.to_string(), entries.collect());
-    }
-    requires
 }

@@ -16,6 +16,7 @@
 
 pub mod apt;
 pub mod yum;
+mod yum_read;
 
 use std::path::PathBuf;
 

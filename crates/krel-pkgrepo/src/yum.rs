@@ -16,6 +16,7 @@ use quick_xml::escape::escape;
 use rpm::{DependencyFlags, FileType, IndexSignatureTag, PackageMetadata};
 use sha2::{Digest, Sha256};
 
+pub use crate::yum_read::{primary_packages, repomd_data, ListedRpm, RepomdData};
 use crate::{gzip, write_file, RepoError};
 
 /// What [`write_yum_repo`] wrote.
@@ -287,46 +288,15 @@ pub fn write_yum_repo(
     })
 }
 
-/// One package the repository's `primary` metadata lists.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListedRpm {
-    /// Its name.
-    pub name: String,
-    /// `ver` (the upstream version).
-    pub version: String,
-    /// `rel` (the release).
-    pub release: String,
-    /// Its path under the repository (`x86_64/…rpm`).
-    pub href: String,
-    /// Its SHA-256, as the metadata records it.
-    pub sha256: String,
-}
-
 /// Every package the repository's current `primary` metadata lists (none without metadata).
 pub fn listed(root: &Path) -> Result<Vec<ListedRpm>, RepoError> {
     let Some(xml) = primary_xml(root)? else {
         return Ok(Vec::new());
     };
-    let between = |text: &str, start: &str, end: &str| -> Option<String> {
-        let rest = text.split(start).nth(1)?;
-        Some(rest.split(end).next()?.to_string())
-    };
-    let mut listed = Vec::new();
-    for block in xml.split("<package type=\"rpm\">").skip(1) {
-        let entry = (|| {
-            Some(ListedRpm {
-                name: between(block, "<name>", "</name>")?,
-                version: between(block, " ver=\"", "\"")?,
-                release: between(block, " rel=\"", "\"")?,
-                href: between(block, "<location href=\"", "\"")?,
-                sha256: between(block, "pkgid=\"YES\">", "</checksum>")?,
-            })
-        })();
-        if let Some(entry) = entry {
-            listed.push(entry);
-        }
-    }
-    Ok(listed)
+    primary_packages(&xml).map_err(|message| RepoError::BadPackage {
+        path: root.join("repodata"),
+        message: format!("primary metadata: {message}: fix or remove repodata/"),
+    })
 }
 
 /// Whether the repository's current `primary` metadata lists `href` (`x86_64/…rpm`): a
@@ -334,11 +304,6 @@ pub fn listed(root: &Path) -> Result<Vec<ListedRpm>, RepoError> {
 pub fn is_listed(root: &Path, href: &str) -> Result<bool, RepoError> {
     Ok(primary_xml(root)?
         .is_some_and(|xml| xml.contains(&format!("<location href=\"{}\"/>", escape(href)))))
-}
-
-/// The current `primary` metadata, uncompressed, when it can be read.
-pub fn primary(root: &Path) -> Option<String> {
-    primary_xml(root).ok().flatten()
 }
 
 /// The current `primary` metadata, uncompressed (`None` when there is no `repomd.xml`).
@@ -350,16 +315,16 @@ fn primary_xml(root: &Path) -> Result<Option<String>, RepoError> {
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(err) => return Err(RepoError::io("reading", &repomd_path)(err)),
     };
-    let primary = repomd
-        .split("<data type=\"primary\">")
-        .nth(1)
-        .and_then(|data| data.split("<location href=\"").nth(1))
-        .and_then(|rest| rest.split('"').next())
-        .ok_or_else(|| RepoError::BadPackage {
-            path: repomd_path.clone(),
-            message: "it names no primary metadata: fix or remove repodata/".into(),
-        })?;
-    let path = root.join(primary);
+    let bad = |message: String| RepoError::BadPackage {
+        path: repomd_path.clone(),
+        message: format!("{message}: fix or remove repodata/"),
+    };
+    let primary = repomd_data(&repomd)
+        .map_err(&bad)?
+        .into_iter()
+        .find(|data| data.kind == "primary" && !data.href.is_empty())
+        .ok_or_else(|| bad("it names no primary metadata".into()))?;
+    let path = root.join(&primary.href);
     let compressed = std::fs::read(&path).map_err(RepoError::io("reading", &path))?;
     let mut xml = String::new();
     flate2::read::GzDecoder::new(compressed.as_slice())
