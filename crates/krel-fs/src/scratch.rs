@@ -18,72 +18,70 @@ pub struct Scratch(PathBuf);
 impl Scratch {
     /// Registers `path` (a file or a directory krel made and will remove or rename).
     pub fn register(path: &Path) -> Scratch {
-        if let Ok(mut registered) = REGISTERED.lock() {
-            registered.insert(path.to_path_buf());
-        }
+        lock().insert(path.to_path_buf());
         Scratch(path.to_path_buf())
     }
 }
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        if let Ok(mut registered) = REGISTERED.lock() {
-            registered.remove(&self.0);
-        }
+        lock().remove(&self.0);
     }
 }
 
-/// A new temporary file in `dir` named `<prefix><unique>`, registered *before* it is created,
-/// so that a signal at any moment (even between creating it and registering it, where a
-/// registration after the fact would leave it behind) removes it. The guard unregisters it.
+/// A new temporary file in `dir` named `<prefix><random>`, created and registered under the
+/// registry's lock: the signal handler, which takes the lock for good, sees it either created
+/// and registered or never created, so a signal at any moment leaves nothing behind. The
+/// guard unregisters it.
 pub fn named_temp_file(
     dir: &Path,
     prefix: &str,
 ) -> std::io::Result<(tempfile::NamedTempFile, Scratch)> {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    loop {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let unique = format!(
-            "{}-{}-{nanos:08x}",
-            std::process::id(),
-            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        );
-        let path = dir.join(format!("{prefix}{unique}"));
-        let scratch = Scratch::register(&path);
-        match std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)
-        {
-            Ok(file) => {
-                let temp_path = tempfile::TempPath::try_from_path(path)?;
-                return Ok((
-                    tempfile::NamedTempFile::from_parts(file, temp_path),
-                    scratch,
-                ));
-            }
-            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(err) => return Err(err),
-        }
-    }
+    let mut registered = lock();
+    let file = tempfile::Builder::new().prefix(prefix).tempfile_in(dir)?;
+    registered.insert(file.path().to_path_buf());
+    let scratch = Scratch(file.path().to_path_buf());
+    Ok((file, scratch))
+}
+
+/// A new temporary directory in `dir` named `<prefix><random>`, created and registered as
+/// [`named_temp_file`] does.
+pub fn temp_dir(dir: &Path, prefix: &str) -> std::io::Result<(tempfile::TempDir, Scratch)> {
+    let mut registered = lock();
+    let temp = tempfile::Builder::new().prefix(prefix).tempdir_in(dir)?;
+    registered.insert(temp.path().to_path_buf());
+    let scratch = Scratch(temp.path().to_path_buf());
+    Ok((temp, scratch))
+}
+
+/// Creates a directory inside a registered scratch directory, under the registry's lock: once
+/// the signal handler has removed the scratch, this blocks instead of making it again.
+pub fn create_dir_all(path: &Path) -> std::io::Result<()> {
+    let _registered = lock();
+    std::fs::create_dir_all(path)
 }
 
 /// Removes every registered path that still exists; returns how many were removed. For a
-/// process that is about to exit on a signal.
+/// process that is about to exit on a signal: the registry stays locked afterwards, so a
+/// thread still working blocks before it can create another temporary file (a file made
+/// after the removal would be left behind).
 pub fn remove_registered() -> usize {
-    remove(&registered())
+    let registered = lock();
+    let paths: Vec<PathBuf> = registered.iter().cloned().collect();
+    let removed = remove(&paths);
+    std::mem::forget(registered);
+    removed
 }
 
 /// The registered paths, now.
 pub fn registered() -> Vec<PathBuf> {
-    match REGISTERED.lock() {
-        Ok(registered) => registered.iter().cloned().collect(),
-        Err(poisoned) => poisoned.into_inner().iter().cloned().collect(),
-    }
+    lock().iter().cloned().collect()
+}
+
+fn lock() -> std::sync::MutexGuard<'static, BTreeSet<PathBuf>> {
+    REGISTERED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn remove(paths: &[PathBuf]) -> usize {

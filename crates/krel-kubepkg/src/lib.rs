@@ -328,14 +328,10 @@ pub fn run(
     let wanted = spec.wanted_sources(&base)?;
     // Bucket sources are copied to a temporary directory; `out` is not touched until the
     // spec has resolved completely.
-    let downloads = tempfile::Builder::new()
-        .prefix("krel-kubepkg-sources-")
-        .tempdir()
-        .map_err(KubepkgError::io(
-            "creating a temporary directory in",
-            &std::env::temp_dir(),
-        ))?;
-    let _downloads_registered = krel_fs::scratch::Scratch::register(downloads.path());
+    let (downloads, _downloads_registered) =
+        krel_fs::scratch::temp_dir(&std::env::temp_dir(), "krel-kubepkg-sources-").map_err(
+            KubepkgError::io("creating a temporary directory in", &std::env::temp_dir()),
+        )?;
     let roots = materialize_sources(&request.sources, &wanted, downloads.path(), effects)?;
     let inputs = spec.resolve(&Resolve {
         sources: &roots,
@@ -352,14 +348,9 @@ pub fn run(
     // Holding the lock, any scratch directory here is a dead run's: never published.
     krel_fs::scratch::sweep(&request.out, SCRATCH_PREFIX, std::time::Duration::ZERO);
     // Scratch space inside `out`, so moves into place are renames on one file system.
-    let scratch = tempfile::Builder::new()
-        .prefix(SCRATCH_PREFIX)
-        .tempdir_in(&request.out)
-        .map_err(KubepkgError::io(
-            "creating a scratch directory in",
-            &request.out,
-        ))?;
-    let _registered = krel_fs::scratch::Scratch::register(scratch.path());
+    let (scratch, _registered) = krel_fs::scratch::temp_dir(&request.out, SCRATCH_PREFIX).map_err(
+        KubepkgError::io("creating a scratch directory in", &request.out),
+    )?;
 
     let built = build_all(&inputs, request, scratch.path(), progress)?;
 
@@ -533,7 +524,7 @@ fn build_all(
     progress: &dyn Progress,
 ) -> Result<Vec<Built>, KubepkgError> {
     let dir = scratch.join("built");
-    std::fs::create_dir_all(&dir).map_err(KubepkgError::io("creating", &dir))?;
+    krel_fs::scratch::create_dir_all(&dir).map_err(KubepkgError::io("creating", &dir))?;
     let store = match request.compression {
         Compression::Xz => Some(compress_ahead(inputs, request.jobs, scratch, progress)?),
         _ => None,
@@ -598,7 +589,8 @@ fn compress_ahead(
     progress: &dyn Progress,
 ) -> Result<BlockStore, KubepkgError> {
     let dir = scratch.join("blocks");
-    let store = BlockStore::new(&dir).map_err(KubepkgError::io("creating", &dir))?;
+    krel_fs::scratch::create_dir_all(&dir).map_err(KubepkgError::io("creating", &dir))?;
+    let store = BlockStore::new(&dir);
     let mut paths: Vec<&Path> = inputs
         .iter()
         .flat_map(|input| &input.files)

@@ -336,13 +336,12 @@ pub struct BlockStore {
 }
 
 impl BlockStore {
-    /// A store in `dir` (created; its files are the caller's to remove).
-    pub fn new(dir: &Path) -> io::Result<BlockStore> {
-        fs::create_dir_all(dir)?;
-        Ok(BlockStore {
+    /// A store in the directory `dir` (which exists; its files are the caller's to remove).
+    pub fn new(dir: &Path) -> BlockStore {
+        BlockStore {
             dir: dir.to_path_buf(),
             sizes: Mutex::new(HashMap::new()),
-        })
+        }
     }
 
     /// The chunks that compress `path` (hashed now, whole and per chunk, so a file that changes
@@ -508,7 +507,7 @@ mod tests {
     #[test]
     fn stored_blocks_are_reused_and_identical() {
         let dir = tempfile::tempdir().unwrap();
-        let store = BlockStore::new(&dir.path().join("blocks")).unwrap();
+        let store = BlockStore::new(dir.path());
         let data = sample(200_000, 3);
         let path = dir.path().join("kubelet");
         fs::write(&path, &data).unwrap();
