@@ -1501,6 +1501,32 @@ fn promotion_copies_the_published_bytes_to_stable_where_apt_and_dnf_install_them
     promote(&["--nomock"])
         .assert_exit(0)
         .assert_stdout_has("promote 0 package(s)");
+    // Without the key, signed repositories are refused before anything changes: rewriting
+    // their indexes unsigned would break every client.
+    let before = tree(&stable);
+    let unsigned = krel().run_in(
+        dir.path(),
+        &[
+            "kubepkg",
+            "promote",
+            "--from",
+            "prerelease",
+            "--to",
+            "stable",
+            "--version",
+            "1.29.0",
+            "--out",
+            &s(&out),
+            "--nomock",
+        ],
+    );
+    assert_eq!(unsigned.code, Some(2), "{}", unsigned.stderr);
+    unsigned.assert_stderr_has("is signed, and no signing key was given");
+    assert_eq!(tree(&stable), before, "nothing changed");
+    // A version of which nothing is published is named.
+    let missing = promote(&["--version", "9.9.9"]);
+    assert_eq!(missing.code, Some(2), "{}", missing.stderr);
+    missing.assert_stderr_has("lists no package of version 9.9.9");
 
     // A published file that no longer matches its index is refused, and nothing moves.
     let deb = tree(&prerelease.join("deb/pool"))

@@ -314,6 +314,15 @@ pub fn run(
     let spec = request.spec.load()?;
     let run_version = krel_package::PackageVersion::new(&request.version, &request.revision)
         .map_err(|err| KubepkgError::Usage(format!("--version/--revision: {err}")))?;
+    if let (Some(channel), None) = (request.repo, &request.keys) {
+        let root = request
+            .out
+            .join(channel.dir())
+            .join(run_version.minor_series());
+        if let Some(signature) = krel_pkgrepo::signature_of(&root.join("deb"), &root.join("rpm")) {
+            return Err(krel_pkgrepo::RepoError::SignedWithoutKey { signature }.into());
+        }
+    }
     let empty_sources: Vec<PathBuf> = Vec::new();
     let base = Resolve {
         version: &request.version,

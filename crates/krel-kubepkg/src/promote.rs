@@ -25,6 +25,8 @@ pub struct PromoteRequest {
     pub minor: String,
     /// Upstream versions to promote (`1.29.0`; `1.4.0` for kubernetes-cni, ...).
     pub versions: Vec<String>,
+    /// Whether a signing key was given: without one, a signed repository is refused.
+    pub signing: bool,
 }
 
 /// One package to copy.
@@ -63,18 +65,26 @@ pub struct PromotePlan {
 pub fn plan_promote(request: &PromoteRequest) -> Result<PromotePlan, KubepkgError> {
     let from = request.out.join(request.from.dir()).join(&request.minor);
     let to = request.out.join(request.to.dir()).join(&request.minor);
+    if !request.signing {
+        let signed = krel_pkgrepo::signature_of(&to.join("deb"), &to.join("rpm"))
+            .or_else(|| krel_pkgrepo::signature_of(&from.join("deb"), &from.join("rpm")));
+        if let Some(signature) = signed {
+            return Err(krel_pkgrepo::RepoError::SignedWithoutKey { signature }.into());
+        }
+    }
     let mut listed = deb_listed(&from.join("deb"), &request.versions)?;
     for rpm in krel_pkgrepo::yum::listed(&from.join("rpm"))? {
         if request.versions.contains(&rpm.version) {
-            listed.push(("rpm", rpm.href, rpm.sha256));
+            listed.push(("rpm", rpm.href, rpm.sha256, rpm.version));
         }
     }
-    if listed.is_empty() {
-        return Err(KubepkgError::Usage(format!(
-            "{} lists no package of version {}: nothing to promote",
-            from.display(),
-            request.versions.join(", ")
-        )));
+    for version in &request.versions {
+        if !listed.iter().any(|listed| listed.3 == *version) {
+            return Err(KubepkgError::Usage(format!(
+                "{} lists no package of version {version}: nothing was promoted",
+                from.display(),
+            )));
+        }
     }
     let mut plan = PromotePlan {
         from: from.clone(),
@@ -83,7 +93,7 @@ pub fn plan_promote(request: &PromoteRequest) -> Result<PromotePlan, KubepkgErro
         copies: Vec::new(),
         present: Vec::new(),
     };
-    for (format, rel, sha256) in listed {
+    for (format, rel, sha256, _) in listed {
         let source = from.join(format).join(&rel);
         let actual = sha256_file(&source)?;
         if actual != sha256 {
@@ -116,11 +126,11 @@ pub fn plan_promote(request: &PromoteRequest) -> Result<PromotePlan, KubepkgErro
     Ok(plan)
 }
 
-/// The debs of `versions` the apt indexes under `root` list: (`deb`, Filename, SHA256).
-fn deb_listed(
-    root: &Path,
-    versions: &[String],
-) -> Result<Vec<(&'static str, String, String)>, KubepkgError> {
+/// A package an index lists: format, path under the format's root, SHA-256, upstream version.
+type ListedFile = (&'static str, String, String, String);
+
+/// The debs of `versions` the apt indexes under `root` list.
+fn deb_listed(root: &Path, versions: &[String]) -> Result<Vec<ListedFile>, KubepkgError> {
     let mut listed = Vec::new();
     let dists = root.join("dists");
     if !dists.is_dir() {
@@ -143,7 +153,12 @@ fn deb_listed(
                 continue;
             };
             let upstream = version.rsplit_once('-').map_or(version, |(u, _)| u);
-            let entry = ("deb", file.to_string(), sha256.to_string());
+            let entry = (
+                "deb",
+                file.to_string(),
+                sha256.to_string(),
+                upstream.to_string(),
+            );
             if versions.iter().any(|v| v == upstream) && !listed.contains(&entry) {
                 listed.push(entry);
             }

@@ -53,6 +53,11 @@ pub fn write_apt_repo(
     date: u64,
 ) -> Result<AptSummary, RepoError> {
     let dist = root.join("dists").join(channel);
+    if key.is_none() {
+        if let Some(signature) = crate::signature_of(root, Path::new("")) {
+            return Err(RepoError::SignedWithoutKey { signature });
+        }
+    }
     // Existing stanzas, by architecture, keyed by Filename.
     let mut by_arch: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     let component_dir = dist.join(COMPONENT);
@@ -134,13 +139,6 @@ pub fn write_apt_repo(
         )?;
         true
     } else {
-        for stale in ["InRelease", "Release.gpg"] {
-            let path = dist.join(stale);
-            if path.exists() {
-                std::fs::remove_file(&path)
-                    .map_err(RepoError::io("removing the stale signature", &path))?;
-            }
-        }
         false
     };
     Ok(AptSummary {

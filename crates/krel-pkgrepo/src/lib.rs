@@ -45,6 +45,25 @@ pub enum RepoError {
     /// Signing failed.
     #[error(transparent)]
     Sign(#[from] krel_package::PackageError),
+    /// A signed repository would be rewritten without a key.
+    #[error("{} is signed, and no signing key was given: rewriting its indexes unsigned would break every apt and dnf client that trusts it. Give the key (--sign-key, or KREL_PACKAGE_SIGN_KEY); nothing was changed", signature.display())]
+    SignedWithoutKey {
+        /// The signature found.
+        signature: PathBuf,
+    },
+}
+
+/// The signature that makes the apt repository at `deb_root` or the yum repository at
+/// `rpm_root` signed, if either is (`InRelease`, `Release.gpg`, `repomd.xml.asc`).
+pub fn signature_of(deb_root: &std::path::Path, rpm_root: &std::path::Path) -> Option<PathBuf> {
+    let dists = std::fs::read_dir(deb_root.join("dists"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .flat_map(|suite| ["InRelease", "Release.gpg"].map(|name| suite.path().join(name)));
+    dists
+        .chain([rpm_root.join("repodata/repomd.xml.asc")])
+        .find(|path| path.is_file())
 }
 
 impl RepoError {

@@ -86,6 +86,11 @@ pub fn write_yum_repo(
     key: Option<&krel_package::SigningKeys>,
     date: u64,
 ) -> Result<YumSummary, RepoError> {
+    if key.is_none() {
+        if let Some(signature) = crate::signature_of(Path::new(""), root) {
+            return Err(RepoError::SignedWithoutKey { signature });
+        }
+    }
     let mut rpms: Vec<PathBuf> = walkdir::WalkDir::new(root)
         .into_iter()
         .filter_map(Result::ok)
@@ -231,11 +236,10 @@ pub fn write_yum_repo(
     other.push_str("</otherdata>\n");
 
     let repodata = root.join("repodata");
-    let mut keep = vec![
-        "repomd.xml".to_string(),
-        "repomd.xml.asc".to_string(),
-        "repomd.xml.key".to_string(),
-    ];
+    let mut keep = vec!["repomd.xml".to_string()];
+    if key.is_some() {
+        keep.extend(["repomd.xml.asc".to_string(), "repomd.xml.key".to_string()]);
+    }
     let mut repomd = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<repomd xmlns=\"http://linux.duke.edu/metadata/repo\" xmlns:rpm=\"http://linux.duke.edu/metadata/rpm\">\n  <revision>{date}</revision>\n"
     );
@@ -277,7 +281,7 @@ pub fn write_yum_repo(
     for entry in std::fs::read_dir(&repodata).map_err(RepoError::io("listing", &repodata))? {
         let entry = entry.map_err(RepoError::io("listing", &repodata))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if !keep.contains(&name) && (!signed || name != "repomd.xml.asc") {
+        if !keep.contains(&name) {
             let path = entry.path();
             std::fs::remove_file(&path).map_err(RepoError::io("removing stale metadata", &path))?;
         }

@@ -612,16 +612,6 @@ fn promote(ctx: &Context, args: &PromoteArgs, shell: &Shell) -> Result<(), Failu
     let Some(version) = versions.first() else {
         return Err(usage("--version names no version".into()));
     };
-    if let Some(other) = versions
-        .iter()
-        .find(|v| v.minor_series() != version.minor_series())
-    {
-        return Err(usage(format!(
-            "--version {} and {} are of different minors; promote one minor at a time",
-            version.upstream(),
-            other.upstream()
-        )));
-    }
     let keys = load_keys(ctx, shell, &args.signing)?;
     let request = PromoteRequest {
         out: args.out.clone(),
@@ -629,6 +619,7 @@ fn promote(ctx: &Context, args: &PromoteArgs, shell: &Shell) -> Result<(), Failu
         to: channel(args.to),
         minor: version.minor_series(),
         versions: versions.iter().map(|v| v.upstream().to_string()).collect(),
+        signing: keys.is_some(),
     };
     let plan = plan_promote(&request)?;
     if shell.output() == OutputFormat::Text {
