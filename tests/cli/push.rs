@@ -70,6 +70,10 @@ pub(crate) fn unique(name: &str) -> String {
 fn file_store_mock_nomock_rerun_and_refused_change() {
     let krel = krel();
     let (src, expected) = release_tree(7);
+    // krel's own working files in the tree (it was once a push's destination) stay behind.
+    std::fs::create_dir_all(src.path().join(".krel-locks")).unwrap();
+    std::fs::write(src.path().join(".krel-locks/push-root.lock"), "{}").unwrap();
+    std::fs::write(src.path().join(".krel-partial-123"), "half").unwrap();
     let bucket = tempfile::tempdir().unwrap();
     let dest = format!("file://{}/release/v1.30.0", bucket.path().display());
 

@@ -123,6 +123,24 @@ pub enum GitHubError {
     },
 }
 
+/// Whether a token may go to `api_url`: https, or plain http to a loopback address (the
+/// GitHub stand-in).
+fn secure_for_tokens(api_url: &str) -> bool {
+    let Ok(url) = reqwest::Url::parse(api_url) else {
+        return false;
+    };
+    match url.scheme() {
+        "https" => true,
+        "http" => url.host_str().is_some_and(|host| {
+            host.trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+        }),
+        _ => false,
+    }
+}
+
 /// A GitHub client for one repository.
 pub struct GitHub {
     pub(crate) octocrab: Octocrab,
@@ -138,6 +156,11 @@ impl GitHub {
             url: config.api_url.clone(),
             reason,
         };
+        if config.token.is_some() && !secure_for_tokens(&config.api_url) {
+            return Err(setup(
+                "the token would cross the network in clear text: use an https:// API URL (plain http only to this machine)".into(),
+            ));
+        }
         // octocrab sends the token only with relative requests (or to api.github.com) and puts
         // the base URI's path in front of them: the base is scheme and host, the path relative.
         let (origin, _) = split_url(&config.api_url);
@@ -533,6 +556,21 @@ impl krel_error::Diagnose for GitHubError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tokens_go_over_https_or_to_this_machine_only() {
+        for (url, secure) in [
+            ("https://api.github.com", true),
+            ("https://ghe.example.com/api/v3", true),
+            ("http://127.0.0.1:8080", true),
+            ("http://[::1]:8080", true),
+            ("http://192.0.2.2:18767", false),
+            ("http://127.evil.example", false),
+            ("ftp://127.0.0.1", false),
+        ] {
+            assert_eq!(secure_for_tokens(url), secure, "{url}");
+        }
+    }
 
     #[test]
     fn graphql_endpoint_follows_the_api_url() {

@@ -140,6 +140,12 @@ fn files(source: &Path) -> Result<Vec<(String, PathBuf)>, StorageError> {
         )),
         other => bad(other.to_string()),
     })?;
+    // krel's own working files (a bucket's `.krel-locks/`, `.krel-partial-*` uploads cut short,
+    // scratch directories) are never published, even from a tree that was once a destination.
+    let found: Vec<_> = found
+        .into_iter()
+        .filter(|f| !f.relative.split('/').any(|part| part.starts_with(".krel-")))
+        .collect();
     if found.is_empty() {
         return Err(bad("the directory holds no files".into()));
     }
