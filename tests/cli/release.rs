@@ -685,6 +685,32 @@ fn a_published_release_verifies_for_downloaders_and_tampering_is_named() {
     run.assert_exit(0)
         .assert_stdout_has("40 signed, 4 attestations")
         .assert_stderr_has("Verified v1.11.0-alpha.1 signed by key");
+    // From inside the version's directory (`.`), and from a copy under another name (the
+    // version is then the provenance's own, with a warning that no tag was asked for).
+    t.krel
+        .run_in(&dir, &["verify", ".", "--key", &key])
+        .assert_exit(0)
+        .assert_stderr_has("Verified v1.11.0-alpha.1");
+    let copy = tempfile::tempdir().unwrap();
+    copy_dir(&dir, &copy.path().join("downloaded"));
+    t.run(&[
+        "verify",
+        &copy.path().join("downloaded").display().to_string(),
+        "--key",
+        &key,
+    ])
+    .assert_exit(0)
+    .assert_stderr_has("not named after a version")
+    .assert_stderr_has("Verified v1.11.0-alpha.1");
+    // A directory that holds no version is a usage error, as its URL is.
+    t.run(&[
+        "verify",
+        &dir.parent().unwrap().display().to_string(),
+        "--key",
+        &key,
+    ])
+    .assert_exit(2)
+    .assert_stderr_has("there is no provenance.json");
     // The same from the bucket and over HTTP, fetched as the provenance lists it.
     let bucket = format!("file://{}", dir.display());
     verify(&bucket, &[])
@@ -858,4 +884,13 @@ fn a_keyless_stage_is_released_only_for_the_expected_identity() {
         &standin.signing_config(),
     )
     .unwrap_or_else(|err| panic!("sigstore-python: {err}"));
+}
+
+/// Copies the files of `from` into `to`, recursively.
+fn copy_dir(from: &Path, to: &Path) {
+    for (relative, bytes) in krel_test_support::tree(from) {
+        let target = to.join(relative);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::write(target, bytes).unwrap();
+    }
 }

@@ -624,6 +624,7 @@ fn check(
         // What a downloader checks: checksums, signatures and bundles, provenance, SBOMs
         // (krel verify's checks).
         let expect = krel_verify::Expect {
+            version: Some(version.to_string()),
             sha512: true,
             ..krel_verify::Expect::default()
         };

@@ -77,7 +77,8 @@ impl krel_error::Diagnose for VerifyError {
 /// What the release must be, beyond being signed by the expected signer.
 #[derive(Clone, Debug, Default)]
 pub struct Expect {
-    /// The version (default: the directory's name); the provenance's source must be its tag.
+    /// The version, whose tag the provenance's source must be; `None`: not checked (the report
+    /// names the version the provenance's tag says).
     pub version: Option<String>,
     /// The source repository the provenance must name (`https://github.com/ORG/REPO`).
     pub source_repo: Option<String>,
@@ -147,7 +148,7 @@ pub fn verify_release(
     }
     check_sums(dir, &known, &mut report);
     check_signatures(dir, verifier, &known, jobs, &mut report);
-    check_provenance(dir, verifier, &known, &mut report);
+    check_provenance(dir, verifier, &known, expect.version.is_some(), &mut report);
     check_sboms(dir, verifier, &known, &mut report);
     report.problems.sort();
     report.problems.dedup();
@@ -303,6 +304,7 @@ fn check_provenance(
     dir: &Path,
     verifier: &Verifier,
     known: &BTreeMap<String, Digest>,
+    check_tag: bool,
     report: &mut Report,
 ) {
     const PROVENANCE: &str = "provenance.json";
@@ -356,10 +358,11 @@ fn check_provenance(
             .iter()
             .map(|m| format!("{PROVENANCE}: {m}")),
     );
-    check_source(&statement, report);
+    check_source(&statement, check_tag, report);
 }
 
-fn check_source(statement: &krel_attest::Statement, report: &mut Report) {
+/// The source the provenance names; with `check_tag`, it must be the tag of the version.
+fn check_source(statement: &krel_attest::Statement, check_tag: bool, report: &mut Report) {
     let Some(source) = statement.dependencies.first() else {
         report
             .problems
@@ -367,6 +370,12 @@ fn check_source(statement: &krel_attest::Statement, report: &mut Report) {
         return;
     };
     report.source = Some(source.uri.clone());
+    if !check_tag {
+        if let Some((_, tag)) = source.uri.rsplit_once("@refs/tags/") {
+            report.version = tag.to_string();
+        }
+        return;
+    }
     let tag = format!("@refs/tags/{}", report.version);
     if !source.uri.ends_with(&tag) {
         report.problems.push(format!(

@@ -22,7 +22,8 @@ pub struct Args {
     /// The source repository the provenance must name (https://github.com/ORG/REPO).
     #[arg(long, value_name = "URL")]
     pub source_repo: Option<String>,
-    /// The version (default: LOCATION's last part); the provenance's source must be its tag.
+    /// The version, whose tag the provenance's source must be (default: LOCATION's last part,
+    /// `.` included, when it is a version; otherwise the tag is not checked, with a warning).
     #[arg(long, value_name = "VERSION")]
     pub version: Option<String>,
     /// Also recompute every SHA-512 (SHA512SUMS, <file>.sha512). By default every file is
@@ -86,6 +87,15 @@ pub fn exec(ctx: &Context, args: &Args, shell: &Shell) -> Result<(), Failure> {
     let local = Path::new(&args.location);
     let scratch;
     let dir: PathBuf = if local.is_dir() {
+        if !local.join("provenance.json").is_file() {
+            return Err(Failure::usage(anyhow::anyhow!(
+                "{}: there is no provenance.json: not a version krel published",
+                args.location
+            ))
+            .with_hint(Some(
+                "LOCATION is one version's directory, such as release/v1.2.3".into(),
+            )));
+        }
         local.to_path_buf()
     } else if !args.location.contains("://") {
         return Err(Failure::usage(anyhow::anyhow!(
@@ -102,13 +112,10 @@ pub fn exec(ctx: &Context, args: &Args, shell: &Shell) -> Result<(), Failure> {
         fetch(ctx, &args.location, scratch.path(), jobs, shell)?;
         scratch.path().to_path_buf()
     };
-    let version = args.version.clone().or_else(|| {
-        args.location
-            .trim_end_matches('/')
-            .rsplit('/')
-            .next()
-            .map(str::to_string)
-    });
+    let version = args
+        .version
+        .clone()
+        .or_else(|| version_named_by(&args.location, shell));
     let expect = Expect {
         version,
         source_repo: args.source_repo.clone(),
@@ -134,6 +141,31 @@ pub fn exec(ctx: &Context, args: &Args, shell: &Shell) -> Result<(), Failure> {
         )));
     }
     Ok(())
+}
+
+/// The version LOCATION's last part names (`release/v1.30.0`, `.` inside it), whose tag the
+/// provenance's source must be; none when that part is not a version (then the tag is not
+/// checked, and the user is told how to check it).
+fn version_named_by(location: &str, shell: &Shell) -> Option<String> {
+    let local = Path::new(location);
+    let name = if local.is_dir() {
+        std::fs::canonicalize(local)
+            .ok()
+            .and_then(|path| path.file_name().map(|n| n.to_string_lossy().into_owned()))
+    } else {
+        location
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .map(str::to_string)
+    }?;
+    if name.parse::<krel_version::Version>().is_ok() {
+        return Some(name);
+    }
+    shell.warn(&format!(
+        "{location} is not named after a version: the provenance's tag is not checked (give --version vX.Y.Z to check it)"
+    ));
+    None
 }
 
 fn fetch(
