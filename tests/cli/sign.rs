@@ -89,7 +89,7 @@ fn verify_fails_closed() {
     verify("other.pub")
         .assert_exit(1)
         .assert_stdout_has("FAILED")
-        .assert_stderr_has("3 of 3 files did not verify");
+        .assert_stderr_has("3 problem(s): 3 of 3 file(s) did not verify");
 
     std::fs::write(d.join("bin/linux/amd64/kubectl"), "tampered").unwrap();
     verify("k.pub")

@@ -182,9 +182,7 @@ fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Failure> {
                 "{} is not a file or directory",
                 path.display()
             ))
-            .with_hint(Some(
-                "pass files, or a directory of artifacts; nothing was signed".into(),
-            )));
+            .with_hint(Some("pass files, or a directory of artifacts".into())));
         }
     }
     Ok(files)
@@ -338,10 +336,16 @@ fn verify(
     failures.extend(incomplete.iter().cloned());
     render_verification(&files, &results, &incomplete, &expected, shell);
     if !failures.is_empty() {
+        let bad_files = results.iter().filter(|r| r.is_err()).count();
         return Err(Failure::refused(anyhow::anyhow!(
-            "{} of {} files did not verify",
+            "{} problem(s): {bad_files} of {} file(s) did not verify{}",
             failures.len(),
-            files.len()
+            files.len(),
+            if incomplete.is_empty() {
+                String::new()
+            } else {
+                format!(", {} in the directory's listings", incomplete.len())
+            }
         ))
         .with_hint(Some(
             "do not publish or install these files: re-sign them from a trusted build, or check the expected signer".into(),
