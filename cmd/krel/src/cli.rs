@@ -52,12 +52,24 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// `KREL_NOMOCK`'s value: true/false, yes/no, on/off, 1/0, or empty (unset, as CI templates
+/// often leave it: mock).
+fn nomock_value(value: &str) -> Result<bool, String> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "" | "0" | "false" | "no" | "n" | "off" | "f" => Ok(false),
+        "1" | "true" | "yes" | "y" | "on" | "t" => Ok(true),
+        other => Err(format!(
+            "`{other}` is not true or false (KREL_NOMOCK takes true/false, yes/no, 1/0, or empty for mock)"
+        )),
+    }
+}
+
 /// Options every command accepts.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// Really change remotes (push, upload, publish). Without it, krel only plans.
     #[arg(long, global = true, env = "KREL_NOMOCK", action = clap::ArgAction::SetTrue,
-          value_parser = clap::builder::BoolishValueParser::new())]
+          value_parser = nomock_value)]
     pub nomock: bool,
 
     /// Plan only, even when KREL_NOMOCK or --nomock is given (mock is the default).
@@ -215,5 +227,18 @@ mod tests {
     fn the_command_line_definition_is_consistent() {
         use clap::CommandFactory;
         super::Cli::command().debug_assert();
+    }
+}
+
+#[cfg(test)]
+mod nomock_tests {
+    #[test]
+    fn an_empty_krel_nomock_is_mock_and_a_wrong_one_names_the_variable() {
+        assert_eq!(super::nomock_value(""), Ok(false));
+        assert_eq!(super::nomock_value("True"), Ok(true));
+        assert_eq!(super::nomock_value("0"), Ok(false));
+        assert!(super::nomock_value("maybe")
+            .unwrap_err()
+            .contains("KREL_NOMOCK"));
     }
 }

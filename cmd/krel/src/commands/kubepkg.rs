@@ -33,7 +33,7 @@ pub struct Args {
     pub packages: Vec<String>,
 
     /// Component version, like 1.29.0 or v1.30.0-rc.1 (pre-releases get the ~ rule).
-    /// (Required to build; an Option only so that `krel kubepkg promote` parses without it.)
+    // (An Option only so that `krel kubepkg promote` parses without it.)
     #[arg(long, value_name = "V", required = true)]
     pub version: Option<String>,
 

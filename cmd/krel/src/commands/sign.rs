@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use krel_fs::parallel_map;
-use krel_sign::{generate_key_pair, verify_files, PublicKey, Secret, SignError};
+use krel_sign::{generate_key_pair, verify_files, PublicKey, Secret};
 use krel_sigstore::{
     bundle_path, sign_files, BundleSigner, Expected, KeyBundleSigner, Outputs, Subject, Trust,
 };
@@ -161,7 +161,9 @@ pub fn exec(ctx: &Context, command: &Command, shell: &Shell) -> Result<(), Failu
 }
 
 /// Expands directories into their artifacts and SUMS files; files stay as given.
-fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Failure> {
+/// The files `paths` name (a directory: its artifacts and checksum lists); `then` ends the hint
+/// of a path that is neither (`; nothing was signed`).
+fn expand(paths: &[PathBuf], then: &str) -> Result<Vec<PathBuf>, Failure> {
     let mut files = Vec::new();
     for path in paths {
         if path.is_dir() {
@@ -182,7 +184,9 @@ fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Failure> {
                 "{} is not a file or directory",
                 path.display()
             ))
-            .with_hint(Some("pass files, or a directory of artifacts".into())));
+            .with_hint(Some(format!(
+                "pass files, or a directory of artifacts{then}"
+            ))));
         }
     }
     Ok(files)
@@ -205,7 +209,7 @@ fn blobs(
     jobs: usize,
     shell: &Shell,
 ) -> Result<(), Failure> {
-    let files = expand(paths)?;
+    let files = expand(paths, "; nothing was signed")?;
     let Some(bundles) = bundle_signer(ctx, how, &format!("{} file(s)", files.len()), shell)? else {
         return Ok(());
     };
@@ -320,7 +324,7 @@ fn verify(
         return verify_bundle(args, bundle, &expected, &trust, shell);
     }
     let paths: Vec<PathBuf> = args.iter().map(PathBuf::from).collect();
-    let files = expand(&paths)?;
+    let files = expand(&paths, "")?;
     let detached_key = match (&signer.key, &expected) {
         (Some(path), _) => PublicKey::from_pem(&read_key_file(path)?).ok(),
         _ => None,
@@ -498,13 +502,17 @@ fn verify_bundle(
 }
 
 fn generate(ctx: &Context, prefix: &Path, shell: &Shell) -> Result<(), Failure> {
+    let no_password = || {
+        Failure::usage(anyhow::anyhow!(
+            "no password for the new key: set KREL_SIGNING_PASSWORD (empty for a key without one), or run on a terminal to be asked; no key was written"
+        ))
+    };
     let password = match ctx.env.var_os("KREL_SIGNING_PASSWORD") {
         Some(value) => Secret::new(value.to_string_lossy()),
         None if std::io::stdin().is_terminal() => {
             let first = rpassword::prompt_password("Password for the new key: ")
-                .map_err(|_| Failure::from(SignError::NoPassword))?;
-            let again = rpassword::prompt_password("Again: ")
-                .map_err(|_| Failure::from(SignError::NoPassword))?;
+                .map_err(|_| no_password())?;
+            let again = rpassword::prompt_password("Again: ").map_err(|_| no_password())?;
             if first != again {
                 return Err(Failure::usage(anyhow::anyhow!(
                     "the passwords differ; no key was written"
@@ -512,7 +520,7 @@ fn generate(ctx: &Context, prefix: &Path, shell: &Shell) -> Result<(), Failure> 
             }
             Secret::new(first)
         }
-        None => return Err(SignError::NoPassword.into()),
+        None => return Err(no_password()),
     };
     let pair = generate_key_pair(&password)?;
     let (private, public) = pair.write(prefix)?;
