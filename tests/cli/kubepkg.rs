@@ -1648,6 +1648,20 @@ fn verify_reads_a_repository_over_http_as_apt_and_dnf_would() {
     kubernetes_repo(&out, &secret, "1.29.0", "1700000000").assert_exit(0);
     let server = serve(&out);
     let url = format!("http://127.0.0.1:{}", server.1);
+    let verify_at = |location: &Path| {
+        krel().run_in(
+            dir.path(),
+            &[
+                "kubepkg",
+                "verify",
+                &s(location),
+                "--version",
+                "1.29.0",
+                "--key",
+                &s(&public),
+            ],
+        )
+    };
     krel()
         .run_in(
             dir.path(),
@@ -1682,6 +1696,12 @@ fn verify_reads_a_repository_over_http_as_apt_and_dnf_would() {
     run.assert_stderr_has(
         "yum: s390x/kubectl-1.29.0-1.1.s390x.rpm, listed in the metadata, is missing",
     );
+    // Named by its URL, not by the temporary directory it was read into.
+    run.assert_stderr_has(&format!("{url}/core:/stable:/v1.29 is not as it should be"));
+    // A location that holds no repository at all is a usage error.
+    let nowhere = verify_at(&dir.path().join("nowhere"));
+    assert_eq!(nowhere.code, Some(2), "{}", nowhere.stderr);
+    nowhere.assert_stderr_has("is neither a repository");
     // A repository of another channel than the version's: named by its URL, or by --channel.
     let pre = dir.path().join("pre");
     kubepkg_repo(&pre, "1.29.0", &[&secret], &["--channel", "prerelease"]).assert_exit(0);

@@ -732,7 +732,20 @@ fn verify(ctx: &Context, args: &VerifyArgs, shell: &Shell) -> Result<(), Failure
         root = downloaded.path().to_path_buf();
     } else if !root.join("deb").is_dir() && !root.join("rpm").is_dir() {
         root = root.join(channel.dir()).join(&minor);
+        if !root.is_dir() {
+            return Err(usage(format!(
+                "{} is neither a repository (deb/, rpm/) nor a tree holding {}/{minor}",
+                args.location,
+                channel.dir()
+            )));
+        }
     }
+    // What messages call the repository: its URL, not the temporary mirror.
+    let shown = if root.starts_with(downloaded.path()) {
+        args.location.clone()
+    } else {
+        root.display().to_string()
+    };
     let arches = if args.arch.is_empty() {
         Arch::ALL.to_vec()
     } else {
@@ -771,22 +784,27 @@ fn verify(ctx: &Context, args: &VerifyArgs, shell: &Shell) -> Result<(), Failure
         shell.status(
             "Checked",
             format!(
-                "{}: {} signature(s), {} file(s) against their indexes, dependencies of {} package(s); signed by {}",
-                root.display(),
+                "{shown}: {} signature(s) verified with {}, {} file(s) against their indexes, dependencies of {} package(s)",
                 report.signatures,
+                keys.fingerprints().join(", "),
                 report.files,
                 report.packages,
-                keys.fingerprints().join(", ")
             ),
         );
     }
     if report.problems.is_empty() {
         return Ok(());
     }
+    let mirror = downloaded.path().display().to_string();
+    let url = args.location.trim_end_matches('/');
+    let problems: Vec<String> = report
+        .problems
+        .iter()
+        .map(|problem| problem.replace(&mirror, url))
+        .collect();
     Err(Failure::refused(anyhow::anyhow!(
-        "{} is not as it should be:\n  - {}",
-        root.display(),
-        report.problems.join("\n  - ")
+        "{shown} is not as it should be:\n  - {}",
+        problems.join("\n  - ")
     ))
     .with_hint(Some("republish what is missing or damaged (a rerun of krel kubepkg --repo restores indexes), then verify again".into())))
 }
