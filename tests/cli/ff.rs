@@ -43,6 +43,17 @@ fn mock_run_prints_the_plan_and_leaves_the_remote_byte_identical() {
         .clone_git(&["rev-list", "--parents", "-n1", &review])
         .unwrap();
     assert_eq!(parents.split(' ').count(), 3, "a merge commit: {parents}");
+    // A run that fails (a typo in --ref) leaves the reviewed merge where it was.
+    let failed = krel.run_in(
+        &s.root,
+        &["ff", "--repo-path", "clone", "--ref", "deadbeef"],
+    );
+    assert_ne!(failed.code, Some(0), "{}", failed.stderr);
+    assert_eq!(
+        s.clone_git(&["rev-parse", "refs/krel/ff/release-1.10"])
+            .unwrap(),
+        review
+    );
 }
 
 #[test]

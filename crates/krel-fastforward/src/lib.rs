@@ -257,14 +257,19 @@ pub fn plan(
             })?,
     };
     tracing::info!(%branch, "release branch");
-    // A review ref from an earlier run is either reused below or stale: never leave it behind.
+    // A review ref from an earlier run is reused below when it is still the same merge, else
+    // replaced; removed when the branch's state makes it obsolete (final tag, new tag on main);
+    // kept when a run fails for another reason (the merge someone reviewed survives a typo).
     let review_ref = review_ref(&branch);
     let reviewed = repo.resolve(&review_ref).ok();
-    repo.delete_reference(&review_ref)?;
+    let obsolete = |err: FastForwardError| -> Result<FastForwardPlan, FastForwardError> {
+        repo.delete_reference(&review_ref)?;
+        Err(err)
+    };
 
     let final_tag = format!("v{major}.{minor}.0");
     if remote_refs.tags.contains_key(&final_tag) {
-        return Err(FastForwardError::FinalTagExists {
+        return obsolete(FastForwardError::FinalTagExists {
             branch,
             tag: final_tag,
         });
@@ -289,7 +294,7 @@ pub fn plan(
     let base_tag = repo.nearest_tag(&merge_base.to_string())?;
     tracing::info!(%main_tag, %base_tag, %merge_base, "comparing nearest tags");
     if main_tag != base_tag {
-        return Err(FastForwardError::TagMismatch {
+        return obsolete(FastForwardError::TagMismatch {
             branch,
             main_ref,
             main_tag,
@@ -321,6 +326,8 @@ pub fn plan(
 
     let mut plan = Plan::new(format!("fast-forward {branch} with {main_ref}"));
     let commits = if merge == MergeKind::UpToDate {
+        // Nothing to review: an earlier run's ref is stale.
+        repo.delete_reference(&review_ref)?;
         Vec::new()
     } else {
         repo.set_reference(&review_ref, new, &message)?;
