@@ -61,11 +61,24 @@ fn sigint_mid_push_leaves_no_partial_file_and_a_rerun_completes() {
         dir.path(),
         &["push", "release", &url, "--nomock", "--jobs", "1"],
     );
-    let code = interrupt_when(child, || !named(&dest, ".krel-partial-").is_empty());
+    // Interrupted while an object uploads (the lock taken: its own temporary file is in
+    // .krel-locks/).
+    let uploading = || {
+        named(&dest, ".krel-partial-")
+            .iter()
+            .any(|path| path.parent() == Some(dest.as_path()))
+    };
+    let code = interrupt_when(child, uploading);
     assert_eq!(code, Some(130));
     assert_eq!(
         named(&dest, ".krel-partial-"),
         Vec::<std::path::PathBuf>::new()
+    );
+    // The push lock is free for the next push, wherever it runs (a cancelled CI job).
+    let lock = std::fs::read_to_string(dest.join(".krel-locks/push-root.lock")).unwrap();
+    assert!(
+        lock.contains("\"state\": \"free\"") || lock.contains("\"state\":\"free\""),
+        "{lock}"
     );
     // A partial file a killed run (kill -9) left behind long ago is swept by the next push.
     let stale = dest.join(".krel-partial-dead");

@@ -205,6 +205,8 @@ struct HeldLock {
     lock: Arc<tokio::sync::Mutex<Option<PushLock>>>,
     renewal: tokio::task::JoinHandle<()>,
     scratch: tempfile::TempDir,
+    _scratch_registered: krel_fs::scratch::Scratch,
+    _on_interrupt: crate::signals::HookGuard,
 }
 
 impl HeldLock {
@@ -214,7 +216,11 @@ impl HeldLock {
         store: &Arc<Store>,
         location: &Location,
     ) -> Result<HeldLock, Failure> {
-        let scratch = tempfile::tempdir().map_err(|err| {
+        let (scratch, scratch_registered) = krel_fs::scratch::temp_dir(
+            &std::env::temp_dir(),
+            "krel-push-lock-",
+        )
+        .map_err(|err| {
             Failure::unexpected(anyhow::Error::new(err).context("making a temporary directory"))
         })?;
         let holder = format!(
@@ -231,12 +237,27 @@ impl HeldLock {
             lock.clone(),
             scratch.path().to_path_buf(),
         ));
+        // Interrupted (Ctrl-C, a cancelled CI job's SIGTERM): free the lock for the next push,
+        // wherever it runs, instead of leaving it held until it expires.
+        let on_interrupt = {
+            let (handle, store, lock) = (runtime.handle().clone(), store.clone(), lock.clone());
+            let scratch = scratch.path().to_path_buf();
+            crate::signals::on_interrupt(move || {
+                handle.block_on(async {
+                    if let Some(held) = lock.lock().await.take() {
+                        let _ = store.release_lock(held, &scratch, unix_now()).await;
+                    }
+                });
+            })
+        };
         Ok(HeldLock {
             runtime_handle: runtime.handle().clone(),
             store: store.clone(),
             lock,
             renewal,
             scratch,
+            _scratch_registered: scratch_registered,
+            _on_interrupt: on_interrupt,
         })
     }
 
