@@ -220,7 +220,7 @@ fn classify(action: &'static str, key: &str, err: &google_cloud_storage::Error) 
     let failure = StorageError::Request {
         action,
         key: key.into(),
-        reason: err.to_string(),
+        reason: crate::error_chain(err),
         status,
     };
     let transient = match status {

@@ -187,6 +187,56 @@ fn list<T: std::fmt::Display>(items: impl Iterator<Item = T>) -> String {
     text
 }
 
+/// What to do when the store refused the credentials, or there were none.
+const CREDENTIALS_HINT: &str = "no usable credentials: for gs://, `gcloud auth application-default login` or GOOGLE_APPLICATION_CREDENTIALS=key.json (in GitHub Actions, google-github-actions/auth); for s3://, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (AWS_ENDPOINT_URL for another endpoint than AWS)";
+
+/// Whether a failed request was about credentials (missing, refused, expired).
+fn is_credentials(reason: &str, status: Option<u16>) -> bool {
+    let reason = reason.to_ascii_lowercase();
+    matches!(status, Some(401 | 403))
+        || [
+            "authentication",
+            "credentials",
+            "access token",
+            "accessdenied",
+            "signaturedoesnotmatch",
+        ]
+        .iter()
+        .any(|word| reason.contains(word))
+}
+
+/// Whether a request failed before any answer: nothing listens, or the name does not resolve.
+fn is_unreachable(reason: &str) -> bool {
+    let reason = reason.to_ascii_lowercase();
+    [
+        "connection refused",
+        "name or service not known",
+        "failed to lookup address",
+        "no route to host",
+    ]
+    .iter()
+    .any(|word| reason.contains(word))
+}
+
+/// An error and its root cause, `outer: innermost` (a transport error says why it failed:
+/// connection refused, a name that does not resolve).
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut root = None;
+    let mut source = err.source();
+    while let Some(cause) = source {
+        root = Some(cause);
+        source = cause.source();
+    }
+    if let Some(root) = root.map(ToString::to_string) {
+        if !text.contains(&root) {
+            text.push_str(": ");
+            text.push_str(&root);
+        }
+    }
+    text
+}
+
 /// One location's store.
 pub enum Store {
     /// `file://`
@@ -440,10 +490,49 @@ impl krel_error::Diagnose for StorageError {
             StorageError::WouldOverwrite { .. } => Some("published objects are not replaced silently: check the version (`krel push --allow-overwrite` replaces them when that is intended)".into()),
             StorageError::BadMarker { .. } => Some("fix the marker by hand (it should hold one version, such as v1.30.2), or remove it; then run again".into()),
             StorageError::Conflict { .. } => Some("run the push again to see the store's current state".into()),
+            StorageError::Request { reason, status, .. } if is_credentials(reason, *status) => Some(CREDENTIALS_HINT.into()),
+            StorageError::Request { reason, status: None, .. } if is_unreachable(reason) => Some("the store cannot be reached: check the endpoint (AWS_ENDPOINT_URL, STORAGE_EMULATOR_HOST) and the network, then run the same push again".into()),
             StorageError::Incomplete { .. } | StorageError::Request { .. } => Some("run the same push again: completed objects are skipped and the rest is uploaded".into()),
             StorageError::Verification { .. } => Some("the store holds something else than what was sent: check the network path and run again".into()),
             StorageError::Connect { .. } => Some("check the URL and credentials (STORAGE_EMULATOR_HOST, AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID)".into()),
             StorageError::Io { .. } => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod hint_tests {
+    use super::*;
+    use krel_error::Diagnose;
+
+    fn request(reason: &str, status: Option<u16>) -> StorageError {
+        StorageError::Request {
+            action: "uploading",
+            key: "k".into(),
+            reason: reason.into(),
+            status,
+        }
+    }
+
+    #[test]
+    fn missing_credentials_and_unreachable_stores_say_what_to_do() {
+        let hint = |err: StorageError| err.hint().unwrap_or_default();
+        assert!(
+            hint(request("cannot create the authentication headers", None))
+                .contains("gcloud auth application-default login")
+        );
+        assert!(hint(request("HTTP 403 AccessDenied", Some(403))).contains("AWS_ACCESS_KEY_ID"));
+        assert!(
+            hint(request("error sending request: Connection refused", None))
+                .contains("check the endpoint")
+        );
+        assert!(hint(request("HTTP 503", Some(503))).contains("run the same push again"));
+    }
+
+    #[test]
+    fn an_error_is_told_with_its_root_cause() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "Connection refused");
+        let outer = std::io::Error::other(io);
+        assert!(error_chain(&outer).contains("Connection refused"));
     }
 }

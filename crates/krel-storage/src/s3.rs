@@ -332,12 +332,25 @@ fn info_from(response: &reqwest::Response) -> ObjectInfo {
 }
 
 fn transport(action: &'static str, key: &str, err: reqwest::Error) -> Failed {
-    // Without the URL: a presigned URL carries a signature, which must not reach logs.
+    // Without the URL: a presigned URL carries a signature, which must not reach logs. The
+    // endpoint (scheme, host, port) carries none, and says where the request went.
+    let endpoint = err.url().map(|url| {
+        let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+        format!(
+            " (endpoint {}://{}{port})",
+            url.scheme(),
+            url.host_str().unwrap_or("")
+        )
+    });
     let err = err.without_url();
     let failure = StorageError::Request {
         action,
         key: key.into(),
-        reason: err.to_string(),
+        reason: format!(
+            "{}{}",
+            crate::error_chain(&err),
+            endpoint.unwrap_or_default()
+        ),
         status: None,
     };
     if err.is_builder() {
