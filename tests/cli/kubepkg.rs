@@ -1527,6 +1527,51 @@ fn promotion_copies_the_published_bytes_to_stable_where_apt_and_dnf_install_them
     let missing = promote(&["--version", "9.9.9"]);
     assert_eq!(missing.code, Some(2), "{}", missing.stderr);
     missing.assert_stderr_has("lists no package of version 9.9.9");
+    // A promotion after which users could not install what stable lists is refused: kubelet
+    // needs kubernetes-cni, which has a version of its own and must come along.
+    kubepkg_repo(
+        &out,
+        "1.29.1",
+        &[&secret],
+        &[
+            "--channel",
+            "prerelease",
+            "--packages",
+            "kubelet,kubernetes-cni",
+            "--arch",
+            "amd64",
+        ],
+    )
+    .assert_exit(0);
+    let before = tree(&stable);
+    let alone = promote(&["--version", "1.29.1", "--nomock"]);
+    assert_eq!(alone.code, Some(2), "{}", alone.stderr);
+    alone.assert_stderr_has(
+        "depends on `kubernetes-cni (>= 1.2.0)`, which the target would not hold",
+    );
+    assert_eq!(tree(&stable), before, "nothing changed");
+    let together = krel().run_in(
+        dir.path(),
+        &[
+            "kubepkg",
+            "promote",
+            "--from",
+            "prerelease",
+            "--to",
+            "stable",
+            "--version",
+            "1.29.1,1.4.0",
+            "--out",
+            &s(&out),
+            "--sign-key",
+            &s(&secret),
+            "--nomock",
+        ],
+    );
+    together.assert_exit(0);
+    assert!(stable
+        .join("deb/pool/main/k/kubernetes-cni/kubernetes-cni_1.4.0-1.1_amd64.deb")
+        .is_file());
 
     // A published file that no longer matches its index is refused, and nothing moves.
     let deb = tree(&prerelease.join("deb/pool"))

@@ -86,6 +86,7 @@ pub fn plan_promote(request: &PromoteRequest) -> Result<PromotePlan, KubepkgErro
             )));
         }
     }
+    check_complete(&from, &to, &listed)?;
     let mut plan = PromotePlan {
         from: from.clone(),
         to: to.clone(),
@@ -124,6 +125,37 @@ pub fn plan_promote(request: &PromoteRequest) -> Result<PromotePlan, KubepkgErro
         });
     }
     Ok(plan)
+}
+
+/// Refuses a promotion after which a promoted package would depend on something the target
+/// does not hold (kubelet without the kubernetes-cni it needs): users could not install it.
+fn check_complete(from: &Path, to: &Path, promoted: &[ListedFile]) -> Result<(), KubepkgError> {
+    let promoted: Vec<(&str, String)> = promoted
+        .iter()
+        .map(|(format, rel, _, _)| (*format, rel.clone()))
+        .collect();
+    let mut after = crate::verify::listed_in(to)?;
+    for (format, package) in crate::verify::listed_in(from)? {
+        let is_promoted = promoted
+            .iter()
+            .any(|(f, file)| *f == format && *file == package.file());
+        let in_target = after
+            .iter()
+            .any(|(f, p)| *f == format && p.file() == package.file());
+        if is_promoted && !in_target {
+            after.push((format, package));
+        }
+    }
+    let problems = crate::verify::unresolved(&after, &promoted);
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(KubepkgError::Usage(format!(
+        "after this promotion {} could not install what it lists; nothing was promoted:\n  - {}\n(promote the packages they need too: another --version for kubernetes-cni or cri-tools, as {} lists them)",
+        to.display(),
+        problems.join("\n  - "),
+        from.display()
+    )))
 }
 
 /// A package an index lists: format, path under the format's root, SHA-256, upstream version.

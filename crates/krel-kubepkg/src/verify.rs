@@ -39,12 +39,93 @@ pub struct VerifyReport {
     pub problems: Vec<String>,
 }
 
+/// The packages a base system provides, whatever its distribution calls them: dependencies
+/// outside the repository that count as met.
+pub const BASE_SYSTEM: &[&str] = &[
+    "iptables",
+    "mount",
+    "util-linux",
+    "systemd",
+    "libc6",
+    "glibc",
+    "conntrack",
+    "conntrack-tools",
+    "iproute2",
+    "iproute",
+    "ethtool",
+    "socat",
+    "ebtables",
+];
+
 /// One package an index lists.
-struct Listed {
+pub(crate) struct Listed {
     name: String,
     version: String,
     arch: String,
     depends: Vec<String>,
+    /// Its path under the format's root (apt's Filename, yum's href).
+    file: String,
+}
+
+impl Listed {
+    /// Its path under the format's root.
+    pub(crate) fn file(&self) -> &str {
+        &self.file
+    }
+}
+
+/// What a repository (`deb/` and `rpm/` under `repo`) lists, by format, unchecked.
+pub(crate) fn listed_in(repo: &Path) -> Result<Vec<(&'static str, Listed)>, KubepkgError> {
+    let mut found = Vec::new();
+    let indexes = walkdir::WalkDir::new(repo.join("deb/dists"))
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_name() == "Packages");
+    for index in indexes {
+        let text = std::fs::read_to_string(index.path()).unwrap_or_default();
+        found.extend(parse_packages(&text).into_iter().map(|(p, _)| ("deb", p)));
+    }
+    for rpm in krel_pkgrepo::yum::listed(&repo.join("rpm"))? {
+        found.push(("rpm", listed_rpm(rpm)));
+    }
+    Ok(found)
+}
+
+/// The dependencies of the packages `promoted` (format, file) lists that nothing in `after`
+/// (what the target will list) or the base system provides, each told as a problem.
+pub(crate) fn unresolved(
+    after: &[(&'static str, Listed)],
+    promoted: &[(&str, String)],
+) -> Vec<String> {
+    let base: Vec<String> = BASE_SYSTEM.iter().map(|s| s.to_string()).collect();
+    let mut problems = Vec::new();
+    for (format, package) in after {
+        if !promoted
+            .iter()
+            .any(|(f, file)| f == format && *file == package.file)
+        {
+            continue;
+        }
+        let same_format: Vec<&Listed> = after
+            .iter()
+            .filter(|(f, _)| f == format)
+            .map(|(_, p)| p)
+            .collect();
+        for dependency in &package.depends {
+            let met = dependency
+                .split('|')
+                .any(|alternative| resolves_in(alternative.trim(), package, &same_format, &base));
+            if !met {
+                problems.push(format!(
+                    "{format}: {} {} ({}) depends on `{dependency}`, which the target would not hold",
+                    package.name, package.version, package.arch
+                ));
+            }
+        }
+    }
+    problems.sort();
+    problems.dedup();
+    problems
 }
 
 /// Runs every check; the report lists the problems (an empty list: the repository is right).
@@ -134,6 +215,11 @@ fn upstream(version: &str) -> String {
 }
 
 fn resolves(text: &str, package: &Listed, listed: &[Listed], base: &[String]) -> bool {
+    let listed: Vec<&Listed> = listed.iter().collect();
+    resolves_in(text, package, &listed, base)
+}
+
+fn resolves_in(text: &str, package: &Listed, listed: &[&Listed], base: &[String]) -> bool {
     // What rpm adds by itself: files of the base system (`/bin/sh`), rpm's own features, and
     // the package's own `config(NAME)`.
     if text.starts_with('/')
@@ -257,15 +343,10 @@ pub(crate) fn release_sha256(text: &str) -> Vec<(String, String)> {
 fn apt_packages(root: &Path, index: &Path, report: &mut VerifyReport) -> Vec<Listed> {
     let text = std::fs::read_to_string(index).unwrap_or_default();
     let mut listed = Vec::new();
-    for stanza in text.split("\n\n").filter(|s| !s.trim().is_empty()) {
-        let field = |name| {
-            krel_pkgrepo::apt::field(stanza, name)
-                .unwrap_or_default()
-                .to_string()
-        };
-        let (file, digest) = (field("Filename"), field("SHA256"));
+    for (package, digest) in parse_packages(&text) {
+        let file = &package.file;
         report.files += 1;
-        match sha256_file(&root.join(&file)) {
+        match sha256_file(&root.join(file)) {
             Ok(actual) if actual == digest => {}
             Ok(_) => report
                 .problems
@@ -274,19 +355,46 @@ fn apt_packages(root: &Path, index: &Path, report: &mut VerifyReport) -> Vec<Lis
                 .problems
                 .push(format!("apt: {file}, listed in the index, is missing")),
         }
-        let depends = field("Depends");
-        listed.push(Listed {
-            name: field("Package"),
-            version: field("Version"),
-            arch: field("Architecture"),
-            depends: depends
-                .split(',')
-                .map(|d| d.trim().to_string())
-                .filter(|d| !d.is_empty())
-                .collect(),
-        });
+        listed.push(package);
     }
     listed
+}
+
+/// The stanzas of a `Packages` index, with each file's SHA-256.
+fn parse_packages(text: &str) -> Vec<(Listed, String)> {
+    text.split("\n\n")
+        .filter(|s| !s.trim().is_empty())
+        .map(|stanza| {
+            let field = |name| {
+                krel_pkgrepo::apt::field(stanza, name)
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            let package = Listed {
+                name: field("Package"),
+                version: field("Version"),
+                arch: field("Architecture"),
+                depends: field("Depends")
+                    .split(',')
+                    .map(|d| d.trim().to_string())
+                    .filter(|d| !d.is_empty())
+                    .collect(),
+                file: field("Filename"),
+            };
+            (package, field("SHA256"))
+        })
+        .collect()
+}
+
+/// A package of yum's `primary`, as listed.
+fn listed_rpm(rpm: krel_pkgrepo::yum::ListedRpm) -> Listed {
+    Listed {
+        arch: rpm.href.split('/').next().unwrap_or_default().to_string(),
+        version: format!("{}-{}", rpm.version, rpm.release),
+        name: rpm.name,
+        depends: rpm.requires,
+        file: rpm.href,
+    }
 }
 
 /// The yum repository: `repomd.xml.asc` signed by the keys, `repomd.xml`'s digests of the
@@ -341,13 +449,7 @@ fn verify_yum(
                 rpm.href
             )),
         }
-        let arch = rpm.href.split('/').next().unwrap_or_default().to_string();
-        listed.push(Listed {
-            depends: rpm.requires,
-            name: rpm.name,
-            version: format!("{}-{}", rpm.version, rpm.release),
-            arch,
-        });
+        listed.push(listed_rpm(rpm));
     }
     Ok(listed)
 }

@@ -680,23 +680,6 @@ fn promote(ctx: &Context, args: &PromoteArgs, shell: &Shell) -> Result<(), Failu
     Ok(())
 }
 
-/// The packages a base system provides, whatever its distribution calls them.
-const BASE_SYSTEM: &[&str] = &[
-    "iptables",
-    "mount",
-    "util-linux",
-    "systemd",
-    "libc6",
-    "glibc",
-    "conntrack",
-    "conntrack-tools",
-    "iproute2",
-    "iproute",
-    "ethtool",
-    "socat",
-    "ebtables",
-];
-
 /// Runs `krel kubepkg verify`.
 fn verify(ctx: &Context, args: &VerifyArgs, shell: &Shell) -> Result<(), Failure> {
     use krel_kubepkg::verify::{verify_repo, VerifyRequest};
@@ -769,7 +752,10 @@ fn verify(ctx: &Context, args: &VerifyArgs, shell: &Shell) -> Result<(), Failure
         ),
         ("kubernetes-cni".to_string(), None),
     ];
-    let mut base: Vec<String> = BASE_SYSTEM.iter().map(|s| s.to_string()).collect();
+    let mut base: Vec<String> = krel_kubepkg::verify::BASE_SYSTEM
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     base.extend(args.base.iter().cloned());
     let report = verify_repo(&VerifyRequest {
         root: &root,
