@@ -1,5 +1,5 @@
-//! Ctrl-C (SIGINT) and SIGTERM: krel runs the hooks commands registered (a push releases its
-//! lock in the bucket), removes the temporary files it registered
+//! Ctrl-C (SIGINT) and SIGTERM: krel runs the hooks commands registered (a push makes its
+//! bucket lock expire in seconds), removes the temporary files it registered
 //! (`krel_fs::scratch`: partial uploads, kubepkg's scratch directory, half-written journal
 //! files) and exits 130. Everything krel keeps is written atomically (journals, records,
 //! uploads), so whatever instant the signal lands on is a consistent point to stop at: the
@@ -15,7 +15,7 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 const INTERRUPTED: i32 = 130;
 
 /// How long an interrupted run waits for its hooks (a lock released in a bucket) before it exits.
-const HOOK_TIMEOUT: Duration = Duration::from_secs(5);
+pub const HOOK_TIMEOUT: Duration = Duration::from_secs(5);
 
 type Hook = Box<dyn FnOnce() + Send>;
 

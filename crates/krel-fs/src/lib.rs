@@ -33,7 +33,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32, replace: Replace) -> s
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
     };
-    let (mut temp, _scratch) = scratch::named_temp_file(dir, ".krel-tmp-")?;
+    let (_scratch, mut temp) = scratch::named_temp_file(dir, ".krel-tmp-")?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

@@ -29,29 +29,30 @@ impl Drop for Scratch {
     }
 }
 
-/// A new temporary file in `dir` named `<prefix><random>`, created and registered under the
-/// registry's lock: the signal handler, which takes the lock for good, sees it either created
+/// A new temporary file in `dir` named `<prefix><random>`, with its guard first (bound as
+/// `let (_registered, file) = …`, the file is removed before it is unregistered), created and
+/// registered under the registry's lock: the signal handler, which takes the lock for good, sees it either created
 /// and registered or never created, so a signal at any moment leaves nothing behind. The
 /// guard unregisters it.
 pub fn named_temp_file(
     dir: &Path,
     prefix: &str,
-) -> std::io::Result<(tempfile::NamedTempFile, Scratch)> {
+) -> std::io::Result<(Scratch, tempfile::NamedTempFile)> {
     let mut registered = lock();
     let file = tempfile::Builder::new().prefix(prefix).tempfile_in(dir)?;
     registered.insert(file.path().to_path_buf());
     let scratch = Scratch(file.path().to_path_buf());
-    Ok((file, scratch))
+    Ok((scratch, file))
 }
 
 /// A new temporary directory in `dir` named `<prefix><random>`, created and registered as
 /// [`named_temp_file`] does.
-pub fn temp_dir(dir: &Path, prefix: &str) -> std::io::Result<(tempfile::TempDir, Scratch)> {
+pub fn temp_dir(dir: &Path, prefix: &str) -> std::io::Result<(Scratch, tempfile::TempDir)> {
     let mut registered = lock();
     let temp = tempfile::Builder::new().prefix(prefix).tempdir_in(dir)?;
     registered.insert(temp.path().to_path_buf());
     let scratch = Scratch(temp.path().to_path_buf());
-    Ok((temp, scratch))
+    Ok((scratch, temp))
 }
 
 /// Creates a directory inside a registered scratch directory, under the registry's lock: once
@@ -89,7 +90,8 @@ fn remove(paths: &[PathBuf]) -> usize {
         .iter()
         .filter(|path| {
             let removed = if path.is_dir() {
-                std::fs::remove_dir_all(path)
+                // Once more if a file appeared while the tree was being removed.
+                std::fs::remove_dir_all(path).or_else(|_| std::fs::remove_dir_all(path))
             } else {
                 std::fs::remove_file(path)
             };

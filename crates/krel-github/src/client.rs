@@ -158,7 +158,7 @@ impl GitHub {
         };
         if config.token.is_some() && !secure_for_tokens(&config.api_url) {
             return Err(setup(
-                "the token would cross the network in clear text: use an https:// API URL (plain http only to this machine)".into(),
+                "the token would cross the network in clear text: use an https:// API URL (plain http only to 127.0.0.1 or [::1]), or unset GITHUB_TOKEN for a server that needs none".into(),
             ));
         }
         // octocrab sends the token only with relative requests (or to api.github.com) and puts

@@ -98,7 +98,7 @@ impl Layouts {
         self.init(repo)?;
         let dir = self.dir(repo).join("blobs").join("sha256");
         // Registered for removal on a signal before it exists (krel_fs::scratch).
-        let (mut incoming, _scratch) = krel_fs::scratch::named_temp_file(&dir, INCOMING)
+        let (_scratch, mut incoming) = krel_fs::scratch::named_temp_file(&dir, INCOMING)
             .map_err(ImageError::io("creating a temporary file in", &dir))?;
         let temp = incoming.path().to_path_buf();
         let file = incoming.as_file_mut();

@@ -337,7 +337,7 @@ pub fn run(
     let wanted = spec.wanted_sources(&base)?;
     // Bucket sources are copied to a temporary directory; `out` is not touched until the
     // spec has resolved completely.
-    let (downloads, _downloads_registered) =
+    let (_downloads_registered, downloads) =
         krel_fs::scratch::temp_dir(&std::env::temp_dir(), "krel-kubepkg-sources-").map_err(
             KubepkgError::io("creating a temporary directory in", &std::env::temp_dir()),
         )?;
@@ -357,7 +357,7 @@ pub fn run(
     // Holding the lock, any scratch directory here is a dead run's: never published.
     krel_fs::scratch::sweep(&request.out, SCRATCH_PREFIX, std::time::Duration::ZERO);
     // Scratch space inside `out`, so moves into place are renames on one file system.
-    let (scratch, _registered) = krel_fs::scratch::temp_dir(&request.out, SCRATCH_PREFIX).map_err(
+    let (_registered, scratch) = krel_fs::scratch::temp_dir(&request.out, SCRATCH_PREFIX).map_err(
         KubepkgError::io("creating a scratch directory in", &request.out),
     )?;
 
@@ -724,6 +724,12 @@ impl krel_error::Diagnose for KubepkgError {
     fn kind(&self) -> krel_error::ErrorKind {
         if self.is_refusal() {
             krel_error::ErrorKind::Refused
+        } else if matches!(
+            self,
+            KubepkgError::Repo(krel_pkgrepo::RepoError::SignedWithoutKey { .. })
+        ) {
+            // The key is missing from the command line.
+            krel_error::ErrorKind::Usage
         } else if !matches!(
             self,
             KubepkgError::Io { .. } | KubepkgError::Source { .. } | KubepkgError::Repo(_)
@@ -746,6 +752,9 @@ impl krel_error::Diagnose for KubepkgError {
                 "published packages never change under one name: bump --revision, leave the package out with --packages when it did not change, or rebuild the same bytes with the SOURCE_DATE_EPOCH of the first build".into(),
             ),
             KubepkgError::Busy(_) => Some("wait for it to finish, then run again".into()),
+            KubepkgError::Repo(krel_pkgrepo::RepoError::SignedWithoutKey { .. }) => Some(
+                "give the repository's signing key with --sign-key (KREL_PACKAGE_SIGN_KEY); during a rotation, both keys".into(),
+            ),
             KubepkgError::EmptySource { .. } => Some("check that the bucket exists and the prefix is the release's (gs://BUCKET/release/vX.Y.Z holds bin/linux/<arch>/…); nothing was built".into()),
             KubepkgError::Spec(err) if err.message.contains("is built for") => Some(
                 "put each architecture's binaries under bin/linux/<arch>/ of the release tree (check the build that made them)".into(),

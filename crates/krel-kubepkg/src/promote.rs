@@ -27,6 +27,8 @@ pub struct PromoteRequest {
     pub versions: Vec<String>,
     /// Whether a signing key was given: without one, a signed repository is refused.
     pub signing: bool,
+    /// Packages a base system provides besides [`crate::verify::BASE_SYSTEM`].
+    pub base: Vec<String>,
 }
 
 /// One package to copy.
@@ -81,12 +83,12 @@ pub fn plan_promote(request: &PromoteRequest) -> Result<PromotePlan, KubepkgErro
     for version in &request.versions {
         if !listed.iter().any(|listed| listed.3 == *version) {
             return Err(KubepkgError::Usage(format!(
-                "{} lists no package of version {version}: nothing was promoted",
+                "{} lists no package of version {version}: nothing was promoted (the first --version is the Kubernetes version, whose minor picks the repositories; the others are versions of packages in them, such as kubernetes-cni's)",
                 from.display(),
             )));
         }
     }
-    check_complete(&from, &to, &listed)?;
+    check_complete(&from, &to, &listed, &request.base)?;
     let mut plan = PromotePlan {
         from: from.clone(),
         to: to.clone(),
@@ -129,7 +131,12 @@ pub fn plan_promote(request: &PromoteRequest) -> Result<PromotePlan, KubepkgErro
 
 /// Refuses a promotion after which a promoted package would depend on something the target
 /// does not hold (kubelet without the kubernetes-cni it needs): users could not install it.
-fn check_complete(from: &Path, to: &Path, promoted: &[ListedFile]) -> Result<(), KubepkgError> {
+fn check_complete(
+    from: &Path,
+    to: &Path,
+    promoted: &[ListedFile],
+    base: &[String],
+) -> Result<(), KubepkgError> {
     let promoted: Vec<(&str, String)> = promoted
         .iter()
         .map(|(format, rel, _, _)| (*format, rel.clone()))
@@ -146,7 +153,7 @@ fn check_complete(from: &Path, to: &Path, promoted: &[ListedFile]) -> Result<(),
             after.push((format, package));
         }
     }
-    let problems = crate::verify::unresolved(&after, &promoted);
+    let problems = crate::verify::unresolved(&after, &promoted, base);
     if problems.is_empty() {
         return Ok(());
     }
@@ -213,7 +220,7 @@ pub fn execute_promote(
         let parent = copy.to.parent().unwrap_or(out);
         std::fs::create_dir_all(parent).map_err(KubepkgError::io("creating", parent))?;
         // Registered for removal on a signal before it exists (krel_fs::scratch).
-        let (mut temp, _scratch) = krel_fs::scratch::named_temp_file(parent, ".krel-promote-")
+        let (_scratch, mut temp) = krel_fs::scratch::named_temp_file(parent, ".krel-promote-")
             .map_err(KubepkgError::io("creating a temporary file in", parent))?;
         let mut source =
             std::fs::File::open(&copy.from).map_err(KubepkgError::io("reading", &copy.from))?;

@@ -92,12 +92,18 @@ pub(crate) fn listed_in(repo: &Path) -> Result<Vec<(&'static str, Listed)>, Kube
 }
 
 /// The dependencies of the packages `promoted` (format, file) lists that nothing in `after`
-/// (what the target will list) or the base system provides, each told as a problem.
+/// (what the target will list) or the base system (with `extra_base`) provides, each told as a
+/// problem.
 pub(crate) fn unresolved(
     after: &[(&'static str, Listed)],
     promoted: &[(&str, String)],
+    extra_base: &[String],
 ) -> Vec<String> {
-    let base: Vec<String> = BASE_SYSTEM.iter().map(|s| s.to_string()).collect();
+    let base: Vec<String> = BASE_SYSTEM
+        .iter()
+        .map(|s| s.to_string())
+        .chain(extra_base.iter().cloned())
+        .collect();
     let mut problems = Vec::new();
     for (format, package) in after {
         if !promoted

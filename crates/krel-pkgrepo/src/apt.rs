@@ -54,7 +54,7 @@ pub fn write_apt_repo(
 ) -> Result<AptSummary, RepoError> {
     let dist = root.join("dists").join(channel);
     if key.is_none() {
-        if let Some(signature) = crate::signature_of(root, Path::new("")) {
+        if let Some(signature) = crate::apt_signature(root) {
             return Err(RepoError::SignedWithoutKey { signature });
         }
     }

@@ -56,14 +56,22 @@ pub enum RepoError {
 /// The signature that makes the apt repository at `deb_root` or the yum repository at
 /// `rpm_root` signed, if either is (`InRelease`, `Release.gpg`, `repomd.xml.asc`).
 pub fn signature_of(deb_root: &std::path::Path, rpm_root: &std::path::Path) -> Option<PathBuf> {
-    let dists = std::fs::read_dir(deb_root.join("dists"))
+    apt_signature(deb_root).or_else(|| yum_signature(rpm_root))
+}
+
+/// A signature of the apt repository at `root` (`dists/*/InRelease` or `Release.gpg`), if any.
+pub fn apt_signature(root: &std::path::Path) -> Option<PathBuf> {
+    std::fs::read_dir(root.join("dists"))
         .into_iter()
         .flatten()
         .flatten()
-        .flat_map(|suite| ["InRelease", "Release.gpg"].map(|name| suite.path().join(name)));
-    dists
-        .chain([rpm_root.join("repodata/repomd.xml.asc")])
+        .flat_map(|suite| ["InRelease", "Release.gpg"].map(|name| suite.path().join(name)))
         .find(|path| path.is_file())
+}
+
+/// The signature of the yum repository at `root` (`repodata/repomd.xml.asc`), if any.
+pub fn yum_signature(root: &std::path::Path) -> Option<PathBuf> {
+    Some(root.join("repodata/repomd.xml.asc")).filter(|path| path.is_file())
 }
 
 impl RepoError {

@@ -87,7 +87,7 @@ pub fn write_yum_repo(
     date: u64,
 ) -> Result<YumSummary, RepoError> {
     if key.is_none() {
-        if let Some(signature) = crate::signature_of(Path::new(""), root) {
+        if let Some(signature) = crate::yum_signature(root) {
             return Err(RepoError::SignedWithoutKey { signature });
         }
     }

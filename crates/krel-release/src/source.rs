@@ -97,7 +97,7 @@ pub fn restore_source_archive(archive: &Path, dir: &Path) -> Result<PathBuf, Rel
     let parent = dir.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(io("creating", parent))?;
     // Unpack beside the target, then rename: a kill leaves no half-restored tree.
-    let (temp, _registered) = krel_fs::scratch::temp_dir(parent, ".restore.")
+    let (_registered, temp) = krel_fs::scratch::temp_dir(parent, ".restore.")
         .map_err(io("creating a temporary directory in", parent))?;
     let file = File::open(archive).map_err(io("opening", archive))?;
     let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(file));

@@ -63,7 +63,7 @@ pub fn verify_stage(
 
     // 3. Each version as it will be published.
     let parent = dir.parent().unwrap_or(Path::new("."));
-    let (view, _registered) = krel_fs::scratch::temp_dir(parent, ".krel-verify-")
+    let (_registered, view) = krel_fs::scratch::temp_dir(parent, ".krel-verify-")
         .map_err(io("creating a scratch directory in", parent))?;
     let laid_out = crate::release::plan::publish_dirs(dir, view.path(), &record.versions);
     if let Err(err) = &laid_out {

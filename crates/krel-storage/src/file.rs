@@ -125,7 +125,7 @@ fn put_blocking(target: &Path, upload: &ObjectUpload) -> Result<Option<ObjectInf
     std::fs::create_dir_all(dir).map_err(StorageError::io("creating", dir))?;
     // Removed by the signal handler if the run is interrupted before the rename (registered
     // before it exists: no moment leaves it behind).
-    let (mut temp, _scratch) = krel_fs::scratch::named_temp_file(dir, PARTIAL_PREFIX)
+    let (_scratch, mut temp) = krel_fs::scratch::named_temp_file(dir, PARTIAL_PREFIX)
         .map_err(StorageError::io("creating a temporary file in", dir))?;
     let mut source =
         std::fs::File::open(&upload.source).map_err(StorageError::io("reading", &upload.source))?;

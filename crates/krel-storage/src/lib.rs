@@ -188,7 +188,7 @@ fn list<T: std::fmt::Display>(items: impl Iterator<Item = T>) -> String {
 }
 
 /// What to do when the store refused the credentials, or there were none.
-const CREDENTIALS_HINT: &str = "no usable credentials: for gs://, `gcloud auth application-default login` or GOOGLE_APPLICATION_CREDENTIALS=key.json (in GitHub Actions, google-github-actions/auth); for s3://, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (AWS_ENDPOINT_URL for another endpoint than AWS)";
+const CREDENTIALS_HINT: &str = "credentials missing, expired, or without permission on this bucket: for gs://, `gcloud auth application-default login` or GOOGLE_APPLICATION_CREDENTIALS=key.json (in GitHub Actions, google-github-actions/auth); for s3://, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (AWS_ENDPOINT_URL for another endpoint than AWS)";
 
 /// Whether a failed request was about credentials (missing, refused, expired).
 fn is_credentials(reason: &str, status: Option<u16>) -> bool {

@@ -171,6 +171,24 @@ impl Store {
         Ok(())
     }
 
+    /// Makes the lock expire `within` from `now` (still held until then), if it is still this
+    /// run's: what an interrupted run does, so the next push anywhere can start as soon as this
+    /// process has surely stopped writing.
+    pub async fn expire_lock(
+        &self,
+        lock: &PushLock,
+        scratch: &Path,
+        now: i64,
+        within: Duration,
+    ) -> Result<(), StorageError> {
+        let record = LockRecord {
+            since: now,
+            expires: now + within.as_secs() as i64,
+            ..lock.record.clone()
+        };
+        self.rewrite_own_lock(lock, &record, scratch).await
+    }
+
     /// Marks the lock free, if it is still this run's.
     pub async fn release_lock(
         &self,

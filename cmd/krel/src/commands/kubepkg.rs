@@ -186,6 +186,11 @@ pub struct PromoteArgs {
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
 
+    /// Packages a base system provides, besides the usual ones (iptables, mount, util-linux,
+    /// systemd, ...): dependencies the target repository need not hold.
+    #[arg(long, value_name = "NAMES", value_delimiter = ',')]
+    pub base: Vec<String>,
+
     #[command(flatten)]
     pub signing: SigningArgs,
 }
@@ -620,6 +625,7 @@ fn promote(ctx: &Context, args: &PromoteArgs, shell: &Shell) -> Result<(), Failu
         minor: version.minor_series(),
         versions: versions.iter().map(|v| v.upstream().to_string()).collect(),
         signing: keys.is_some(),
+        base: args.base.clone(),
     };
     let plan = plan_promote(&request)?;
     if shell.output() == OutputFormat::Text {

@@ -216,7 +216,7 @@ impl HeldLock {
         store: &Arc<Store>,
         location: &Location,
     ) -> Result<HeldLock, Failure> {
-        let (scratch, scratch_registered) = krel_fs::scratch::temp_dir(
+        let (scratch_registered, scratch) = krel_fs::scratch::temp_dir(
             &std::env::temp_dir(),
             "krel-push-lock-",
         )
@@ -237,15 +237,17 @@ impl HeldLock {
             lock.clone(),
             scratch.path().to_path_buf(),
         ));
-        // Interrupted (Ctrl-C, a cancelled CI job's SIGTERM): free the lock for the next push,
-        // wherever it runs, instead of leaving it held until it expires.
+        // Interrupted (Ctrl-C, a cancelled CI job's SIGTERM): the lock expires in seconds, once
+        // this process has surely stopped writing (uploads in flight run until it exits),
+        // instead of holding for LOCK_TTL against the next push wherever it runs.
         let on_interrupt = {
             let (handle, store, lock) = (runtime.handle().clone(), store.clone(), lock.clone());
             let scratch = scratch.path().to_path_buf();
             crate::signals::on_interrupt(move || {
                 handle.block_on(async {
                     if let Some(held) = lock.lock().await.take() {
-                        let _ = store.release_lock(held, &scratch, unix_now()).await;
+                        let within = crate::signals::HOOK_TIMEOUT * 3;
+                        let _ = store.expire_lock(&held, &scratch, unix_now(), within).await;
                     }
                 });
             })
