@@ -189,6 +189,35 @@ fn describes_a_revision_when_no_build_version_is_given() {
     run.assert_exit(0)
         .assert_stderr_has("Described origin/release-1.10 as v1.10.0-rc.0.1+");
     assert_eq!(run.stdout, "v1.10.0-rc.1\n");
+    assert!(
+        !run.stderr.contains("behind"),
+        "an up-to-date clone: {}",
+        run.stderr
+    );
+    // The remote moved on (rc.1 tagged) and the clone did not fetch: said, with what to do.
+    s.remote_git(&["tag", "v1.10.0-rc.1", "release-1.10"])
+        .unwrap();
+    let stale = krel.run_in(
+        &s.root,
+        &[
+            "next-version",
+            "--type",
+            "rc",
+            "--branch",
+            "release-1.10",
+            "--repo-path",
+            "clone",
+            "--rev",
+            "origin/release-1.10",
+        ],
+    );
+    stale
+        .assert_exit(0)
+        .assert_stderr_has(
+            "the clone is behind origin; it has tag v1.10.0-rc.1, which the clone lacks",
+        )
+        .assert_stderr_has("git fetch --tags origin");
+    s.remote_git(&["tag", "-d", "v1.10.0-rc.1"]).unwrap();
     let run = krel.run_in(
         &s.root,
         &[

@@ -83,7 +83,7 @@ pub fn exec(ctx: &Context, args: &Args, shell: &Shell) -> Result<(), Failure> {
             git.release_branch.template()
         )))
         })?;
-    let build = build_version(args, shell)?;
+    let build = build_version(ctx, args, shell)?;
     if build.dirty {
         // As stage refuses it: a release is built from a commit, not a work tree.
         return Err(Failure::usage(anyhow::anyhow!(
@@ -120,17 +120,54 @@ pub fn exec(ctx: &Context, args: &Args, shell: &Shell) -> Result<(), Failure> {
 }
 
 /// The build version given, or the description of `--rev` in `--repo-path`.
-fn build_version(args: &Args, shell: &Shell) -> Result<BuildVersion, Failure> {
+fn build_version(ctx: &Context, args: &Args, shell: &Shell) -> Result<BuildVersion, Failure> {
     if let Some(text) = &args.build_version {
         return crate::args::parse_build_version(text);
     }
-    let described = Repo::open(&args.repo_path).and_then(|repo| repo.build_version(&args.rev));
-    let build = described.map_err(|err| {
+    let usage = |err: krel_git::GitError| {
         let hint = err
             .hint()
             .or_else(|| Some("pass --build-version explicitly".into()));
         Failure::usage(err).with_hint(hint)
-    })?;
+    };
+    let repo = Repo::open(&args.repo_path).map_err(usage)?;
+    let build = repo.build_version(&args.rev).map_err(usage)?;
     shell.status("Described", format!("{} as {build}", args.rev));
+    warn_if_behind(ctx, &repo, &args.rev, shell);
     Ok(build)
+}
+
+/// When `rev` is a remote-tracking branch (`origin/release-1.30`), compares it and the tags with
+/// what the remote has now (read only), and warns when the clone is behind: the versions
+/// would be computed from a stale state. Offline or unreachable: nothing is said.
+fn warn_if_behind(ctx: &Context, repo: &Repo, rev: &str, shell: &Shell) {
+    let Some((remote, branch)) = rev.split_once('/') else {
+        return;
+    };
+    let Ok(local) = repo.resolve(&format!("refs/remotes/{rev}")) else {
+        return;
+    };
+    let Ok(refs) = repo.list_remote(remote, &ctx.credentials()) else {
+        return;
+    };
+    let moved = refs.heads.get(branch).is_some_and(|head| *head != local);
+    let missing: Vec<&String> = refs
+        .tags
+        .keys()
+        .filter(|tag| !repo.has_reference(&format!("refs/tags/{tag}")))
+        .collect();
+    if moved || !missing.is_empty() {
+        let tags = match missing.as_slice() {
+            [] => String::new(),
+            [one] => format!("; it has tag {one}, which the clone lacks"),
+            [first, ..] => format!(
+                "; it has {} tags the clone lacks ({first}, ...)",
+                missing.len()
+            ),
+        };
+        shell.warn(&format!(
+            "the clone is behind {remote}{}{tags}: run `git fetch --tags {remote}` first, or these versions may already be taken",
+            if moved { format!(" ({branch} has moved)") } else { String::new() }
+        ));
+    }
 }
