@@ -29,9 +29,7 @@ pub fn write_source_archive(
 ) -> Result<(), ReleaseError> {
     let dir = archive.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
-    let temp = tempfile::Builder::new()
-        .prefix(".src.tar.gz.")
-        .tempfile_in(dir)
+    let (_registered, temp) = krel_fs::scratch::named_temp_file(dir, ".src.tar.gz.")
         .map_err(io("creating a temporary file in", dir))?;
     {
         let gz = GzEncoder::new(BufWriter::new(temp.as_file()), Compression::default());

@@ -699,8 +699,9 @@ fn verify(ctx: &Context, args: &VerifyArgs, shell: &Shell) -> Result<(), Failure
         .or_else(|| Channel::named_in(&args.location))
         .unwrap_or_else(|| Channel::of(&version));
     let minor = version.minor_series();
-    let downloaded =
-        tempfile::tempdir().map_err(|err| Failure::unexpected(anyhow::Error::new(err)))?;
+    let (_registered, downloaded) =
+        krel_fs::scratch::temp_dir(&std::env::temp_dir(), "krel-kubepkg-verify-")
+            .map_err(|err| Failure::unexpected(anyhow::Error::new(err)))?;
     let mut root = PathBuf::from(&args.location);
     if args.location.starts_with("https://") || args.location.starts_with("http://") {
         let mut base = args.location.trim_end_matches('/').to_string();

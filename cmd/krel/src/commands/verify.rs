@@ -85,7 +85,9 @@ pub fn exec(ctx: &Context, args: &Args, shell: &Shell) -> Result<(), Failure> {
     let verifier = Verifier::new(expected, trust, key);
     let jobs = args.jobs.or_cpus();
     let local = Path::new(&args.location);
-    let scratch;
+    // Declared in this order so the directory is removed before it is unregistered.
+    let _scratch_registered;
+    let scratch: tempfile::TempDir;
     let dir: PathBuf = if local.is_dir() {
         if !local.join("provenance.json").is_file() {
             return Err(Failure::usage(anyhow::anyhow!(
@@ -106,9 +108,12 @@ pub fn exec(ctx: &Context, args: &Args, shell: &Shell) -> Result<(), Failure> {
             "LOCATION is a version's directory (release/vX.Y.Z), or its gs://, s3://, file:// or https:// URL".into(),
         )));
     } else {
-        scratch = tempfile::tempdir().map_err(|err| {
-            Failure::unexpected(anyhow::Error::new(err).context("creating a temporary directory"))
-        })?;
+        (_scratch_registered, scratch) =
+            krel_fs::scratch::temp_dir(&std::env::temp_dir(), "krel-verify-").map_err(|err| {
+                Failure::unexpected(
+                    anyhow::Error::new(err).context("creating a temporary directory"),
+                )
+            })?;
         fetch(ctx, &args.location, scratch.path(), jobs, shell)?;
         scratch.path().to_path_buf()
     };
