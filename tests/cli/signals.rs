@@ -152,3 +152,46 @@ fn sigint_mid_kubepkg_leaves_no_scratch_and_a_dead_runs_scratch_is_swept() {
         Vec::<std::path::PathBuf>::new()
     );
 }
+
+/// A build that writes a heartbeat file every 0.1 s: (command, heartbeat path).
+fn heartbeat_build(dir: &Path) -> (String, std::path::PathBuf) {
+    let beat = dir.join("heartbeat");
+    let command = format!(
+        "i=0; while [ $i -lt 600 ]; do echo $i >> '{}'; i=$((i+1)); sleep 0.1; done",
+        beat.display()
+    );
+    (command, beat)
+}
+
+#[test]
+fn sigterm_mid_build_stops_the_build_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let (command, beat) = heartbeat_build(dir.path());
+    let krel = krel().env("KREL_BUILD_COMMAND", &command);
+    let s = krel.sandbox();
+    let mut child = krel.spawn_in(&s.root, &["stage", "--type", "alpha", "--branch", "main"]);
+    let start = Instant::now();
+    while !beat.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the build never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Only krel is signalled (as `kill`, `timeout` and a cancelled CI job do).
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(child.0.wait().unwrap().code(), Some(130));
+    // The build stopped with it: its heartbeat no longer grows.
+    std::thread::sleep(Duration::from_millis(300));
+    let stopped = std::fs::read_to_string(&beat).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        std::fs::read_to_string(&beat).unwrap(),
+        stopped,
+        "the build still runs"
+    );
+}

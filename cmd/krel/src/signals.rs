@@ -1,5 +1,6 @@
 //! Ctrl-C (SIGINT) and SIGTERM: krel runs the hooks commands registered (a push makes its
-//! bucket lock expire in seconds), removes the temporary files it registered
+//! bucket lock expire in seconds), stops the process groups of the children it runs (a build
+//! and all it started), removes the temporary files it registered
 //! (`krel_fs::scratch`: partial uploads, kubepkg's scratch directory, half-written journal
 //! files) and exits 130. Everything krel keeps is written atomically (journals, records,
 //! uploads), so whatever instant the signal lands on is a consistent point to stop at: the
@@ -77,6 +78,7 @@ pub fn watch() {
             if let Some(signal) = signals.forever().next() {
                 let name = if signal == SIGINT { "SIGINT" } else { "SIGTERM" };
                 run_hooks();
+                krel_fs::scratch::stop_registered_groups();
                 let removed = krel_fs::scratch::remove_registered();
                 let _ = writeln!(
                     std::io::stderr().lock(),

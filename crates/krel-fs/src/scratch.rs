@@ -11,6 +11,67 @@ use std::sync::Mutex;
 
 static REGISTERED: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
 
+/// Process groups of children krel runs (a release's build), stopped on a signal.
+static GROUPS: Mutex<BTreeSet<u32>> = Mutex::new(BTreeSet::new());
+
+/// A child's process group, registered while it runs; unregistered when dropped.
+#[derive(Debug)]
+pub struct ChildGroup(u32);
+
+impl Drop for ChildGroup {
+    fn drop(&mut self) {
+        lock_groups().remove(&self.0);
+    }
+}
+
+/// Starts `command` as the leader of a process group of its own, registered under the lock the
+/// signal handler keeps: a signal stops it and everything it started (a build's `make` and its
+/// compilers), even when only krel was signalled (`kill`, `timeout`, a cancelled CI job). Once
+/// the handler has run, no child starts.
+pub fn spawn_in_group(
+    command: &mut std::process::Command,
+) -> std::io::Result<(ChildGroup, std::process::Child)> {
+    use std::os::unix::process::CommandExt;
+    let mut groups = lock_groups();
+    let child = command.process_group(0).spawn()?;
+    groups.insert(child.id());
+    Ok((ChildGroup(child.id()), child))
+}
+
+/// Sends SIGTERM to every registered process group, then SIGKILL to those still there a
+/// second later; keeps the registry locked for good (the process is about to exit). Returns
+/// how many groups there were.
+pub fn stop_registered_groups() -> usize {
+    let groups = lock_groups();
+    let pids: Vec<u32> = groups.iter().copied().collect();
+    std::mem::forget(groups);
+    let signal = |name: &str, pid: u32| {
+        std::process::Command::new("kill")
+            .args([name, "--", &format!("-{pid}")])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success())
+    };
+    let alive: Vec<u32> = pids
+        .iter()
+        .copied()
+        .filter(|pid| signal("-TERM", *pid))
+        .collect();
+    if !alive.is_empty() {
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        for pid in alive {
+            signal("-KILL", pid);
+        }
+    }
+    pids.len()
+}
+
+fn lock_groups() -> std::sync::MutexGuard<'static, BTreeSet<u32>> {
+    GROUPS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// A registered temporary path; unregistered when dropped.
 #[derive(Debug)]
 pub struct Scratch(PathBuf);

@@ -46,7 +46,8 @@ pub fn run_build(run: &BuildRun<'_>) -> Result<(), ReleaseError> {
         .try_clone()
         .map_err(io("creating the build log", run.log))?;
     let platforms: Vec<String> = run.platforms.iter().map(ToString::to_string).collect();
-    let status = Command::new("sh")
+    let mut command = Command::new("sh");
+    command
         .arg("-c")
         .arg(run.command)
         .current_dir(run.tree)
@@ -58,9 +59,14 @@ pub fn run_build(run: &BuildRun<'_>) -> Result<(), ReleaseError> {
         .env("SOURCE_DATE_EPOCH", run.source_date_epoch.to_string())
         .stdin(Stdio::null())
         .stdout(log)
-        .stderr(log_err)
-        .status()
+        .stderr(log_err);
+    // In a process group of its own, which krel stops if it is signalled: a build must never
+    // outlive the run that started it (a rerun would build beside it).
+    let (_group, mut child) = krel_fs::scratch::spawn_in_group(&mut command)
         .map_err(io("running `sh` for the build in", run.tree))?;
+    let status = child
+        .wait()
+        .map_err(io("waiting for the build in", run.tree))?;
     mask_log(run.log, run.masker)?;
     if status.success() {
         return Ok(());
