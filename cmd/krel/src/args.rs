@@ -65,7 +65,8 @@ pub enum ReleaseTypeArg {
     Alpha,
     /// vX.Y.0-beta.N from the main branch.
     Beta,
-    /// vX.Y.Z-rc.N from a release branch (rc.0 with --cut-branch).
+    /// vX.Y.Z-rc.N from a release branch (rc.0 cuts a new release-X.Y: stage and release do it
+    /// when --branch names one that does not exist yet; next-version takes --cut-branch).
     Rc,
     /// vX.Y.Z from a release branch.
     Official,

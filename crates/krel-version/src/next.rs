@@ -189,7 +189,7 @@ impl NextVersionError {
                     "alphas and betas come from the main branch; pass --branch with the main branch".into()
                 }
                 ReleaseType::Rc | ReleaseType::Official => {
-                    "rc and official releases come from a release branch (--branch release-X.Y); to create the branch with rc.0, add --cut-branch".into()
+                    "rc and official releases come from a release branch (--branch release-X.Y); a release branch that does not exist yet is cut with rc.0 (krel stage does it when --branch names it; krel next-version needs --cut-branch)".into()
                 }
             },
             NextVersionError::BranchCutNeedsRc { .. } => {

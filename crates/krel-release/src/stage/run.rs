@@ -393,16 +393,18 @@ impl StageRun<'_> {
             StageScope::Platform(platform) => std::slice::from_ref(platform),
             _ => config.build.platforms.as_slice(),
         };
+        let log = self.workspace.join(format!("build-{version}.log"));
         self.setup.report.status(
             "Building",
             &format!(
-                "{version} for {} with `{}`",
+                "{version} for {} with `{}` (output: {}; `tail -f` it to follow)",
                 platforms
                     .iter()
                     .map(ToString::to_string)
                     .collect::<Vec<_>>()
                     .join(", "),
-                config.build.command
+                config.build.command,
+                log.display()
             ),
         );
         run_build(&BuildRun {
@@ -412,7 +414,7 @@ impl StageRun<'_> {
             build_version: &self.build_version.to_string(),
             platforms,
             source_date_epoch: self.source_date_epoch,
-            log: &self.workspace.join(format!("build-{version}.log")),
+            log: &log,
             env: self.setup.build_env,
             masker: self.setup.masker,
         })?;
