@@ -337,7 +337,10 @@ fn open_journal(
             message: format!(
                 "build version {build_version} was already staged as `{earlier}`; this run would stage `{staging}`"
             ),
-            hint: "a build version is staged once: release that stage, or stage a newer commit (--build-version)".into(),
+            hint: format!(
+                "a build version is staged once: release that stage, or stage a newer commit (--build-version). If it was only a mock run (never staged with --nomock), remove its workspace {} and run again",
+                workspace.display()
+            ),
         }),
         Some(_) => Ok(journal),
         None => {
