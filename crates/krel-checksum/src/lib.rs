@@ -176,6 +176,13 @@ pub fn write_checksums(
             written.push(target);
         }
     }
+    // Digest files of artifacts that are gone would be published for nothing.
+    for stale in tree::orphan_digest_files(dir) {
+        std::fs::remove_file(&stale).map_err(|source| ChecksumError::Read {
+            path: stale.clone(),
+            source,
+        })?;
+    }
     Ok(Summary {
         files,
         bytes,

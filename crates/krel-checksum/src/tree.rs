@@ -113,3 +113,23 @@ fn relative_name(dir: &Path, path: &Path) -> Result<String, ChecksumError> {
     }
     Ok(parts.join("/"))
 }
+
+/// `.sha256`/`.sha512` files under `dir` whose file is gone (the artifact was removed after an
+/// earlier run): stale digests a push would publish for nothing.
+pub fn orphan_digest_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    walkdir::WalkDir::new(dir)
+        .min_depth(1)
+        .follow_links(false)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_type().is_file())
+        .map(|entry| entry.into_path())
+        .filter(|path| {
+            let name = path.to_string_lossy();
+            let base = name
+                .strip_suffix(".sha256")
+                .or_else(|| name.strip_suffix(".sha512"));
+            base.is_some_and(|base| !Path::new(base).exists())
+        })
+        .collect()
+}

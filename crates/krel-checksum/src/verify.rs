@@ -45,6 +45,8 @@ pub enum Problem {
     Missing,
     /// It is there but no SUMS file lists it.
     NotListed,
+    /// A `.sha256`/`.sha512` file whose file is gone.
+    Orphan,
     /// Its `.sha256`/`.sha512` file is missing or holds another digest.
     DigestFile {
         /// `sha256` or `sha512`.
@@ -61,6 +63,7 @@ impl fmt::Display for Mismatch {
                 write!(f, "{}: content does not match {list}", self.name)
             }
             Problem::Missing => write!(f, "{}: listed but missing", self.name),
+            Problem::Orphan => write!(f, "{}: a digest of a file that is not there", self.name),
             Problem::NotListed => {
                 write!(f, "{}: present but not listed in {SHA256SUMS}", self.name)
             }
@@ -173,6 +176,16 @@ pub fn verify_checksums(
                 problem: Problem::Missing,
             });
         }
+    }
+    for orphan in crate::tree::orphan_digest_files(dir) {
+        mismatches.push(Mismatch {
+            name: orphan
+                .strip_prefix(dir)
+                .unwrap_or(&orphan)
+                .to_string_lossy()
+                .replace('\\', "/"),
+            problem: Problem::Orphan,
+        });
     }
     Ok(Verification {
         checked: files.len(),

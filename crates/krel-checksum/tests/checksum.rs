@@ -128,6 +128,14 @@ fn verify_finds_tampering_missing_and_unlisted_files() {
         "{report:?}"
     );
     assert!(bad.mismatches.iter().any(|m| m.problem == Problem::Missing));
+    // a.txt is gone but its digest files stayed: named, then removed by the next run.
+    assert!(
+        report.contains(&"a.txt.sha256: a digest of a file that is not there".into()),
+        "{report:?}"
+    );
+    write_checksums(dir.path(), 2, &NoProgress).unwrap();
+    assert!(!dir.path().join("a.txt.sha256").exists());
+    assert!(!dir.path().join("a.txt.sha512").exists());
 }
 
 #[test]
