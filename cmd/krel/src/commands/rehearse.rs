@@ -124,7 +124,7 @@ pub fn exec(ctx: &Context, args: &Args, shell: &Shell) -> Result<(), Failure> {
                 summary.github_requests,
                 summary.root.display()
             ));
-            shell.note(text);
+            shell.data(text);
         }
     }
     Ok(())
