@@ -237,8 +237,14 @@ impl Diagnose for ReleaseError {
             ReleaseError::MissingArtifacts { .. } => Some(
                 "check build.artifacts in krel.yaml against what the build writes (docs/commands/stage.md)".into(),
             ),
+            ReleaseError::Workspace { reason, .. } if reason.contains("is running in it") => Some(
+                "wait for that run to finish (a run that was killed frees the lock with its process), then run again".into(),
+            ),
             ReleaseError::Workspace { .. } => Some(
                 "move the workspace directory away (or pass another --workspace) to start afresh".into(),
+            ),
+            ReleaseError::Verification { what, .. } if what.starts_with("the partial stages") => Some(
+                "nothing was staged: stage the platforms named again with the same --type, --branch and --build-version, then merge again".into(),
             ),
             ReleaseError::Verification { .. } => Some(
                 "nothing was published. If every signature fails, check that --public-key is the key the stage was signed with; otherwise the stage is not what was built and signed: stage a new build version".into(),
