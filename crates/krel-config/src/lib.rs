@@ -179,8 +179,10 @@ impl Config {
             })?
         };
         let mut config = Config::defaults();
-        config.source = ConfigSource::File(path);
-        config.apply_file(file)?;
+        config.source = ConfigSource::File(path.clone());
+        config
+            .apply_file(file)
+            .map_err(|err| with_location(err, text, &path))?;
         config.apply_env(&env)?;
         Ok(config)
     }
@@ -403,12 +405,63 @@ impl Config {
             if let Some(value) = env(var) {
                 self.set(key, &value).map_err(|err| ConfigError::Env {
                     var: (*var).to_string(),
-                    source: Box::new(err),
+                    // The value came from the variable, not from the file.
+                    source: Box::new(match err {
+                        ConfigError::Invalid { key, message, .. } => ConfigError::Invalid {
+                            source_name: (*var).to_string(),
+                            key,
+                            message,
+                        },
+                        other => other,
+                    }),
                 })?;
             }
         }
         Ok(())
     }
+}
+
+/// A value the file gave that is not acceptable, told at its line and column when the key is
+/// found in block-style YAML.
+fn with_location(err: ConfigError, text: &str, path: &Path) -> ConfigError {
+    match err {
+        ConfigError::Invalid { key, message, .. } if key_position(text, &key).is_some() => {
+            let (line, column) = key_position(text, &key).unwrap_or((1, 1));
+            ConfigError::Parse {
+                path: path.to_path_buf(),
+                line: Some(line),
+                column: Some(column),
+                message: format!("`{key}`: {message}"),
+            }
+        }
+        other => other,
+    }
+}
+
+/// The 1-based line and column of the dotted `key` (`git.release_branch`) in block-style YAML:
+/// each part is looked for below the previous one, indented more.
+fn key_position(text: &str, key: &str) -> Option<(usize, usize)> {
+    let mut parts = key.split('.').peekable();
+    let mut part = parts.next()?;
+    let mut min_indent = 0;
+    for (index, line) in text.lines().enumerate() {
+        let trimmed = line.trim_start();
+        let indent = line.len() - trimmed.len();
+        if trimmed.is_empty() || trimmed.starts_with('#') || indent < min_indent {
+            continue;
+        }
+        let name = trimmed.split(':').next().unwrap_or_default().trim();
+        if name.trim_matches(|c| c == '"' || c == '\'') == part && trimmed.contains(':') {
+            match parts.next() {
+                Some(next) => {
+                    part = next;
+                    min_indent = indent + 1;
+                }
+                None => return Some((index + 1, indent + 1)),
+            }
+        }
+    }
+    None
 }
 
 /// Drops the parser's trailing " at line L column C": the error prints the location first.
@@ -584,6 +637,26 @@ mod tests {
         let c = Config::load(None, dir.path(), no_env).unwrap();
         assert_eq!(c.git.remote, "upstream");
         assert_eq!(c.source, ConfigSource::File(dir.path().join("krel.yaml")));
+    }
+
+    #[test]
+    fn bad_values_name_their_line_and_env_values_their_variable() {
+        let text = "project: widget\ngit:\n  remote: origin\n  release_branch: 'nope'\n";
+        let err = Config::from_yaml(text, "bad.yaml", |_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("bad.yaml:4:3: `git.release_branch`"),
+            "{err}"
+        );
+        let env = |name: &str| (name == "KREL_RELEASE_BUCKET").then(|| "ftp://x".to_string());
+        let err = Config::from_yaml("project: widget\n", "krel.yaml", env).unwrap_err();
+        let chain = format!("{err}: {}", std::error::Error::source(&err).unwrap());
+        assert!(
+            chain.contains("KREL_RELEASE_BUCKET: `release.bucket`"),
+            "{chain}"
+        );
+        assert!(!chain.contains("krel.yaml"), "{chain}");
     }
 
     #[test]
