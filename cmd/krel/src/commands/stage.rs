@@ -114,8 +114,9 @@ release.staging_registry (credentials: KREL_REGISTRY_USERNAME and KREL_REGISTRY_
 ~/.docker/config.json). Either way no git remote and no GitHub API is written to.
 
 Every step is journaled in the workspace: after a failure or a kill, run the same command again
-and it continues where it stopped. A build version is staged once: staging the same commit as
-another type is refused (stage a newer commit instead).
+and it continues where it stopped. A build version is staged once: staging the same build
+version as another type is refused (stage a newer commit instead). Once a version is tagged,
+its commit describes as that tag, a new build version, which may be staged again.
 
 The signing key is release.signing_key (password from KREL_SIGNING_PASSWORD, or asked on a
 terminal). With release.signing: keyless there is no key: the OIDC identity token of the job
