@@ -21,6 +21,11 @@ pub fn init(global: &GlobalArgs, krel_log: Option<String>) {
         .with_writer(std::io::stderr)
         .with_target(global.verbose > 1);
     let _ = match global.log_format {
+        // At the default verbosity only warnings show (a retry, a lock that could not be
+        // renewed): short lines among krel's own, without a timestamp.
+        LogFormat::Text if global.verbose == 0 => {
+            builder.with_ansi(false).without_time().try_init()
+        }
         LogFormat::Text => builder.with_ansi(false).try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
