@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use krel_test_support::{repo_root, tree};
+use krel_test_support::{copy_tree, repo_root, tree};
 
 use crate::{krel, serve};
 
@@ -518,14 +518,6 @@ fn apt_and_dnf_install_from_the_signed_repositories_and_refuse_a_wrong_key_or_ta
     );
     assert!(!refused.status.success());
     assert!(!dir.path().join("dnf-wrong/usr/bin/kubectl").exists());
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    for (rel, bytes) in tree(from) {
-        let path = to.join(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, bytes).unwrap();
-    }
 }
 
 #[test]

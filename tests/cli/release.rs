@@ -692,7 +692,7 @@ fn a_published_release_verifies_for_downloaders_and_tampering_is_named() {
         .assert_exit(0)
         .assert_stderr_has("Verified v1.11.0-alpha.1");
     let copy = tempfile::tempdir().unwrap();
-    copy_dir(&dir, &copy.path().join("downloaded"));
+    krel_test_support::copy_tree(&dir, &copy.path().join("downloaded"));
     t.run(&[
         "verify",
         &copy.path().join("downloaded").display().to_string(),
@@ -884,13 +884,4 @@ fn a_keyless_stage_is_released_only_for_the_expected_identity() {
         &standin.signing_config(),
     )
     .unwrap_or_else(|err| panic!("sigstore-python: {err}"));
-}
-
-/// Copies the files of `from` into `to`, recursively.
-fn copy_dir(from: &Path, to: &Path) {
-    for (relative, bytes) in krel_test_support::tree(from) {
-        let target = to.join(relative);
-        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-        std::fs::write(target, bytes).unwrap();
-    }
 }

@@ -19,6 +19,15 @@ use crate::digest::local_digests;
 use crate::push::{replace_condition, ObjectUpload};
 use crate::{Location, Precondition, StorageError, Store};
 
+/// This run's lock record, held from `now` for `ttl`.
+fn held_until(lock: &PushLock, now: i64, ttl: Duration) -> LockRecord {
+    LockRecord {
+        since: now,
+        expires: now + ttl.as_secs() as i64,
+        ..lock.record.clone()
+    }
+}
+
 /// How long a lock holds without being renewed.
 pub const LOCK_TTL: Duration = Duration::from_secs(15 * 60);
 
@@ -161,11 +170,7 @@ impl Store {
         scratch: &Path,
         now: i64,
     ) -> Result<(), StorageError> {
-        let record = LockRecord {
-            since: now,
-            expires: now + LOCK_TTL.as_secs() as i64,
-            ..lock.record.clone()
-        };
+        let record = held_until(lock, now, LOCK_TTL);
         self.rewrite_own_lock(lock, &record, scratch).await?;
         lock.record = record;
         Ok(())
@@ -181,12 +186,8 @@ impl Store {
         now: i64,
         within: Duration,
     ) -> Result<(), StorageError> {
-        let record = LockRecord {
-            since: now,
-            expires: now + within.as_secs() as i64,
-            ..lock.record.clone()
-        };
-        self.rewrite_own_lock(lock, &record, scratch).await
+        self.rewrite_own_lock(lock, &held_until(lock, now, within), scratch)
+            .await
     }
 
     /// Marks the lock free, if it is still this run's.

@@ -328,6 +328,16 @@ pub fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     files
 }
 
+/// Copies every file under `from` into `to`, keeping the relative paths.
+pub fn copy_tree(from: &Path, to: &Path) {
+    for (relative, bytes) in tree(from) {
+        let target = to.join(relative);
+        std::fs::create_dir_all(target.parent().expect("a file has a parent"))
+            .expect("creating a directory of the copy");
+        std::fs::write(target, bytes).expect("writing a file of the copy");
+    }
+}
+
 fn walk(root: &Path, dir: &Path, contents: bool, files: &mut BTreeMap<String, Vec<u8>>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
