@@ -16,6 +16,8 @@ use crate::{sha256_file, KubepkgError};
 pub struct VerifyRequest<'a> {
     /// The repository root (`…/core:/stable:/v1.29`, holding `deb/` and `rpm/`).
     pub root: &'a Path,
+    /// What messages call it: its path, or the URL it was read from.
+    pub name: &'a str,
     /// The keys the indexes must be signed by.
     pub keys: &'a PublicKeys,
     /// Package → upstream version expected (`kubelet` → `1.29.0`); `None`: any version.
@@ -140,10 +142,9 @@ pub fn verify_repo(request: &VerifyRequest<'_>) -> Result<VerifyReport, KubepkgE
     let deb = request.root.join("deb");
     let rpm = request.root.join("rpm");
     if !deb.is_dir() && !rpm.is_dir() {
-        report.problems.push(format!(
-            "{} holds no deb/ or rpm/ repository",
-            request.root.display()
-        ));
+        report
+            .problems
+            .push(format!("{} holds no deb/ or rpm/ repository", request.name));
         return Ok(report);
     }
     if deb.is_dir() {
@@ -278,7 +279,7 @@ fn verify_apt(
     if suites.is_empty() {
         report
             .problems
-            .push(format!("apt: {} has no suite", dists.display()));
+            .push("apt: deb/dists has no suite".to_string());
     }
     for suite in suites {
         let name = suite

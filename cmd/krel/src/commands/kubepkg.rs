@@ -766,6 +766,7 @@ fn verify(ctx: &Context, args: &VerifyArgs, shell: &Shell) -> Result<(), Failure
     base.extend(args.base.iter().cloned());
     let report = verify_repo(&VerifyRequest {
         root: &root,
+        name: &shown,
         keys: &keys,
         expected,
         arches,
@@ -788,16 +789,9 @@ fn verify(ctx: &Context, args: &VerifyArgs, shell: &Shell) -> Result<(), Failure
     if report.problems.is_empty() {
         return Ok(());
     }
-    let mirror = downloaded.path().display().to_string();
-    let url = args.location.trim_end_matches('/');
-    let problems: Vec<String> = report
-        .problems
-        .iter()
-        .map(|problem| problem.replace(&mirror, url))
-        .collect();
     Err(Failure::refused(anyhow::anyhow!(
         "{shown} is not as it should be:\n  - {}",
-        problems.join("\n  - ")
+        report.problems.join("\n  - ")
     ))
     .with_hint(Some("republish what is missing or damaged (a rerun of krel kubepkg --repo restores indexes), then verify again".into())))
 }
