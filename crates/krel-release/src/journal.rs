@@ -60,12 +60,11 @@ impl Journal {
         match lock.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(ReleaseError::Workspace {
+                return Err(ReleaseError::WorkspaceBusy {
                     path: path.parent().unwrap_or(path).to_path_buf(),
-                    reason: format!(
-                    "another `krel {command}` of {build_version} is running in it (it holds {})",
-                    lock_path.display()
-                ),
+                    command: command.to_string(),
+                    build_version: build_version.to_string(),
+                    lock: lock_path.clone(),
                 })
             }
             Err(std::fs::TryLockError::Error(err)) => {

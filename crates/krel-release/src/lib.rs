@@ -145,6 +145,26 @@ pub enum ReleaseError {
         /// Why.
         reason: String,
     },
+    /// Another run of the same command holds the workspace's lock.
+    #[error("the workspace at {} cannot be used: another `krel {command}` of {build_version} is running in it (it holds {})", path.display(), lock.display())]
+    WorkspaceBusy {
+        /// The workspace.
+        path: PathBuf,
+        /// `stage` or `release`.
+        command: String,
+        /// The build version.
+        build_version: String,
+        /// The lock file.
+        lock: PathBuf,
+    },
+    /// The platforms' partial stages of a split stage disagree.
+    #[error("the partial stages at {root} failed verification:\n  - {}", problems.join("\n  - "))]
+    PartialsDisagree {
+        /// Where they are.
+        root: String,
+        /// Each disagreement.
+        problems: Vec<String>,
+    },
     /// Staged files do not match their checksums, signatures or provenance.
     #[error("{what} failed verification:\n  - {}", problems.join("\n  - "))]
     Verification {
@@ -208,6 +228,7 @@ impl Diagnose for ReleaseError {
         match self {
             ReleaseError::TagOnRemote { .. }
             | ReleaseError::Verification { .. }
+            | ReleaseError::PartialsDisagree { .. }
             | ReleaseError::BranchDiverged { .. }
             | ReleaseError::NotStaged { .. }
             | ReleaseError::PartialsMissing { .. }
@@ -237,13 +258,13 @@ impl Diagnose for ReleaseError {
             ReleaseError::MissingArtifacts { .. } => Some(
                 "check build.artifacts in krel.yaml against what the build writes (docs/commands/stage.md)".into(),
             ),
-            ReleaseError::Workspace { reason, .. } if reason.contains("is running in it") => Some(
+            ReleaseError::WorkspaceBusy { .. } => Some(
                 "wait for that run to finish (a run that was killed frees the lock with its process), then run again".into(),
             ),
             ReleaseError::Workspace { .. } => Some(
                 "move the workspace directory away (or pass another --workspace) to start afresh".into(),
             ),
-            ReleaseError::Verification { what, .. } if what.starts_with("the partial stages") => Some(
+            ReleaseError::PartialsDisagree { .. } => Some(
                 "nothing was staged: stage the platforms named again with the same --type, --branch and --build-version, then merge again".into(),
             ),
             ReleaseError::Verification { .. } => Some(

@@ -143,8 +143,8 @@ pub fn read_partials(
         }
     }
     if !problems.is_empty() {
-        return Err(ReleaseError::Verification {
-            what: format!("the partial stages at {root}"),
+        return Err(ReleaseError::PartialsDisagree {
+            root: root.to_string(),
             problems,
         });
     }
@@ -198,8 +198,8 @@ pub(crate) fn gather_version(
         }
     }
     if !problems.is_empty() {
-        return Err(ReleaseError::Verification {
-            what: format!("the partial stages at {root}"),
+        return Err(ReleaseError::PartialsDisagree {
+            root: root.to_string(),
             problems,
         });
     }
@@ -240,8 +240,8 @@ pub(crate) fn gather_version(
     }
     if !problems.is_empty() {
         problems.sort();
-        return Err(ReleaseError::Verification {
-            what: format!("the partial stages at {root}"),
+        return Err(ReleaseError::PartialsDisagree {
+            root: root.to_string(),
             problems,
         });
     }
