@@ -222,6 +222,12 @@ fn classify(action: &'static str, key: &str, err: &google_cloud_storage::Error) 
         key: key.into(),
         reason: crate::error_chain(err),
         status,
+        cause: match status {
+            Some(status) => crate::Cause::of_status(status),
+            None if err.is_authentication() => crate::Cause::Credentials,
+            None if err.is_transport() => crate::Cause::Unreachable,
+            None => crate::Cause::Other,
+        },
     };
     let transient = match status {
         Some(status) => transient_status(status),

@@ -190,34 +190,6 @@ fn list<T: std::fmt::Display>(items: impl Iterator<Item = T>) -> String {
 /// What to do when the store refused the credentials, or there were none.
 const CREDENTIALS_HINT: &str = "credentials missing, expired, or without permission on this bucket: for gs://, `gcloud auth application-default login` or GOOGLE_APPLICATION_CREDENTIALS=key.json (in GitHub Actions, google-github-actions/auth); for s3://, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (AWS_ENDPOINT_URL for another endpoint than AWS)";
 
-/// Whether a failed request was about credentials (missing, refused, expired).
-fn is_credentials(reason: &str, status: Option<u16>) -> bool {
-    let reason = reason.to_ascii_lowercase();
-    matches!(status, Some(401 | 403))
-        || [
-            "authentication",
-            "credentials",
-            "access token",
-            "accessdenied",
-            "signaturedoesnotmatch",
-        ]
-        .iter()
-        .any(|word| reason.contains(word))
-}
-
-/// Whether a request failed before any answer: nothing listens, or the name does not resolve.
-fn is_unreachable(reason: &str) -> bool {
-    let reason = reason.to_ascii_lowercase();
-    [
-        "connection refused",
-        "name or service not known",
-        "failed to lookup address",
-        "no route to host",
-    ]
-    .iter()
-    .any(|word| reason.contains(word))
-}
-
 /// An error and its root cause, `outer: innermost` (a transport error says why it failed:
 /// connection refused, a name that does not resolve).
 pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
@@ -309,6 +281,27 @@ impl Store {
     }
 }
 
+/// Why a request failed, as far as the client can tell: what decides the hint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cause {
+    /// Credentials missing, refused (401, 403) or expired.
+    Credentials,
+    /// No connection: nothing listens, or the name does not resolve.
+    Unreachable,
+    /// Anything else (a 5xx, a timeout, a bad answer).
+    Other,
+}
+
+impl Cause {
+    /// The cause an HTTP status tells.
+    pub fn of_status(status: u16) -> Cause {
+        match status {
+            401 | 403 => Cause::Credentials,
+            _ => Cause::Other,
+        }
+    }
+}
+
 /// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -381,6 +374,8 @@ pub enum StorageError {
         reason: String,
         /// HTTP status, when there was a response.
         status: Option<u16>,
+        /// Why, as far as the client could tell.
+        cause: Cause,
     },
     /// The object changed since the plan was made, or appeared meanwhile with other content.
     #[error("`{key}` changed on the store while pushing: another push got there first")]
@@ -490,8 +485,8 @@ impl krel_error::Diagnose for StorageError {
             StorageError::WouldOverwrite { .. } => Some("published objects are not replaced silently: check the version (`krel push --allow-overwrite` replaces them when that is intended)".into()),
             StorageError::BadMarker { .. } => Some("fix the marker by hand (it should hold one version, such as v1.30.2), or remove it; then run again".into()),
             StorageError::Conflict { .. } => Some("run the push again to see the store's current state".into()),
-            StorageError::Request { reason, status, .. } if is_credentials(reason, *status) => Some(CREDENTIALS_HINT.into()),
-            StorageError::Request { reason, status: None, .. } if is_unreachable(reason) => Some("the store cannot be reached: check the endpoint (AWS_ENDPOINT_URL, STORAGE_EMULATOR_HOST) and the network, then run the same push again".into()),
+            StorageError::Request { cause: Cause::Credentials, .. } => Some(CREDENTIALS_HINT.into()),
+            StorageError::Request { cause: Cause::Unreachable, .. } => Some("the store cannot be reached: check the endpoint (AWS_ENDPOINT_URL, STORAGE_EMULATOR_HOST) and the network, then run the same push again".into()),
             StorageError::Incomplete { .. } | StorageError::Request { .. } => Some("run the same push again: completed objects are skipped and the rest is uploaded".into()),
             StorageError::Verification { .. } => Some("the store holds something else than what was sent: check the network path and run again".into()),
             StorageError::Connect { .. } => Some("check the URL and credentials (STORAGE_EMULATOR_HOST, AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID)".into()),
@@ -505,28 +500,39 @@ mod hint_tests {
     use super::*;
     use krel_error::Diagnose;
 
-    fn request(reason: &str, status: Option<u16>) -> StorageError {
+    fn request(reason: &str, status: Option<u16>, cause: Cause) -> StorageError {
         StorageError::Request {
             action: "uploading",
             key: "k".into(),
             reason: reason.into(),
             status,
+            cause,
         }
     }
 
     #[test]
     fn missing_credentials_and_unreachable_stores_say_what_to_do() {
         let hint = |err: StorageError| err.hint().unwrap_or_default();
-        assert!(
-            hint(request("cannot create the authentication headers", None))
-                .contains("gcloud auth application-default login")
-        );
-        assert!(hint(request("HTTP 403 AccessDenied", Some(403))).contains("AWS_ACCESS_KEY_ID"));
-        assert!(
-            hint(request("error sending request: Connection refused", None))
-                .contains("check the endpoint")
-        );
-        assert!(hint(request("HTTP 503", Some(503))).contains("run the same push again"));
+        assert!(hint(request(
+            "cannot create the authentication headers",
+            None,
+            Cause::Credentials
+        ))
+        .contains("gcloud auth application-default login"));
+        assert!(hint(request(
+            "HTTP 403 AccessDenied",
+            Some(403),
+            Cause::of_status(403)
+        ))
+        .contains("AWS_ACCESS_KEY_ID"));
+        assert!(hint(request(
+            "error sending request: Connection refused",
+            None,
+            Cause::Unreachable
+        ))
+        .contains("check the endpoint"));
+        assert!(hint(request("HTTP 503", Some(503), Cause::of_status(503)))
+            .contains("run the same push again"));
     }
 
     #[test]

@@ -130,6 +130,7 @@ impl Store {
                 key: update.key.clone(),
                 reason: format!("`{}` is not a version: {err}", update.version),
                 status: None,
+                cause: crate::Cause::Other,
             })?;
         std::fs::create_dir_all(scratch).map_err(StorageError::io("creating", scratch))?;
         let mut file = tempfile::NamedTempFile::new_in(scratch)

@@ -57,6 +57,7 @@ pub(crate) async fn within<T>(
             key: key.to_string(),
             reason: format!("no answer within {limit:?}"),
             status: None,
+            cause: crate::Cause::Other,
         })),
     }
 }
@@ -112,6 +113,7 @@ mod tests {
             key: "k".into(),
             reason: "503".into(),
             status: Some(503),
+            cause: crate::Cause::Other,
         }
     }
 

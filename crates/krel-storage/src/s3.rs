@@ -352,6 +352,11 @@ fn transport(action: &'static str, key: &str, err: reqwest::Error) -> Failed {
             endpoint.unwrap_or_default()
         ),
         status: None,
+        cause: if err.is_connect() {
+            crate::Cause::Unreachable
+        } else {
+            crate::Cause::Other
+        },
     };
     if err.is_builder() {
         Failed::Fatal(failure)
@@ -372,5 +377,6 @@ fn http_error(action: &'static str, key: &str, status: u16, body: &str) -> Stora
         key: key.into(),
         reason: format!("HTTP {status}{code}"),
         status: Some(status),
+        cause: crate::Cause::of_status(status),
     }
 }
