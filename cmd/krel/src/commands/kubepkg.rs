@@ -72,7 +72,8 @@ pub struct Args {
     )]
     pub format: Vec<String>,
 
-    /// Payload compression: xz (default, read everywhere), gzip, or zstd (newer systems only).
+    /// Payload compression: xz (default, read everywhere; each binary compressed once for its
+    /// deb and its RPM), gzip, or zstd (newer systems only).
     #[arg(long, value_name = "ALG", default_value = "xz")]
     pub compression: String,
 
@@ -177,8 +178,8 @@ pub struct PromoteArgs {
     #[arg(long, value_enum)]
     pub to: ChannelArg,
 
-    /// The version to promote (1.29.0); repeat or comma-separate for packages of other
-    /// versions (kubernetes-cni 1.4.0). Its minor picks the repositories (v1.29).
+    /// The version to promote (1.29.0), first; repeat or comma-separate for packages of other
+    /// versions (kubernetes-cni 1.4.0). The first one's minor picks the repositories (v1.29).
     #[arg(long, value_name = "V", required = true, value_delimiter = ',')]
     pub version: Vec<String>,
 
