@@ -77,8 +77,11 @@ fn gpg_key_full(
 }
 
 fn run(program: &str, args: &[&str]) -> Output {
+    // A temporary directory of its own: lintian leaves an `mldbm-elf-*` file behind per run.
+    let tmp = tempfile::tempdir().unwrap();
     Command::new(program)
         .args(args)
+        .env("TMPDIR", tmp.path())
         .output()
         .unwrap_or_else(|err| {
             panic!("{program} (install it with scripts/install-test-deps): {err}")

@@ -45,6 +45,10 @@ fn interrupt_when(
     child.0.wait().unwrap().code()
 }
 
+/// The pushed file's size: large enough that its upload is under way for a while (hashed and
+/// written), small enough not to strain a CI disk (the copy is real bytes).
+const BIG: u64 = 160 << 20;
+
 #[test]
 fn sigint_mid_push_leaves_no_partial_file_and_a_rerun_completes() {
     let dir = tempfile::tempdir().unwrap();
@@ -52,7 +56,7 @@ fn sigint_mid_push_leaves_no_partial_file_and_a_rerun_completes() {
     std::fs::create_dir_all(&src).unwrap();
     // A large file, so the upload is under way for a while (sparse: cheap to make).
     let big = std::fs::File::create(src.join("kubernetes-server.tar.gz")).unwrap();
-    big.set_len(400 << 20).unwrap();
+    big.set_len(BIG).unwrap();
     std::fs::write(src.join("SHA256SUMS"), "x").unwrap();
     let dest = dir.path().join("bucket");
     let url = format!("file://{}", dest.display());
@@ -99,7 +103,7 @@ fn sigint_mid_push_leaves_no_partial_file_and_a_rerun_completes() {
         std::fs::metadata(dest.join("kubernetes-server.tar.gz"))
             .unwrap()
             .len(),
-        400 << 20
+        BIG
     );
 }
 

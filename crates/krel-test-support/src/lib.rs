@@ -95,6 +95,9 @@ impl Krel {
     /// The binary at `bin` (use `env!("CARGO_BIN_EXE_krel")`).
     pub fn new(bin: impl Into<PathBuf>) -> Krel {
         let home = tempfile::tempdir().expect("creating a temporary HOME");
+        // krel's own temporary files (and its children's) go with HOME, so that a run killed
+        // on purpose leaves nothing in the machine's temporary directory.
+        std::fs::create_dir(home.path().join("tmp")).expect("creating HOME/tmp");
         std::fs::write(
             home.path().join(".gitconfig"),
             "[user]\n\tname = Test Release Manager\n\temail = rm@test.example\n",
@@ -140,6 +143,7 @@ impl Krel {
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.home.path())
+            .env("TMPDIR", self.home.path().join("tmp"))
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .env("GIT_CONFIG_GLOBAL", self.home.path().join(".gitconfig"))
             .env("NO_COLOR", "1")

@@ -27,23 +27,43 @@ struct Watched {
 }
 
 impl Watched {
-    /// Starts `program args` under a watchdog that kills it once this process is gone.
-    fn start(program: &Path, args: &[String], log: PathBuf) -> Watched {
-        let quoted: Vec<String> = std::iter::once(program.display().to_string())
+    /// Starts `program args` under a watchdog that kills it once this process is gone, then
+    /// removes `dir`: the server's files, its log (`dir/log_name`) and, through `TMPDIR`,
+    /// whatever it writes to a temporary directory. (The shared servers live in statics, which
+    /// are never dropped, so nothing in this process could remove them.) The watchdog itself
+    /// ends when the server does, so a crash is seen at once; the removal then waits in the
+    /// background for this process to end, keeping the log for the failure message. `strays`
+    /// are files the server makes outside `dir` whatever it is told, removed with it.
+    fn start(
+        program: &Path,
+        args: &[String],
+        (dir, log_name): (&Path, &str),
+        strays: &[PathBuf],
+    ) -> Watched {
+        let quote = |a: &str| format!("'{}'", a.replace('\'', "'\\''"));
+        let command: Vec<String> = std::iter::once(program.display().to_string())
             .chain(args.iter().cloned())
-            .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+            .map(|a| quote(&a))
+            .collect();
+        let log = dir.join(log_name);
+        let me = std::process::id();
+        let removed: Vec<String> = std::iter::once(dir)
+            .chain(strays.iter().map(PathBuf::as_path))
+            .map(|path| quote(&path.display().to_string()))
             .collect();
         let script = format!(
-            "{} >>'{}' 2>&1 & server=$!; \
-             while kill -0 {} 2>/dev/null && kill -0 $server 2>/dev/null; do sleep 1; done; \
-             kill $server 2>/dev/null; sleep 1; kill -9 $server 2>/dev/null",
-            quoted.join(" "),
-            log.display(),
-            std::process::id()
+            "{command} >>{log} 2>&1 & server=$!; \
+             while kill -0 {me} 2>/dev/null && kill -0 $server 2>/dev/null; do sleep 1; done; \
+             kill $server 2>/dev/null; sleep 1; kill -9 $server 2>/dev/null; \
+             (while kill -0 {me} 2>/dev/null; do sleep 1; done; rm -rf {removed}) &",
+            command = command.join(" "),
+            log = quote(&log.display().to_string()),
+            removed = removed.join(" "),
         );
         let child = Command::new("sh")
             .arg("-c")
             .arg(script)
+            .env("TMPDIR", dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -162,7 +182,7 @@ pub fn fake_gcs() -> &'static FakeGcs {
         .iter()
         .map(|s| s.to_string())
         .collect();
-        let mut server = Watched::start(&binary, &args, dir.path().join("fake-gcs.log"));
+        let mut server = Watched::start(&binary, &args, (dir.path(), "fake-gcs.log"), &[]);
         server.wait_http("fake-gcs-server", port, "/storage/v1/b?project=krel-tests", Duration::from_secs(20));
         FakeGcs { port, server: std::sync::Mutex::new(server), _dir: dir }
     })
@@ -239,10 +259,20 @@ pub fn seaweed_s3() -> &'static SeaweedS3 {
             "-metricsPort=0".into(),
             "-master.volumeSizeLimitMB=64".into(),
             "-volume.max=20".into(),
+            format!("-s3.localSocket={}", dir.path().join("s3.sock").display()),
+            format!("-filer.localSocket={}", dir.path().join("filer.sock").display()),
+            // Not the default 1% of the disk: on a large, nearly full CI disk that is gigabytes,
+            // and SeaweedFS turns read-only (HTTP 500 on every write) long before tests run out.
+            "-volume.minFreeSpace=64MiB".into(),
         ];
         args.shrink_to_fit();
+        // Its gRPC servers' sockets, always in /tmp.
+        let strays: Vec<PathBuf> = [("master", ports[1]), ("volume", ports[3]), ("filer", ports[5]), ("s3", ports[7])]
+            .iter()
+            .map(|(what, port)| PathBuf::from(format!("/tmp/seaweedfs-{what}-grpc-{port}.sock")))
+            .collect();
         drop(held);
-        let mut server = Watched::start(&weed, &args, dir.path().join("weed.log"));
+        let mut server = Watched::start(&weed, &args, (dir.path(), "weed.log"), &strays);
         server.wait_http("SeaweedFS S3", s3_port, "/", Duration::from_secs(60));
         SeaweedS3 { port: s3_port, access_key, secret_key, server: std::sync::Mutex::new(server), _dir: dir }
     })
@@ -293,7 +323,7 @@ impl DockerRegistry {
             "docker-registry is missing: run scripts/install-test-deps (scripts/test does)"
         );
         let args = vec!["serve".to_string(), config_path.display().to_string()];
-        let mut server = Watched::start(program, &args, dir.path().join("registry.log"));
+        let mut server = Watched::start(program, &args, (dir.path(), "registry.log"), &[]);
         server.wait_http("docker-registry", port, "/v2/", Duration::from_secs(20));
         DockerRegistry {
             port,
