@@ -325,14 +325,14 @@ fn gcs_push_survives_503s_and_dropped_connections() {
         .assert_stderr_has("already holds all 12");
 }
 
-fn s3_env(krel: Krel, endpoint: &str) -> Krel {
+pub(crate) fn s3_env(krel: Krel, endpoint: &str) -> Krel {
     let s3 = seaweed_s3();
     krel.env("AWS_ENDPOINT_URL", endpoint)
         .env("AWS_ACCESS_KEY_ID", &s3.access_key)
         .env("AWS_SECRET_ACCESS_KEY", &s3.secret_key)
 }
 
-fn s3_bucket(name: &str) -> String {
+pub(crate) fn s3_bucket(name: &str) -> String {
     let s3 = seaweed_s3();
     let bucket = unique(name);
     readback(

@@ -2,6 +2,7 @@
 //! dead run left is swept by the next.
 
 use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::krel;
@@ -198,4 +199,44 @@ fn sigterm_mid_build_stops_the_build_too() {
         stopped,
         "the build still runs"
     );
+}
+
+#[test]
+fn sigint_while_the_push_lock_is_written_makes_that_lock_expire() {
+    use krel_test_support::{seaweed_s3, test_python, test_tool, Fault, FaultyProxy};
+    let s3 = seaweed_s3();
+    let bucket = crate::push::s3_bucket("krel-s3-lock");
+    // Every answer comes late: the server has written the lock before krel hears it has.
+    let proxy = FaultyProxy::start(s3.port, vec![Some(Fault::SlowAnswer)], 1000);
+    let krel = crate::push::s3_env(krel(), &format!("http://{}", proxy.host()));
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("kubectl"), "kubectl").unwrap();
+    let dest = format!("s3://{bucket}/v1.30.0");
+    let args = ["push", src.path().to_str().unwrap(), &dest, "--nomock"];
+    let lock_written = || {
+        proxy
+            .request_lines()
+            .iter()
+            .any(|line| line.starts_with("PUT ") && line.contains(".krel-locks/"))
+    };
+    let code = interrupt_when(krel.spawn_in(src.path(), &args), lock_written);
+    assert_eq!(code, Some(130));
+    let read = Command::new(test_python())
+        .arg(test_tool("readback.py"))
+        .args([
+            "s3-get",
+            &s3.endpoint(),
+            &bucket,
+            ".krel-locks/push-v1.30.0.lock",
+        ])
+        .args([&s3.access_key, &s3.secret_key])
+        .output()
+        .unwrap();
+    assert!(read.status.success(), "{read:?}");
+    let object: serde_json::Value = serde_json::from_slice(&read.stdout).unwrap();
+    let lock: serde_json::Value =
+        serde_json::from_str(object["text"].as_str().expect("the lock was written")).unwrap();
+    // Not held for LOCK_TTL by a run that is gone: it expires seconds after the interrupt.
+    let left = lock["expires"].as_i64().unwrap() - lock["since"].as_i64().unwrap();
+    assert!(left <= 15, "{lock}");
 }

@@ -4,6 +4,7 @@
   readback.py gcs HOST BUCKET PREFIX                       (STORAGE_EMULATOR_HOST-style HOST)
   readback.py s3 ENDPOINT BUCKET PREFIX ACCESS SECRET
   readback.py s3-mkbucket ENDPOINT BUCKET ACCESS SECRET
+  readback.py s3-get ENDPOINT BUCKET KEY ACCESS SECRET     (prints {"text": ...} or {})
 
 Prints JSON: {"<key>": {"size": N, "sha256": "<hex>"}} for every object under PREFIX.
 """
@@ -50,7 +51,16 @@ def s3_mkbucket(endpoint, bucket, access, secret):
     return {}
 
 
+def s3_get(endpoint, bucket, key, access, secret):
+    client = s3_client(endpoint, access, secret)
+    try:
+        data = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except client.exceptions.NoSuchKey:
+        return {}
+    return {"text": data.decode()}
+
+
 if __name__ == "__main__":
     command, *args = sys.argv[1:]
-    result = {"gcs": gcs, "s3": s3, "s3-mkbucket": s3_mkbucket}[command](*args)
+    result = {"gcs": gcs, "s3": s3, "s3-mkbucket": s3_mkbucket, "s3-get": s3_get}[command](*args)
     json.dump(result, sys.stdout, sort_keys=True)

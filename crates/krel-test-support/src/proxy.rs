@@ -27,6 +27,9 @@ pub enum Fault {
     Stall,
     /// Wait 1.5 seconds, then relay normally (a slow answer).
     Slow,
+    /// Forward, then wait 1.5 seconds before relaying the response: the server has acted, the
+    /// client has not heard yet.
+    SlowAnswer,
 }
 
 /// A running proxy; stops accepting when dropped.
@@ -44,6 +47,7 @@ struct Shared {
     injected: Mutex<Vec<Fault>>,
     requests: AtomicUsize,
     statuses: Mutex<Vec<u16>>,
+    lines: Mutex<Vec<String>>,
 }
 
 impl FaultyProxy {
@@ -63,6 +67,7 @@ impl FaultyProxy {
             injected: Mutex::new(Vec::new()),
             requests: AtomicUsize::new(0),
             statuses: Mutex::new(Vec::new()),
+            lines: Mutex::new(Vec::new()),
         });
         let stop_flag = stop.clone();
         let accept_shared = shared.clone();
@@ -113,6 +118,15 @@ impl FaultyProxy {
     /// Requests seen.
     pub fn requests(&self) -> usize {
         self.shared.requests.load(Ordering::SeqCst)
+    }
+
+    /// The request lines seen so far (`PUT /bucket/key HTTP/1.1`), in order of arrival.
+    pub fn request_lines(&self) -> Vec<String> {
+        self.shared
+            .lines
+            .lock()
+            .map(|l| l.clone())
+            .unwrap_or_default()
     }
 }
 
@@ -204,6 +218,10 @@ fn serve(client: TcpStream, shared: &Shared) -> std::io::Result<()> {
             return Ok(());
         };
         let answer = |status: &[u8], out: &mut TcpStream| out.write_all(status);
+        if let Ok(mut lines) = shared.lines.lock() {
+            let text = String::from_utf8_lossy(&request.raw);
+            lines.push(text.lines().next().unwrap_or("").to_string());
+        }
         let decided = shared.decide();
         if decided == Some(Fault::Slow) {
             std::thread::sleep(Duration::from_millis(1500));
@@ -251,6 +269,9 @@ fn serve(client: TcpStream, shared: &Shared) -> std::io::Result<()> {
                     // No body follows, whatever the headers say.
                     response.length = Some(0);
                     response.chunked = false;
+                }
+                if fault == Some(Fault::SlowAnswer) {
+                    std::thread::sleep(Duration::from_millis(1500));
                 }
                 if fault == Some(Fault::DropResponse) {
                     // Let the server finish; the client never hears of it.

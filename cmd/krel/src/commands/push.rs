@@ -229,29 +229,28 @@ impl HeldLock {
             krel_storage::host_name(),
             std::process::id()
         );
-        let taken =
-            runtime.block_on(store.take_lock(location, &holder, scratch.path(), unix_now()))?;
-        let lock = Arc::new(tokio::sync::Mutex::new(Some(taken)));
+        // The slot is held while the lock is taken, and the interrupt hook registered first: a
+        // signal that lands while the lock is being written waits for the write (within
+        // HOOK_TIMEOUT) and makes that lock expire too, instead of leaving it held for LOCK_TTL.
+        let lock = Arc::new(tokio::sync::Mutex::new(None));
+        let slot = lock.clone().try_lock_owned().map_err(|err| {
+            Failure::unexpected(anyhow::anyhow!("the push lock's slot is busy: {err}"))
+        })?;
+        let on_interrupt = expire_on_interrupt(runtime.handle(), store, &lock, scratch.path());
+        runtime.block_on(async {
+            let mut slot = slot;
+            *slot = Some(
+                store
+                    .take_lock(location, &holder, scratch.path(), unix_now())
+                    .await?,
+            );
+            Ok::<_, krel_storage::StorageError>(())
+        })?;
         let renewal = runtime.spawn(renew(
             store.clone(),
             lock.clone(),
             scratch.path().to_path_buf(),
         ));
-        // Interrupted (Ctrl-C, a cancelled CI job's SIGTERM): the lock expires in seconds, once
-        // this process has surely stopped writing (uploads in flight run until it exits),
-        // instead of holding for LOCK_TTL against the next push wherever it runs.
-        let on_interrupt = {
-            let (handle, store, lock) = (runtime.handle().clone(), store.clone(), lock.clone());
-            let scratch = scratch.path().to_path_buf();
-            crate::signals::on_interrupt(move || {
-                handle.block_on(async {
-                    if let Some(held) = lock.lock().await.take() {
-                        let within = crate::signals::HOOK_TIMEOUT * 3;
-                        let _ = store.expire_lock(&held, &scratch, unix_now(), within).await;
-                    }
-                });
-            })
-        };
         Ok(HeldLock {
             runtime_handle: runtime.handle().clone(),
             store: store.clone(),
@@ -282,6 +281,27 @@ impl HeldLock {
             ));
         }
     }
+}
+
+/// Interrupted (Ctrl-C, a cancelled CI job's SIGTERM): the lock held in `lock` expires in
+/// seconds, once this process has surely stopped writing (uploads in flight run until it exits),
+/// instead of holding for LOCK_TTL against the next push wherever it runs.
+fn expire_on_interrupt(
+    runtime: &tokio::runtime::Handle,
+    store: &Arc<Store>,
+    lock: &Arc<tokio::sync::Mutex<Option<PushLock>>>,
+    scratch: &std::path::Path,
+) -> crate::signals::HookGuard {
+    let (handle, store, lock) = (runtime.clone(), store.clone(), lock.clone());
+    let scratch = scratch.to_path_buf();
+    crate::signals::on_interrupt(move || {
+        handle.block_on(async {
+            if let Some(held) = lock.lock().await.take() {
+                let within = crate::signals::HOOK_TIMEOUT * 3;
+                let _ = store.expire_lock(&held, &scratch, unix_now(), within).await;
+            }
+        });
+    })
 }
 
 /// Renews the lock every third of its lifetime until aborted.
