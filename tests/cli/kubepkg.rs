@@ -827,10 +827,11 @@ fn bad_specs_and_arguments_are_refused_and_nothing_is_written() {
             args.extend(["--version", "2.1.0"]);
         }
         args.extend(extra.iter().copied());
-        krel()
-            .run_in(dir.path(), &args)
-            .assert_exit(2)
-            .assert_stderr_has(expected);
+        let run = krel().run_in(dir.path(), &args);
+        run.assert_exit(2).assert_stderr_has(expected);
+        if expected.contains("is in no source") {
+            run.assert_stderr_has("hint: --source takes a release tree");
+        }
         assert!(
             !out.exists(),
             "case {index} ({expected}) wrote {}",
@@ -1221,7 +1222,8 @@ fn every_version_upstream_covers_is_built_and_a_binary_of_another_architecture_i
     assert_eq!(run.code, Some(2), "{}", run.stderr);
     run.assert_stderr_has(
         "bin/linux/arm64/kubelet` is built for x86-64, and this package is for arm64 (aarch64)",
-    );
+    )
+    .assert_stderr_has("hint: put each architecture's binaries under bin/linux/<arch>/");
     assert!(
         !dir.path().join("wrong/release").exists(),
         "nothing written"
@@ -1516,7 +1518,9 @@ fn promotion_copies_the_published_bytes_to_stable_where_apt_and_dnf_install_them
         ],
     );
     assert_eq!(unsigned.code, Some(2), "{}", unsigned.stderr);
-    unsigned.assert_stderr_has("is signed, and no signing key was given");
+    unsigned
+        .assert_stderr_has("is signed, and no signing key was given")
+        .assert_stderr_has("hint: give the repository's signing key with --sign-key");
     assert_eq!(tree(&stable), before, "nothing changed");
     // A version of which nothing is published is named.
     let missing = promote(&["--version", "9.9.9"]);

@@ -724,16 +724,9 @@ impl krel_error::Diagnose for KubepkgError {
     fn kind(&self) -> krel_error::ErrorKind {
         if self.is_refusal() {
             krel_error::ErrorKind::Refused
-        } else if matches!(
-            self,
-            KubepkgError::Repo(krel_pkgrepo::RepoError::SignedWithoutKey { .. })
-        ) {
-            // The key is missing from the command line.
-            krel_error::ErrorKind::Usage
-        } else if !matches!(
-            self,
-            KubepkgError::Io { .. } | KubepkgError::Source { .. } | KubepkgError::Repo(_)
-        ) {
+        } else if let KubepkgError::Repo(err) = self {
+            err.kind()
+        } else if !matches!(self, KubepkgError::Io { .. } | KubepkgError::Source { .. }) {
             krel_error::ErrorKind::Usage
         } else {
             krel_error::ErrorKind::Unexpected
@@ -752,16 +745,9 @@ impl krel_error::Diagnose for KubepkgError {
                 "published packages never change under one name: bump --revision, leave the package out with --packages when it did not change, or rebuild the same bytes with the SOURCE_DATE_EPOCH of the first build".into(),
             ),
             KubepkgError::Busy(_) => Some("wait for it to finish, then run again".into()),
-            KubepkgError::Repo(krel_pkgrepo::RepoError::SignedWithoutKey { .. }) => Some(
-                "give the repository's signing key with --sign-key (KREL_PACKAGE_SIGN_KEY); during a rotation, both keys".into(),
-            ),
             KubepkgError::EmptySource { .. } => Some("check that the bucket exists and the prefix is the release's (gs://BUCKET/release/vX.Y.Z holds bin/linux/<arch>/…); nothing was built".into()),
-            KubepkgError::Spec(err) if err.message.contains("is built for") => Some(
-                "put each architecture's binaries under bin/linux/<arch>/ of the release tree (check the build that made them)".into(),
-            ),
-            KubepkgError::Spec(err) if err.key.ends_with(".source") => Some(
-                "--source takes a release tree (bin/linux/<arch>/…), a directory or a bucket URL; repeat it to search several".into(),
-            ),
+            KubepkgError::Spec(err) => err.hint.map(String::from),
+            KubepkgError::Repo(err) => err.hint(),
             KubepkgError::Package(krel_package::PackageError::Key { .. }) => Some(
                 "--sign-key takes an ASCII-armored secret key: gpg --armor --export-secret-keys KEYID > key.asc".into(),
             ),

@@ -51,6 +51,22 @@ pub struct SpecError {
     pub key: String,
     /// What is wrong and what to do.
     pub message: String,
+    /// What a person can do about it, when the spec is not what needs changing.
+    pub hint: Option<&'static str>,
+}
+
+/// The hint of a `source` that names no file of the trees given.
+const SOURCE_HINT: &str = "--source takes a release tree (bin/linux/<arch>/…), a directory or a bucket URL; repeat it to search several";
+/// The hint of a binary built for another architecture than its directory says.
+const ARCH_HINT: &str = "put each architecture's binaries under bin/linux/<arch>/ of the release tree (check the build that made them)";
+
+impl SpecError {
+    fn with_hint(self, hint: &'static str) -> SpecError {
+        SpecError {
+            hint: Some(hint),
+            ..self
+        }
+    }
 }
 
 /// A whole spec file.
@@ -360,6 +376,7 @@ impl Spec {
             line: None,
             key: "(file)".into(),
             message: format!("cannot read the spec: {err}"),
+            hint: None,
         })?;
         Spec::parse(path, &text)
     }
@@ -378,6 +395,7 @@ impl Spec {
                 line: err.location().map(|l| l.line()),
                 key: "(yaml)".into(),
                 message,
+                hint: None,
             }
         })?;
         let spec = Spec {
@@ -522,6 +540,7 @@ impl Spec {
             line,
             key: key.to_string(),
             message: message.to_string(),
+            hint: None,
         }
     }
 
@@ -569,6 +588,7 @@ impl PackageResolver<'_> {
             },
             key: format!("packages[{name}].{key}"),
             message,
+            hint: None,
         }
     }
 
@@ -905,7 +925,8 @@ impl PackageResolver<'_> {
                 path.display(),
                 arch.describe()
             ),
-        ))
+        )
+        .with_hint(ARCH_HINT))
     }
 
     fn template(&self, text: &str, version: &PackageVersion, arch: Arch) -> String {
@@ -938,11 +959,13 @@ impl PackageResolver<'_> {
 
     fn find_source(&self, key: &str, raw: &str, rel: &str) -> Result<PathBuf, SpecError> {
         if rel.split('/').any(|part| part == "..") || rel.starts_with('/') {
-            return Err(self.fail(
-                &format!("{key}.source"),
-                Some(raw),
-                format!("`{rel}` must be a relative path inside a source"),
-            ));
+            return Err(self
+                .fail(
+                    &format!("{key}.source"),
+                    Some(raw),
+                    format!("`{rel}` must be a relative path inside a source"),
+                )
+                .with_hint(SOURCE_HINT));
         }
         for root in self.request.sources {
             let candidate = root.join(rel.trim_end_matches('/'));
@@ -963,7 +986,8 @@ impl PackageResolver<'_> {
                 "`{rel}` is in no source (searched {}): pass --source with the release tree or directory that has it",
                 if searched.is_empty() { "nothing: no --source given".to_string() } else { searched.join(", ") }
             ),
-        ))
+        )
+        .with_hint(SOURCE_HINT))
     }
 
     /// `path` (under the source `root`) must not lead out of it through a link: a package
@@ -975,6 +999,7 @@ impl PackageResolver<'_> {
                 Some(raw),
                 format!("{err}: a package takes files from its sources only"),
             )
+            .with_hint(SOURCE_HINT)
         })
     }
 
@@ -1034,6 +1059,7 @@ impl PackageResolver<'_> {
                         Some(raw),
                         format!("cannot list `{}`: {err}", dir.display()),
                     )
+                    .with_hint(SOURCE_HINT)
                 })?
                 .filter_map(|entry| entry.ok().map(|e| e.path()))
                 .filter(|path| path.is_file())

@@ -53,6 +53,27 @@ pub enum RepoError {
     },
 }
 
+impl krel_error::Diagnose for RepoError {
+    fn kind(&self) -> krel_error::ErrorKind {
+        match self {
+            // The key is missing from the command line.
+            RepoError::SignedWithoutKey { .. } => krel_error::ErrorKind::Usage,
+            RepoError::Io { .. } | RepoError::BadPackage { .. } | RepoError::Sign(_) => {
+                krel_error::ErrorKind::Unexpected
+            }
+        }
+    }
+
+    fn hint(&self) -> Option<String> {
+        match self {
+            RepoError::SignedWithoutKey { .. } => Some(
+                "give the repository's signing key with --sign-key (KREL_PACKAGE_SIGN_KEY); during a rotation, both keys".into(),
+            ),
+            _ => None,
+        }
+    }
+}
+
 /// The signature that makes the apt repository at `deb_root` or the yum repository at
 /// `rpm_root` signed, if either is (`InRelease`, `Release.gpg`, `repomd.xml.asc`).
 pub fn signature_of(deb_root: &std::path::Path, rpm_root: &std::path::Path) -> Option<PathBuf> {
