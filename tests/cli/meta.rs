@@ -198,3 +198,30 @@ fn the_schema_accepts_real_configurations_and_rejects_wrong_ones() {
         "docs/krel.schema.json is stale: krel config schema > docs/krel.schema.json"
     );
 }
+
+#[test]
+fn the_readme_says_why_each_dependency_is_here() {
+    let root = krel_test_support::repo_root();
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let table = readme
+        .split("## Dependencies, and why each is here")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("README.md has a dependencies section");
+    let section = manifest
+        .split("[workspace.dependencies]")
+        .nth(1)
+        .and_then(|rest| rest.split("\n[").next())
+        .expect("Cargo.toml has [workspace.dependencies]");
+    let unexplained: Vec<&str> = section
+        .lines()
+        .filter_map(|line| line.split_once('=').map(|(name, _)| name.trim()))
+        .filter(|name| !name.is_empty() && !name.starts_with('#') && !name.starts_with("krel"))
+        .filter(|name| !table.contains(&format!("`{name}`")))
+        .collect();
+    assert!(
+        unexplained.is_empty(),
+        "README.md does not say why these are here: {unexplained:?}"
+    );
+}
