@@ -351,6 +351,39 @@ fn downloads_from_a_staged_bucket_and_dependencies_from_go_mod() {
     );
     // The stand-in does not know #121: listed as not a pull request, not an error.
     run.assert_stderr_has("numbers are not pull requests ([121])");
+    // Another version's downloads are refused, by their location and by their images' tags.
+    let wrong = krel.run_in(
+        &s.root,
+        &[
+            "changelog",
+            "--prs",
+            &prs_file(),
+            "--release-version",
+            "v1.12.0",
+            "--downloads",
+            &url,
+        ],
+    );
+    wrong.assert_exit(2).assert_stderr_has(&format!(
+        "--downloads {url} holds the downloads of v1.11.0, and these notes are for v1.12.0"
+    ));
+    let renamed = s.root.join("renamed");
+    krel_test_support::copy_tree(&stage, &renamed);
+    let renamed = renamed.display().to_string();
+    krel.run_in(
+        &s.root,
+        &[
+            "changelog",
+            "--prs",
+            &prs_file(),
+            "--release-version",
+            "v1.12.0",
+            "--downloads",
+            &renamed,
+        ],
+    )
+    .assert_exit(2)
+    .assert_stderr_has("holds the downloads of v1.11.0");
 }
 
 #[test]

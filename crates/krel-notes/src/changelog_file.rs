@@ -87,9 +87,9 @@ fn assemble(body: &str) -> String {
     format!("{TOC_BEGIN}\n\n{}\n{TOC_END}\n\n{body}\n", toc(body))
 }
 
-/// Puts `section` (one release, from [`crate::Document::markdown`]) on top of `existing` (the
-/// current file, if any), replacing an earlier section for the same `# version`, and
-/// regenerates the table of contents.
+/// Puts `section` (one release, from [`crate::Document::markdown`]) in `existing` (the current
+/// file, if any) and regenerates the table of contents: in place of an earlier section for the
+/// same `# version` (regenerating an older release keeps the file in order), else on top.
 pub fn update(existing: Option<&str>, version: &str, section: &str) -> String {
     let old_body = existing
         .map(|text| match text.find(TOC_END) {
@@ -97,22 +97,30 @@ pub fn update(existing: Option<&str>, version: &str, section: &str) -> String {
             None => text.to_string(),
         })
         .unwrap_or_default();
-    // Drop an earlier section for the same version: an update replaces it.
-    let mut kept = Vec::new();
-    let mut skipping = false;
+    let mut kept: Vec<&str> = Vec::new();
+    let (mut skipping, mut replaced) = (false, false);
     let mut fences = Fences::default();
     for line in old_body.lines() {
         let in_code = fences.inside_after(line);
         if let Some(heading) = line.strip_prefix("# ").filter(|_| !in_code) {
-            skipping = heading.trim() == version;
+            let same = heading.trim() == version;
+            if same && !replaced {
+                kept.extend([section.trim(), "", ""]);
+                replaced = true;
+            }
+            skipping = same;
         }
         if !skipping {
             kept.push(line);
         }
     }
     let rest = kept.join("\n");
-    let body = if rest.trim().is_empty() {
-        section.trim().to_string()
+    let body = if replaced || rest.trim().is_empty() {
+        if replaced {
+            rest.trim().to_string()
+        } else {
+            section.trim().to_string()
+        }
     } else {
         format!("{}\n\n\n{}", section.trim(), rest.trim())
     };
@@ -170,5 +178,24 @@ mod tests {
         );
         assert_eq!(again.matches("# v1.2.1\n").count(), 1, "{again}");
         assert!(again.contains("new text") && again.contains("# v1.2.0"));
+        // Regenerating the older release replaces it where it is: the file stays in order,
+        // spaced as before.
+        let older = update(
+            Some(&again),
+            "v1.2.0",
+            "# v1.2.0\n\n## Changes by Kind\n\n### Feature\n\n- B.\n",
+        );
+        let (v121, v120) = (
+            older.find("# v1.2.1").unwrap(),
+            older.find("# v1.2.0").unwrap(),
+        );
+        assert!(v121 < v120, "still newest first:\n{older}");
+        assert!(
+            older.contains("new text\n\n\n# v1.2.0")
+                && older.contains("- B.")
+                && !older.contains("- A."),
+            "{older}"
+        );
+        assert!(older.find("- [v1.2.1]").unwrap() < older.find("- [v1.2.0]").unwrap());
     }
 }

@@ -283,8 +283,9 @@ pub(crate) fn fence(line: &str) -> Option<(char, usize)> {
 }
 
 /// Keeps note text from breaking the document around it: outside code fences, a line that would
-/// be a heading is escaped and an HTML comment opener is defused; an unclosed fence is closed.
-/// Markdown is otherwise kept as written (and never executed: it is only text in a file).
+/// be a heading (`# …`, or a setext underline of `=` or `-` under a line of text) is escaped
+/// and an HTML comment opener is defused; an unclosed fence is closed. Markdown is otherwise
+/// kept as written (and never executed: it is only text in a file).
 fn neutralise(text: &str) -> String {
     let mut open: Option<(char, usize)> = None;
     let mut lines = Vec::new();
@@ -301,7 +302,7 @@ fn neutralise(text: &str) -> String {
         let inside = open.is_some() && fence(line).is_none();
         let trimmed = line.trim_start();
         let indent = &line[..line.len() - trimmed.len()];
-        if !inside && trimmed.starts_with('#') {
+        if !inside && (trimmed.starts_with('#') || is_setext_underline(trimmed)) {
             lines.push(format!("{indent}\\{trimmed}"));
         } else if !inside && trimmed.contains("<!--") {
             lines.push(line.replace("<!--", "&lt;!--"));
@@ -315,8 +316,28 @@ fn neutralise(text: &str) -> String {
     lines.join("\n")
 }
 
+/// Closers for the `<details>` elements `text` opens and does not close.
+fn close_details(text: &str) -> String {
+    let lower = text.to_ascii_lowercase();
+    let unclosed = lower
+        .matches("<details")
+        .count()
+        .saturating_sub(lower.matches("</details>").count());
+    "\n  </details>".repeat(unclosed)
+}
+
+/// `===` or `---` (one or more, trailing spaces allowed): under a line of text, CommonMark makes
+/// that line a heading.
+fn is_setext_underline(trimmed: &str) -> bool {
+    let line = trimmed.trim_end();
+    ['=', '-']
+        .iter()
+        .any(|&c| !line.is_empty() && line.chars().all(|x| x == c))
+}
+
 /// The rendered line: text (continuation lines indented two spaces), links, SIGs; first
-/// character upper-cased.
+/// character upper-cased. A `<details>` the text leaves open is closed after the links (it would
+/// fold every note after it on GitHub).
 pub fn markdown_line(
     text: &str,
     number: u64,
@@ -339,6 +360,7 @@ pub fn markdown_line(
     if !sigs.is_empty() {
         line.push_str(&format!(" [{}]", sig_list(sigs)));
     }
+    line.push_str(&close_details(&text));
     let mut chars = line.chars();
     chars.next().map_or(String::new(), |first| {
         first.to_uppercase().chain(chars).collect()
@@ -526,6 +548,35 @@ mod tests {
         assert_eq!(
             markdown_line("привет", 1, "u", "a", "v", &[]),
             "Привет ([#1](u), [@a](v))"
+        );
+    }
+
+    #[test]
+    fn setext_underlines_are_escaped_and_details_closed() {
+        let line = markdown_line(
+            "Second\n---\nTitle\n=====\n<details><summary>x</summary>",
+            1,
+            "u",
+            "a",
+            "v",
+            &[],
+        );
+        assert_eq!(
+            line,
+            "Second\n  \\---\n  Title\n  \\=====\n  <details><summary>x</summary> ([#1](u), [@a](v))\n  </details>"
+        );
+        // A list item and a thematic break with spaces stay as they are; closed details too.
+        let kept = markdown_line(
+            "a\n- item\n- - -\n<details>y</details>",
+            1,
+            "u",
+            "a",
+            "v",
+            &[],
+        );
+        assert_eq!(
+            kept,
+            "A\n  - item\n  - - -\n  <details>y</details> ([#1](u), [@a](v))"
         );
     }
 

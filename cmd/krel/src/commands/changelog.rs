@@ -227,12 +227,16 @@ fn build(
         .or_else(|| args.end_rev.clone())
         .unwrap_or_else(|| "Unreleased".to_string());
     let downloads = match &args.downloads {
-        Some(source) => downloads_section(
-            &version,
-            &args.downloads_url,
-            &download_files(ctx, source)?,
-            &download_images(ctx, source)?,
-        ),
+        Some(source) => {
+            let images = download_images(ctx, source)?;
+            check_downloads_version(&version, source, &images)?;
+            downloads_section(
+                &version,
+                &args.downloads_url,
+                &download_files(ctx, source)?,
+                &images,
+            )
+        }
         None => None,
     };
     let dependencies = match (&repo, &args.start_rev, &args.end_rev) {
@@ -323,6 +327,44 @@ fn fetch(ctx: &Context, args: &NotesArgs, shell: &Shell) -> Result<Fetched, Fail
         ),
     );
     Ok((prs, commits, originals, Some(repo)))
+}
+
+/// `--downloads` must be the documented version's: its location named after another version
+/// (`…/release/v1.11.0` for v1.12.0), or an image tagged with another, is refused.
+fn check_downloads_version(
+    version: &str,
+    source: &str,
+    images: &[DownloadImage],
+) -> Result<(), Failure> {
+    let Ok(documented) = version.parse::<krel_version::Version>() else {
+        return Ok(());
+    };
+    let named = source
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or("");
+    let image_tags = images.iter().filter_map(|image| {
+        let name = image.reference.split('@').next()?;
+        let (_, tag) = name
+            .rsplit_once(':')
+            .filter(|(_, tag)| !tag.contains('/'))?;
+        Some(tag)
+    });
+    let other = std::iter::once(named).chain(image_tags).find(|found| {
+        found
+            .parse::<krel_version::Version>()
+            .is_ok_and(|found| found != documented)
+    });
+    match other {
+        None => Ok(()),
+        Some(other) => Err(Failure::usage(anyhow::anyhow!(
+            "--downloads {source} holds the downloads of {other}, and these notes are for {version}"
+        ))
+        .with_hint(Some(format!(
+            "pass the downloads of {version} (…/release/{version}), or --release-version/--tag of the version they are"
+        )))),
+    }
 }
 
 fn is_archive(name: &str) -> bool {
