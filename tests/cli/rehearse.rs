@@ -33,6 +33,44 @@ fn a_rehearsal_cuts_four_versions_and_checks_them() {
     assert_eq!(summary["steps"].as_array().unwrap().len(), 8);
     // The sandbox stays for inspection, and a second rehearsal there is refused.
     assert!(dir.join("bucket/release/v1.11.0/provenance.json").is_file());
+    // A downloader's krel verify checks the images where they are published too: a tag moved
+    // to another image (the rc's) is named, although every file still verifies.
+    let verify = |extra: &[&str]| {
+        let mut args = vec![
+            "verify",
+            "bucket/release/v1.11.0",
+            "--key",
+            "keys/sandbox.pub",
+        ];
+        args.extend_from_slice(extra);
+        krel.run_in(&dir, &args)
+    };
+    verify(&[])
+        .assert_exit(0)
+        .assert_stdout_has("images: 2 in their registry, 6 signed manifests");
+    let layout = dir.join("registry/release/widget/index.json");
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&layout).unwrap()).unwrap();
+    let tagged = |index: &serde_json::Value, tag: &str| {
+        index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .position(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
+            .unwrap()
+    };
+    let (rc, official) = (tagged(&index, "v1.11.0-rc.0"), tagged(&index, "v1.11.0"));
+    index["manifests"][official] = index["manifests"][rc].clone();
+    index["manifests"][official]["annotations"]["org.opencontainers.image.ref.name"] =
+        "v1.11.0".into();
+    std::fs::write(&layout, serde_json::to_vec(&index).unwrap()).unwrap();
+    verify(&[])
+        .assert_exit(1)
+        .assert_stdout_has("widget:v1.11.0 names sha256:")
+        .assert_stdout_has("the published tag is not the released image");
+    verify(&["--skip-images"])
+        .assert_exit(0)
+        .assert_stdout_has("images: not checked (--skip-images)");
     krel.run_in(scratch.path(), &["rehearse", &dir.display().to_string()])
         .assert_exit(2)
         .assert_stderr_has("choose a new or empty directory");

@@ -474,110 +474,22 @@ fn next_minor(sandbox: &Sandbox) -> Result<String, RehearseError> {
     }
 }
 
-/// One image of a version's `images.json`.
-#[derive(serde::Deserialize)]
-struct ListedImage {
-    reference: String,
-    digest: String,
-    manifests: BTreeMap<String, String>,
-}
-
-fn listed_images(dir: &Path) -> Vec<ListedImage> {
-    std::fs::read(dir.join("images.json"))
-        .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .unwrap_or_default()
-}
-
-/// `widget` of `…/release/widget:v1.2.3`.
-fn image_name(reference: &str) -> String {
-    let without_tag = reference.rsplit_once(':').map_or(reference, |(r, _)| r);
-    without_tag
-        .rsplit('/')
-        .next()
-        .unwrap_or(without_tag)
-        .to_string()
-}
-
 /// Every image `images.json` lists is in the sandbox's release registry under the version's
 /// tag, as an index of the listed platforms, each signed by the sandbox key for the release
-/// repository. Returns the number of manifests checked, or the problems.
+/// repository (`krel verify`'s image checks). Returns the number of manifests checked, or the
+/// problems.
 fn check_images(
-    sandbox: &Sandbox,
     dir: &Path,
-    version: &str,
     key: &dyn krel_image::cosign::PayloadVerifier,
 ) -> Result<usize, Vec<String>> {
-    let images = listed_images(dir);
-    if images.is_empty() {
+    let report = krel_verify::verify_images(dir, key, &krel_image::RegistryEnv::default());
+    if report.images == 0 && report.problems.is_empty() {
         return Err(vec!["images.json lists no image".into()]);
     }
-    let location: krel_image::ImageLocation = match format!("{}/release", sandbox.registry).parse()
-    {
-        Ok(location) => location,
-        Err(err) => return Err(vec![err.to_string()]),
-    };
-    let env = krel_image::RegistryEnv::default();
-    let store = krel_image::ImageStore::open(&location, &env).map_err(|e| vec![e.to_string()])?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| vec![e.to_string()])?;
-    let mut problems = Vec::new();
-    let mut checked = 0;
-    for image in &images {
-        let name = image_name(&image.reference);
-        let repo = location.repository(&name);
-        let side = krel_image::copy::Side {
-            store: &store,
-            repo: &repo,
-        };
-        let tagged = runtime.block_on(store.manifest(&repo, version));
-        let index = match tagged {
-            Ok(Some(index)) if index.digest.to_string() == image.digest => index,
-            Ok(Some(index)) => {
-                problems.push(format!(
-                    "{name}:{version} names {}, images.json {}",
-                    index.digest, image.digest
-                ));
-                continue;
-            }
-            Ok(None) => {
-                problems.push(format!("{name}:{version} is not in {location}"));
-                continue;
-            }
-            Err(err) => {
-                problems.push(format!("{name}: {err}"));
-                continue;
-            }
-        };
-        let listed: BTreeMap<String, String> = index
-            .platforms()
-            .into_iter()
-            .map(|(platform, digest)| (platform, digest.to_string()))
-            .collect();
-        if listed != image.manifests {
-            problems.push(format!(
-                "{name}: the index lists {listed:?}, images.json {:?}",
-                image.manifests
-            ));
-        }
-        let identity = location.identity(&name);
-        for digest in std::iter::once(&index.digest.to_string()).chain(image.manifests.values()) {
-            let Ok(digest) = digest.parse::<krel_image::Digest>() else {
-                problems.push(format!("{name}: `{digest}` is not a digest"));
-                continue;
-            };
-            match runtime.block_on(krel_image::cosign::verify(side, &identity, &digest, key)) {
-                Ok(()) => checked += 1,
-                Err(problem) => problems.push(format!("{name}: {problem}")),
-            }
-        }
-    }
-    if problems.is_empty() {
-        Ok(checked)
+    if report.problems.is_empty() {
+        Ok(report.manifests)
     } else {
-        Err(problems)
+        Err(report.problems)
     }
 }
 
@@ -640,7 +552,7 @@ fn check(
             Err(err) => problems.push(format!("{version}: {err}")),
         }
         // The images, in the release registry.
-        match check_images(sandbox, &dir, version, verifier) {
+        match check_images(&dir, verifier) {
             Ok(checked) => summary.images_checked += checked,
             Err(found) => problems.extend(found.into_iter().map(|p| format!("{version}: {p}"))),
         }

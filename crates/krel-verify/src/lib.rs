@@ -17,9 +17,15 @@
 //!    version (in the expected repository, when given);
 //! 5. SBOMs: every file the release SBOM lists has the digest it records, and each SBOM's
 //!    attestation, when there is one, is signed and about that SBOM.
+//!
+//! [`verify_images`] then checks the images `images.json` lists where they are published (a
+//! registry); `krel release`'s gate checks the staged ones instead, before they are promoted.
 
 pub mod fetch;
+mod images;
 mod signatures;
+
+pub use images::{verify_images, ImagesReport};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use krel_verify::{verify_release, Expect, Report, Verifier};
+use krel_verify::{verify_images, verify_release, Expect, ImagesReport, Report, Verifier};
 
 use crate::args::{JobsArg, SignerArgs};
 use crate::cli::OutputFormat;
@@ -31,6 +31,10 @@ pub struct Args {
     /// like every file, must list the same files.
     #[arg(long)]
     pub sha512: bool,
+    /// Do not check the images images.json lists in their registry (offline, or no access to
+    /// it); the files are still checked, images.json among them. Said in the result.
+    #[arg(long)]
+    pub skip_images: bool,
     #[command(flatten)]
     pub jobs: JobsArg,
 }
@@ -51,6 +55,11 @@ signer you name:
                its source is the version's tag (in --source-repo, when given)
   SBOMs        every file the release SBOM lists has the digest it records; each SBOM's
                attestation, when present, is signed and about that SBOM
+  images       every image images.json lists is in its registry under its tag with the listed
+               index digest, the index lists exactly the listed platform manifests, and the
+               index and each manifest carry a signature by the signer naming that repository
+               (--skip-images: not checked; registry credentials: KREL_REGISTRY_USERNAME and
+               KREL_REGISTRY_PASSWORD, else ~/.docker/config.json)
 
 LOCATION is a directory, a bucket URL or an https:// URL of one version. Remote versions are read
 as the provenance lists them (provenance.json first, then every file it names), into a
@@ -67,6 +76,14 @@ Examples:
 
 /// Runs `krel verify`.
 pub fn exec(ctx: &Context, args: &Args, shell: &Shell) -> Result<(), Failure> {
+    if let Some(version) = &args.version {
+        version.parse::<krel_version::Version>().map_err(|err| {
+            Failure::usage(anyhow::Error::new(err).context(format!("--version {version}")))
+                .with_hint(Some(
+                    "--version takes the release's version tag, such as v1.30.2".into(),
+                ))
+        })?;
+    }
     let (expected, trust) = args.signer.resolve()?;
     // A P-256 key also checks `.sig` files; another kind of key checks bundles only.
     let key = match &args.signer.key {
@@ -134,12 +151,16 @@ pub fn exec(ctx: &Context, args: &Args, shell: &Shell) -> Result<(), Failure> {
     if let Some(repo) = &args.source_repo {
         krel_verify::check_source_repo(&mut report, repo);
     }
-    render(&report, &verifier, shell);
-    if !report.problems.is_empty() {
+    let images = (!args.skip_images).then(|| {
+        let env = krel_image::RegistryEnv::from_env(ctx.env.lookup());
+        verify_images(&dir, &verifier, &env)
+    });
+    render(&report, images.as_ref(), &verifier, shell);
+    let problems = report.problems.len() + images.as_ref().map_or(0, |i| i.problems.len());
+    if problems > 0 {
         return Err(Failure::refused(anyhow::anyhow!(
-            "{} does not verify: {} problem(s)",
+            "{} does not verify: {problems} problem(s)",
             args.location,
-            report.problems.len()
         ))
         .with_hint(Some(
             "do not install or redistribute these files; check the signer and the URL".into(),
@@ -193,18 +214,23 @@ fn fetch(
     Ok(())
 }
 
-fn render(report: &Report, verifier: &Verifier, shell: &Shell) {
+fn render(report: &Report, images: Option<&ImagesReport>, verifier: &Verifier, shell: &Shell) {
+    let problems = report
+        .problems
+        .iter()
+        .chain(images.iter().flat_map(|i| i.problems.iter()));
     match shell.output() {
         OutputFormat::Json => shell.json(&serde_json::json!({
             "signer": verifier.describe(),
             "report": report,
+            "images": images,
         })),
         OutputFormat::Text => {
-            for problem in &report.problems {
+            for problem in problems.clone() {
                 shell.data(format!("FAILED {problem}"));
             }
             shell.data(format!(
-                "{}: {} files; {} checksummed, {} signed, {} attestations; provenance: {} subjects from {}; SBOM: {} files",
+                "{}: {} files; {} checksummed, {} signed, {} attestations; provenance: {} subjects from {}; SBOM: {} files; {}",
                 report.version,
                 report.files,
                 report.checksums,
@@ -213,10 +239,14 @@ fn render(report: &Report, verifier: &Verifier, shell: &Shell) {
                 report.provenance_subjects,
                 report.source.as_deref().unwrap_or("(none)"),
                 report.sbom_files,
+                match images {
+                    None => "images: not checked (--skip-images)".to_string(),
+                    Some(i) => format!("images: {} in their registry, {} signed manifests", i.images, i.manifests),
+                },
             ));
         }
     }
-    if report.problems.is_empty() {
+    if problems.count() == 0 {
         shell.status(
             "Verified",
             format!("{} signed by {}", report.version, verifier.describe()),
