@@ -219,3 +219,46 @@ fn quiet_prints_results_only() {
     let run = krel.run_in(&s.root, &["-v", "ff", "--repo-path", "clone"]);
     run.assert_exit(0).assert_stderr_has("INFO");
 }
+
+#[test]
+fn log_format_json_makes_every_stderr_line_a_json_object() {
+    let krel = krel();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("kubectl.tar.gz"), "kubectl").unwrap();
+    let release = dir.path().display().to_string();
+    let ok = krel.run_in(krel.home(), &["--log-format", "json", "checksum", &release]);
+    ok.assert_exit(0);
+    let failed = krel.run_in(
+        krel.home(),
+        &[
+            "--log-format",
+            "json",
+            "verify",
+            &release,
+            "--key",
+            "missing.pub",
+        ],
+    );
+    failed.assert_exit(2);
+    let events: Vec<serde_json::Value> = format!("{}{}", ok.stderr, failed.stderr)
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|err| panic!("not JSON ({err}): {line}"))
+        })
+        .collect();
+    assert!(events
+        .iter()
+        .all(|e| e["level"].is_string() && e["fields"]["message"].is_string()));
+    assert!(
+        events
+            .iter()
+            .any(|e| e["level"] == "INFO" && e["fields"]["status"].is_string()),
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["level"] == "ERROR" && e["fields"]["detail"] == "hint"),
+        "{events:?}"
+    );
+}

@@ -88,7 +88,8 @@ pub struct GlobalArgs {
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
 
-    /// Format of diagnostics on stderr.
+    /// Format of diagnostics on stderr: status lines, warnings, errors with their causes and
+    /// hint, and the -v events (json: one object per line; no progress bars).
     #[arg(long, global = true, env = "KREL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
@@ -102,7 +103,8 @@ pub struct GlobalArgs {
 pub enum LogFormat {
     /// Human-readable lines.
     Text,
-    /// One JSON object per line.
+    /// One JSON object per line: timestamp, level, fields (message; status, or an error's
+    /// detail: `caused by`, `hint`).
     Json,
 }
 

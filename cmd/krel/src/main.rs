@@ -25,7 +25,11 @@ fn main() -> ExitCode {
     signals::watch();
     let env = env::Env::capture();
     let actions = krel_ci::Actions::from_env(env.lookup());
-    let shell = shell::Shell::new(cli.global.quiet, cli.global.output, &env);
+    let shell = shell::Shell::new(
+        cli.global.quiet,
+        (cli.global.output, cli.global.log_format),
+        &env,
+    );
     shell.mask_in_workflow();
     logging::init(&cli.global, env.var("KREL_LOG"));
     let ctx = context::Context::new(&cli.global, env);

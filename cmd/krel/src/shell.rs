@@ -8,7 +8,7 @@ fn err_line(text: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{text}");
 }
 
-use crate::cli::OutputFormat;
+use crate::cli::{LogFormat, OutputFormat};
 
 /// The console.
 pub struct Shell {
@@ -17,20 +17,28 @@ pub struct Shell {
     color: bool,
     stderr_is_terminal: bool,
     in_workflow: bool,
+    /// `--log-format json`: every stderr line is a JSON object, as the tracing events are.
+    log_json: bool,
     masker: krel_secret::Masker,
 }
 
 impl Shell {
-    /// A shell honouring `--quiet`, `--output` and `NO_COLOR`.
-    pub fn new(quiet: bool, output: OutputFormat, env: &crate::env::Env) -> Shell {
+    /// A shell honouring `--quiet`, `--output`, `--log-format` and `NO_COLOR`.
+    pub fn new(
+        quiet: bool,
+        (output, log_format): (OutputFormat, LogFormat),
+        env: &crate::env::Env,
+    ) -> Shell {
         let stderr_is_terminal = std::io::stderr().is_terminal();
         let no_color = env.non_empty("NO_COLOR").is_some();
+        let log_json = log_format == LogFormat::Json;
         Shell {
             quiet,
             output,
-            color: stderr_is_terminal && !no_color,
+            color: stderr_is_terminal && !no_color && !log_json,
             stderr_is_terminal,
             in_workflow: krel_ci::Actions::from_env(env.lookup()).is_some(),
+            log_json,
             masker: crate::context::masker(env),
         }
     }
@@ -43,7 +51,7 @@ impl Shell {
     /// True when progress bars may be drawn.
     pub fn progress_allowed(&self) -> bool {
         // A workflow's log is not a terminal, whatever the runner's pseudo-terminal says.
-        !self.quiet && self.stderr_is_terminal && !self.in_workflow
+        !self.quiet && self.stderr_is_terminal && !self.in_workflow && !self.log_json
     }
 
     /// A result line on stdout.
@@ -72,6 +80,27 @@ impl Shell {
         err_line(&self.masker.mask(text));
     }
 
+    /// One diagnostic: a text line, or with `--log-format json` an object shaped as the
+    /// tracing events are (`timestamp`, `level`, `fields` with `message` and, for a status
+    /// line, `status`; for an error's causes and hint, `detail`).
+    fn diagnostic(&self, level: &str, label: Option<(&str, &str)>, message: &str, text: &str) {
+        if !self.log_json {
+            return self.line(text);
+        }
+        let mut fields = serde_json::Map::new();
+        fields.insert("message".into(), self.masker.mask(message).into());
+        if let Some((key, value)) = label {
+            fields.insert(key.into(), value.trim().trim_end_matches(':').into());
+        }
+        let event = serde_json::json!({
+            "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            "level": level,
+            "fields": fields,
+            "target": "krel",
+        });
+        err_line(&event.to_string());
+    }
+
     /// A JSON document on stdout.
     pub fn json<T: serde::Serialize>(&self, value: &T) {
         match serde_json::to_string_pretty(value) {
@@ -85,37 +114,40 @@ impl Shell {
         if self.quiet {
             return;
         }
-        let label = if self.color {
+        let message = message.as_ref();
+        let painted = if self.color {
             format!("\x1b[1;32m{label:>12}\x1b[0m")
         } else {
             format!("{label:>12}")
         };
-        self.line(&format!("{label} {}", message.as_ref()));
+        let text = format!("{painted} {message}");
+        self.diagnostic("INFO", Some(("status", label)), message, &text);
     }
 
     /// Free text on stderr (review guides, notes). Hidden by `--quiet`.
     pub fn note(&self, text: impl AsRef<str>) {
         if !self.quiet {
-            self.line(text.as_ref());
+            self.diagnostic("INFO", None, text.as_ref(), text.as_ref());
         }
     }
 
     /// A warning on stderr (never hidden).
     pub fn warn(&self, message: &str) {
         let label = self.paint("warning:", "1;33");
-        self.line(&format!("{label} {message}"));
+        self.diagnostic("WARN", None, message, &format!("{label} {message}"));
     }
 
     /// An error line on stderr (never hidden).
     pub fn error(&self, message: &str) {
         let label = self.paint("error:", "1;31");
-        self.line(&format!("{label} {message}"));
+        self.diagnostic("ERROR", None, message, &format!("{label} {message}"));
     }
 
     /// Follow-up lines of an error (causes, hint).
     pub fn error_detail(&self, label: &str, message: &str) {
-        let label = self.paint(label, "1");
-        self.line(&format!("{label} {message}"));
+        let painted = self.paint(label, "1");
+        let text = format!("{painted} {message}");
+        self.diagnostic("ERROR", Some(("detail", label)), message, &text);
     }
 
     fn paint(&self, text: &str, code: &str) -> String {
