@@ -141,3 +141,40 @@ fn key_problems_are_clear() {
         "nothing signed on failure"
     );
 }
+
+#[test]
+fn a_directory_without_checksum_lists_is_not_signed() {
+    let krel = krel().env("KREL_SIGNING_PASSWORD", "");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("out")).unwrap();
+    std::fs::write(d.join("out/kubectl.tar.gz"), "kubectl").unwrap();
+    krel.run_in(d, &["sign", "generate-key", "--output-prefix", "k"])
+        .assert_exit(0);
+    // `krel sign verify out` could never pass: nothing to notice a deleted file by.
+    krel.run_in(d, &["sign", "blobs", "out", "--key", "k.key"])
+        .assert_exit(2)
+        .assert_stderr_has("out has no SHA256SUMS or SHA512SUMS")
+        .assert_stderr_has("hint: run `krel checksum out` first");
+    assert!(!d.join("out/kubectl.tar.gz.sigstore.json").exists());
+    // Files signed one by one verify one by one; as a directory, the hint says what is missing.
+    krel.run_in(
+        d,
+        &["sign", "blobs", "out/kubectl.tar.gz", "--key", "k.key"],
+    )
+    .assert_exit(0);
+    krel.run_in(
+        d,
+        &["sign", "verify", "out/kubectl.tar.gz", "--key", "k.pub"],
+    )
+    .assert_exit(0);
+    krel.run_in(d, &["sign", "verify", "out", "--key", "k.pub"])
+        .assert_exit(1)
+        .assert_stderr_has("hint: a directory verifies against its SHA256SUMS and SHA512SUMS");
+    // With the lists, it signs and verifies.
+    krel.run_in(d, &["checksum", "out"]).assert_exit(0);
+    krel.run_in(d, &["sign", "blobs", "out", "--key", "k.key"])
+        .assert_exit(0);
+    krel.run_in(d, &["sign", "verify", "out", "--key", "k.pub"])
+        .assert_exit(0);
+}

@@ -210,6 +210,7 @@ fn blobs(
     shell: &Shell,
 ) -> Result<(), Failure> {
     let files = expand(paths, "; nothing was signed")?;
+    require_listings(paths)?;
     let Some(bundles) = bundle_signer(ctx, how, &format!("{} file(s)", files.len()), shell)? else {
         return Ok(());
     };
@@ -277,6 +278,34 @@ fn attest(ctx: &Context, statement: &Path, how: &HowArgs, shell: &Shell) -> Resu
         format!("{} with {}", statement.display(), bundles.describe()),
     );
     shell.data(written.display().to_string());
+    Ok(())
+}
+
+/// The checksum lists `dir` lacks.
+fn missing_listings(dir: &Path) -> Vec<&'static str> {
+    [krel_checksum::SHA256SUMS, krel_checksum::SHA512SUMS]
+        .into_iter()
+        .filter(|list| !dir.join(list).is_file())
+        .collect()
+}
+
+/// A directory is signed with its checksum lists, which `krel sign verify DIR` checks it
+/// against: without them a deleted file could not be noticed, so the signing is refused.
+fn require_listings(paths: &[PathBuf]) -> Result<(), Failure> {
+    for dir in paths.iter().filter(|p| p.is_dir()) {
+        let missing = missing_listings(dir);
+        if !missing.is_empty() {
+            return Err(Failure::usage(anyhow::anyhow!(
+                "{} has no {}: `krel sign verify` checks a directory against its checksum lists, and could not notice a deleted file; nothing was signed",
+                dir.display(),
+                missing.join(" or ")
+            ))
+            .with_hint(Some(format!(
+                "run `krel checksum {}` first, then sign it (or sign the files themselves)",
+                dir.display()
+            ))));
+        }
+    }
     Ok(())
 }
 
@@ -351,9 +380,11 @@ fn verify(
                 format!(", {} in the directory's listings", incomplete.len())
             }
         ))
-        .with_hint(Some(
-            "do not publish or install these files: re-sign them from a trusted build, or check the expected signer".into(),
-        )));
+        .with_hint(Some(if paths.iter().any(|p| p.is_dir() && !missing_listings(p).is_empty()) {
+            "a directory verifies against its SHA256SUMS and SHA512SUMS: make them with `krel checksum DIR` and sign them (krel sign blobs DIR), or verify the files themselves".into()
+        } else {
+            "do not publish or install these files: re-sign them from a trusted build, or check the expected signer".into()
+        })));
     }
     shell.status(
         "Verified",
