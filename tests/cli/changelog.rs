@@ -68,6 +68,12 @@ fn json_is_keyed_by_pr_with_the_fields_bots_need() {
         json["114"]["author"], "erin",
         "robot cherry-picks credit the original author"
     );
+    // The global --output json asks for the same.
+    let global = krel.run_in(
+        krel.home(),
+        &["--output", "json", "changelog", "--prs", &prs_file()],
+    );
+    assert_eq!(global.assert_exit(0).json(), json);
     for excluded in ["101", "113", "118"] {
         assert!(json.get(excluded).is_none(), "#{excluded} has no note");
     }

@@ -34,4 +34,13 @@ fn refuses_a_directory_with_files_and_keeps_them() {
         std::fs::read_to_string(dir.path().join("notes.txt")).unwrap(),
         "mine"
     );
+    // A file is not a directory to make one in, for sandbox create and rehearse alike.
+    let file = dir.path().join("notes.txt").display().to_string();
+    for args in [&["sandbox", "create", &file][..], &["rehearse", &file]] {
+        krel.run_in(dir.path(), args)
+            .assert_exit(2)
+            .assert_stderr_has("notes.txt exists and is not a directory")
+            .assert_stderr_has("hint: choose a new or empty directory");
+    }
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "mine");
 }

@@ -408,8 +408,10 @@ pub enum Mismatch {
 impl std::fmt::Display for Mismatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Mismatch::Missing(path) => write!(f, "{path}: in the provenance but not staged"),
-            Mismatch::Unlisted(path) => write!(f, "{path}: staged but not in the provenance"),
+            Mismatch::Missing(path) => {
+                write!(f, "{path}: the provenance lists it, and it is missing")
+            }
+            Mismatch::Unlisted(path) => write!(f, "{path}: present, and not in the provenance"),
             Mismatch::Changed {
                 path,
                 expected,

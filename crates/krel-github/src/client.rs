@@ -374,15 +374,21 @@ impl GitHub {
                                     .collect()
                             })
                             .unwrap_or_default();
-                        let unexplained = data.as_ref().is_some_and(|data| {
-                            data.iter()
-                                .any(|(alias, node)| node.is_null() && !not_found.contains(alias))
-                        });
-                        if unexplained {
+                        let unexplained: Vec<String> = data
+                            .iter()
+                            .flatten()
+                            .filter(|(alias, node)| node.is_null() && !not_found.contains(*alias))
+                            .map(|(alias, _)| format!("#{}", alias.trim_start_matches("pr")))
+                            .collect();
+                        if !unexplained.is_empty() {
                             if attempt >= self.config.attempts {
                                 let message = parsed["errors"].to_string();
                                 return Err(error(
-                                    format!("GitHub left pull requests out: {message}"),
+                                    format!(
+                                        "GitHub left pull requests out without saying why ({}), {} times: {message}",
+                                        unexplained.join(", "),
+                                        attempt
+                                    ),
                                     Some(status),
                                 ));
                             }

@@ -530,23 +530,24 @@ fn status_of(err: &OciDistributionError) -> Option<u16> {
 }
 
 fn is_not_found(err: &OciDistributionError) -> bool {
-    if status_of(err) == Some(404) {
-        return true;
-    }
-    match err {
-        OciDistributionError::RegistryError { envelope, .. } => envelope.errors.iter().any(|e| {
-            matches!(
-                format!("{:?}", e.code).as_str(),
-                "ManifestUnknown" | "NameUnknown" | "BlobUnknown"
-            )
-        }),
-        _ => false,
-    }
+    status_of(err) == Some(404) || has_code(err, &["ManifestUnknown", "NameUnknown", "BlobUnknown"])
 }
 
 fn is_auth(err: &OciDistributionError) -> bool {
     matches!(status_of(err), Some(401 | 403))
         || matches!(err, OciDistributionError::AuthenticationFailure(_))
+        || has_code(err, &["Denied", "Unauthorized"])
+}
+
+/// True when the registry's error envelope carries one of the OCI error `codes`.
+fn has_code(err: &OciDistributionError, codes: &[&str]) -> bool {
+    match err {
+        OciDistributionError::RegistryError { envelope, .. } => envelope
+            .errors
+            .iter()
+            .any(|e| codes.contains(&format!("{:?}", e.code).as_str())),
+        _ => false,
+    }
 }
 
 /// The error in one line, with the registry's own words when it sent some.

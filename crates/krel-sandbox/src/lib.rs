@@ -58,6 +58,12 @@ pub enum SandboxError {
         /// The directory.
         path: PathBuf,
     },
+    /// The target exists and is not a directory.
+    #[error("{} exists and is not a directory", path.display())]
+    NotADirectory {
+        /// The path.
+        path: PathBuf,
+    },
     /// A file or directory could not be written.
     #[error("writing {}", path.display())]
     Io {
@@ -109,6 +115,11 @@ impl Sandbox {
             let path = path.to_path_buf();
             move |source| SandboxError::Io { path, source }
         };
+        if root.exists() && !root.is_dir() {
+            return Err(SandboxError::NotADirectory {
+                path: root.to_path_buf(),
+            });
+        }
         if root.exists() {
             let mut entries = std::fs::read_dir(root).map_err(io(root))?;
             if entries.next().is_some() {
@@ -239,14 +250,18 @@ impl krel_error::Diagnose for SandboxError {
     /// Usage when the directory is taken; else unexpected.
     fn kind(&self) -> krel_error::ErrorKind {
         match self {
-            SandboxError::NotEmpty { .. } => krel_error::ErrorKind::Usage,
+            SandboxError::NotEmpty { .. } | SandboxError::NotADirectory { .. } => {
+                krel_error::ErrorKind::Usage
+            }
             _ => krel_error::ErrorKind::Unexpected,
         }
     }
 
     fn hint(&self) -> Option<String> {
         match self {
-            SandboxError::NotEmpty { .. } => Some("choose a new or empty directory".into()),
+            SandboxError::NotEmpty { .. } | SandboxError::NotADirectory { .. } => {
+                Some("choose a new or empty directory".into())
+            }
             _ => None,
         }
     }

@@ -238,7 +238,22 @@ fn check_sums(dir: &Path, known: &BTreeMap<String, Digest>, report: &mut Report)
         let listed = match krel_checksum::read_sums(dir, list) {
             Ok(listed) => listed,
             Err(err) => {
-                report.problems.push(format!("{list}: {err}"));
+                // Named relative to the version, as every problem is (not by a temporary path
+                // a remote version was fetched into).
+                report.problems.push(match err {
+                    krel_checksum::ChecksumError::Parse { line, message, .. } => {
+                        format!("{list}:{line}: {message}")
+                    }
+                    krel_checksum::ChecksumError::Read { source, .. }
+                        if source.kind() == std::io::ErrorKind::NotFound =>
+                    {
+                        format!("{list}: missing")
+                    }
+                    krel_checksum::ChecksumError::Read { source, .. } => {
+                        format!("{list}: cannot be read: {source}")
+                    }
+                    other => format!("{list}: {other}"),
+                });
                 continue;
             }
         };

@@ -23,9 +23,10 @@ pub struct Args {
     #[command(flatten)]
     pub notes: NotesArgs,
 
-    /// markdown (a CHANGELOG section) or json (notes keyed by PR number).
-    #[arg(long, value_enum, default_value_t = NotesFormat::Markdown)]
-    pub format: NotesFormat,
+    /// markdown (a CHANGELOG section) or json (notes keyed by PR number); default markdown,
+    /// json with the global `--output json`.
+    #[arg(long, value_enum)]
+    pub format: Option<NotesFormat>,
 
     /// Write here instead of stdout (`--output` is the global text/json switch).
     #[arg(long, value_name = "FILE")]
@@ -129,7 +130,11 @@ pub fn exec(ctx: &Context, args: &Args, shell: &Shell) -> Result<(), Failure> {
     match &args.command {
         None => {
             let document = build(ctx, &args.notes, None, shell)?;
-            let text = match args.format {
+            let format = args.format.unwrap_or(match shell.output() {
+                crate::cli::OutputFormat::Json => NotesFormat::Json,
+                crate::cli::OutputFormat::Text => NotesFormat::Markdown,
+            });
+            let text = match format {
                 NotesFormat::Markdown => document.markdown(),
                 NotesFormat::Json => document.json() + "\n",
             };

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use krel_sandbox::{Sandbox, SandboxError};
+use krel_sandbox::Sandbox;
 
 use crate::failure::Failure;
 use crate::shell::Shell;
@@ -54,12 +54,7 @@ fn create(dir: &Path, registry: Option<&str>, shell: &Shell) -> Result<(), Failu
         Some(registry) => Sandbox::create_with_registry(dir, registry),
         None => Sandbox::create(dir),
     };
-    let sandbox = created.map_err(|err| match err {
-        SandboxError::NotEmpty { .. } => Failure::usage(err).with_hint(Some(
-            "choose a new directory, or delete this one first".into(),
-        )),
-        err => Failure::unexpected(err),
-    })?;
+    let sandbox = created.map_err(Failure::from)?;
     shell.data(format!("root      {}", sandbox.root.display()));
     shell.data(format!("remote    {}", sandbox.remote.display()));
     shell.data(format!("clone     {}", sandbox.clone.display()));
