@@ -30,7 +30,10 @@ fn a_rehearsal_cuts_four_versions_and_checks_them() {
     assert_eq!(summary["github_releases"].as_object().unwrap().len(), 4);
     assert_eq!(summary["provenance_checked"], 4);
     assert!(summary["signatures_checked"].as_u64().unwrap() > 100);
-    assert_eq!(summary["steps"].as_array().unwrap().len(), 8);
+    assert_eq!(summary["steps"].as_array().unwrap().len(), 9);
+    // The official release's notes (krel changelog, since the rc) list the fix krel ff brought
+    // into the release branch during code freeze.
+    assert_eq!(summary["release_notes"], serde_json::json!([120]));
     // The sandbox stays for inspection, and a second rehearsal there is refused.
     assert!(dir.join("bucket/release/v1.11.0/provenance.json").is_file());
     // A downloader's krel verify checks the images where they are published too: a tag moved

@@ -112,6 +112,9 @@ pub struct Rehearsal {
     /// Image manifests (indexes and platforms) found in the release registry under their
     /// version's tag, with valid signatures.
     pub images_checked: usize,
+    /// Pull requests the official release's notes (`krel changelog`, on its GitHub release)
+    /// list, the code-freeze fix among them.
+    pub release_notes: Vec<u64>,
     /// With `--keyless`: the identity every signature was checked for.
     pub keyless: Option<String>,
 }
@@ -134,7 +137,7 @@ pub fn rehearse(
     keyless: bool,
 ) -> Result<Rehearsal, RehearseError> {
     let sandbox = Sandbox::create(root)?;
-    let github = GitHubStandIn::start(Vec::new(), StandInOptions::default());
+    let github = GitHubStandIn::start(sandbox_prs()?, StandInOptions::default());
     let sigstore = if keyless {
         Some(Keyless::start(&sandbox)?)
     } else {
@@ -152,13 +155,13 @@ pub fn rehearse(
 
     // 1. An alpha from the main branch.
     let bv = runner.stage(&mut steps, "alpha", "main")?;
-    runner.release(&mut steps, "alpha", "main", &bv)?;
+    runner.release(&mut steps, ("alpha", "main", &bv), None)?;
 
     // 2. The branch cut.
     let minor = next_minor(&sandbox)?;
     let branch = format!("release-{minor}");
     let bv = runner.stage(&mut steps, "rc", &branch)?;
-    runner.release(&mut steps, "rc", &branch, &bv)?;
+    runner.release(&mut steps, ("rc", &branch, &bv), None)?;
 
     // 3. Code freeze: a fix lands on the main branch and is fast-forwarded to the branch.
     sandbox.clone_git(&["fetch", "--quiet", "origin"])?;
@@ -176,7 +179,7 @@ pub fn rehearse(
         "commit",
         "--quiet",
         "-m",
-        "Fix a bug found in code freeze (#120)",
+        &format!("Fix a bug found in code freeze (#{FREEZE_FIX})"),
     ])?;
     sandbox.clone_git(&["push", "--quiet", "origin", "main"])?;
     steps.push(Step {
@@ -203,9 +206,16 @@ pub fn rehearse(
     )?;
     progress.finished("krel ff", &merged);
 
-    // 4. The official release.
+    // 4. The official release, with its notes: every PR since the rc, the fix `krel ff` brought
+    // in among them.
     let bv = runner.stage(&mut steps, "official", &branch)?;
-    runner.release(&mut steps, "official", &branch, &bv)?;
+    let notes = runner.notes(
+        &mut steps,
+        &format!("v{minor}.0-rc.0"),
+        &branch,
+        &format!("v{minor}.0"),
+    )?;
+    runner.release(&mut steps, ("official", &branch, &bv), Some(&notes))?;
 
     // Independent checks of everything published.
     let verifier = match &sigstore {
@@ -299,6 +309,30 @@ impl Keyless {
         Ok(krel_verify::Verifier::new(expected, trust, None))
     }
 }
+
+/// The pull requests of the sandbox's history, as the GitHub stand-in serves them: those of
+/// krel's changelog tests, and the fix the rehearsal lands during code freeze.
+fn sandbox_prs() -> Result<Vec<serde_json::Value>, RehearseError> {
+    let mut prs: Vec<serde_json::Value> = serde_json::from_str(include_str!(
+        "../../../testdata/changelog/in/prs.json"
+    ))
+    .map_err(|err| RehearseError::Checks {
+        problems: vec![format!("the sandbox's pull requests: {err}")],
+    })?;
+    prs.push(serde_json::json!({
+        "number": FREEZE_FIX,
+        "title": "Fix a bug found in code freeze",
+        "body": "#### What type of PR is this?\n\n/kind bug\n\n#### Does this PR introduce a user-facing change?\n\n```release-note\nWidgets no longer crash when listed during an upgrade.\n```\n",
+        "user": {"login": "frank", "html_url": "https://github.com/frank"},
+        "labels": [{"name": "kind/bug"}, {"name": "sig/cli"}, {"name": "release-note"}],
+        "html_url": format!("https://github.com/krel-sandbox/widget/pull/{FREEZE_FIX}"),
+        "merged_at": "2024-02-01T10:00:00Z",
+    }));
+    Ok(prs)
+}
+
+/// The number of the pull request that lands on main during the rehearsal's code freeze.
+const FREEZE_FIX: u64 = 120;
 
 /// The sandbox key's verifier.
 fn sandbox_verifier() -> Result<krel_verify::Verifier, RehearseError> {
@@ -415,30 +449,66 @@ impl Runner<'_> {
         Ok(bv)
     }
 
+    /// The release notes of `version` since `start` (the PRs on `origin/BRANCH`), written by
+    /// `krel changelog` into the sandbox; the file's name.
+    fn notes(
+        &self,
+        steps: &mut Vec<Step>,
+        start: &str,
+        branch: &str,
+        version: &str,
+    ) -> Result<String, RehearseError> {
+        self.sandbox
+            .clone_git(&["fetch", "--quiet", "--tags", "origin"])?;
+        let file = format!("notes-{version}.md");
+        let end = format!("origin/{branch}");
+        let args = [
+            "changelog",
+            "--repo-path",
+            "clone",
+            "--start-rev",
+            start,
+            "--end-rev",
+            &end,
+            "--release-version",
+            version,
+            "--output-file",
+            &file,
+        ];
+        self.run(
+            steps,
+            &args,
+            &format!("release notes of {version} in {file}"),
+        )?;
+        if let Some(step) = steps.last() {
+            self.progress.finished(&step.command, &step.result);
+        }
+        Ok(file)
+    }
+
     fn release(
         &self,
         steps: &mut Vec<Step>,
-        kind: &str,
-        branch: &str,
-        bv: &str,
+        (kind, branch, bv): (&str, &str, &str),
+        notes: Option<&str>,
     ) -> Result<(), RehearseError> {
-        let out = self.run(
-            steps,
-            &[
-                "--output",
-                "json",
-                "release",
-                "--type",
-                kind,
-                "--branch",
-                branch,
-                "--build-version",
-                bv,
-                "--nomock",
-                "--non-interactive",
-            ],
-            "released",
-        )?;
+        let mut args = vec![
+            "--output",
+            "json",
+            "release",
+            "--type",
+            kind,
+            "--branch",
+            branch,
+            "--build-version",
+            bv,
+            "--nomock",
+            "--non-interactive",
+        ];
+        if let Some(notes) = notes {
+            args.extend(["--notes", notes]);
+        }
+        let out = self.run(steps, &args, "released")?;
         let parsed: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
         if let Some(step) = steps.last_mut() {
             step.result = format!(
@@ -493,6 +563,14 @@ fn check_images(
     }
 }
 
+/// The pull requests a release's notes link (`([#N](…/pull/N)`), in order.
+fn listed_prs(body: &str) -> Vec<u64> {
+    body.split("([#")
+        .skip(1)
+        .filter_map(|rest| rest.split(']').next()?.parse().ok())
+        .collect()
+}
+
 /// Checks what the rehearsal published, with krel's libraries but none of its commands.
 fn check(
     sandbox: &Sandbox,
@@ -525,6 +603,7 @@ fn check(
         signatures_checked: 0,
         provenance_checked: 0,
         images_checked: 0,
+        release_notes: Vec::new(),
         keyless: None,
     };
     for version in &expected_versions {
@@ -609,6 +688,15 @@ fn check(
             ));
         }
         let assets = release["assets"].as_array().map_or(0, Vec::len);
+        if tag == official {
+            let body = release["body"].as_str().unwrap_or_default();
+            summary.release_notes = listed_prs(body);
+            if !summary.release_notes.contains(&FREEZE_FIX) {
+                problems.push(format!(
+                    "the GitHub release {tag}'s notes lack #{FREEZE_FIX}, which krel ff brought into {branch}"
+                ));
+            }
+        }
         summary.github_releases.insert(tag, assets);
     }
     for version in &expected_versions {

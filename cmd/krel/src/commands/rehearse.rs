@@ -113,7 +113,7 @@ pub fn exec(ctx: &Context, args: &Args, shell: &Shell) -> Result<(), Failure> {
                 text.push_str(&format!("  {name:<18} {version}\n"));
             }
             text.push_str(&format!(
-                "\nChecked: {} checksums, {} signatures, {} provenance statements, {} signed image manifests in registry/release, {} markers, {} tags, {} GitHub releases.\nThe GitHub stand-in on 127.0.0.1 answered {} requests; nothing left this machine.\n\nLook around: cd {} && git --git-dir remote.git log --oneline --decorate --all | head",
+                "\nChecked: {} checksums, {} signatures, {} provenance statements, {} signed image manifests in registry/release, {} markers, {} tags, {} GitHub releases, the official release's notes ({}).\nThe GitHub stand-in on 127.0.0.1 answered {} requests; nothing left this machine.\n\nLook around: cd {} && git --git-dir remote.git log --oneline --decorate --all | head",
                 summary.checksums_checked,
                 summary.signatures_checked,
                 summary.provenance_checked,
@@ -121,6 +121,12 @@ pub fn exec(ctx: &Context, args: &Args, shell: &Shell) -> Result<(), Failure> {
                 summary.markers.len(),
                 summary.tags.len(),
                 summary.github_releases.len(),
+                summary
+                    .release_notes
+                    .iter()
+                    .map(|n| format!("#{n}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 summary.github_requests,
                 summary.root.display()
             ));
