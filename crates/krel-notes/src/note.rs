@@ -214,12 +214,28 @@ fn clean(raw: &str) -> String {
     let text = re(&ACTION_BRACKET, r"(?i)\[action required\]\s").replace_all(&text, "");
     let text = re(&ACTION_COLON, r"(?i)action required:\s").replace_all(&text, "");
     let text = re(&STAR, r"(?m)^([ \t]*)\*\s").replace_all(&text, "${1}- ");
+    let text = dedent(text.trim_matches('\n'));
     let text = if text.starts_with("- ") {
         unlist(&text)
     } else {
         text.to_string()
     };
     text.trim().to_string()
+}
+
+/// `text` without the indentation all its non-blank lines share (a note indented as a whole,
+/// such as `    - a nested item`, reads as if it were not).
+fn dedent(text: &str) -> String {
+    let common = text
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| line.len() - line.trim_start_matches([' ', '\t']).len())
+        .min()
+        .unwrap_or(0);
+    text.lines()
+        .map(|line| line.get(common..).unwrap_or_else(|| line.trim_start()))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// A note that starts with `- ` loses that dash, and the lines under it their two-space
@@ -496,6 +512,11 @@ mod tests {
             "Remove it."
         );
         assert_eq!(note_text(&body("* a\n  * b")).unwrap(), "a\n- b");
+        // A note indented as a whole reads as if it were not.
+        assert_eq!(
+            note_text(&body("    - nested item\n      more\n\n    last")).unwrap(),
+            "nested item\nmore\n\nlast"
+        );
         assert_eq!(
             note_text(&body("- item\n  item\n  item")).unwrap(),
             "item\nitem\nitem"
