@@ -132,6 +132,36 @@ fn history_between_two_tags_fetched_in_one_batch_then_cached() {
 }
 
 #[test]
+fn a_pull_request_github_keeps_leaving_out_is_named() {
+    // Answered null without NOT_FOUND (a timeout, a permission): retried, then named, not
+    // dropped from the notes in silence.
+    let stand_in = GitHubStandIn::start(
+        prs_json(),
+        StandInOptions {
+            unexplained_nulls: vec![111],
+            ..Default::default()
+        },
+    );
+    let krel = krel();
+    let s = krel.sandbox();
+    let args = [
+        "changelog",
+        "--repo-path",
+        "clone",
+        "--start-rev",
+        "v1.10.0-alpha.1",
+        "--end-rev",
+        "origin/main",
+        "--github-api-url",
+        &stand_in.url,
+    ];
+    let run = krel.run_in(&s.root, &args);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    run.assert_stderr_has("GitHub left pull requests out without saying why (#111), 6 times");
+    assert!(stand_in.requests().len() >= 6, "retried");
+}
+
+#[test]
 fn rate_limits_are_waited_out() {
     let stand_in = GitHubStandIn::start(
         prs_json(),

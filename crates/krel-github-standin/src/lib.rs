@@ -20,6 +20,9 @@ pub struct StandInOptions {
     pub secondary_limits: usize,
     /// The next N GraphQL requests get an exhausted primary limit (403, remaining 0, reset in 1 s).
     pub primary_limits: usize,
+    /// Pull requests answered as `null` with no `NOT_FOUND` error, as GitHub does when a query
+    /// times out or lacks a permission for them.
+    pub unexplained_nulls: Vec<u64>,
     /// Let assets be added to or deleted from published releases (GitHub refuses both for
     /// immutable releases, which is the default here).
     pub mutable_releases: bool,
@@ -290,6 +293,10 @@ fn respond(mut request: tiny_http::Request, shared: &Shared<'_>) {
     let mut data = serde_json::Map::new();
     let mut errors = Vec::new();
     for number in wanted {
+        if options.unexplained_nulls.contains(&number) {
+            data.insert(format!("pr{number}"), Value::Null);
+            continue;
+        }
         let node = prs.get(&number).map(|pr| {
             let head = pr["head"]["label"].as_str().and_then(|l| l.split_once(':'));
             json!({
