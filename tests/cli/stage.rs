@@ -358,6 +358,24 @@ fn refusals_name_the_problem_and_stage_nothing() {
     .assert_stderr_has("compiler exploded");
     assert!(!s.root.join("mock-bucket").exists());
 
+    // An alpha of an old commit of main, after its minor's beta and rc: releases only move
+    // forward.
+    krel.run_in(
+        &s.root,
+        &[
+            "stage",
+            "--type",
+            "alpha",
+            "--branch",
+            "main",
+            "--build-version",
+            "v1.10.0-alpha.1",
+        ],
+    )
+    .assert_exit(2)
+    .assert_stderr_has("v1.10.0-alpha.2 would come after v1.10.0-rc.0, which is already released");
+    assert!(!s.root.join("mock-bucket").exists());
+
     // A branch that is neither main nor a release branch.
     krel.run_in(&s.root, &["stage", "--type", "rc", "--branch", "feature-x"])
         .assert_exit(2)
@@ -398,6 +416,51 @@ fn a_build_version_is_staged_once() {
     krel.run_in(&s.root, &["stage", "--type", "alpha", "--branch", "main"])
         .assert_exit(0)
         .assert_stderr_has("0 uploaded");
+    // Another spelling of the same commit (its id shorter) is the same build version: found
+    // staged, not staged again as a beta.
+    let (version, commit) = bv.split_once('+').unwrap();
+    let short = format!("{version}+{}", &commit[..7]);
+    krel.run_in(
+        &s.root,
+        &[
+            "stage",
+            "--type",
+            "beta",
+            "--branch",
+            "main",
+            "--build-version",
+            &short,
+        ],
+    )
+    .assert_exit(2)
+    .assert_stderr_has("was already staged as `alpha v1.11.0-alpha.1`");
+    // A build version its commit does not have (a typo in the version or the count) would
+    // release a wrong version: refused, naming what git describe gives.
+    let (tag, count) = version.rsplit_once('.').unwrap();
+    let typos = [
+        format!("{}+{commit}", version.replacen("v1.11.", "v1.15.", 1)),
+        format!("{tag}.{}+{commit}", count.parse::<u64>().unwrap() + 4),
+    ];
+    for typo in &typos {
+        krel.run_in(
+            &s.root,
+            &[
+                "stage",
+                "--type",
+                "beta",
+                "--branch",
+                "main",
+                "--build-version",
+                typo,
+            ],
+        )
+        .assert_exit(2)
+        .assert_stderr_has(&format!(
+            "build version {typo} does not describe its commit"
+        ))
+        .assert_stderr_has(&format!("git describe gives {bv}"));
+    }
+    assert_eq!(std::fs::read(&record).unwrap(), before);
 }
 
 /// Secret values the tests put in krel's environment.

@@ -374,7 +374,44 @@ impl Repo {
         } else {
             format.abbreviated_size(0);
         }
-        description.format(Some(&format)).map(Some)
+        let described = description.format(Some(&format))?;
+        // Several tags on the nearest tagged commit (a branch cut from an alpha's commit tags it
+        // vX.Y.0-alpha.N and vX.(Y+1).0-alpha.0): the highest version, as git's newest-tag
+        // rule gives when the tags' dates differ, and not a coin toss when they are equal (a
+        // split stage dates every tag with the build commit's time).
+        let tag = if long {
+            described.rsplitn(3, '-').nth(2).unwrap_or(&described)
+        } else {
+            described.as_str()
+        };
+        Ok(Some(match self.highest_tag_beside(tag)? {
+            Some(highest) => format!("{highest}{}", &described[tag.len()..]),
+            None => described,
+        }))
+    }
+
+    /// The highest `v*` version tag on the commit `tag` points at, when it is not `tag`.
+    fn highest_tag_beside(&self, tag: &str) -> Result<Option<String>, git2::Error> {
+        let peeled = |name: &str| {
+            self.inner
+                .find_reference(&format!("refs/tags/{name}"))
+                .and_then(|r| r.peel_to_commit())
+                .map(|c| c.id())
+        };
+        let (Ok(target), Ok(own)) = (peeled(tag), tag.parse::<krel_version::Version>()) else {
+            return Ok(None);
+        };
+        let mut highest = (own, tag.to_string());
+        let names = self.inner.tag_names(Some("v*"))?;
+        for name in names.iter().filter_map(|name| name.ok().flatten()) {
+            let Ok(version) = name.parse::<krel_version::Version>() else {
+                continue;
+            };
+            if version > highest.0 && peeled(name).is_ok_and(|id| id == target) {
+                highest = (version, name.to_string());
+            }
+        }
+        Ok((highest.1 != tag).then_some(highest.1))
     }
 
     /// The nearest `v*` tag in the history of `rev` (`git describe --tags --abbrev=0`).

@@ -72,6 +72,47 @@ fn describes_like_git_describe() {
 }
 
 #[test]
+fn two_tags_on_one_commit_describe_as_the_higher_whatever_their_dates() {
+    // A branch cut from an alpha's commit tags it for both lines; a split stage dates both tags
+    // alike, and git's newest-tag rule then has nothing to go by.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let git = |args: &[&str]| {
+        let status = std::process::Command::new("git")
+            .current_dir(d)
+            .args(["-c", "user.name=T", "-c", "user.email=t@example.com"])
+            .args(args)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_COMMITTER_DATE", "@1700000000 +0000")
+            .env("GIT_AUTHOR_DATE", "@1700000000 +0000")
+            .status()
+            .unwrap();
+        assert!(status.success(), "git {args:?}");
+    };
+    git(&["init", "-q", "-b", "main"]);
+    git(&["commit", "-q", "--allow-empty", "-m", "one"]);
+    // Created in both orders: neither the order nor the name sorts the answer.
+    for (first, second) in [
+        ("v1.11.0-alpha.1", "v1.12.0-alpha.0"),
+        ("v1.13.0-alpha.0", "v1.12.0-beta.0"),
+    ] {
+        git(&["tag", "-a", "-m", first, first]);
+        git(&["tag", "-a", "-m", second, second]);
+        git(&["commit", "-q", "--allow-empty", "-m", "next"]);
+    }
+    let repo = Repo::open(d).unwrap();
+    assert_eq!(repo.nearest_tag("HEAD").unwrap(), "v1.13.0-alpha.0");
+    assert!(repo
+        .build_version("HEAD")
+        .unwrap()
+        .to_string()
+        .starts_with("v1.13.0-alpha.0.1+"));
+    assert_eq!(repo.nearest_tag("HEAD~1").unwrap(), "v1.13.0-alpha.0");
+    assert_eq!(repo.nearest_tag("HEAD~2").unwrap(), "v1.12.0-alpha.0");
+}
+
+#[test]
 fn merges_in_memory_favouring_ours() {
     let (_dir, s) = sandbox();
     let repo = Repo::open(&s.clone).unwrap();

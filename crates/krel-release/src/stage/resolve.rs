@@ -42,8 +42,13 @@ pub(super) fn resolve<'a>(
                 .into(),
     })?;
     let source = fetch_source(setup, branch, &request.branch)?;
-    let build_version = build_version(&source, request)?;
-    let build_commit = build_commit(&source, &build_version)?;
+    let given = build_version(&source, request)?;
+    let build_commit = build_commit(&source, &given)?;
+    // One spelling per commit (the describer's), so a stage is found whatever was typed.
+    let build_version = match request.build_version {
+        Some(_) => canonical(&source, &given, build_commit)?,
+        None => given,
+    };
     check_platform(config, &request.scope)?;
     let signer = signer(&request.scope, setup.signer)?;
     let fixed_epoch = fixed_epoch(setup, &request.scope, &source.mirror, build_commit)?;
@@ -55,6 +60,7 @@ pub(super) fn resolve<'a>(
     )?;
     let ordered: Vec<Version> = versions.ordered().into_iter().cloned().collect();
     check_tags_absent(&source.refs, &ordered)?;
+    check_not_behind(&source.refs, &ordered)?;
     setup.report.status(
         "Staging",
         &format!(
@@ -279,6 +285,63 @@ fn fixed_epoch(
         }),
         StageScope::Merge(records) => records.first().map(|r| r.source_date_epoch),
     })
+}
+
+/// A build version given on the command line must be what `git describe` says of its commit:
+/// its version and commit count decide the versions released, so a typo (v1.15 for v1.11)
+/// would publish a wrong version. Returns the describer's spelling (the commit abbreviated as
+/// krel abbreviates it), so that another spelling of one commit is not a second stage of it.
+fn canonical(
+    source: &Source,
+    given: &BuildVersion,
+    commit: krel_git::CommitId,
+) -> Result<BuildVersion, ReleaseError> {
+    let mirror = &source.mirror;
+    let described = mirror
+        .build_version(&commit.to_string())
+        .map_err(git(format!("describing {}", commit.short())))?;
+    let tag_commit = |tag: &Version| mirror.resolve(&format!("refs/tags/{tag}")).ok();
+    // The same tagged commit under another of its tags is the same description.
+    let same_tag = described.tag == given.tag
+        || (tag_commit(&described.tag).is_some()
+            && tag_commit(&described.tag) == tag_commit(&given.tag));
+    if same_tag && described.commits == given.commits {
+        return Ok(BuildVersion {
+            tag: given.tag.clone(),
+            ..described
+        });
+    }
+    Err(ReleaseError::Config {
+        message: format!(
+            "build version {given} does not describe its commit {}: git describe gives {described}",
+            commit.short()
+        ),
+        hint: format!(
+            "pass --build-version {described}, or leave it out to release the head of `{}`",
+            source.source_branch
+        ),
+    })
+}
+
+/// No version is released below a tag of its minor that exists (an alpha after that minor's
+/// rc, from an old commit): releases of a line only move forward.
+fn check_not_behind(refs: &RemoteRefs, versions: &[Version]) -> Result<(), ReleaseError> {
+    for version in versions {
+        let newer = refs
+            .tags
+            .keys()
+            .filter_map(|name| name.parse::<Version>().ok())
+            .filter(|tag| tag.major == version.major && tag.minor == version.minor)
+            .filter(|tag| tag > version)
+            .max();
+        if let Some(newer) = newer {
+            return Err(ReleaseError::Config {
+                message: format!("{version} would come after {newer}, which is already released"),
+                hint: "releases of a minor only move forward: stage from the head of its branch (krel next-version shows what it gives)".into(),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn check_tags_absent(refs: &RemoteRefs, versions: &[Version]) -> Result<(), ReleaseError> {
