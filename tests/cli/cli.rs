@@ -262,3 +262,22 @@ fn log_format_json_makes_every_stderr_line_a_json_object() {
         "{events:?}"
     );
 }
+
+#[test]
+fn credentials_in_a_remote_url_never_print() {
+    let krel = krel();
+    let s = krel.sandbox();
+    // A CI checkout with its token in the remote URL (as actions/checkout can leave it).
+    let url = "https://x-access-token:ghs_SECRETTOKEN42@127.0.0.1:9/org/repo.git";
+    s.clone_git(&["remote", "set-url", "origin", url]).unwrap();
+    for args in [
+        &["ff", "--repo-path", "clone", "-vv"][..],
+        &["--log-format", "json", "ff", "--repo-path", "clone", "-vv"],
+    ] {
+        let run = krel.run_in(&s.root, args);
+        assert_ne!(run.code, Some(0));
+        let all = format!("{}{}", run.stdout, run.stderr);
+        assert!(!all.contains("ghs_SECRETTOKEN42"), "{all}");
+        assert!(all.contains("x-access-token:***@127.0.0.1:9"), "{all}");
+    }
+}

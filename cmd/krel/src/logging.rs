@@ -4,8 +4,34 @@ use tracing_subscriber::EnvFilter;
 
 use crate::cli::{GlobalArgs, LogFormat};
 
+/// Writes one event to stderr with every secret value and URL credential masked (the event is
+/// gathered whole, then masked, then written).
+struct Masked {
+    masker: std::sync::Arc<krel_secret::Masker>,
+    event: Vec<u8>,
+}
+
+impl std::io::Write for Masked {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.event.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for Masked {
+    fn drop(&mut self) {
+        let text = self.masker.mask(&String::from_utf8_lossy(&self.event));
+        let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), text.as_bytes());
+    }
+}
+
 /// Installs the subscriber. `KREL_LOG` (an env-filter such as `krel_git=debug`) wins over -v.
-pub fn init(global: &GlobalArgs, krel_log: Option<String>) {
+/// Events are masked as the shell's lines are.
+pub fn init(global: &GlobalArgs, krel_log: Option<String>, masker: krel_secret::Masker) {
     let level = match (global.quiet, global.verbose) {
         (true, _) => "error",
         (false, 0) => "warn",
@@ -18,7 +44,13 @@ pub fn init(global: &GlobalArgs, krel_log: Option<String>) {
         .unwrap_or_else(|| EnvFilter::new(level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer({
+            let masker = std::sync::Arc::new(masker);
+            move || Masked {
+                masker: masker.clone(),
+                event: Vec::new(),
+            }
+        })
         .with_target(global.verbose > 1);
     let _ = match global.log_format {
         // At the default verbosity only warnings show (a retry, a lock that could not be

@@ -31,7 +31,7 @@ fn main() -> ExitCode {
         &env,
     );
     shell.mask_in_workflow();
-    logging::init(&cli.global, env.var("KREL_LOG"));
+    logging::init(&cli.global, env.var("KREL_LOG"), context::masker(&env));
     let ctx = context::Context::new(&cli.global, env);
     match commands::run(&cli, &ctx, &shell) {
         Ok(()) => ExitCode::SUCCESS,

@@ -112,7 +112,7 @@ impl Masker {
                 text = text.replace(value.expose(), "***");
             }
         }
-        text
+        mask_url_credentials(&text)
     }
 
     /// The secrets, for telling a CI runner to mask them too (`::add-mask::`).
@@ -126,6 +126,40 @@ impl Masker {
     }
 }
 
+/// `text` with the credentials of every URL in it masked: `https://user:TOKEN@host` becomes
+/// `https://user:***@host`, and `https://TOKEN@host` becomes `https://***@host` (a token as the
+/// user name, as git hosts accept). An `ssh://git@host` user name is kept: it is no secret.
+pub fn mask_url_credentials(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (before, after) = rest.split_at(at + 3);
+        out.push_str(before);
+        let scheme = before[..at]
+            .rsplit(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+            .next()
+            .unwrap_or("");
+        let end = after
+            .find(|c: char| c == '/' || c.is_whitespace() || matches!(c, ')' | '"' | '\'' | '>'))
+            .unwrap_or(after.len());
+        let authority = &after[..end];
+        match authority.rfind('@') {
+            Some(at) if !scheme.eq_ignore_ascii_case("ssh") || authority[..at].contains(':') => {
+                let userinfo = &authority[..at];
+                match userinfo.split_once(':') {
+                    Some((user, _)) => out.push_str(&format!("{user}:***")),
+                    None => out.push_str("***"),
+                }
+                out.push_str(&authority[at..]);
+            }
+            _ => out.push_str(authority),
+        }
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 impl fmt::Debug for Masker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Masker({} secret(s))", self.values.len())
@@ -134,6 +168,30 @@ impl fmt::Debug for Masker {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn url_credentials_are_masked_and_the_rest_kept() {
+        let m = Masker::default();
+        assert_eq!(
+            m.mask("Fetching origin (https://x-access-token:ghs_SECRET42@github.com/o/r.git)"),
+            "Fetching origin (https://x-access-token:***@github.com/o/r.git)"
+        );
+        assert_eq!(
+            m.mask("https://ghp_TOKEN@github.com/o/r"),
+            "https://***@github.com/o/r"
+        );
+        assert_eq!(
+            m.mask("ssh://git@github.com/o/r and git@github.com:o/r"),
+            "ssh://git@github.com/o/r and git@github.com:o/r"
+        );
+        assert_eq!(m.mask("ssh://git:pw@host/r"), "ssh://git:***@host/r");
+        assert_eq!(
+            m.mask("see https://github.com/o/r/pull/1 (@alice)"),
+            "see https://github.com/o/r/pull/1 (@alice)"
+        );
+        assert_eq!(m.mask("a://b c://u:p@h"), "a://b c://u:***@h");
+    }
+
     use super::*;
 
     #[test]
