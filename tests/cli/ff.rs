@@ -54,6 +54,50 @@ fn mock_run_prints_the_plan_and_leaves_the_remote_byte_identical() {
             .unwrap(),
         review
     );
+    // A review ref changed in between (the same two parents, other content) is never pushed:
+    // krel's own merge replaces it, and the warning names both.
+    let parents: Vec<String> = parents.split(' ').skip(1).map(str::to_string).collect();
+    let tree = s
+        .clone_git(&["rev-parse", &format!("{}^{{tree}}", parents[1])])
+        .unwrap();
+    let planted = s
+        .clone_git(&[
+            "commit-tree",
+            &tree,
+            "-p",
+            &parents[0],
+            "-p",
+            &parents[1],
+            "-m",
+            "Merge",
+        ])
+        .unwrap();
+    s.clone_git(&["update-ref", "refs/krel/ff/release-1.10", &planted])
+        .unwrap();
+    let pushed = krel.run_in(
+        &s.root,
+        &[
+            "ff",
+            "--repo-path",
+            "clone",
+            "--nomock",
+            "--non-interactive",
+        ],
+    );
+    pushed
+        .assert_exit(0)
+        .assert_stderr_has(
+            "merges the same commits with other content than krel's merge: replaced by",
+        )
+        .assert_stderr_has(&planted[..12]);
+    let on_remote = s.remote_git(&["rev-parse", "release-1.10"]).unwrap();
+    assert_ne!(on_remote, planted);
+    assert_eq!(
+        s.remote_git(&["rev-parse", "release-1.10^{tree}"]).unwrap(),
+        s.clone_git(&["rev-parse", &format!("{review}^{{tree}}")])
+            .unwrap(),
+        "the pushed merge holds what was reviewed"
+    );
 }
 
 #[test]

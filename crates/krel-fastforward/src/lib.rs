@@ -307,9 +307,24 @@ pub fn plan(
         Some(commit) => repo.parents(commit)? == [old, main_commit],
         None => false,
     };
-    let outcome = match reviewed {
-        Some(commit) if same_merge => MergeOutcome::Merged(commit),
-        _ => repo.merge_favoring_ours(old, main_commit, &message, request.identity.as_ref())?,
+    let computed =
+        repo.merge_favoring_ours(old, main_commit, &message, request.identity.as_ref())?;
+    // The reviewed merge is pushed only when it is the merge krel computes, content and all:
+    // a review ref changed in between (same parents, another tree) is replaced, never pushed.
+    let outcome = match (reviewed, &computed) {
+        (Some(commit), MergeOutcome::Merged(fresh)) if same_merge => {
+            if repo.same_tree(commit, *fresh)? {
+                MergeOutcome::Merged(commit)
+            } else {
+                tracing::warn!(
+                    "{review_ref} ({}) merges the same commits with other content than krel's merge: replaced by {}",
+                    commit.short(),
+                    fresh.short()
+                );
+                computed
+            }
+        }
+        _ => computed,
     };
     let (new, merge) = match outcome {
         MergeOutcome::UpToDate => (old, MergeKind::UpToDate),

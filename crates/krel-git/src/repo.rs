@@ -635,6 +635,18 @@ impl Repo {
         Ok(Some(String::from_utf8_lossy(blob.content()).into_owned()))
     }
 
+    /// True when two commits hold the same tree (the same content, whatever their messages,
+    /// authors and times).
+    pub fn same_tree(&self, a: CommitId, b: CommitId) -> Result<bool, GitError> {
+        let tree = |commit: CommitId| {
+            self.inner
+                .find_commit(commit.0)
+                .map(|c| c.tree_id())
+                .map_err(GitError::op(format!("reading commit {commit}")))
+        };
+        Ok(tree(a)? == tree(b)?)
+    }
+
     /// The commit's parents.
     pub fn parents(&self, commit: CommitId) -> Result<Vec<CommitId>, GitError> {
         let found = self
