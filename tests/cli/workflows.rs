@@ -181,7 +181,7 @@ fn workflows_follow_the_security_rules() {
         "keyless"
     );
     assert_eq!(
-        stage["on"]["workflow_call"]["secrets"]["signing-key"]["required"],
+        stage["on"]["workflow_call"]["secrets"]["KREL_SIGNING_KEY"]["required"],
         false
     );
     let example =
