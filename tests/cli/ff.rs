@@ -246,7 +246,7 @@ fn refuses_a_name_that_is_not_a_release_branch() {
     let krel = krel();
     let s = krel.sandbox();
     krel.run_in(&s.root, &["ff", "--repo-path", "clone", "--branch", "feature/x"])
-        .assert_exit(1)
+        .assert_exit(2)
         .assert_stderr_has("`feature/x` is not a release branch (release branches are named like `release-{major}.{minor}`)");
     krel.run_in(
         &s.root,

@@ -185,6 +185,8 @@ impl krel_error::Diagnose for FastForwardError {
     fn kind(&self) -> krel_error::ErrorKind {
         match self {
             FastForwardError::Git(err) => err.kind(),
+            // --branch names no release branch: the command line, as for stage.
+            FastForwardError::NotAReleaseBranch { .. } => krel_error::ErrorKind::Usage,
             _ => krel_error::ErrorKind::Refused,
         }
     }
@@ -197,7 +199,7 @@ impl krel_error::Diagnose for FastForwardError {
                 Some("leave out --branch to pick the newest release branch on the remote".into())
             }
             FastForwardError::NoReleaseBranch { .. } => Some(
-                "cut the release branch first (krel stage --type rc --cut-branch), or set git.release_branch in krel.yaml".into(),
+                "cut the release branch first (krel stage --type rc --branch release-X.Y), or set git.release_branch in krel.yaml".into(),
             ),
             FastForwardError::FinalTagExists { .. } => Some(
                 "after the official release, changes reach the branch as cherry-picks, not fast-forwards".into(),

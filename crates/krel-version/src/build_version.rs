@@ -151,7 +151,8 @@ impl FromStr for BuildVersion {
 impl fmt::Display for BuildVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.tag)?;
-        if self.commits > 0 {
+        // The count is shown whenever a commit is (`v1.2.3-alpha.3.0+sha` prints back as given).
+        if self.commits > 0 || self.commit.is_some() {
             let joiner = if self.tag.is_official() { '-' } else { '.' };
             write!(f, "{joiner}{}", self.commits)?;
         }
@@ -222,6 +223,8 @@ mod tests {
             "v1.18.0-rc.1",
             "v1.18.0",
             "v1.18.0-dirty",
+            "v1.20.0-alpha.3.0+4e9bdd481e2400-dirty",
+            "v1.26.3-0+4a7242e481c645",
         ] {
             assert_eq!(bv(text).to_string(), text);
         }

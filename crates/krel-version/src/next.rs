@@ -107,6 +107,8 @@ pub enum NextVersionError {
     AlphaAfterNonAlpha {
         /// The build version the release would be cut from.
         build_version: String,
+        /// The line's last release is a beta (so a beta can follow), not an rc or official.
+        after_beta: bool,
     },
     /// A beta after an rc, an official release, or from an official tag.
     #[error("cannot cut a beta after {build_version}: betas follow an alpha or a beta")]
@@ -178,8 +180,11 @@ impl krel_error::Diagnose for NextVersionError {
 impl NextVersionError {
     fn advice(&self) -> String {
         match self {
-            NextVersionError::AlphaAfterNonAlpha { .. } => {
+            NextVersionError::AlphaAfterNonAlpha { after_beta: true, .. } => {
                 "cut a beta instead (--type beta), or an alpha of the next minor after its branch cut".into()
+            }
+            NextVersionError::AlphaAfterNonAlpha { after_beta: false, .. } => {
+                "this line is past its previews: the main branch's next alphas are the next minor's, after the branch cut (describe the main branch's head again: krel next-version --rev)".into()
             }
             NextVersionError::BetaAfterNonPreview { .. } => {
                 "after the branch cut, cut release candidates (--type rc) from the release branch".into()
@@ -313,6 +318,7 @@ pub fn next_versions(
             }
             _ => Err(NextVersionError::AlphaAfterNonAlpha {
                 build_version: bv(),
+                after_beta: tag.pre.is_some_and(|pre| pre.label == Label::Beta),
             }),
         },
         (Branch::Release { name, .. }, _) => Err(NextVersionError::TypeDoesNotFitBranch {
