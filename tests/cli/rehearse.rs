@@ -74,6 +74,14 @@ fn a_rehearsal_cuts_four_versions_and_checks_them() {
     verify(&["--skip-images"])
         .assert_exit(0)
         .assert_stdout_has("images: not checked (--skip-images)");
+    // Files that do not verify leave images.json untrusted: its registries are not contacted.
+    let sums = dir.join("bucket/release/v1.11.0/SHA256SUMS");
+    let mut text = std::fs::read_to_string(&sums).unwrap();
+    text.push_str(&format!("{}  extra.tar.gz\n", "0".repeat(64)));
+    std::fs::write(&sums, text).unwrap();
+    verify(&[]).assert_exit(1).assert_stdout_has(
+        "images: not checked (the files do not verify, so images.json is not trusted)",
+    );
     krel.run_in(scratch.path(), &["rehearse", &dir.display().to_string()])
         .assert_exit(2)
         .assert_stderr_has("choose a new or empty directory");

@@ -170,7 +170,9 @@ fn a_directory_without_checksum_lists_is_not_signed() {
     .assert_exit(0);
     krel.run_in(d, &["sign", "verify", "out", "--key", "k.pub"])
         .assert_exit(1)
-        .assert_stderr_has("hint: a directory verifies against its SHA256SUMS and SHA512SUMS");
+        .assert_stderr_has(
+            "hint: without its SHA256SUMS and SHA512SUMS a deleted file goes unnoticed",
+        );
     // With the lists, it signs and verifies.
     krel.run_in(d, &["checksum", "out"]).assert_exit(0);
     krel.run_in(d, &["sign", "blobs", "out", "--key", "k.key"])

@@ -20,7 +20,13 @@ pub fn pr_commits(repo: &Repo, start: &str, end: &str) -> Result<Vec<(u64, Strin
     }
     let mut excluded = repo.merge_bases(start_id, end_id)?;
     excluded.push(start_id);
-    Ok(numbered(with_merged_lines(repo, history, &excluded, 0)?))
+    let mut followed = std::collections::HashSet::new();
+    Ok(numbered(with_merged_lines(
+        repo,
+        history,
+        (&excluded, &mut followed),
+        0,
+    )?))
 }
 
 /// Whether `history` has a merge that is not a PR's (a branch merged in).
@@ -41,16 +47,21 @@ const MERGE_DEPTH: usize = 4;
 
 /// `history` with, after each merge that names no PR, the first-parent line its other parents
 /// brought: what neither its first parent nor `excluded` (the start and merge bases) reach.
-/// A PR's merge is not followed: its other parent is the PR's own commits.
+/// A PR's merge is not followed: its other parent is the PR's own commits. Each merge is
+/// followed once (`followed`), however many lines bring it.
 fn with_merged_lines(
     repo: &Repo,
     history: Vec<(krel_git::CommitId, String)>,
-    excluded: &[krel_git::CommitId],
+    (excluded, followed): (
+        &[krel_git::CommitId],
+        &mut std::collections::HashSet<krel_git::CommitId>,
+    ),
     depth: usize,
 ) -> Result<Vec<(krel_git::CommitId, String)>, GitError> {
     let mut out = Vec::with_capacity(history.len());
     for (commit, message) in history {
-        let follow = depth < MERGE_DEPTH && pr_number(&message).is_none();
+        let follow =
+            depth < MERGE_DEPTH && pr_number(&message).is_none() && followed.insert(commit);
         out.push((commit, message));
         if !follow {
             continue;
@@ -63,7 +74,12 @@ fn with_merged_lines(
         hidden.push(*first);
         for other in others {
             let brought = repo.first_parent_history_excluding(&hidden, *other)?;
-            out.extend(with_merged_lines(repo, brought, &hidden, depth + 1)?);
+            out.extend(with_merged_lines(
+                repo,
+                brought,
+                (&hidden, followed),
+                depth + 1,
+            )?);
         }
     }
     Ok(out)

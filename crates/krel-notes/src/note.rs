@@ -332,14 +332,35 @@ fn neutralise(text: &str) -> String {
     lines.join("\n")
 }
 
-/// Closers for the `<details>` elements `text` opens and does not close.
+/// Closers for the `<details>` elements `text` opens and does not close (outside code: in a
+/// fence or a `code span` it is only text).
 fn close_details(text: &str) -> String {
-    let lower = text.to_ascii_lowercase();
-    let unclosed = lower
-        .matches("<details")
-        .count()
-        .saturating_sub(lower.matches("</details>").count());
-    "\n  </details>".repeat(unclosed)
+    let mut open: Option<(char, usize)> = None;
+    let (mut opened, mut closed) = (0usize, 0usize);
+    for line in text.split('\n') {
+        match (open, fence(line)) {
+            (None, Some(f)) => {
+                open = Some(f);
+                continue;
+            }
+            (Some((c, n)), Some((c2, n2))) if c == c2 && n2 >= n => {
+                open = None;
+                continue;
+            }
+            (Some(_), _) => continue,
+            (None, None) => {}
+        }
+        // Text between backticks is code; what lies outside every pair is not.
+        let outside: String = line
+            .split('`')
+            .step_by(2)
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_ascii_lowercase();
+        opened += outside.matches("<details").count();
+        closed += outside.matches("</details>").count();
+    }
+    "\n  </details>".repeat(opened.saturating_sub(closed))
 }
 
 /// `===` or `---` (one or more, trailing spaces allowed): under a line of text, CommonMark makes
@@ -586,9 +607,10 @@ mod tests {
             line,
             "Second\n  \\---\n  Title\n  \\=====\n  <details><summary>x</summary> ([#1](u), [@a](v))\n  </details>"
         );
-        // A list item and a thematic break with spaces stay as they are; closed details too.
+        // A list item and a thematic break with spaces stay as they are; closed details too,
+        // and details in code are only text.
         let kept = markdown_line(
-            "a\n- item\n- - -\n<details>y</details>",
+            "a\n- item\n- - -\n<details>y</details>, `<details>` in code\n```\n<details>\n```",
             1,
             "u",
             "a",
@@ -597,7 +619,7 @@ mod tests {
         );
         assert_eq!(
             kept,
-            "A\n  - item\n  - - -\n  <details>y</details> ([#1](u), [@a](v))"
+            "A\n  - item\n  - - -\n  <details>y</details>, `<details>` in code\n  ```\n  <details>\n  ```\n  ([#1](u), [@a](v))"
         );
     }
 

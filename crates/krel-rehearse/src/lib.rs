@@ -546,20 +546,38 @@ fn next_minor(sandbox: &Sandbox) -> Result<String, RehearseError> {
 
 /// Every image `images.json` lists is in the sandbox's release registry under the version's
 /// tag, as an index of the listed platforms, each signed by the sandbox key for the release
-/// repository (`krel verify`'s image checks). Returns the number of manifests checked, or the
-/// problems.
+/// repository (`krel verify`'s image checks, plus where: the sandbox's release registry, the
+/// version's tag). Returns the number of manifests checked, or the problems.
 fn check_images(
+    sandbox: &Sandbox,
     dir: &Path,
+    version: &str,
     key: &dyn krel_image::cosign::PayloadVerifier,
 ) -> Result<usize, Vec<String>> {
+    let mut problems = Vec::new();
+    let listed: Vec<serde_json::Value> = std::fs::read(dir.join("images.json"))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default();
+    let registry = format!("{}/release/", sandbox.registry);
+    for image in &listed {
+        let reference = image["reference"].as_str().unwrap_or_default();
+        if !reference.starts_with(&registry) || !reference.ends_with(&format!(":{version}")) {
+            problems.push(format!(
+                "images.json names {reference}, not an image of {registry} tagged {version}"
+            ));
+        }
+    }
     let report = krel_verify::verify_images(dir, key, &krel_image::RegistryEnv::default());
     if report.images == 0 && report.problems.is_empty() {
-        return Err(vec!["images.json lists no image".into()]);
+        problems.push("images.json lists no image".into());
     }
-    if report.problems.is_empty() {
+    problems.extend(report.problems);
+    problems.extend(report.unreachable);
+    if problems.is_empty() {
         Ok(report.manifests)
     } else {
-        Err(report.problems)
+        Err(problems)
     }
 }
 
@@ -631,7 +649,7 @@ fn check(
             Err(err) => problems.push(format!("{version}: {err}")),
         }
         // The images, in the release registry.
-        match check_images(&dir, verifier) {
+        match check_images(sandbox, &dir, version, verifier) {
             Ok(checked) => summary.images_checked += checked,
             Err(found) => problems.extend(found.into_iter().map(|p| format!("{version}: {p}"))),
         }

@@ -127,8 +127,10 @@ impl Masker {
 }
 
 /// `text` with the credentials of every URL in it masked: `https://user:TOKEN@host` becomes
-/// `https://user:***@host`, and `https://TOKEN@host` becomes `https://***@host` (a token as the
-/// user name, as git hosts accept). An `ssh://git@host` user name is kept: it is no secret.
+/// `https://user:***@host`, and `https://TOKEN@host` (a token as the user name, as git hosts
+/// accept) becomes `https://***@host`. A user name alone is kept where it is no secret: short
+/// ones (`https://user@proxy`), any ssh scheme's (`git+ssh://git@github.com`), and whatever
+/// is not http(s) (`docker://busybox@sha256:…`).
 pub fn mask_url_credentials(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -138,26 +140,34 @@ pub fn mask_url_credentials(text: &str) -> String {
         let scheme = before[..at]
             .rsplit(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
             .next()
-            .unwrap_or("");
+            .unwrap_or("")
+            .to_ascii_lowercase();
         let end = after
-            .find(|c: char| c == '/' || c.is_whitespace() || matches!(c, ')' | '"' | '\'' | '>'))
+            .find(|c: char| {
+                c.is_whitespace() || matches!(c, '/' | '?' | '#' | ')' | '"' | '\'' | '>' | '`')
+            })
             .unwrap_or(after.len());
         let authority = &after[..end];
         match authority.rfind('@') {
-            Some(at) if !scheme.eq_ignore_ascii_case("ssh") || authority[..at].contains(':') => {
-                let userinfo = &authority[..at];
-                match userinfo.split_once(':') {
-                    Some((user, _)) => out.push_str(&format!("{user}:***")),
-                    None => out.push_str("***"),
-                }
+            Some(at) => {
+                out.push_str(&masked_userinfo(&scheme, &authority[..at]));
                 out.push_str(&authority[at..]);
             }
-            _ => out.push_str(authority),
+            None => out.push_str(authority),
         }
         rest = &after[end..];
     }
     out.push_str(rest);
     out
+}
+
+/// A URL's user information with its secret part masked (see [`mask_url_credentials`]).
+fn masked_userinfo(scheme: &str, userinfo: &str) -> String {
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{user}:***"),
+        None if scheme.starts_with("http") && userinfo.len() >= 16 => "***".into(),
+        None => userinfo.into(),
+    }
 }
 
 impl fmt::Debug for Masker {
@@ -177,8 +187,20 @@ mod tests {
             "Fetching origin (https://x-access-token:***@github.com/o/r.git)"
         );
         assert_eq!(
-            m.mask("https://ghp_TOKEN@github.com/o/r"),
+            m.mask("https://ghp_TOKEN0123456789abcdef@github.com/o/r"),
             "https://***@github.com/o/r"
+        );
+        assert_eq!(
+            m.mask("git+ssh://git@github.com/o/r.git@refs/tags/v1"),
+            "git+ssh://git@github.com/o/r.git@refs/tags/v1"
+        );
+        assert_eq!(
+            m.mask("support `https://user@proxy:3128`"),
+            "support `https://user@proxy:3128`"
+        );
+        assert_eq!(
+            m.mask("docker://busybox@sha256:abc and https://h/p?ref=a@b"),
+            "docker://busybox@sha256:abc and https://h/p?ref=a@b"
         );
         assert_eq!(
             m.mask("ssh://git@github.com/o/r and git@github.com:o/r"),

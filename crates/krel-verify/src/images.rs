@@ -20,6 +20,9 @@ pub struct ImagesReport {
     pub manifests: usize,
     /// Everything wrong; empty means verified.
     pub problems: Vec<String>,
+    /// Images whose registry could not be read (the network, credentials): not checked, which
+    /// says nothing either way about the release.
+    pub unreachable: Vec<String>,
 }
 
 /// One image of a version's `images.json`.
@@ -94,11 +97,20 @@ pub fn verify_images(
     for image in &images {
         match runtime.block_on(check_image(image, verifier, env)) {
             Ok(manifests) => report.manifests += manifests,
-            Err(problems) => report.problems.extend(problems),
+            Err(Failed::Problems(problems)) => report.problems.extend(problems),
+            Err(Failed::Unreachable(why)) => report.unreachable.push(why),
         }
     }
     report.problems.sort();
     report
+}
+
+/// Why one image did not verify.
+enum Failed {
+    /// What is wrong with it.
+    Problems(Vec<String>),
+    /// Its registry could not be read.
+    Unreachable(String),
 }
 
 /// One image: its tag, index, platforms and signatures. Returns the manifests checked.
@@ -106,21 +118,26 @@ async fn check_image(
     image: &ListedImage,
     verifier: &dyn PayloadVerifier,
     env: &RegistryEnv,
-) -> Result<usize, Vec<String>> {
-    let (location, name, tag) = parse_reference(&image.reference).map_err(|p| vec![p])?;
+) -> Result<usize, Failed> {
+    let (location, name, tag) =
+        parse_reference(&image.reference).map_err(|p| Failed::Problems(vec![p]))?;
     let shown = &image.reference;
-    let store = ImageStore::open(&location, env).map_err(|err| vec![format!("{shown}: {err}")])?;
+    let unreachable = |err: krel_image::ImageError| Failed::Unreachable(format!("{shown}: {err}"));
+    let store = ImageStore::open(&location, env).map_err(unreachable)?;
     let repo = location.repository(&name);
-    let index = match store.manifest(&repo, &tag).await {
-        Ok(Some(index)) if index.digest.to_string() == image.digest => index,
-        Ok(Some(index)) => {
-            return Err(vec![format!(
+    let index = match store.manifest(&repo, &tag).await.map_err(unreachable)? {
+        Some(index) if index.digest.to_string() == image.digest => index,
+        Some(index) => {
+            return Err(Failed::Problems(vec![format!(
                 "{shown} names {}, and images.json {}: the published tag is not the released image",
                 index.digest, image.digest
-            )])
+            )]))
         }
-        Ok(None) => return Err(vec![format!("{shown} is not in its registry")]),
-        Err(err) => return Err(vec![format!("{shown}: {err}")]),
+        None => {
+            return Err(Failed::Problems(vec![format!(
+                "{shown} is not in its registry"
+            )]))
+        }
     };
     let mut problems = Vec::new();
     let listed: BTreeMap<String, String> = index
@@ -153,7 +170,7 @@ async fn check_image(
     if problems.is_empty() {
         Ok(checked)
     } else {
-        Err(problems)
+        Err(Failed::Problems(problems))
     }
 }
 

@@ -24,7 +24,7 @@ pub struct Args {
     pub notes: NotesArgs,
 
     /// markdown (a CHANGELOG section) or json (notes keyed by PR number); default markdown,
-    /// json with the global `--output json`.
+    /// json on stdout with the global `--output json` (not into --output-file).
     #[arg(long, value_enum)]
     pub format: Option<NotesFormat>,
 
@@ -130,10 +130,14 @@ pub fn exec(ctx: &Context, args: &Args, shell: &Shell) -> Result<(), Failure> {
     match &args.command {
         None => {
             let document = build(ctx, &args.notes, None, shell)?;
-            let format = args.format.unwrap_or(match shell.output() {
-                crate::cli::OutputFormat::Json => NotesFormat::Json,
-                crate::cli::OutputFormat::Text => NotesFormat::Markdown,
-            });
+            // `--output json` asks for JSON on stdout; a file is what --format says (Markdown by
+            // default), whatever KREL_OUTPUT a job exports.
+            let format = args
+                .format
+                .unwrap_or(match (shell.output(), &args.output_file) {
+                    (crate::cli::OutputFormat::Json, None) => NotesFormat::Json,
+                    _ => NotesFormat::Markdown,
+                });
             let text = match format {
                 NotesFormat::Markdown => document.markdown(),
                 NotesFormat::Json => document.json() + "\n",

@@ -380,11 +380,13 @@ fn verify(
                 format!(", {} in the directory's listings", incomplete.len())
             }
         ))
-        .with_hint(Some(if paths.iter().any(|p| p.is_dir() && !missing_listings(p).is_empty()) {
-            "a directory verifies against its SHA256SUMS and SHA512SUMS: make them with `krel checksum DIR` and sign them (krel sign blobs DIR), or verify the files themselves".into()
-        } else {
-            "do not publish or install these files: re-sign them from a trusted build, or check the expected signer".into()
-        })));
+        .with_hint(Some(
+            if bad_files == 0 && paths.iter().any(|p| p.is_dir() && !missing_listings(p).is_empty()) {
+                "without its SHA256SUMS and SHA512SUMS a deleted file goes unnoticed: if you signed this directory, make them with `krel checksum DIR` and sign it again; if you downloaded it, do not trust it".into()
+            } else {
+                "do not publish or install these files: re-sign them from a trusted build, or check the expected signer".into()
+            },
+        )));
     }
     shell.status(
         "Verified",

@@ -58,8 +58,9 @@ signer you name:
   images       every image images.json lists is in its registry under its tag with the listed
                index digest, the index lists exactly the listed platform manifests, and the
                index and each manifest carry a signature by the signer naming that repository
-               (--skip-images: not checked; registry credentials: KREL_REGISTRY_USERNAME and
-               KREL_REGISTRY_PASSWORD, else ~/.docker/config.json)
+               (only once the files verify, images.json among them; --skip-images: not
+               checked; credentials: per registry host from ~/.docker/config.json, never
+               KREL_REGISTRY_*; an unreachable registry exits 2, not 1)
 
 LOCATION is a directory, a bucket URL or an https:// URL of one version. Remote versions are read
 as the provenance lists them (provenance.json first, then every file it names), into a
@@ -151,12 +152,13 @@ pub fn exec(ctx: &Context, args: &Args, shell: &Shell) -> Result<(), Failure> {
     if let Some(repo) = &args.source_repo {
         krel_verify::check_source_repo(&mut report, repo);
     }
-    let images = (!args.skip_images).then(|| {
-        let env = krel_image::RegistryEnv::from_env(ctx.env.lookup());
-        verify_images(&dir, &verifier, &env)
-    });
-    render(&report, images.as_ref(), &verifier, shell);
-    let problems = report.problems.len() + images.as_ref().map_or(0, |i| i.problems.len());
+    let images = images(args.skip_images, &report, &dir, &verifier);
+    render(&report, &images, &verifier, shell);
+    let checked = match &images {
+        Images::Checked(checked) => Some(checked),
+        _ => None,
+    };
+    let problems = report.problems.len() + checked.map_or(0, |i| i.problems.len());
     if problems > 0 {
         return Err(Failure::refused(anyhow::anyhow!(
             "{} does not verify: {problems} problem(s)",
@@ -166,7 +168,45 @@ pub fn exec(ctx: &Context, args: &Args, shell: &Shell) -> Result<(), Failure> {
             "do not install or redistribute these files; check the signer and the URL".into(),
         )));
     }
+    if let Some(unreachable) = checked.map(|i| &i.unreachable).filter(|u| !u.is_empty()) {
+        return Err(Failure::unexpected(anyhow::anyhow!(
+            "the files verify, and the registry of {} image(s) could not be read: {}",
+            unreachable.len(),
+            unreachable.join("; ")
+        ))
+        .with_hint(Some(
+            "check the network and the registry's credentials (docker login, ~/.docker/config.json), or pass --skip-images to verify the files only".into(),
+        )));
+    }
     Ok(())
+}
+
+/// What became of the images check.
+enum Images {
+    /// `--skip-images`.
+    Skipped,
+    /// The files did not verify, so `images.json` is not known to be the signer's: its
+    /// registries are not contacted.
+    Untrusted,
+    /// Checked.
+    Checked(ImagesReport),
+}
+
+/// Checks the images `images.json` lists, once the files (it among them) verified. Only
+/// credentials kept per registry host (`~/.docker/config.json` and its helpers) are used:
+/// `KREL_REGISTRY_*` are for the publisher's registries, and `images.json` could name any.
+fn images(skip: bool, report: &Report, dir: &Path, verifier: &Verifier) -> Images {
+    if skip {
+        return Images::Skipped;
+    }
+    if !report.problems.is_empty() {
+        return Images::Untrusted;
+    }
+    let env = krel_image::RegistryEnv {
+        docker_config: true,
+        ..krel_image::RegistryEnv::default()
+    };
+    Images::Checked(verify_images(dir, verifier, &env))
 }
 
 /// The version LOCATION's last part names (`release/v1.30.0`, `.` inside it), whose tag the
@@ -214,16 +254,20 @@ fn fetch(
     Ok(())
 }
 
-fn render(report: &Report, images: Option<&ImagesReport>, verifier: &Verifier, shell: &Shell) {
+fn render(report: &Report, images: &Images, verifier: &Verifier, shell: &Shell) {
+    let checked = match images {
+        Images::Checked(checked) => Some(checked),
+        _ => None,
+    };
     let problems = report
         .problems
         .iter()
-        .chain(images.iter().flat_map(|i| i.problems.iter()));
+        .chain(checked.iter().flat_map(|i| i.problems.iter()));
     match shell.output() {
         OutputFormat::Json => shell.json(&serde_json::json!({
             "signer": verifier.describe(),
             "report": report,
-            "images": images,
+            "images": checked,
         })),
         OutputFormat::Text => {
             for problem in problems.clone() {
@@ -240,13 +284,20 @@ fn render(report: &Report, images: Option<&ImagesReport>, verifier: &Verifier, s
                 report.source.as_deref().unwrap_or("(none)"),
                 report.sbom_files,
                 match images {
-                    None => "images: not checked (--skip-images)".to_string(),
-                    Some(i) => format!("images: {} in their registry, {} signed manifests", i.images, i.manifests),
+                    Images::Skipped => "images: not checked (--skip-images)".to_string(),
+                    Images::Untrusted => "images: not checked (the files do not verify, so images.json is not trusted)".to_string(),
+                    Images::Checked(i) => format!(
+                        "images: {} in their registry, {} signed manifests{}",
+                        i.images - i.unreachable.len(),
+                        i.manifests,
+                        if i.unreachable.is_empty() { String::new() } else { format!(", {} not reachable", i.unreachable.len()) }
+                    ),
                 },
             ));
         }
     }
-    if problems.count() == 0 {
+    let unreachable = checked.is_some_and(|i| !i.unreachable.is_empty());
+    if problems.count() == 0 && !unreachable {
         shell.status(
             "Verified",
             format!("{} signed by {}", report.version, verifier.describe()),

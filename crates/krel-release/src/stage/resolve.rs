@@ -44,23 +44,26 @@ pub(super) fn resolve<'a>(
     let source = fetch_source(setup, branch, &request.branch)?;
     let given = build_version(&source, request)?;
     let build_commit = build_commit(&source, &given)?;
-    // One spelling per commit (the describer's), so a stage is found whatever was typed.
-    let build_version = match request.build_version {
-        Some(_) => canonical(&source, &given, build_commit)?,
-        None => given,
-    };
-    check_platform(config, &request.scope)?;
-    let signer = signer(&request.scope, setup.signer)?;
-    let fixed_epoch = fixed_epoch(setup, &request.scope, &source.mirror, build_commit)?;
     let versions = next_versions(
         request.release_type,
-        &build_version,
+        &given,
         &source.branch,
         source.cut_branch,
     )?;
     let ordered: Vec<Version> = versions.ordered().into_iter().cloned().collect();
+    // First: a release interrupted after it tagged this commit makes the commit describe as
+    // that tag; "already exists" is the true story, not "does not describe its commit".
     check_tags_absent(&source.refs, &ordered)?;
+    // One spelling per commit (the describer's), so a stage is found whatever was typed. The
+    // versions stay those computed above: the same tag and count.
+    let build_version = match request.build_version {
+        Some(_) => canonical(&source, &given, build_commit)?,
+        None => given,
+    };
     check_not_behind(&source.refs, &ordered)?;
+    check_platform(config, &request.scope)?;
+    let signer = signer(&request.scope, setup.signer)?;
+    let fixed_epoch = fixed_epoch(setup, &request.scope, &source.mirror, build_commit)?;
     setup.report.status(
         "Staging",
         &format!(
