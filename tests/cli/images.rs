@@ -203,6 +203,64 @@ fn a_registry_that_wants_credentials_gets_them_from_the_environment_and_never_sh
     assert!(logs
         .iter()
         .all(|log| !log.contains(DockerRegistry::PASSWORD)));
+
+    // Published there, then verified as a downloader would: KREL_REGISTRY_* are the
+    // publisher's and never sent (images.json could name any host), so the registry refuses,
+    // and that is not a problem found in the release but a check that could not run (exit 2).
+    let creds = [
+        ("KREL_REGISTRY_USERNAME", DockerRegistry::USER),
+        ("KREL_REGISTRY_PASSWORD", DockerRegistry::PASSWORD),
+    ];
+    let bv = crate::stage::build_version(&s, "main");
+    let released = krel.run_with_env(
+        &s.root,
+        &[
+            "release",
+            "--type",
+            "alpha",
+            "--branch",
+            "main",
+            "--build-version",
+            &bv,
+            "--nomock",
+            "--non-interactive",
+        ],
+        &creds,
+    );
+    released.assert_exit(0);
+    let verify = [
+        "verify",
+        "bucket/release/v1.11.0-alpha.1",
+        "--key",
+        "keys/sandbox.pub",
+    ];
+    let unreadable = krel.run_with_env(&s.root, &verify, &creds);
+    unreadable
+        .assert_exit(2)
+        .assert_stderr_has("the files verify, and the registry of 2 image(s) could not be read")
+        .assert_stderr_has("hint: check the network and the registry's credentials");
+    assert!(!unreadable.stderr.contains(DockerRegistry::PASSWORD));
+    // A login for that host (docker login's config.json) is used.
+    let auth = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            DockerRegistry::USER,
+            DockerRegistry::PASSWORD
+        ))
+    };
+    std::fs::create_dir_all(krel.home().join(".docker")).unwrap();
+    std::fs::write(
+        krel.home().join(".docker/config.json"),
+        format!(
+            r#"{{"auths": {{"{}": {{"auth": "{auth}"}}}}}}"#,
+            registry.host()
+        ),
+    )
+    .unwrap();
+    krel.run_in(&s.root, &verify)
+        .assert_exit(0)
+        .assert_stdout_has("images: 2 in their registry");
 }
 
 fn walk_files(dir: &Path) -> Vec<std::path::PathBuf> {
