@@ -46,7 +46,8 @@ fn staged_build_version(krel: &Krel, root: &Path) -> String {
         .to_string()
 }
 
-fn release(krel: &Krel, root: &Path, bv: &str, extra: &[&str]) -> Run {
+/// `release` of the alpha `bv` on main, then `extra`.
+fn release_args<'a>(bv: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "release",
         "--type",
@@ -57,7 +58,11 @@ fn release(krel: &Krel, root: &Path, bv: &str, extra: &[&str]) -> Run {
         bv,
     ];
     args.extend(extra);
-    krel.run_in(root, &args)
+    args
+}
+
+fn release(krel: &Krel, root: &Path, bv: &str, extra: &[&str]) -> Run {
+    krel.run_in(root, &release_args(bv, extra))
 }
 
 /// skopeo's raw manifest of `reference` (`host/repo:tag`), as JSON.
@@ -182,13 +187,14 @@ fn a_registry_that_wants_credentials_gets_them_from_the_environment_and_never_sh
     let refused = stage(&krel, &s.root, &["--nomock"]);
     assert_eq!(refused.code, Some(1), "{}", refused.stderr);
     refused.assert_stderr_has("KREL_REGISTRY_USERNAME");
+    let creds = [
+        ("KREL_REGISTRY_USERNAME", DockerRegistry::USER),
+        ("KREL_REGISTRY_PASSWORD", DockerRegistry::PASSWORD),
+    ];
     let run = krel.run_with_env(
         &s.root,
         &["stage", "--type", "alpha", "--branch", "main", "--nomock"],
-        &[
-            ("KREL_REGISTRY_USERNAME", DockerRegistry::USER),
-            ("KREL_REGISTRY_PASSWORD", DockerRegistry::PASSWORD),
-        ],
+        &creds,
     );
     run.assert_exit(0);
     assert!(
@@ -207,24 +213,10 @@ fn a_registry_that_wants_credentials_gets_them_from_the_environment_and_never_sh
     // Published there, then verified as a downloader would: KREL_REGISTRY_* are the
     // publisher's and never sent (images.json could name any host), so the registry refuses,
     // and that is not a problem found in the release but a check that could not run (exit 2).
-    let creds = [
-        ("KREL_REGISTRY_USERNAME", DockerRegistry::USER),
-        ("KREL_REGISTRY_PASSWORD", DockerRegistry::PASSWORD),
-    ];
     let bv = crate::stage::build_version(&s, "main");
     let released = krel.run_with_env(
         &s.root,
-        &[
-            "release",
-            "--type",
-            "alpha",
-            "--branch",
-            "main",
-            "--build-version",
-            &bv,
-            "--nomock",
-            "--non-interactive",
-        ],
+        &release_args(&bv, &["--nomock", "--non-interactive"]),
         &creds,
     );
     released.assert_exit(0);
@@ -402,17 +394,7 @@ fn two_releases_at_once_end_as_one_release() {
     let registry = krel_test_support::docker_registry();
     let (krel, s) = images_krel(registry, "race");
     let bv = staged_build_version(&krel, &s.root);
-    let args = [
-        "release",
-        "--type",
-        "alpha",
-        "--branch",
-        "main",
-        "--build-version",
-        &bv,
-        "--nomock",
-        "--non-interactive",
-    ];
+    let args = release_args(&bv, &["--nomock", "--non-interactive"]);
     let (a, b) = (s.root.join("ws-a"), s.root.join("ws-b"));
     let runs: Vec<Run> = std::thread::scope(|scope| {
         let handles: Vec<_> = [&a, &b]

@@ -1427,7 +1427,9 @@ fn promotion_copies_the_published_bytes_to_stable_where_apt_and_dnf_install_them
     built.assert_exit(0);
     let prerelease = out.join("core:/prerelease:/v1.29");
     let stable = out.join("core:/stable:/v1.29");
-    let promote = |extra: &[&str]| {
+    // `kubepkg promote` of `version` from prerelease to stable, with the key or without.
+    let promote_version = |version: &str, with_key: bool, extra: &[&str]| {
+        let (out_arg, key_arg) = (s(&out), s(&secret));
         let mut args = vec![
             "kubepkg",
             "promote",
@@ -1435,14 +1437,15 @@ fn promotion_copies_the_published_bytes_to_stable_where_apt_and_dnf_install_them
             "prerelease",
             "--to",
             "stable",
-            "--version",
-            "1.29.0",
         ];
-        let (out_arg, key_arg) = (s(&out), s(&secret));
-        args.extend(["--out", &out_arg, "--sign-key", &key_arg]);
+        args.extend(["--version", version, "--out", &out_arg]);
+        if with_key {
+            args.extend(["--sign-key", &key_arg]);
+        }
         args.extend(extra);
         krel().run_in(dir.path(), &args)
     };
+    let promote = |extra: &[&str]| promote_version("1.29.0", true, extra);
 
     // Mock: the plan, and nothing written.
     promote(&[])
@@ -1501,22 +1504,7 @@ fn promotion_copies_the_published_bytes_to_stable_where_apt_and_dnf_install_them
     // Without the key, signed repositories are refused before anything changes: rewriting
     // their indexes unsigned would break every client.
     let before = tree(&stable);
-    let unsigned = krel().run_in(
-        dir.path(),
-        &[
-            "kubepkg",
-            "promote",
-            "--from",
-            "prerelease",
-            "--to",
-            "stable",
-            "--version",
-            "1.29.0",
-            "--out",
-            &s(&out),
-            "--nomock",
-        ],
-    );
+    let unsigned = promote_version("1.29.0", false, &["--nomock"]);
     assert_eq!(unsigned.code, Some(2), "{}", unsigned.stderr);
     unsigned
         .assert_stderr_has("is signed, and no signing key was given")
@@ -1549,24 +1537,7 @@ fn promotion_copies_the_published_bytes_to_stable_where_apt_and_dnf_install_them
         "depends on `kubernetes-cni (>= 1.2.0)`, which the target would not hold",
     );
     assert_eq!(tree(&stable), before, "nothing changed");
-    let together = krel().run_in(
-        dir.path(),
-        &[
-            "kubepkg",
-            "promote",
-            "--from",
-            "prerelease",
-            "--to",
-            "stable",
-            "--version",
-            "1.29.1,1.4.0",
-            "--out",
-            &s(&out),
-            "--sign-key",
-            &s(&secret),
-            "--nomock",
-        ],
-    );
+    let together = promote_version("1.29.1,1.4.0", true, &["--nomock"]);
     together.assert_exit(0);
     assert!(stable
         .join("deb/pool/main/k/kubernetes-cni/kubernetes-cni_1.4.0-1.1_amd64.deb")

@@ -172,20 +172,23 @@ fn json_output() {
 fn describes_a_revision_when_no_build_version_is_given() {
     let krel = krel();
     let s = krel.sandbox();
-    let run = krel.run_in(
-        &s.root,
-        &[
-            "next-version",
-            "--type",
-            "rc",
-            "--branch",
-            "release-1.10",
-            "--repo-path",
-            "clone",
-            "--rev",
-            "origin/release-1.10",
-        ],
-    );
+    let rc_of_the_clone = || {
+        krel.run_in(
+            &s.root,
+            &[
+                "next-version",
+                "--type",
+                "rc",
+                "--branch",
+                "release-1.10",
+                "--repo-path",
+                "clone",
+                "--rev",
+                "origin/release-1.10",
+            ],
+        )
+    };
+    let run = rc_of_the_clone();
     run.assert_exit(0)
         .assert_stderr_has("Described origin/release-1.10 as v1.10.0-rc.0.1+");
     assert_eq!(run.stdout, "v1.10.0-rc.1\n");
@@ -197,20 +200,7 @@ fn describes_a_revision_when_no_build_version_is_given() {
     // The remote moved on (rc.1 tagged) and the clone did not fetch: said, with what to do.
     s.remote_git(&["tag", "v1.10.0-rc.1", "release-1.10"])
         .unwrap();
-    let stale = krel.run_in(
-        &s.root,
-        &[
-            "next-version",
-            "--type",
-            "rc",
-            "--branch",
-            "release-1.10",
-            "--repo-path",
-            "clone",
-            "--rev",
-            "origin/release-1.10",
-        ],
-    );
+    let stale = rc_of_the_clone();
     stale
         .assert_exit(0)
         .assert_stderr_has(

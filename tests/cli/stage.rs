@@ -418,22 +418,22 @@ fn a_build_version_is_staged_once() {
         .assert_stderr_has("0 uploaded");
     // Another spelling of the same commit (its id shorter) is the same build version: found
     // staged, not staged again as a beta.
-    let (version, commit) = bv.split_once('+').unwrap();
-    let short = format!("{version}+{}", &commit[..7]);
-    krel.run_in(
-        &s.root,
-        &[
+    let beta_of = |build_version: &str| {
+        let args = [
             "stage",
             "--type",
             "beta",
             "--branch",
             "main",
             "--build-version",
-            &short,
-        ],
-    )
-    .assert_exit(2)
-    .assert_stderr_has("was already staged as `alpha v1.11.0-alpha.1`");
+            build_version,
+        ];
+        krel.run_in(&s.root, &args)
+    };
+    let (version, commit) = bv.split_once('+').unwrap();
+    beta_of(&format!("{version}+{}", &commit[..7]))
+        .assert_exit(2)
+        .assert_stderr_has("was already staged as `alpha v1.11.0-alpha.1`");
     // A build version its commit does not have (a typo in the version or the count) would
     // release a wrong version: refused, naming what git describe gives.
     let (tag, count) = version.rsplit_once('.').unwrap();
@@ -442,23 +442,12 @@ fn a_build_version_is_staged_once() {
         format!("{tag}.{}+{commit}", count.parse::<u64>().unwrap() + 4),
     ];
     for typo in &typos {
-        krel.run_in(
-            &s.root,
-            &[
-                "stage",
-                "--type",
-                "beta",
-                "--branch",
-                "main",
-                "--build-version",
-                typo,
-            ],
-        )
-        .assert_exit(2)
-        .assert_stderr_has(&format!(
-            "build version {typo} does not describe its commit"
-        ))
-        .assert_stderr_has(&format!("git describe gives {bv}"));
+        beta_of(typo)
+            .assert_exit(2)
+            .assert_stderr_has(&format!(
+                "build version {typo} does not describe its commit"
+            ))
+            .assert_stderr_has(&format!("git describe gives {bv}"));
     }
     assert_eq!(std::fs::read(&record).unwrap(), before);
 }

@@ -77,19 +77,8 @@ fn two_tags_on_one_commit_describe_as_the_higher_whatever_their_dates() {
     // alike, and git's newest-tag rule then has nothing to go by.
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let git = |args: &[&str]| {
-        let status = std::process::Command::new("git")
-            .current_dir(d)
-            .args(["-c", "user.name=T", "-c", "user.email=t@example.com"])
-            .args(args)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_COMMITTER_DATE", "@1700000000 +0000")
-            .env("GIT_AUTHOR_DATE", "@1700000000 +0000")
-            .status()
-            .unwrap();
-        assert!(status.success(), "git {args:?}");
-    };
+    let cli = krel_sandbox::GitCli::new();
+    let git = |args: &[&str]| cli.run_at(d, args, 1_700_000_000).unwrap();
     git(&["init", "-q", "-b", "main"]);
     git(&["commit", "-q", "--allow-empty", "-m", "one"]);
     // Created in both orders: neither the order nor the name sorts the answer.

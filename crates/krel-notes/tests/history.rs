@@ -44,83 +44,51 @@ fn a_start_off_the_first_parent_line_falls_back_to_exact_exclusion() {
     assert_eq!(numbers(&repo, &side, "origin/main"), [111, 110]);
 }
 
-/// Runs git in `dir` with a fixed identity and clock (each commit a second later).
-fn git(dir: &std::path::Path, args: &[&str]) {
-    static CLOCK: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(1_700_000_000);
-    let when = CLOCK.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    let date = format!("@{when} +0000");
-    let status = std::process::Command::new("git")
-        .current_dir(dir)
-        .args(["-c", "user.name=T", "-c", "user.email=t@example.com"])
-        .args(args)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_AUTHOR_DATE", &date)
-        .env("GIT_COMMITTER_DATE", &date)
-        .status()
-        .unwrap();
-    assert!(status.success(), "git {args:?}");
-}
-
 #[test]
 fn prs_a_code_freeze_merge_brought_into_the_release_branch_are_listed() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    git(d, &["init", "-q", "-b", "main"]);
-    let commit = |message: &str| git(d, &["commit", "-q", "--allow-empty", "-m", message]);
+    // As the sandbox runs git: isolated from the user's configuration, each call an hour later.
+    let cli = krel_sandbox::GitCli::new();
+    let git = |args: &[&str]| {
+        cli.run(d, args).unwrap();
+    };
+    git(&["init", "-q", "-b", "main"]);
+    let commit = |message: &str| git(&["commit", "-q", "--allow-empty", "-m", message]);
     commit("Initial commit");
     commit("Add the widget (#1)");
-    git(d, &["checkout", "-q", "-b", "release-1.0"]);
-    git(d, &["tag", "v1.0.0-rc.0"]);
-    git(d, &["checkout", "-q", "main"]);
+    git(&["checkout", "-q", "-b", "release-1.0"]);
+    git(&["tag", "v1.0.0-rc.0"]);
+    git(&["checkout", "-q", "main"]);
     commit("Fix a bug found in code freeze (#3)");
-    git(d, &["checkout", "-q", "-b", "topic"]);
+    git(&["checkout", "-q", "-b", "topic"]);
     commit("Work on the fix");
-    git(d, &["checkout", "-q", "main"]);
-    git(
-        d,
-        &[
-            "merge",
-            "-q",
-            "--no-ff",
-            "topic",
-            "-m",
-            "Merge pull request #4 from someone/topic",
-        ],
-    );
+    git(&["checkout", "-q", "main"]);
+    git(&[
+        "merge",
+        "-q",
+        "--no-ff",
+        "topic",
+        "-m",
+        "Merge pull request #4 from someone/topic",
+    ]);
     // krel ff (branchff): main merged into the release branch, a merge without a PR.
-    git(d, &["checkout", "-q", "release-1.0"]);
-    git(
-        d,
-        &[
-            "merge",
-            "-q",
-            "--no-ff",
-            "main",
-            "-m",
-            "Merge remote-tracking branch 'origin/main' into release-1.0",
-        ],
-    );
+    let freeze_merge = || {
+        let message = "Merge remote-tracking branch 'origin/main' into release-1.0";
+        git(&["merge", "-q", "--no-ff", "main", "-m", message]);
+    };
+    git(&["checkout", "-q", "release-1.0"]);
+    freeze_merge();
     commit("Automated cherry pick of #2: Fix the docs (#5)");
     let repo = Repo::open(d).unwrap();
     // #4's own commit ("Work on the fix") names no PR; #1 was in the release before rc.0.
     assert_eq!(numbers(&repo, "v1.0.0-rc.0", "release-1.0"), [5, 4, 3]);
     // A second freeze merge brings only what is new since the first.
-    git(d, &["checkout", "-q", "main"]);
+    git(&["checkout", "-q", "main"]);
     commit("Another fix (#6)");
-    git(d, &["checkout", "-q", "release-1.0"]);
-    git(d, &["tag", "v1.0.0-rc.1"]);
-    git(
-        d,
-        &[
-            "merge",
-            "-q",
-            "--no-ff",
-            "main",
-            "-m",
-            "Merge remote-tracking branch 'origin/main' into release-1.0",
-        ],
-    );
+    git(&["checkout", "-q", "release-1.0"]);
+    git(&["tag", "v1.0.0-rc.1"]);
+    freeze_merge();
     assert_eq!(numbers(&repo, "v1.0.0-rc.1", "release-1.0"), [6]);
     assert_eq!(numbers(&repo, "v1.0.0-rc.0", "release-1.0"), [6, 5, 4, 3]);
 }

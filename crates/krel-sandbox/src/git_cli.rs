@@ -42,7 +42,13 @@ impl GitCli {
     pub fn run(&self, dir: &Path, args: &[&str]) -> Result<String, SandboxError> {
         let tick = self.tick.get() + 1;
         self.tick.set(tick);
-        let date = format!("@{} +0000", EPOCH + tick * 3600);
+        self.run_at(dir, args, EPOCH + tick * 3600)
+    }
+
+    /// Runs `git ARGS` in `dir` with the clock stopped at `seconds` since 1970 (commits and
+    /// tags that must carry the same date, as a split stage's tags do).
+    pub fn run_at(&self, dir: &Path, args: &[&str], seconds: i64) -> Result<String, SandboxError> {
+        let date = format!("@{seconds} +0000");
         let output = Command::new(&self.program)
             .current_dir(dir)
             .args(["-c", "commit.gpgsign=false", "-c", "tag.gpgsign=false"])
