@@ -216,6 +216,8 @@ pub fn rehearse(
         &format!("v{minor}.0"),
     )?;
     runner.release(&mut steps, ("official", &branch, &bv), Some(&notes))?;
+    // The clone the sandbox leaves for a look around knows what was released.
+    sandbox.clone_git(&["fetch", "--quiet", "--tags", "origin"])?;
 
     // Independent checks of everything published.
     let verifier = match &sigstore {
