@@ -338,6 +338,28 @@ fn a_kill_after_any_step_then_a_rerun_matches_an_uninterrupted_stage() {
 fn refusals_name_the_problem_and_stage_nothing() {
     let krel = stager();
     let s = krel.sandbox();
+    // A new stage's build version in another spelling (a shorter commit id) is refused, naming
+    // krel's: a split stage's merge and the release look the stage up by that name.
+    let bv = build_version(&s, "main");
+    let (version, commit) = bv.split_once('+').unwrap();
+    let short = format!("{version}+{}", &commit[..7]);
+    krel.run_in(
+        &s.root,
+        &[
+            "stage",
+            "--type",
+            "alpha",
+            "--branch",
+            "main",
+            "--build-version",
+            &short,
+        ],
+    )
+    .assert_exit(2)
+    .assert_stderr_has(&format!("build version {short} is {bv} as krel spells it"))
+    .assert_stderr_has(&format!("hint: pass --build-version {bv}"));
+    assert!(!s.root.join("mock-bucket").exists());
+
     // A tag the stage would make exists on the remote (off main's history, or describe would
     // have counted from it).
     s.remote_git(&["tag", "v1.11.0-alpha.1", "release-1.10"])

@@ -38,7 +38,8 @@ Examples:
 
 Configuration: flags beat KREL_* environment variables, which beat krel.yaml (from --config,
 KREL_CONFIG or the current directory), which beats the defaults (kubernetes/kubernetes).
-Exit status: 0 done, 1 refused (the repository's state says no), 2 usage or unexpected error.";
+Exit status: 0 done, 1 refused (the repository's state says no), 2 usage or unexpected error,
+130 interrupted (Ctrl-C or SIGTERM: temporary files removed; run the same command again).";
 
 /// krel: release engineering for Kubernetes-style projects.
 #[derive(Debug, Parser)]

@@ -239,22 +239,40 @@ pub async fn merge_signatures(
     Ok(Signed::Added)
 }
 
+/// Why an image's signature did not verify.
+#[derive(Debug)]
+pub enum SignatureFailure {
+    /// The registry could not be read (network, credentials): nothing is known either way.
+    Unreadable(ImageError),
+    /// What was found instead of a valid signature.
+    Invalid(String),
+}
+
+impl std::fmt::Display for SignatureFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SignatureFailure::Unreadable(err) => write!(f, "{err}"),
+            SignatureFailure::Invalid(reason) => f.write_str(reason),
+        }
+    }
+}
+
 /// Checks that the manifest `digest` of `side` carries a signature by `key` naming
-/// `identity`; the error says what was found instead.
+/// `identity`; the error says what was found instead, or that the registry could not be read.
 pub async fn verify(
     side: Side<'_>,
     identity: &str,
     digest: &Digest,
     verifier: &dyn PayloadVerifier,
-) -> Result<(), String> {
+) -> Result<(), SignatureFailure> {
     let layers = signature_layers(side, digest)
         .await
-        .map_err(|err| err.to_string())?;
+        .map_err(SignatureFailure::Unreadable)?;
     if layers.is_empty() {
-        return Err(format!(
+        return Err(SignatureFailure::Invalid(format!(
             "{digest} has no signature (no {} tag)",
             digest.signature_tag()
-        ));
+        )));
     }
     let mut reasons = Vec::new();
     for layer in &layers {
@@ -263,10 +281,10 @@ pub async fn verify(
             Err(reason) => reasons.push(reason),
         }
     }
-    Err(format!(
+    Err(SignatureFailure::Invalid(format!(
         "{digest} has no valid signature: {}",
         reasons.join("; ")
-    ))
+    )))
 }
 
 /// One signature: the payload and its base64 signature.

@@ -247,7 +247,7 @@ fn pushes_indexes_signs_promotes_and_skopeo_agrees() {
             &key,
         ))
         .unwrap_err();
-    assert!(err.contains("no signature"), "{err}");
+    assert!(err.to_string().contains("no signature"), "{err}");
 }
 
 #[test]

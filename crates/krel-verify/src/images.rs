@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use krel_image::cosign::PayloadVerifier;
+use krel_image::cosign::{PayloadVerifier, SignatureFailure};
 use krel_image::{ImageLocation, ImageStore, RegistryEnv};
 
 /// What was checked of the images, and every problem found.
@@ -164,7 +164,8 @@ async fn check_image(
         };
         match krel_image::cosign::verify(side, &identity, &digest, verifier).await {
             Ok(()) => checked += 1,
-            Err(problem) => problems.push(format!("{shown}: {problem}")),
+            Err(SignatureFailure::Unreadable(err)) => return Err(unreachable(err)),
+            Err(SignatureFailure::Invalid(problem)) => problems.push(format!("{shown}: {problem}")),
         }
     }
     if problems.is_empty() {

@@ -36,7 +36,8 @@ pub struct Args {
 /// `krel changelog` subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
-    /// Write or update CHANGELOG/CHANGELOG-X.Y.md with this release's section on top.
+    /// Write or update CHANGELOG/CHANGELOG-X.Y.md: this release's section on top, or in place of
+    /// its earlier one.
     Update {
         /// The release being documented.
         #[arg(long, value_name = "vX.Y.Z")]
@@ -102,7 +103,8 @@ pub struct NotesArgs {
 pub const LONG_ABOUT: &str = "\
 Release notes from the pull requests merged between two revisions, as Kubernetes publishes them.
 
-Which PRs: the first-parent history from --end-rev back to the merge base with --start-rev;
+Which PRs: the first-parent history from --end-rev back to the merge base with --start-rev,
+and the line a merge that names no PR brought in (a code-freeze krel ff: main's new PRs);
 each commit's PR number comes from `Merge pull request #N`, `automated-cherry-pick-of-#N`, a
 squashed revert or a squash title `… (#N)`. PRs are fetched from GitHub in GraphQL batches of
 100 (GITHUB_TOKEN; --github-api-url for GitHub Enterprise), at most two queries in flight,
@@ -114,8 +116,9 @@ release-note-none leave the PR out; the label release-note-action-required puts 
 Urgent Upgrade Notes; kind/* labels pick the section, sig/* labels the [SIG …] suffix. Robot
 cherry-picks credit the original author. --map DIR applies YAML overrides per PR.
 
-`krel changelog update --tag vX.Y.Z` writes CHANGELOG/CHANGELOG-X.Y.md: this release on top,
-the table of contents regenerated.";
+`krel changelog update --tag vX.Y.Z` writes CHANGELOG/CHANGELOG-X.Y.md: this release on top (or
+in place of its earlier section), the table of contents regenerated. --downloads of another
+version than the notes' is refused.";
 
 pub const EXAMPLES: &str = "\
 Examples:

@@ -21,6 +21,8 @@ Every file is read once for both digests; files are hashed in parallel; memory s
 Nothing is written until every file is hashed, and each file is written atomically. Derived
 files (SUMS, *.sha256, *.sha512, *.sig, *.cert) are not artifacts, so rerunning is idempotent.
 
+A `<file>.sha256`/`.sha512` whose file is gone is removed (and named by --check).
+
 With --check, hash everything again and compare with the SUMS and digest files: any tampered,
 missing or unlisted file is reported and the exit status is 1.";
 

@@ -201,8 +201,11 @@ Copy a version's packages from one channel's repositories to another's of the sa
 (OUT/core:/prerelease:/v1.29 to OUT/core:/stable:/v1.29), exactly as published: each package is
 the file its source index lists, checked by digest before and after the copy, never rebuilt.
 Then the target's apt and yum indexes are written (what they list stays) and signed with
---sign-key. A package the target already has with the same bytes is left alone; one with other
-bytes stops the promotion before anything changes.
+--sign-key. A package the target already has with the same bytes is left alone. Refused before
+anything changes (each named): one with other bytes; a version of which nothing is published; a
+promoted package whose dependency the target would not hold (promote kubernetes-cni's own
+version with it: --version 1.29.1,1.4.0; --base as for verify); a signed target without
+--sign-key (rewriting it unsigned would break every client).
 
 Mock (default) prints the plan and changes nothing; --nomock carries it out.";
 

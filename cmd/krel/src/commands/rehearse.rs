@@ -32,10 +32,12 @@ stand-in on 127.0.0.1. Then it runs itself, each command with --nomock against t
   1. krel stage + krel release of an alpha from main;
   2. the branch cut: release-X.Y with vX.Y.0-rc.0 and vX.(Y+1).0-alpha.0;
   3. a fix pushed to main during code freeze, and krel ff onto the release branch;
-  4. krel stage + krel release of the official vX.Y.0.
+  4. krel stage, krel changelog (the notes since the rc) and krel release --notes of the
+     official vX.Y.0.
 Finally it checks what was published, independently of those commands: every checksum, every
-signature and the provenance of each release/<version>/, the version markers, the tags and
-branch on the remote, and the GitHub releases with their assets; and prints a summary.
+signature and the provenance of each release/<version>/, its images in the sandbox's registry
+(tag, platforms, signatures), the version markers, the tags and branch on the remote, and the
+GitHub releases with their assets and the official one's notes; and prints a summary.
 
 Each command runs with the caller's KREL_*, AWS_*, GOOGLE_*, CLOUDSDK_*, STORAGE_EMULATOR_HOST,
 GITHUB_TOKEN/GH_TOKEN and SOURCE_DATE_EPOCH removed, so a real bucket, remote or token in the

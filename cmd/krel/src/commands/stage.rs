@@ -84,7 +84,9 @@ Stage a release: everything `krel release` will publish, built and signed, in a 
 
 krel fetches the remote, decides whether --branch must be cut (a release-X.Y the remote does not
 have yet), computes the versions as `krel next-version` does (a branch cut gives vX.Y.0-rc.0 and
-vX.(Y+1).0-alpha.0) and refuses when a tag exists on the remote. Then, in a workspace:
+vX.(Y+1).0-alpha.0) and refuses when a tag exists on the remote, when a --build-version is not
+what git describe says of its commit (or, for a new stage, is spelled otherwise than krel spells
+it), or when a version would come below a released tag of its minor. Then, in a workspace:
   1. clone the remote; on a release branch make an empty \"Release commit for <project> vX.Y.Z\"
      on the build version's commit and tag it (on the main branch the commit itself is tagged);
      nothing is pushed to git;

@@ -268,6 +268,11 @@ fn render(report: &Report, images: &Images, verifier: &Verifier, shell: &Shell) 
             "signer": verifier.describe(),
             "report": report,
             "images": checked,
+            "images_status": match images {
+                Images::Skipped => "skipped",
+                Images::Untrusted => "untrusted",
+                Images::Checked(_) => "checked",
+            },
         })),
         OutputFormat::Text => {
             for problem in problems.clone() {

@@ -56,6 +56,7 @@ pub(super) fn resolve<'a>(
     check_tags_absent(&source.refs, &ordered)?;
     // One spelling per commit (the describer's), so a stage is found whatever was typed. The
     // versions stay those computed above: the same tag and count.
+    let typed = given.to_string();
     let build_version = match request.build_version {
         Some(_) => canonical(&source, &given, build_commit)?,
         None => given,
@@ -84,6 +85,7 @@ pub(super) fn resolve<'a>(
             .commit_time(build_commit)
             .map_err(git("reading the build commit's time"))?,
     };
+    check_spelling(setup, request, &typed, &build_version)?;
     let workspace = workspace(setup, request, &build_version)?;
     let journal = open_journal(&workspace, request, &build_version, &ordered)?;
     let now = fixed_epoch.unwrap_or_else(unix_now);
@@ -368,6 +370,38 @@ fn workspace(
     request: &StageRequest,
     build_version: &BuildVersion,
 ) -> Result<PathBuf, ReleaseError> {
+    let workspace = workspace_path(setup, request, build_version);
+    std::fs::create_dir_all(&workspace).map_err(io("creating the workspace", &workspace))?;
+    Ok(workspace)
+}
+
+/// A build version typed in another spelling than krel's (a shorter commit id) finds a stage
+/// already made under krel's; a new one is refused before anything is written, because a split
+/// stage's merge and `krel release` look the stage up by the spelling they are given.
+fn check_spelling(
+    setup: &StageSetup<'_>,
+    request: &StageRequest,
+    typed: &str,
+    build_version: &BuildVersion,
+) -> Result<(), ReleaseError> {
+    let journal = workspace_path(setup, request, build_version).join("journal.json");
+    if typed == build_version.to_string() || journal.is_file() {
+        return Ok(());
+    }
+    Err(ReleaseError::Config {
+        message: format!("build version {typed} is {build_version} as krel spells it"),
+        hint: format!(
+            "pass --build-version {build_version}: the split stage's merge and krel release find the stage by that name"
+        ),
+    })
+}
+
+/// Where the workspace of this build version and scope is (see [`workspace`]).
+fn workspace_path(
+    setup: &StageSetup<'_>,
+    request: &StageRequest,
+    build_version: &BuildVersion,
+) -> PathBuf {
     let name = match &request.scope {
         StageScope::Platform(platform) => {
             format!("{build_version}.{}", platform_dir_name(platform))
@@ -375,13 +409,11 @@ fn workspace(
         StageScope::Merge(_) => format!("{build_version}.merge"),
         StageScope::Whole => build_version.to_string(),
     };
-    let workspace = setup
+    setup
         .workspace_root
         .join("stage")
         .join(slug(&setup.config.project))
-        .join(name);
-    std::fs::create_dir_all(&workspace).map_err(io("creating the workspace", &workspace))?;
-    Ok(workspace)
+        .join(name)
 }
 
 /// The journal, which also holds what this build version is staged as: one build version is
